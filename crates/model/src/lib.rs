@@ -1,0 +1,29 @@
+//! The domain model of hallsync, pure and deterministic.
+//!
+//! Nothing in this crate performs I/O or reads the system clock: every
+//! function that depends on time takes it as an argument ([`Ts`]). The
+//! modules, bottom up:
+//!
+//! - [`ids`]: region codes and levels, node ids, document ids;
+//! - [`time`]: instants and the local (China Standard Time) calendar date;
+//! - [`calendar`]: the holiday calendar with make-up working days;
+//! - [`clock`]: time limits, working-time measurement, due times;
+//! - [`catalogue`]: power catalogue items and their review workflow;
+//! - [`case`]: cases as event logs and the state derived from them;
+//! - [`schema`]: how each record is laid out as an Automerge document.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod calendar;
+pub mod case;
+pub mod catalogue;
+pub mod clock;
+pub mod ids;
+pub mod schema;
+pub mod time;
+
+pub use calendar::{Calendar, DayKind};
+pub use case::{Case, CaseEvent, CaseHeader, CaseState, CaseView, EventKind};
+pub use catalogue::{Category, Item, ItemStatus, ReviewAction};
+pub use clock::{LimitUnit, TimeLimit};
+pub use ids::{DocId, DocKind, Level, NodeId, RegionCode};
+pub use time::Ts;

@@ -1,0 +1,964 @@
+//! How every record is laid out as an Automerge document.
+//!
+//! `docs/SCHEMA.md` describes the same layout for people and other tools;
+//! this module is the code that writes and reads it. Reading is strict: a
+//! document from the network, the disk or a file is hostile until it has
+//! been read back into a typed record here, with every field checked and
+//! every string and collection bounded.
+
+use automerge::hydrate;
+use automerge::transaction::Transactable;
+use automerge::{AutomergeError, ObjType, ReadDoc, ScalarValue, ROOT};
+use thiserror::Error;
+
+use crate::calendar::{parse_office_hours, CalendarDay, DayKind, OfficeHours, Window};
+use crate::case::{Applicant, Case, CaseEvent, CaseHeader, EventKind, ItemRef, Outcome, Procedure};
+use crate::catalogue::{
+    CaseType, Category, Disclosure, DiscretionTier, Fee, Item, ItemContent, Material, MaterialForm,
+    ReviewAction, ReviewRecord,
+};
+use crate::clock::{LimitUnit, TimeLimit};
+use crate::ids::{DocId, DocKind, NodeId, RegionCode};
+use crate::time::{parse_date, Ts};
+
+/// Schema tag of case documents.
+pub const CASE_SCHEMA: &str = "hallsync/case/1";
+/// Schema tag of item documents.
+pub const ITEM_SCHEMA: &str = "hallsync/item/1";
+/// Schema tag of calendar documents.
+pub const CAL_SCHEMA: &str = "hallsync/cal/1";
+
+/// Longest string field accepted, in characters.
+pub const MAX_STR: usize = 4096;
+/// Most entries in one collection (events, review records, days, lists).
+pub const MAX_ENTRIES: usize = 4096;
+
+/// Why a document is not a valid hallsync record.
+#[derive(Debug, Error)]
+pub enum SchemaError {
+    /// The document has no hallsync schema tag.
+    #[error("not a hallsync record: {0}")]
+    Foreign(String),
+    /// A field is missing or wrong.
+    #[error("field {path}: {reason}")]
+    Field {
+        /// Where in the document.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The document's own id disagrees with where it was found.
+    #[error("the document is {found} but {expected} was expected")]
+    IdMismatch {
+        /// Id in the document.
+        found: String,
+        /// Id expected.
+        expected: String,
+    },
+    /// Automerge refused an operation.
+    #[error("automerge: {0}")]
+    Automerge(#[from] AutomergeError),
+}
+
+/// One year of a region's holiday calendar, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarYear {
+    /// The region that published it.
+    pub region: RegionCode,
+    /// The year.
+    pub year: i32,
+    /// Office hours for working-hour limits.
+    pub office_hours: Vec<Window>,
+    /// Holidays and make-up working days.
+    pub days: Vec<CalendarDay>,
+}
+
+/// Any record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A catalogue item.
+    Item(Item),
+    /// A case.
+    Case(Case),
+    /// A calendar year.
+    Calendar(CalendarYear),
+}
+
+// ---------------------------------------------------------------- writing
+
+fn put_limit<T: Transactable>(
+    doc: &mut T,
+    obj: &automerge::ObjId,
+    key: &str,
+    l: TimeLimit,
+) -> Result<(), AutomergeError> {
+    let m = doc.put_object(obj, key, ObjType::Map)?;
+    doc.put(&m, "amount", i64::from(l.amount))?;
+    doc.put(&m, "unit", l.unit.as_str())?;
+    Ok(())
+}
+
+fn put_strs<T: Transactable>(
+    doc: &mut T,
+    obj: &automerge::ObjId,
+    key: &str,
+    items: &[String],
+) -> Result<(), AutomergeError> {
+    let l = doc.put_object(obj, key, ObjType::List)?;
+    for (i, s) in items.iter().enumerate() {
+        doc.insert(&l, i, s.as_str())?;
+    }
+    Ok(())
+}
+
+fn put_records<T: Transactable, R>(
+    doc: &mut T,
+    key: &str,
+    items: &[R],
+    fields: impl Fn(&R) -> Vec<(&'static str, ScalarValue)>,
+) -> Result<(), AutomergeError> {
+    let l = doc.put_object(ROOT, key, ObjType::List)?;
+    for (i, r) in items.iter().enumerate() {
+        let m = doc.insert_object(&l, i, ObjType::Map)?;
+        for (k, v) in fields(r) {
+            doc.put(&m, k, v)?;
+        }
+    }
+    Ok(())
+}
+
+fn ts(t: Ts) -> ScalarValue {
+    ScalarValue::Timestamp(t.millis())
+}
+
+/// Writes a new case document: schema, header and initial events.
+pub fn write_new_case<T: Transactable>(
+    doc: &mut T,
+    id: &DocId,
+    case: &Case,
+) -> Result<(), AutomergeError> {
+    let h = &case.header;
+    doc.put(ROOT, "schema", CASE_SCHEMA)?;
+    doc.put(ROOT, "id", id.as_str())?;
+    doc.put(ROOT, "number", h.number.as_str())?;
+    doc.put(ROOT, "region", h.region.as_str())?;
+    doc.put(ROOT, "hall", h.hall.as_str())?;
+    doc.put(ROOT, "channel", h.channel.as_str())?;
+    let item = doc.put_object(ROOT, "item", ObjType::Map)?;
+    doc.put(&item, "impl_code", h.item.impl_code.as_str())?;
+    doc.put(&item, "name", h.item.name.as_str())?;
+    doc.put(&item, "version", i64::from(h.item.version))?;
+    doc.put(&item, "category", h.item.category.code())?;
+    doc.put(&item, "agency", h.item.agency.as_str())?;
+    put_limit(doc, &item, "statutory_limit", h.item.statutory_limit)?;
+    put_limit(doc, &item, "committed_limit", h.item.committed_limit)?;
+    doc.put(&item, "case_type", h.item.case_type.as_str())?;
+    doc.put(&item, "disclosure", h.item.disclosure.as_str())?;
+    let ap = doc.put_object(ROOT, "applicant", ObjType::Map)?;
+    doc.put(&ap, "name", h.applicant.name.as_str())?;
+    doc.put(&ap, "id_type", h.applicant.id_type.as_str())?;
+    doc.put(&ap, "id_number", h.applicant.id_number.as_str())?;
+    doc.put_object(ROOT, "events", ObjType::Map)?;
+    for e in &case.events {
+        write_event(doc, e)?;
+    }
+    Ok(())
+}
+
+/// Adds one event to a case document.
+pub fn write_event<T: Transactable>(doc: &mut T, e: &CaseEvent) -> Result<(), AutomergeError> {
+    let events = match doc.get(ROOT, "events")? {
+        Some((automerge::Value::Object(ObjType::Map), id)) => id,
+        _ => doc.put_object(ROOT, "events", ObjType::Map)?,
+    };
+    let m = doc.put_object(&events, e.id.as_str(), ObjType::Map)?;
+    doc.put(&m, "kind", e.kind.name())?;
+    doc.put(&m, "at", ts(e.at))?;
+    doc.put(&m, "by", e.by.as_str())?;
+    doc.put(&m, "node", e.node.as_str())?;
+    for (k, v) in event_fields(&e.kind) {
+        doc.put(&m, k, v)?;
+    }
+    Ok(())
+}
+
+fn event_fields(kind: &EventKind) -> Vec<(&'static str, ScalarValue)> {
+    let s = |v: &str| ScalarValue::Str(v.into());
+    match kind {
+        EventKind::Received
+        | EventKind::SupplementCompleted
+        | EventKind::Accepted
+        | EventKind::Published => vec![],
+        EventKind::SupplementRequested { materials } => vec![("materials", s(materials))],
+        EventKind::NotAccepted { reason, formal } => {
+            vec![
+                ("reason", s(reason)),
+                ("formal", ScalarValue::Boolean(*formal)),
+            ]
+        }
+        EventKind::StepStarted { step } => vec![("step", s(step))],
+        EventKind::StepFinished {
+            step,
+            pass,
+            opinion,
+        } => vec![
+            ("step", s(step)),
+            ("pass", ScalarValue::Boolean(*pass)),
+            ("opinion", s(opinion)),
+        ],
+        EventKind::SpecialStarted {
+            procedure,
+            reason,
+            until,
+        } => {
+            let mut f = vec![("procedure", s(procedure.as_str())), ("reason", s(reason))];
+            if let Some(u) = until {
+                f.push(("until", ts(*u)));
+            }
+            f
+        }
+        EventKind::SpecialEnded { result } => vec![("result", s(result))],
+        EventKind::Extended { amount, reason } => vec![
+            ("amount", ScalarValue::Int(i64::from(amount.amount))),
+            ("unit", s(amount.unit.as_str())),
+            ("reason", s(reason)),
+        ],
+        EventKind::FeeCharged { name, amount_fen } => vec![
+            ("name", s(name)),
+            ("amount_fen", ScalarValue::Int(*amount_fen)),
+        ],
+        EventKind::Concluded {
+            outcome,
+            opinion,
+            certificate,
+        } => vec![
+            ("outcome", s(outcome.as_str())),
+            ("opinion", s(opinion)),
+            ("certificate", s(certificate)),
+        ],
+        EventKind::Withdrawn { reason }
+        | EventKind::Recalled { reason }
+        | EventKind::Revoked { reason } => vec![("reason", s(reason))],
+        EventKind::CertificateDelivered { method } => vec![("method", s(method))],
+        EventKind::Rated { score } => vec![("score", ScalarValue::Int(i64::from(*score)))],
+    }
+}
+
+/// Writes (or overwrites) an item's content fields and version.
+pub fn write_item_content<T: Transactable>(
+    doc: &mut T,
+    id: &DocId,
+    content: &ItemContent,
+    version: u32,
+) -> Result<(), AutomergeError> {
+    let c = content;
+    doc.put(ROOT, "schema", ITEM_SCHEMA)?;
+    doc.put(ROOT, "id", id.as_str())?;
+    doc.put(ROOT, "version", i64::from(version))?;
+    for (k, v) in [
+        ("name", &c.name),
+        ("basic_code", &c.basic_code),
+        ("impl_code", &c.impl_code),
+        ("legal_basis", &c.legal_basis),
+        ("agency", &c.agency),
+        ("agency_code", &c.agency_code),
+        ("office", &c.office),
+        ("conditions", &c.conditions),
+        ("consult_phone", &c.consult_phone),
+        ("complaint_phone", &c.complaint_phone),
+    ] {
+        doc.put(ROOT, k, v.as_str())?;
+    }
+    doc.put(ROOT, "category", c.category.code())?;
+    doc.put(ROOT, "exercise_level", i64::from(c.exercise_level))?;
+    doc.put(ROOT, "case_type", c.case_type.as_str())?;
+    doc.put(ROOT, "disclosure", c.disclosure.as_str())?;
+    put_limit(doc, &ROOT, "statutory_limit", c.statutory_limit)?;
+    put_limit(doc, &ROOT, "committed_limit", c.committed_limit)?;
+    put_strs(doc, &ROOT, "co_departments", &c.co_departments)?;
+    put_strs(doc, &ROOT, "steps", &c.steps)?;
+    let s = |v: &str| ScalarValue::Str(v.into());
+    put_records(doc, "materials", &c.materials, |m| {
+        vec![
+            ("name", s(&m.name)),
+            ("form", s(m.form.as_str())),
+            ("mandatory", ScalarValue::Boolean(m.mandatory)),
+        ]
+    })?;
+    put_records(doc, "fees", &c.fees, |f| {
+        vec![
+            ("name", s(&f.name)),
+            ("standard", s(&f.standard)),
+            ("basis", s(&f.basis)),
+        ]
+    })?;
+    put_records(doc, "discretion", &c.discretion, |d| {
+        vec![("facts", s(&d.facts)), ("range", s(&d.range))]
+    })?;
+    for (k, d) in [("effective", c.effective), ("cancel_date", c.cancelled)] {
+        match d {
+            Some(d) => doc.put(ROOT, k, d.format("%Y-%m-%d").to_string())?,
+            None => doc.put(ROOT, k, ScalarValue::Null)?,
+        }
+    }
+    if doc.get(ROOT, "review")?.is_none() {
+        doc.put_object(ROOT, "review", ObjType::Map)?;
+    }
+    Ok(())
+}
+
+/// Adds a review record to an item document.
+pub fn write_review<T: Transactable>(doc: &mut T, r: &ReviewRecord) -> Result<(), AutomergeError> {
+    let review = match doc.get(ROOT, "review")? {
+        Some((automerge::Value::Object(ObjType::Map), id)) => id,
+        _ => doc.put_object(ROOT, "review", ObjType::Map)?,
+    };
+    let m = doc.put_object(&review, r.id.as_str(), ObjType::Map)?;
+    doc.put(&m, "action", r.action.as_str())?;
+    doc.put(&m, "version", i64::from(r.version))?;
+    doc.put(&m, "by", r.by.as_str())?;
+    doc.put(&m, "at", ts(r.at))?;
+    doc.put(&m, "reason", r.reason.as_str())?;
+    doc.put(&m, "node", r.node.as_str())?;
+    Ok(())
+}
+
+/// Writes a calendar year, replacing any days it held before.
+pub fn write_calendar<T: Transactable>(
+    doc: &mut T,
+    id: &DocId,
+    cal: &CalendarYear,
+) -> Result<(), AutomergeError> {
+    doc.put(ROOT, "schema", CAL_SCHEMA)?;
+    doc.put(ROOT, "id", id.as_str())?;
+    doc.put(ROOT, "region", cal.region.as_str())?;
+    doc.put(ROOT, "year", i64::from(cal.year))?;
+    doc.put(
+        ROOT,
+        "office_hours",
+        OfficeHours(&cal.office_hours).to_string(),
+    )?;
+    let days = doc.put_object(ROOT, "days", ObjType::Map)?;
+    for d in &cal.days {
+        let m = doc.put_object(&days, d.date.format("%Y-%m-%d").to_string(), ObjType::Map)?;
+        doc.put(&m, "kind", d.kind.as_str())?;
+        doc.put(&m, "name", d.name.as_str())?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- reading
+
+struct Obj<'a> {
+    map: &'a hydrate::Map,
+    path: String,
+}
+
+fn field(path: &str, key: &str, reason: impl Into<String>) -> SchemaError {
+    SchemaError::Field {
+        path: if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        },
+        reason: reason.into(),
+    }
+}
+
+fn text_of(v: &hydrate::Value) -> Option<String> {
+    match v {
+        hydrate::Value::Scalar(ScalarValue::Str(s)) => Some(s.to_string()),
+        hydrate::Value::Text(t) => Some(String::from(t)),
+        _ => None,
+    }
+}
+
+impl<'a> Obj<'a> {
+    fn root(v: &'a hydrate::Value) -> Result<Obj<'a>, SchemaError> {
+        match v {
+            hydrate::Value::Map(map) => Ok(Obj {
+                map,
+                path: String::new(),
+            }),
+            _ => Err(SchemaError::Foreign("the root is not a map".into())),
+        }
+    }
+
+    fn err(&self, key: &str, reason: impl Into<String>) -> SchemaError {
+        field(&self.path, key, reason)
+    }
+
+    fn get(&self, key: &str) -> Option<&'a hydrate::Value> {
+        self.map
+            .get(key)
+            .filter(|v| !matches!(v, hydrate::Value::Scalar(ScalarValue::Null)))
+    }
+
+    fn opt_str(&self, key: &str) -> Result<String, SchemaError> {
+        match self.get(key) {
+            None => Ok(String::new()),
+            Some(v) => {
+                let s = text_of(v).ok_or_else(|| self.err(key, "is not a string"))?;
+                if s.chars().count() > MAX_STR {
+                    return Err(self.err(key, format!("is longer than {MAX_STR} characters")));
+                }
+                Ok(s)
+            }
+        }
+    }
+
+    fn str(&self, key: &str) -> Result<String, SchemaError> {
+        if self.get(key).is_none() {
+            return Err(self.err(key, "is missing"));
+        }
+        self.opt_str(key)
+    }
+
+    fn parsed<T>(&self, key: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, SchemaError> {
+        let s = self.str(key)?;
+        parse(&s).ok_or_else(|| self.err(key, format!("{s:?} is not a valid value")))
+    }
+
+    fn int(&self, key: &str) -> Result<i64, SchemaError> {
+        match self.get(key) {
+            Some(hydrate::Value::Scalar(ScalarValue::Int(i))) => Ok(*i),
+            Some(hydrate::Value::Scalar(ScalarValue::Uint(u))) => {
+                i64::try_from(*u).map_err(|_| self.err(key, "is out of range"))
+            }
+            Some(_) => Err(self.err(key, "is not an integer")),
+            None => Err(self.err(key, "is missing")),
+        }
+    }
+
+    fn small<T: TryFrom<i64>>(&self, key: &str) -> Result<T, SchemaError> {
+        let i = self.int(key)?;
+        T::try_from(i).map_err(|_| self.err(key, format!("{i} is out of range")))
+    }
+
+    fn opt_ts(&self, key: &str) -> Result<Option<Ts>, SchemaError> {
+        match self.get(key) {
+            Some(hydrate::Value::Scalar(ScalarValue::Timestamp(ms)))
+            | Some(hydrate::Value::Scalar(ScalarValue::Int(ms))) => Ok(Some(Ts::from_millis(*ms))),
+            Some(_) => Err(self.err(key, "is not a timestamp")),
+            None => Ok(None),
+        }
+    }
+
+    fn ts(&self, key: &str) -> Result<Ts, SchemaError> {
+        self.opt_ts(key)?.ok_or_else(|| self.err(key, "is missing"))
+    }
+
+    fn bool(&self, key: &str) -> Result<bool, SchemaError> {
+        match self.get(key) {
+            Some(hydrate::Value::Scalar(ScalarValue::Boolean(b))) => Ok(*b),
+            Some(_) => Err(self.err(key, "is not a boolean")),
+            None => Err(self.err(key, "is missing")),
+        }
+    }
+
+    fn child(&self, key: &str, v: &'a hydrate::Value) -> Result<Obj<'a>, SchemaError> {
+        match v {
+            hydrate::Value::Map(map) => Ok(Obj {
+                map,
+                path: if self.path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{}.{key}", self.path)
+                },
+            }),
+            _ => Err(self.err(key, "is not a map")),
+        }
+    }
+
+    fn map(&self, key: &str) -> Result<Obj<'a>, SchemaError> {
+        let v = self.get(key).ok_or_else(|| self.err(key, "is missing"))?;
+        self.child(key, v)
+    }
+
+    /// The entries of a map of maps, bounded.
+    fn entries(&self, key: &str) -> Result<Vec<(String, Obj<'a>)>, SchemaError> {
+        let m = match self.get(key) {
+            None => return Ok(Vec::new()),
+            Some(v) => self.child(key, v)?,
+        };
+        if m.map.iter().count() > MAX_ENTRIES {
+            return Err(self.err(key, format!("has more than {MAX_ENTRIES} entries")));
+        }
+        m.map
+            .iter()
+            .map(|(k, mv)| {
+                if mv.conflict {
+                    return Err(m.err(k, "was written concurrently under the same key"));
+                }
+                Ok((k.clone(), m.child(k, &mv.value)?))
+            })
+            .collect()
+    }
+
+    fn list(&self, key: &str) -> Result<Vec<&'a hydrate::Value>, SchemaError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(hydrate::Value::List(l)) if l.len() <= MAX_ENTRIES => {
+                Ok(l.iter().map(|lv| &lv.value).collect())
+            }
+            Some(hydrate::Value::List(_)) => {
+                Err(self.err(key, format!("has more than {MAX_ENTRIES} entries")))
+            }
+            Some(_) => Err(self.err(key, "is not a list")),
+        }
+    }
+
+    fn strs(&self, key: &str) -> Result<Vec<String>, SchemaError> {
+        self.list(key)?
+            .into_iter()
+            .map(|v| {
+                text_of(v)
+                    .filter(|s| s.chars().count() <= MAX_STR)
+                    .ok_or_else(|| self.err(key, "holds something other than short strings"))
+            })
+            .collect()
+    }
+
+    fn records(&self, key: &str) -> Result<Vec<Obj<'a>>, SchemaError> {
+        self.list(key)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| self.child(&format!("{key}[{i}]"), v))
+            .collect()
+    }
+
+    fn limit(&self, key: &str) -> Result<TimeLimit, SchemaError> {
+        let m = self.map(key)?;
+        let amount: u32 = m.small("amount")?;
+        if amount > crate::clock::MAX_LIMIT_AMOUNT {
+            return Err(m.err("amount", "is implausibly long"));
+        }
+        Ok(TimeLimit::new(amount, m.parsed("unit", LimitUnit::parse)?))
+    }
+
+    fn node(&self, key: &str) -> Result<NodeId, SchemaError> {
+        let s = self.str(key)?;
+        NodeId::parse(&s).map_err(|e| self.err(key, e.to_string()))
+    }
+}
+
+fn hydrate_root(doc: &impl ReadDoc) -> Result<hydrate::Value, SchemaError> {
+    Ok(doc.hydrate(ROOT, None)?)
+}
+
+fn check_id(root: &Obj<'_>, kind: DocKind, expected: Option<&DocId>) -> Result<DocId, SchemaError> {
+    let s = root.str("id")?;
+    let id = DocId::parse(&s).map_err(|e| root.err("id", e.to_string()))?;
+    if id.kind() != kind {
+        return Err(root.err("id", format!("is a {} id in a {kind} document", id.kind())));
+    }
+    if let Some(exp) = expected.filter(|e| **e != id) {
+        return Err(SchemaError::IdMismatch {
+            found: id.to_string(),
+            expected: exp.to_string(),
+        });
+    }
+    Ok(id)
+}
+
+fn read_event(id: String, e: &Obj<'_>) -> Result<CaseEvent, SchemaError> {
+    if id.is_empty() || id.len() > 100 {
+        return Err(e.err("", "event id must be 1-100 characters"));
+    }
+    let kind_name = e.str("kind")?;
+    let kind = match kind_name.as_str() {
+        "received" => EventKind::Received,
+        "supplement_requested" => EventKind::SupplementRequested {
+            materials: e.opt_str("materials")?,
+        },
+        "supplement_completed" => EventKind::SupplementCompleted,
+        "accepted" => EventKind::Accepted,
+        "not_accepted" => EventKind::NotAccepted {
+            reason: e.opt_str("reason")?,
+            formal: e.bool("formal")?,
+        },
+        "step_started" => EventKind::StepStarted {
+            step: e.str("step")?,
+        },
+        "step_finished" => EventKind::StepFinished {
+            step: e.str("step")?,
+            pass: e.bool("pass")?,
+            opinion: e.opt_str("opinion")?,
+        },
+        "special_started" => EventKind::SpecialStarted {
+            procedure: e.parsed("procedure", Procedure::parse)?,
+            reason: e.opt_str("reason")?,
+            until: e.opt_ts("until")?,
+        },
+        "special_ended" => EventKind::SpecialEnded {
+            result: e.opt_str("result")?,
+        },
+        "extended" => EventKind::Extended {
+            amount: TimeLimit::new(e.small("amount")?, e.parsed("unit", LimitUnit::parse)?),
+            reason: e.opt_str("reason")?,
+        },
+        "fee_charged" => EventKind::FeeCharged {
+            name: e.str("name")?,
+            amount_fen: e.int("amount_fen")?,
+        },
+        "concluded" => EventKind::Concluded {
+            outcome: e.parsed("outcome", Outcome::parse)?,
+            opinion: e.opt_str("opinion")?,
+            certificate: e.opt_str("certificate")?,
+        },
+        "withdrawn" => EventKind::Withdrawn {
+            reason: e.opt_str("reason")?,
+        },
+        "recalled" => EventKind::Recalled {
+            reason: e.opt_str("reason")?,
+        },
+        "revoked" => EventKind::Revoked {
+            reason: e.opt_str("reason")?,
+        },
+        "certificate_delivered" => EventKind::CertificateDelivered {
+            method: e.opt_str("method")?,
+        },
+        "published" => EventKind::Published,
+        "rated" => EventKind::Rated {
+            score: e.small("score")?,
+        },
+        other => return Err(e.err("kind", format!("{other:?} is not an event kind"))),
+    };
+    Ok(CaseEvent {
+        id,
+        at: e.ts("at")?,
+        by: e.opt_str("by")?,
+        node: e.node("node")?,
+        kind,
+    })
+}
+
+fn read_case_root(root: &Obj<'_>, id: &DocId) -> Result<Case, SchemaError> {
+    let item = root.map("item")?;
+    let ap = root.map("applicant")?;
+    let region = root.str("region")?;
+    let header = CaseHeader {
+        number: root.str("number")?,
+        region: RegionCode::parse(&region).map_err(|e| root.err("region", e.to_string()))?,
+        hall: root.node("hall")?,
+        channel: root.str("channel")?,
+        item: ItemRef {
+            impl_code: item.str("impl_code")?,
+            name: item.str("name")?,
+            version: item.small("version")?,
+            category: item.parsed("category", Category::parse)?,
+            agency: item.opt_str("agency")?,
+            statutory_limit: item.limit("statutory_limit")?,
+            committed_limit: item.limit("committed_limit")?,
+            case_type: item.parsed("case_type", CaseType::parse)?,
+            disclosure: item.parsed("disclosure", Disclosure::parse)?,
+        },
+        applicant: Applicant {
+            name: ap.str("name")?,
+            id_type: ap.opt_str("id_type")?,
+            id_number: ap.opt_str("id_number")?,
+        },
+    };
+    header.validate().map_err(|e| SchemaError::Field {
+        path: "header".into(),
+        reason: e.to_string(),
+    })?;
+    if header.region != *id.region() || header.number != id.key() {
+        return Err(root.err("number", format!("region/number do not match the id {id}")));
+    }
+    let events = root
+        .entries("events")?
+        .into_iter()
+        .map(|(k, e)| read_event(k, &e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Case { header, events })
+}
+
+fn read_item_root(root: &Obj<'_>, id: &DocId) -> Result<Item, SchemaError> {
+    let date = |key: &str| -> Result<Option<chrono::NaiveDate>, SchemaError> {
+        match root.opt_str(key)?.as_str() {
+            "" => Ok(None),
+            s => parse_date(s)
+                .map(Some)
+                .map_err(|e| root.err(key, e.to_string())),
+        }
+    };
+    let content = ItemContent {
+        name: root.str("name")?,
+        basic_code: root.str("basic_code")?,
+        impl_code: root.str("impl_code")?,
+        category: root.parsed("category", Category::parse)?,
+        legal_basis: root.opt_str("legal_basis")?,
+        exercise_level: root.small("exercise_level")?,
+        agency: root.str("agency")?,
+        agency_code: root.opt_str("agency_code")?,
+        office: root.opt_str("office")?,
+        co_departments: root.strs("co_departments")?,
+        statutory_limit: root.limit("statutory_limit")?,
+        committed_limit: root.limit("committed_limit")?,
+        case_type: root.parsed("case_type", CaseType::parse)?,
+        conditions: root.opt_str("conditions")?,
+        materials: root
+            .records("materials")?
+            .iter()
+            .map(|m| {
+                Ok(Material {
+                    name: m.str("name")?,
+                    form: m.parsed("form", MaterialForm::parse)?,
+                    mandatory: m.bool("mandatory")?,
+                })
+            })
+            .collect::<Result<_, SchemaError>>()?,
+        steps: root.strs("steps")?,
+        fees: root
+            .records("fees")?
+            .iter()
+            .map(|f| {
+                Ok(Fee {
+                    name: f.str("name")?,
+                    standard: f.opt_str("standard")?,
+                    basis: f.opt_str("basis")?,
+                })
+            })
+            .collect::<Result<_, SchemaError>>()?,
+        consult_phone: root.opt_str("consult_phone")?,
+        complaint_phone: root.opt_str("complaint_phone")?,
+        disclosure: root.parsed("disclosure", Disclosure::parse)?,
+        discretion: root
+            .records("discretion")?
+            .iter()
+            .map(|d| {
+                Ok(DiscretionTier {
+                    facts: d.str("facts")?,
+                    range: d.opt_str("range")?,
+                })
+            })
+            .collect::<Result<_, SchemaError>>()?,
+        effective: date("effective")?,
+        cancelled: date("cancel_date")?,
+    };
+    content.validate().map_err(|e| SchemaError::Field {
+        path: e.field.into(),
+        reason: e.reason,
+    })?;
+    if content.impl_code != id.key() {
+        return Err(root.err("impl_code", format!("does not match the id {id}")));
+    }
+    let history = root
+        .entries("review")?
+        .into_iter()
+        .map(|(rid, r)| {
+            Ok(ReviewRecord {
+                id: rid,
+                action: r.parsed("action", ReviewAction::parse)?,
+                version: r.small("version")?,
+                by: r.opt_str("by")?,
+                at: r.ts("at")?,
+                reason: r.opt_str("reason")?,
+                node: r.node("node")?,
+            })
+        })
+        .collect::<Result<Vec<_>, SchemaError>>()?;
+    Ok(Item {
+        content,
+        version: root.small("version")?,
+        history,
+    })
+}
+
+fn read_calendar_root(root: &Obj<'_>, id: &DocId) -> Result<CalendarYear, SchemaError> {
+    let region = root.str("region")?;
+    let region = RegionCode::parse(&region).map_err(|e| root.err("region", e.to_string()))?;
+    let year: i32 = root.small("year")?;
+    if region != *id.region() || id.key() != year.to_string() {
+        return Err(root.err("year", format!("region/year do not match the id {id}")));
+    }
+    let office_hours =
+        parse_office_hours(&root.str("office_hours")?).map_err(|e| root.err("office_hours", e))?;
+    let mut days = root
+        .entries("days")?
+        .into_iter()
+        .map(|(date, d)| {
+            let date = parse_date(&date).map_err(|e| d.err("", e.to_string()))?;
+            if chrono::Datelike::year(&date) != year {
+                return Err(d.err("", format!("{date} is not in {year}")));
+            }
+            Ok(CalendarDay {
+                date,
+                kind: d.parsed("kind", DayKind::parse)?,
+                name: d.opt_str("name")?,
+            })
+        })
+        .collect::<Result<Vec<_>, SchemaError>>()?;
+    days.sort_by_key(|d| d.date);
+    Ok(CalendarYear {
+        region,
+        year,
+        office_hours,
+        days,
+    })
+}
+
+/// Reads and validates any hallsync record. With `expected`, the document's
+/// own id must be that id.
+pub fn read_record(
+    doc: &impl ReadDoc,
+    expected: Option<&DocId>,
+) -> Result<(DocId, Record), SchemaError> {
+    let value = hydrate_root(doc)?;
+    let root = Obj::root(&value)?;
+    let schema = match root.get("schema").and_then(text_of) {
+        Some(s) => s,
+        None => return Err(SchemaError::Foreign("it has no schema field".into())),
+    };
+    let (kind, id) = match schema.as_str() {
+        CASE_SCHEMA => (DocKind::Case, check_id(&root, DocKind::Case, expected)?),
+        ITEM_SCHEMA => (DocKind::Item, check_id(&root, DocKind::Item, expected)?),
+        CAL_SCHEMA => (DocKind::Cal, check_id(&root, DocKind::Cal, expected)?),
+        other => {
+            return Err(SchemaError::Foreign(format!(
+                "unknown schema {:?}",
+                other.chars().take(60).collect::<String>()
+            )))
+        }
+    };
+    let record = match kind {
+        DocKind::Case => Record::Case(read_case_root(&root, &id)?),
+        DocKind::Item => Record::Item(read_item_root(&root, &id)?),
+        DocKind::Cal => Record::Calendar(read_calendar_root(&root, &id)?),
+    };
+    Ok((id, record))
+}
+
+/// Reads a case document.
+pub fn read_case(doc: &impl ReadDoc, id: &DocId) -> Result<Case, SchemaError> {
+    match read_record(doc, Some(id))?.1 {
+        Record::Case(c) => Ok(c),
+        _ => Err(SchemaError::Foreign(format!("{id} is not a case"))),
+    }
+}
+
+/// Reads an item document.
+pub fn read_item(doc: &impl ReadDoc, id: &DocId) -> Result<Item, SchemaError> {
+    match read_record(doc, Some(id))?.1 {
+        Record::Item(i) => Ok(i),
+        _ => Err(SchemaError::Foreign(format!("{id} is not an item"))),
+    }
+}
+
+/// Reads a calendar document.
+pub fn read_calendar(doc: &impl ReadDoc, id: &DocId) -> Result<CalendarYear, SchemaError> {
+    match read_record(doc, Some(id))?.1 {
+        Record::Calendar(c) => Ok(c),
+        _ => Err(SchemaError::Foreign(format!("{id} is not a calendar"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::tests::{ev, header};
+    use crate::catalogue::tests::sample_content;
+    use automerge::AutoCommit;
+
+    fn case_doc() -> (DocId, AutoCommit, Case) {
+        let h = header(
+            TimeLimit::new(20, LimitUnit::WorkingDays),
+            TimeLimit::new(10, LimitUnit::WorkingDays),
+        );
+        let id = DocId::new(DocKind::Case, &h.region, &h.number).unwrap();
+        let case = Case {
+            header: h,
+            events: vec![
+                ev("tw-101.a.1", "2026-11-16 09:00", EventKind::Received),
+                ev(
+                    "tw-101.a.2",
+                    "2026-11-16 09:05",
+                    EventKind::SpecialStarted {
+                        procedure: Procedure::Hearing,
+                        reason: "听证".into(),
+                        until: Some(Ts::parse("2026-11-20").unwrap()),
+                    },
+                ),
+            ],
+        };
+        let mut doc = AutoCommit::new();
+        write_new_case(&mut doc, &id, &case).unwrap();
+        doc.commit();
+        (id, doc, case)
+    }
+
+    #[test]
+    fn case_round_trips_through_automerge_bytes() {
+        let (id, mut doc, case) = case_doc();
+        let bytes = doc.save();
+        let loaded = AutoCommit::load(&bytes).unwrap();
+        let mut back = read_case(&loaded, &id).unwrap();
+        back.events.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(back, case);
+    }
+
+    #[test]
+    fn item_and_calendar_round_trip() {
+        let content = sample_content();
+        let region = RegionCode::parse("140212101").unwrap();
+        let id = DocId::new(DocKind::Item, &region, &content.impl_code).unwrap();
+        let mut doc = AutoCommit::new();
+        write_item_content(&mut doc, &id, &content, 1).unwrap();
+        let rec = ReviewRecord {
+            id: "n.a.1".into(),
+            action: ReviewAction::Drafted,
+            version: 1,
+            by: "x".into(),
+            at: Ts(100),
+            reason: String::new(),
+            node: NodeId::parse("n").unwrap(),
+        };
+        write_review(&mut doc, &rec).unwrap();
+        let item = read_item(&doc, &id).unwrap();
+        assert_eq!(item.content, content);
+        assert_eq!(item.history, vec![rec]);
+
+        let cal = CalendarYear {
+            region: region.clone(),
+            year: 2026,
+            office_hours: crate::calendar::DEFAULT_OFFICE_HOURS.to_vec(),
+            days: crate::calendar::parse_calendar_csv("2026-10-01,休,国庆").unwrap(),
+        };
+        let cid = DocId::new(DocKind::Cal, &region, "2026").unwrap();
+        let mut doc = AutoCommit::new();
+        write_calendar(&mut doc, &cid, &cal).unwrap();
+        assert_eq!(read_calendar(&doc, &cid).unwrap(), cal);
+    }
+
+    #[test]
+    fn foreign_and_tampered_documents_are_refused() {
+        let mut plain = AutoCommit::new();
+        plain.put(ROOT, "title", "a shopping list").unwrap();
+        assert!(matches!(
+            read_record(&plain, None),
+            Err(SchemaError::Foreign(_))
+        ));
+
+        let (id, mut doc, _) = case_doc();
+        let other = DocId::parse("case:140212101:OTHER").unwrap();
+        assert!(matches!(
+            read_record(&doc, Some(&other)),
+            Err(SchemaError::IdMismatch { .. })
+        ));
+        doc.put(ROOT, "region", "140213101").unwrap();
+        let err = read_case(&doc, &id).unwrap_err();
+        assert!(err.to_string().contains("do not match"), "{err}");
+
+        let (id, mut doc, _) = case_doc();
+        let (_, events) = doc.get(ROOT, "events").unwrap().unwrap();
+        let e = doc.put_object(&events, "x.y.1", ObjType::Map).unwrap();
+        doc.put(&e, "kind", "teleported").unwrap();
+        let err = read_case(&doc, &id).unwrap_err();
+        assert!(err.to_string().contains("teleported"), "{err}");
+
+        let (id, mut doc, _) = case_doc();
+        doc.put(ROOT, "channel", "x".repeat(MAX_STR + 1)).unwrap();
+        assert!(read_case(&doc, &id).is_err());
+    }
+}
