@@ -1,0 +1,175 @@
+use automerge::transaction::Transactable;
+use automerge::{ReadDoc, ROOT};
+
+use super::*;
+
+fn open(dir: &Path) -> Store {
+    Store::open(
+        dir,
+        StoreOptions {
+            cache_docs: 4,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+fn id(key: &str) -> DocId {
+    DocId::parse(&format!("case:140212101:{key}")).unwrap()
+}
+
+fn record(state: u8, due: Option<i64>) -> CaseRecord {
+    CaseRecord {
+        region: "140212101".into(),
+        item: "A1".into(),
+        category: "01".into(),
+        department: "民政办".into(),
+        state,
+        accepted: Some(100),
+        due,
+        concluded: None,
+        summary: vec![1, 2, 3],
+    }
+}
+
+fn write(store: &Store, doc: &DocId, key: &str, value: i64, case: Option<CaseRecord>) -> u64 {
+    let h = store.doc(doc).unwrap();
+    let mut l = lock(&h).unwrap();
+    l.doc.put(ROOT, key, value).unwrap();
+    l.doc.commit();
+    store
+        .persist(&mut [Pending {
+            id: doc,
+            loaded: &mut l,
+            case,
+        }])
+        .unwrap()
+}
+
+fn read(store: &Store, doc: &DocId, key: &str) -> Option<i64> {
+    let h = store.doc(doc).unwrap();
+    let l = lock(&h).unwrap();
+    match l.doc.get(ROOT, key).unwrap() {
+        Some((automerge::Value::Scalar(s), _)) => s.to_i64(),
+        _ => None,
+    }
+}
+
+#[test]
+fn documents_survive_reopen_through_chunks_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = id("A");
+    {
+        let s = open(dir.path());
+        for i in 0..20 {
+            write(&s, &a, &format!("k{i}"), i, None);
+        }
+    }
+    let s = open(dir.path());
+    for i in 0..20 {
+        assert_eq!(read(&s, &a, &format!("k{i}")), Some(i));
+    }
+    // Compaction keeps fewer chunks than the threshold.
+    let chunks = s.chunks.scan_prefix(chunk_prefix(&a)).count();
+    assert!(chunks < 8, "{chunks} chunks left");
+    assert_eq!(s.verify().unwrap(), 1);
+}
+
+#[test]
+fn feed_keeps_the_newest_entry_per_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let (a, b) = (id("A"), id("B"));
+    write(&s, &a, "x", 1, None);
+    write(&s, &b, "x", 1, None);
+    let last = write(&s, &a, "x", 2, None);
+    let feed = s.feed_since(0, 100).unwrap();
+    assert_eq!(feed, vec![(2, b.clone()), (3, a.clone())]);
+    assert_eq!(last, 3);
+    assert_eq!(s.feed_since(2, 100).unwrap(), vec![(3, a)]);
+    assert_eq!(s.durable_seq(), 3);
+    drop(s);
+    assert_eq!(open(dir.path()).durable_seq(), 3);
+}
+
+#[test]
+fn case_index_follows_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let a = id("A");
+    write(&s, &a, "x", 1, Some(record(3, Some(500))));
+    assert_eq!(s.cases_where(IndexKey::State(3)).unwrap(), vec![a.clone()]);
+    assert_eq!(
+        s.cases_between(TimeField::Due, 0, 1000).unwrap(),
+        vec![(500, a.clone())]
+    );
+    let mut concluded = record(11, None);
+    concluded.concluded = Some(900);
+    write(&s, &a, "x", 2, Some(concluded.clone()));
+    assert!(s.cases_where(IndexKey::State(3)).unwrap().is_empty());
+    assert_eq!(s.cases_where(IndexKey::State(11)).unwrap(), vec![a.clone()]);
+    assert!(s.cases_between(TimeField::Due, 0, 1000).unwrap().is_empty());
+    assert_eq!(
+        s.cases_between(TimeField::Concluded, 900, 901).unwrap(),
+        vec![(900, a.clone())]
+    );
+    assert_eq!(
+        s.cases_where(IndexKey::Region("1402")).unwrap(),
+        vec![a.clone()]
+    );
+    assert!(s.cases_where(IndexKey::Region("1403")).unwrap().is_empty());
+    assert_eq!(
+        s.cases_where(IndexKey::Department("民政办")).unwrap(),
+        vec![a.clone()]
+    );
+    assert_eq!(s.case_record(&a).unwrap(), Some(concluded));
+    s.verify().unwrap();
+}
+
+#[test]
+fn negative_times_sort_before_positive_ones() {
+    assert!(time_bytes(-5) < time_bytes(0));
+    assert!(time_bytes(0) < time_bytes(7));
+    assert!(time_bytes(i64::MIN) < time_bytes(i64::MAX));
+}
+
+#[test]
+fn damaged_values_and_newer_formats_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = id("A");
+    {
+        let s = open(dir.path());
+        write(&s, &a, "x", 1, None);
+        s.docs.insert(a.as_str(), &[FORMAT, 1, 2, 3][..]).unwrap();
+        s.db.flush().unwrap();
+    }
+    let s = open(dir.path());
+    let err = s.doc(&a).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(s.verify().is_err());
+    s.meta.insert(FORMAT_KEY, &[FORMAT + 1]).unwrap();
+    s.db.flush().unwrap();
+    drop(s);
+    let err = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::NewerFormat { .. }), "{err}");
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = open(dir.path());
+    let err = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked(_)), "{err}");
+}
+
+#[test]
+fn the_cache_is_bounded_but_never_drops_a_handle_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let held = s.doc(&id("held")).unwrap();
+    for i in 0..20 {
+        write(&s, &id(&format!("d{i}")), "x", i, None);
+    }
+    assert!(Arc::ptr_eq(&held, &s.doc(&id("held")).unwrap()));
+    assert!(s.cache.len() <= 5);
+}
