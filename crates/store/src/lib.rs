@@ -598,8 +598,38 @@ impl Store {
 
     /// Ids of stored documents of one kind, in id order.
     pub fn ids(&self, kind: DocKind) -> impl Iterator<Item = Result<DocId, StoreError>> + '_ {
-        let prefix = format!("{}:", kind.as_str());
+        self.ids_with_prefix(&format!("{}:", kind.as_str()))
+    }
+
+    /// Ids of stored documents whose id starts with `prefix`, in id order.
+    pub fn ids_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> impl Iterator<Item = Result<DocId, StoreError>> + '_ {
         self.docs.scan_prefix(prefix).keys().map(|k| doc_id(&k?))
+    }
+
+    /// Replaces the index records of existing cases (derived data only: the
+    /// documents and the feed are untouched), durably.
+    pub fn reindex_cases(&self, records: Vec<(DocId, CaseRecord)>) -> Result<(), StoreError> {
+        let _guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
+        self.group.check()?;
+        (&self.cases, &self.index)
+            .transaction(|(cases, index)| {
+                for (id, rec) in &records {
+                    Self::reindex(cases, index, id, rec)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::Db(e),
+            })?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Feed entries after `after`: (sequence number, doc id), oldest first,

@@ -1,0 +1,446 @@
+//! Case operations: accepting, recording events, reading and listing.
+
+use std::collections::BTreeSet;
+
+use hallsync_model::case::{Applicant, CaseClock, ItemRef};
+use hallsync_model::clock::{self, Meter};
+use hallsync_model::schema::{self, Record};
+use hallsync_model::time::DAY;
+use hallsync_model::{
+    Calendar, Case, CaseEvent, CaseHeader, CaseState, CaseView, DocId, DocKind, EventKind,
+    ItemStatus, Ts,
+};
+use hallsync_store::{lock, CaseRecord, IndexKey, Loaded, Pending, TimeField};
+use serde::{Deserialize, Serialize};
+
+use crate::{Hall, HallError};
+
+/// A new application at the window.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    /// Implementation code of the item applied under.
+    pub item_code: String,
+    /// Case number; generated from the item code and date when absent.
+    pub number: Option<String>,
+    /// The applicant.
+    pub applicant: Applicant,
+    /// How it arrived (window, online, mobile, mail, agent).
+    pub channel: String,
+    /// The handler at the window.
+    pub by: String,
+    /// When it was received.
+    pub at: Ts,
+    /// Accept it at once (the usual case), or only record its receipt.
+    pub accept: bool,
+}
+
+/// What is kept beside the index to list a case without loading it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Summary {
+    header: CaseHeader,
+    view: CaseView,
+}
+
+/// A case as listed: header, derived state and clock at the time asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseRow {
+    /// Document id.
+    pub id: DocId,
+    /// Fixed part.
+    pub header: CaseHeader,
+    /// Derived from the events.
+    pub view: CaseView,
+    /// Due times and time used, at the time asked.
+    pub clock: CaseClock,
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only cases in this state.
+    pub state: Option<CaseState>,
+    /// Only cases past their committed due time.
+    pub overdue: bool,
+    /// Only cases (not yet overdue) due within this many working days.
+    pub due_within: Option<u32>,
+    /// Only cases under this item.
+    pub item: Option<String>,
+    /// Include concluded, withdrawn and other closed cases.
+    pub include_closed: bool,
+}
+
+/// Longest case number.
+const NUMBER_MAX: usize = 50;
+
+impl Hall {
+    /// The calendar in force here: every year published by this hall's
+    /// region or its ancestors, the nearer region winning a date both list.
+    pub fn calendar(&self) -> Result<std::sync::Arc<Calendar>, HallError> {
+        if let Some(c) = self.calendar.read().ok().and_then(|c| c.clone()) {
+            return Ok(c);
+        }
+        let cal = std::sync::Arc::new(self.load_calendar()?);
+        if let Ok(mut slot) = self.calendar.write() {
+            *slot = Some(cal.clone());
+        }
+        Ok(cal)
+    }
+
+    fn case_of(loaded: &mut Loaded, id: &DocId) -> Result<Option<Case>, HallError> {
+        if !loaded.exists() {
+            return Ok(None);
+        }
+        if let Some(Record::Case(c)) = &loaded.record {
+            return Ok(Some(c.clone()));
+        }
+        let case = schema::read_case(&loaded.doc, id).map_err(|e| HallError::schema(id, e))?;
+        loaded.record = Some(Record::Case(case.clone()));
+        Ok(Some(case))
+    }
+
+    /// The index record of a case: what it is filed under, and the earliest
+    /// its committed due time can be (so range scans never miss it).
+    pub(crate) fn case_record(
+        &self,
+        case: &Case,
+        view: &CaseView,
+        cal: &Calendar,
+        now: Ts,
+    ) -> Result<CaseRecord, HallError> {
+        let clock = case.clock(view, cal, now);
+        let due = if !view.state.is_open() {
+            None
+        } else if clock.committed_due.is_some() {
+            clock.committed_due
+        } else {
+            // Not accepted yet: the clock can start no earlier than the end
+            // of the five working days after receipt, so that is the
+            // earliest the case can fall due.
+            view.received_at.and_then(|r| {
+                clock::advance(
+                    cal,
+                    Meter::WorkingDays,
+                    clock::clock_start(case.header.item.committed_limit, r),
+                    5 * DAY,
+                )
+            })
+        };
+        let summary = postcard::to_allocvec(&Summary {
+            header: case.header.clone(),
+            view: view.clone(),
+        })
+        .map_err(|e| HallError::BadInput(format!("could not summarise the case: {e}")))?;
+        Ok(CaseRecord {
+            region: case.header.region.as_str().to_string(),
+            item: case.header.item.impl_code.clone(),
+            category: case.header.item.category.code().to_string(),
+            department: case.header.item.agency.clone(),
+            state: view.state.code(),
+            accepted: clock.accepted.map(|(t, _)| t.0),
+            due: due.map(|t| t.0),
+            concluded: view.concluded_at.map(|t| t.0),
+            summary,
+        })
+    }
+
+    fn next_case_number(&self, code: &str, at: Ts) -> Result<String, HallError> {
+        let short: String = code
+            .chars()
+            .rev()
+            .take(NUMBER_MAX - 14)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let stem = format!("{short}-{}-", at.date().format("%Y%m%d"));
+        let prefix = self
+            .doc_id(DocKind::Case, &format!("{stem}0"))?
+            .as_str()
+            .trim_end_matches('0')
+            .to_string();
+        let n = self.store.ids_with_prefix(&prefix).count();
+        Ok(format!("{stem}{:04}", n + 1))
+    }
+
+    /// Receives (and usually accepts) a new case.
+    pub fn accept_case(&self, req: NewCase, now: Ts) -> Result<CaseRow, HallError> {
+        let (_, item) = self.item(&req.item_code)?;
+        let status = item.view().status;
+        if status != ItemStatus::Published {
+            return Err(HallError::ItemNotPublished {
+                code: req.item_code,
+                status,
+            });
+        }
+        let number = match req.number {
+            Some(n) => n,
+            None => self.next_case_number(&item.content.impl_code, req.at)?,
+        };
+        let c = &item.content;
+        let header = CaseHeader {
+            number,
+            region: self.node.region.clone(),
+            hall: self.node.id.clone(),
+            item: ItemRef {
+                impl_code: c.impl_code.clone(),
+                name: c.name.clone(),
+                version: item.version,
+                category: c.category,
+                agency: c.agency.clone(),
+                statutory_limit: c.statutory_limit,
+                committed_limit: c.committed_limit,
+                case_type: c.case_type,
+                disclosure: c.disclosure,
+            },
+            applicant: req.applicant,
+            channel: req.channel,
+        };
+        header.validate()?;
+        let id = self.doc_id(DocKind::Case, &header.number)?;
+        let mut case = Case {
+            header,
+            events: Vec::new(),
+        };
+        let mut kinds = vec![EventKind::Received];
+        if req.accept {
+            kinds.push(EventKind::Accepted);
+        }
+        for kind in kinds {
+            let event = CaseEvent {
+                id: case.next_event_id(&self.node.id, self.actor_tag()),
+                at: req.at,
+                by: req.by.trim().to_string(),
+                node: self.node.id.clone(),
+                kind,
+            };
+            case.check(&event, now)?;
+            case.events.push(event);
+        }
+        let h = self.store.doc(&id)?;
+        let mut l = lock(&h)?;
+        if l.exists() {
+            return Err(HallError::CaseExists(id.to_string()));
+        }
+        let mut doc = self.new_doc();
+        schema::write_new_case(&mut doc, &id, &case)
+            .map_err(|e| HallError::BadInput(e.to_string()))?;
+        doc.commit();
+        l.doc = doc;
+        self.finish_case_write(&id, &mut l, case, now)
+    }
+
+    fn finish_case_write(
+        &self,
+        id: &DocId,
+        l: &mut Loaded,
+        case: Case,
+        now: Ts,
+    ) -> Result<CaseRow, HallError> {
+        let cal = self.calendar()?;
+        let view = case.view();
+        let record = self.case_record(&case, &view, &cal, now)?;
+        let clock = case.clock(&view, &cal, now);
+        let header = case.header.clone();
+        l.record = Some(Record::Case(case));
+        self.store.persist(&mut [Pending {
+            id,
+            loaded: l,
+            case: Some(record),
+        }])?;
+        Ok(CaseRow {
+            id: id.clone(),
+            header,
+            view,
+            clock,
+        })
+    }
+
+    /// The id of a case given as a document id or as this hall's case
+    /// number.
+    pub fn case_id(&self, key: &str) -> Result<DocId, HallError> {
+        let id = if key.starts_with("case:") {
+            DocId::parse(key)?
+        } else {
+            self.doc_id(DocKind::Case, key)
+                .map_err(|_| HallError::UnknownCase(key.into()))?
+        };
+        if !self.store.contains(&id)? {
+            return Err(HallError::UnknownCase(key.into()));
+        }
+        Ok(id)
+    }
+
+    /// Records an event on a case, after checking it fits.
+    pub fn record_event(
+        &self,
+        key: &str,
+        kind: EventKind,
+        by: &str,
+        at: Ts,
+        now: Ts,
+    ) -> Result<CaseRow, HallError> {
+        let id = self.case_id(key)?;
+        let h = self.store.doc(&id)?;
+        let mut l = lock(&h)?;
+        let mut case =
+            Self::case_of(&mut l, &id)?.ok_or_else(|| HallError::UnknownCase(key.into()))?;
+        let event = CaseEvent {
+            id: case.next_event_id(&self.node.id, self.actor_tag()),
+            at,
+            by: by.trim().to_string(),
+            node: self.node.id.clone(),
+            kind,
+        };
+        case.check(&event, now)?;
+        if let Err(e) = schema::write_event(&mut l.doc, &event) {
+            l.doc.rollback();
+            return Err(HallError::BadInput(e.to_string()));
+        }
+        l.doc.commit();
+        case.events.push(event);
+        self.finish_case_write(&id, &mut l, case, now)
+    }
+
+    /// One case with its derived state at `now`.
+    pub fn case(&self, key: &str, now: Ts) -> Result<(Case, CaseRow), HallError> {
+        let id = self.case_id(key)?;
+        let h = self.store.doc(&id)?;
+        let mut l = lock(&h)?;
+        let case = Self::case_of(&mut l, &id)?.ok_or_else(|| HallError::UnknownCase(key.into()))?;
+        drop(l);
+        let cal = self.calendar()?;
+        let view = case.view();
+        let clock = case.clock(&view, &cal, now);
+        let row = CaseRow {
+            id,
+            header: case.header.clone(),
+            view,
+            clock,
+        };
+        Ok((case, row))
+    }
+
+    fn row_from_record(
+        &self,
+        id: DocId,
+        rec: &CaseRecord,
+        cal: &Calendar,
+        now: Ts,
+    ) -> Result<CaseRow, HallError> {
+        let s: Summary = postcard::from_bytes(&rec.summary).map_err(|e| {
+            HallError::Store(hallsync_store::StoreError::Corrupt {
+                key: id.to_string(),
+                reason: format!("case summary: {e}"),
+            })
+        })?;
+        let case = Case {
+            header: s.header,
+            events: Vec::new(),
+        };
+        let clock = case.clock(&s.view, cal, now);
+        Ok(CaseRow {
+            id,
+            header: case.header,
+            view: s.view,
+            clock,
+        })
+    }
+
+    /// Cases matching `filter` at `now`, soonest due first.
+    pub fn list_cases(&self, filter: &CaseFilter, now: Ts) -> Result<Vec<CaseRow>, HallError> {
+        let cal = self.calendar()?;
+        let horizon = filter.due_within.map(|n| {
+            clock::advance(&cal, Meter::WorkingDays, now, i64::from(n) * DAY)
+                .unwrap_or(Ts(i64::MAX))
+        });
+        // Candidates from the index: indexed due times are the earliest a
+        // case can fall due, so a range scan up to the bound never misses.
+        let mut candidates: Option<BTreeSet<DocId>> = None;
+        let mut narrow = |ids: Vec<DocId>| {
+            let set: BTreeSet<DocId> = ids.into_iter().collect();
+            candidates = Some(match candidates.take() {
+                None => set,
+                Some(c) => c.intersection(&set).cloned().collect(),
+            });
+        };
+        if filter.overdue || horizon.is_some() {
+            let bound = horizon.unwrap_or(now).0.saturating_add(1);
+            narrow(
+                self.store
+                    .cases_between(TimeField::Due, i64::MIN, bound)?
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect(),
+            );
+        }
+        if let Some(s) = filter.state {
+            narrow(self.store.cases_where(IndexKey::State(s.code()))?);
+        }
+        if let Some(code) = &filter.item {
+            narrow(self.store.cases_where(IndexKey::Item(code))?);
+        }
+        let mut rows = Vec::new();
+        let mut consider = |id: DocId, rec: CaseRecord| -> Result<(), HallError> {
+            let row = self.row_from_record(id, &rec, &cal, now)?;
+            let open = row.view.state.is_open();
+            let keep = (filter.include_closed || open || filter.state.is_some())
+                && (!filter.overdue || (open && row.clock.over_committed))
+                && horizon.is_none_or(|h| {
+                    open && !row.clock.over_committed
+                        && row.clock.committed_due.is_some_and(|d| d <= h)
+                });
+            if keep {
+                rows.push(row);
+            }
+            Ok(())
+        };
+        match candidates {
+            Some(ids) => {
+                for id in ids {
+                    if let Some(rec) = self.store.case_record(&id)? {
+                        consider(id, rec)?;
+                    }
+                }
+            }
+            None => {
+                for entry in self.store.case_records() {
+                    let (id, rec) = entry?;
+                    consider(id, rec)?;
+                }
+            }
+        }
+        rows.sort_by(|a, b| {
+            let key = |r: &CaseRow| {
+                (
+                    r.clock.committed_due.is_none(),
+                    r.clock.committed_due,
+                    r.header.number.clone(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        Ok(rows)
+    }
+
+    /// Recomputes the index records of open cases (after the calendar
+    /// changed, their due times may have moved).
+    pub(crate) fn reindex_open_cases(&self, now: Ts) -> Result<usize, HallError> {
+        let cal = self.calendar()?;
+        let mut updates = Vec::new();
+        for entry in self.store.case_records() {
+            let (id, rec) = entry?;
+            if !CaseState::from_code(rec.state).is_some_and(CaseState::is_open) {
+                continue;
+            }
+            let row = self.row_from_record(id.clone(), &rec, &cal, now)?;
+            let case = Case {
+                header: row.header,
+                events: Vec::new(),
+            };
+            updates.push((id, self.case_record(&case, &row.view, &cal, now)?));
+        }
+        let n = updates.len();
+        self.store.reindex_cases(updates)?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,312 @@
+//! A hall node's operations over its store: the power catalogue and its
+//! review workflow, cases and their events, the holiday calendar, and raw
+//! documents. Every operation validates with the model before anything is
+//! written, and is acknowledged only once durable. Time is always passed in.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod calendar;
+mod cases;
+mod catalogue;
+mod docs;
+pub mod import;
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use hallsync_model::calendar::Calendar;
+use hallsync_model::case::CaseError;
+use hallsync_model::catalogue::{ItemStatus, WorkflowError};
+use hallsync_model::ids::IdError;
+use hallsync_model::schema::SchemaError;
+use hallsync_model::{DocId, DocKind, Level, NodeId, RegionCode};
+use hallsync_store::{Store, StoreError, StoreOptions};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use calendar::CalendarImport;
+pub use cases::{CaseFilter, CaseRow, NewCase};
+pub use catalogue::{ImportReport, ItemChange, RowProblem};
+pub use docs::MAX_DOC_BYTES;
+
+/// Name of the node configuration file in a data directory.
+pub const NODE_FILE: &str = "node.toml";
+/// Name of the store directory in a data directory.
+pub const STORE_DIR: &str = "store";
+
+/// Everything that can go wrong in a hall operation.
+#[derive(Debug, Error)]
+pub enum HallError {
+    /// The data directory holds no node.
+    #[error("{0} holds no hallsync node: run `hallsync init` first (or pass --data-dir)")]
+    NotInitialised(PathBuf),
+    /// `init` on a directory that already holds a node.
+    #[error("{0} already holds a hallsync node; choose another --data-dir")]
+    AlreadyInitialised(PathBuf),
+    /// The node configuration is invalid.
+    #[error("node configuration {path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An identifier is malformed.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored document does not read as its record.
+    #[error("document {id} is not valid: {source}")]
+    Schema {
+        /// The document.
+        id: String,
+        /// Why.
+        source: Box<SchemaError>,
+    },
+    /// No item with that code.
+    #[error("no catalogue item with implementation code {0:?} (see `hallsync item list`)")]
+    UnknownItem(String),
+    /// Cases need a published item.
+    #[error("item {code} is {status}; only a published item can take cases")]
+    ItemNotPublished {
+        /// The item.
+        code: String,
+        /// Its status.
+        status: ItemStatus,
+    },
+    /// No such case.
+    #[error("no case {0:?} (see `hallsync case list`)")]
+    UnknownCase(String),
+    /// The case number is taken.
+    #[error("case {0} already exists")]
+    CaseExists(String),
+    /// No such document.
+    #[error("no document {0}")]
+    UnknownDoc(String),
+    /// A case action was refused.
+    #[error(transparent)]
+    Case(#[from] CaseError),
+    /// A review action was refused.
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    /// Input that is not what it claims to be.
+    #[error("{0}")]
+    BadInput(String),
+    /// A record outside what this node may hold.
+    #[error("{id} lies outside this hall's scope ({region}): {why}")]
+    OutOfScope {
+        /// The document.
+        id: String,
+        /// This node's region.
+        region: String,
+        /// Which rule it breaks.
+        why: &'static str,
+    },
+}
+
+impl HallError {
+    fn schema(id: &DocId, source: SchemaError) -> HallError {
+        HallError::Schema {
+            id: id.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// The node's identity, kept in `node.toml` in the data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Node id (`a-z`, `0-9`, `-`), unique in the federation.
+    pub id: NodeId,
+    /// Name of the hall, e.g. 某镇便民服务中心.
+    pub name: String,
+    /// Region code of the hall.
+    pub region: RegionCode,
+    /// Level of the hall; must match the region code.
+    pub level: Level,
+    /// Automerge actor id of this data directory (32 hex digits). Never
+    /// copy a data directory to run a second node from it.
+    pub actor: String,
+}
+
+impl NodeConfig {
+    /// Checks the fields against each other.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.region.level() != self.level {
+            return Err(format!(
+                "region {} is a {} code but the level is {}",
+                self.region,
+                self.region.level(),
+                self.level
+            ));
+        }
+        if !matches!(self.level, Level::City | Level::County | Level::Township) {
+            return Err("a hall is at city, county or township level".into());
+        }
+        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
+            return Err("the hall name must be 1-100 characters".into());
+        }
+        if self.actor.len() != 32 || !self.actor.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("actor must be 32 hex digits".into());
+        }
+        Ok(())
+    }
+}
+
+/// An open hall node.
+#[derive(Debug)]
+pub struct Hall {
+    dir: PathBuf,
+    node: NodeConfig,
+    actor: automerge::ActorId,
+    store: Store,
+    calendar: RwLock<Option<Arc<Calendar>>>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HallError + '_ {
+    move |source| HallError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Hall {
+    /// Creates a node in `dir`: writes `node.toml` and an empty store.
+    pub fn init(
+        dir: &Path,
+        id: NodeId,
+        name: &str,
+        region: RegionCode,
+        level: Level,
+        options: StoreOptions,
+    ) -> Result<Hall, HallError> {
+        let file = dir.join(NODE_FILE);
+        if file.exists() {
+            return Err(HallError::AlreadyInitialised(dir.to_path_buf()));
+        }
+        let actor: [u8; 16] = rand::random();
+        let node = NodeConfig {
+            id,
+            name: name.trim().to_string(),
+            region,
+            level,
+            actor: actor.iter().map(|b| format!("{b:02x}")).collect(),
+        };
+        node.validate().map_err(|reason| HallError::Config {
+            path: file.clone(),
+            reason,
+        })?;
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let text = toml::to_string_pretty(&node).map_err(|e| HallError::Config {
+            path: file.clone(),
+            reason: e.to_string(),
+        })?;
+        let tmp = dir.join(format!("{NODE_FILE}.tmp"));
+        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(
+            b"# hallsync node identity: written by `hallsync init`; do not copy to another hall.\n",
+        )
+        .and_then(|()| f.write_all(text.as_bytes()))
+        .and_then(|()| f.sync_all())
+        .map_err(io(&tmp))?;
+        fs::rename(&tmp, &file).map_err(io(&file))?;
+        Hall::open(dir, options)
+    }
+
+    /// Opens the node in `dir`.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Hall, HallError> {
+        let file = dir.join(NODE_FILE);
+        let text = match fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(HallError::NotInitialised(dir.to_path_buf()))
+            }
+            Err(e) => return Err(io(&file)(e)),
+        };
+        let config_err = |reason: String| HallError::Config {
+            path: file.clone(),
+            reason,
+        };
+        let node: NodeConfig = toml::from_str(&text).map_err(|e| config_err(e.to_string()))?;
+        node.validate().map_err(config_err)?;
+        let actor = automerge::ActorId::from(
+            (0..16)
+                .map(|i| u8::from_str_radix(&node.actor[2 * i..2 * i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|e| config_err(e.to_string()))?,
+        );
+        let store = Store::open(&dir.join(STORE_DIR), options)?;
+        Ok(Hall {
+            dir: dir.to_path_buf(),
+            node,
+            actor,
+            store,
+            calendar: RwLock::new(None),
+        })
+    }
+
+    /// This node's identity.
+    pub fn node(&self) -> &NodeConfig {
+        &self.node
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The store (for tools and benchmarks).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The short actor tag used in event and review ids.
+    fn actor_tag(&self) -> &str {
+        &self.node.actor[..8]
+    }
+
+    fn new_doc(&self) -> automerge::AutoCommit {
+        automerge::AutoCommit::new().with_actor(self.actor.clone())
+    }
+
+    fn doc_id(&self, kind: DocKind, key: &str) -> Result<DocId, HallError> {
+        Ok(DocId::new(kind, &self.node.region, key)?)
+    }
+
+    /// Whether this node may hold a record: its own subtree's records, and
+    /// its ancestors' catalogue and calendar.
+    fn check_scope(&self, id: &DocId) -> Result<(), HallError> {
+        let mine = &self.node.region;
+        if mine.contains(id.region()) {
+            return Ok(());
+        }
+        let shared = matches!(id.kind(), DocKind::Item | DocKind::Cal);
+        let why = if !id.region().is_ancestor_of(mine) {
+            "it belongs to a region outside this hall's subtree and its ancestors"
+        } else if !shared {
+            "only catalogue items and calendars come down from higher levels"
+        } else {
+            return Ok(());
+        };
+        Err(HallError::OutOfScope {
+            id: id.to_string(),
+            region: mine.to_string(),
+            why,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,460 @@
+//! Human-readable tables by default, JSON with `--json`.
+
+use std::path::Path;
+
+use anyhow::Result;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use hallsync_hall::{CalendarImport, CaseRow, ImportReport, ItemChange, NodeConfig};
+use hallsync_model::calendar::OfficeHours;
+use hallsync_model::case::StartBasis;
+use hallsync_model::catalogue::{Item, ItemView};
+use hallsync_model::clock::LimitUnit;
+use hallsync_model::schema::CalendarYear;
+use hallsync_model::time::{DAY, HOUR};
+use hallsync_model::{Case, DocId, Ts};
+use serde::Serialize;
+use serde_json::json;
+
+pub struct Out {
+    json: bool,
+}
+
+fn table(heads: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(heads.iter().copied());
+    t
+}
+
+fn opt(t: Option<Ts>) -> String {
+    t.map_or_else(|| "-".into(), |t| t.to_string())
+}
+
+/// A due time; one falling at midnight is shown as 24:00 of the day before,
+/// the way deadlines are written ("by 24:00 on the 20th working day").
+fn due(t: Option<Ts>) -> String {
+    match t {
+        Some(t) if t.second_of_day() == 0 => format!("{} 24:00", Ts(t.0 - 1).date()),
+        other => opt(other),
+    }
+}
+
+/// Metered seconds in a limit's unit, e.g. `3.5wd`.
+fn amount(secs: i64, unit: LimitUnit) -> String {
+    let (per, suffix) = match unit {
+        LimitUnit::NaturalDays => (DAY, "d"),
+        LimitUnit::WorkingDays => (DAY, "wd"),
+        LimitUnit::NaturalHours => (HOUR, "h"),
+        LimitUnit::WorkingHours => (HOUR, "wh"),
+    };
+    format!("{:.1}{suffix}", secs as f64 / per as f64)
+}
+
+fn flags(row: &CaseRow) -> String {
+    let c = &row.clock;
+    let mut f = Vec::new();
+    if c.over_statutory {
+        f.push("OVER STATUTORY");
+    } else if c.over_committed {
+        f.push("OVERDUE");
+    }
+    if c.paused_now {
+        f.push("paused");
+    }
+    if matches!(c.accepted, Some((_, StartBasis::DeemedOnReceipt))) {
+        f.push("deemed accepted");
+    }
+    if c.disclosure_late {
+        f.push("not published");
+    }
+    if !row.view.conflicts.is_empty() {
+        f.push("CONFLICT");
+    }
+    f.join(", ")
+}
+
+impl Out {
+    pub fn new(json: bool) -> Out {
+        Out { json }
+    }
+
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    fn print_json<T: Serialize>(&self, v: &T) -> Result<()> {
+        println!("{}", serde_json::to_string_pretty(v)?);
+        Ok(())
+    }
+
+    pub fn node(&self, node: &NodeConfig, dir: &Path) -> Result<()> {
+        if self.json {
+            return self.print_json(&json!({ "node": node, "data_dir": dir }));
+        }
+        println!(
+            "initialised {} node {} ({}, region {}) in {}",
+            node.level,
+            node.id,
+            node.name,
+            node.region,
+            dir.display()
+        );
+        Ok(())
+    }
+
+    pub fn item_change(&self, id: &DocId, change: ItemChange) -> Result<()> {
+        if self.json {
+            return self.print_json(&json!({ "id": id, "change": change }));
+        }
+        let what = match change {
+            ItemChange::Created => {
+                "created as a draft; it needs legal review (`hallsync item review`)"
+            }
+            ItemChange::Revised => "revised: a new version, back to draft for legal review",
+            ItemChange::Unchanged => "unchanged",
+        };
+        println!("{id}: {what}");
+        Ok(())
+    }
+
+    pub fn import_report(&self, file: &Path, r: &ImportReport) -> Result<()> {
+        if self.json {
+            return self.print_json(r);
+        }
+        println!(
+            "{}: {} created, {} revised, {} unchanged, {} published, {} refused",
+            file.display(),
+            r.created,
+            r.revised,
+            r.unchanged,
+            r.published,
+            r.problems.len()
+        );
+        for p in &r.problems {
+            eprintln!("  line {}: {}", p.line, p.reason);
+        }
+        Ok(())
+    }
+
+    pub fn items(&self, items: &[(DocId, Item)]) -> Result<()> {
+        if self.json {
+            let v: Vec<_> = items
+                .iter()
+                .map(|(id, i)| json!({ "id": id, "version": i.version, "status": i.view().status, "content": i.content }))
+                .collect();
+            return self.print_json(&v);
+        }
+        let mut t = table(&[
+            "code",
+            "name",
+            "category",
+            "agency",
+            "statutory",
+            "committed",
+            "ver",
+            "status",
+        ]);
+        for (_, i) in items {
+            let c = &i.content;
+            t.add_row(vec![
+                c.impl_code.clone(),
+                c.name.clone(),
+                c.category.name().to_string(),
+                c.agency.clone(),
+                c.statutory_limit.to_string(),
+                c.committed_limit.to_string(),
+                i.version.to_string(),
+                i.view().status.to_string(),
+            ]);
+        }
+        println!("{t}");
+        println!("{} item(s)", items.len());
+        Ok(())
+    }
+
+    pub fn item(&self, id: &DocId, item: &Item) -> Result<()> {
+        let view = item.view();
+        if self.json {
+            return self.print_json(&json!({ "id": id, "version": item.version, "view": view, "content": item.content, "history": item.history }));
+        }
+        let c = &item.content;
+        let mut t = table(&["field", "value"]);
+        let rows: Vec<(&str, String)> = vec![
+            ("id", id.to_string()),
+            ("name 事项名称", c.name.clone()),
+            ("basic code 基本编码", c.basic_code.clone()),
+            ("category 权力类别", c.category.to_string()),
+            ("agency 实施主体", format!("{} {}", c.agency, c.agency_code)),
+            ("office 承办机构", c.office.clone()),
+            ("co-departments 联办机构", c.co_departments.join("、")),
+            ("legal basis 设定依据", c.legal_basis.clone()),
+            ("exercise level 行使层级", c.exercise_level.to_string()),
+            ("statutory limit 法定时限", c.statutory_limit.to_string()),
+            ("committed limit 承诺时限", c.committed_limit.to_string()),
+            ("case type 办件类型", c.case_type.as_str().to_string()),
+            ("conditions 受理条件", c.conditions.clone()),
+            (
+                "materials 申请材料",
+                c.materials
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{} ({}{})",
+                            m.name,
+                            m.form.as_str(),
+                            if m.mandatory { ", mandatory" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            ("steps 办理流程", c.steps.join(" → ")),
+            (
+                "fees 收费",
+                c.fees
+                    .iter()
+                    .map(|f| format!("{} {} ({})", f.name, f.standard, f.basis))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            (
+                "phones 咨询/投诉",
+                format!("{} / {}", c.consult_phone, c.complaint_phone),
+            ),
+            ("disclosure 公开方式", c.disclosure.as_str().to_string()),
+            ("version", item.version.to_string()),
+            ("status", view.status.to_string()),
+        ];
+        for (k, v) in rows {
+            t.add_row(vec![k.to_string(), v]);
+        }
+        println!("{t}");
+        let mut h = table(&["when", "action", "version", "by", "reason", "node"]);
+        for r in item.ordered_history() {
+            h.add_row(vec![
+                r.at.to_string(),
+                r.action.as_str().into(),
+                r.version.to_string(),
+                r.by.clone(),
+                r.reason.clone(),
+                r.node.to_string(),
+            ]);
+        }
+        println!("{h}");
+        for c in &view.conflicts {
+            println!("conflict: {c}");
+        }
+        Ok(())
+    }
+
+    pub fn item_status(&self, code: &str, view: &ItemView) -> Result<()> {
+        if self.json {
+            return self.print_json(&json!({ "code": code, "view": view }));
+        }
+        println!("{code}: now {}", view.status);
+        Ok(())
+    }
+
+    pub fn case_row(&self, row: &CaseRow) -> Result<()> {
+        if self.json {
+            return self.print_json(row);
+        }
+        println!(
+            "{}: {} ({}), committed due {}, statutory due {}{}",
+            row.header.number,
+            row.view.state,
+            row.view.state.label(),
+            due(row.clock.committed_due),
+            due(row.clock.statutory_due),
+            match flags(row) {
+                f if f.is_empty() => String::new(),
+                f => format!(" [{f}]"),
+            }
+        );
+        Ok(())
+    }
+
+    pub fn case(&self, case: &Case, row: &CaseRow) -> Result<()> {
+        if self.json {
+            return self.print_json(&json!({ "case": case, "row": row }));
+        }
+        let h = &row.header;
+        let c = &row.clock;
+        let mut t = table(&["field", "value"]);
+        let rows: Vec<(&str, String)> = vec![
+            ("id", row.id.to_string()),
+            ("number", h.number.clone()),
+            (
+                "item",
+                format!("{} {} (v{})", h.item.impl_code, h.item.name, h.item.version),
+            ),
+            ("category", h.item.category.to_string()),
+            ("department", h.item.agency.clone()),
+            (
+                "applicant",
+                format!(
+                    "{} ({} {})",
+                    h.applicant.name, h.applicant.id_type, h.applicant.id_number
+                ),
+            ),
+            ("channel", h.channel.clone()),
+            ("hall", format!("{} ({})", h.hall, h.region)),
+            (
+                "state",
+                format!("{} {}", row.view.state, row.view.state.label()),
+            ),
+            ("received", opt(row.view.received_at)),
+            (
+                "accepted",
+                match c.accepted {
+                    Some((t, basis)) => format!("{t} ({basis:?})"),
+                    None => "-".into(),
+                },
+            ),
+            (
+                "limits",
+                format!(
+                    "committed {}, statutory {}",
+                    h.item.committed_limit, h.item.statutory_limit
+                ),
+            ),
+            ("committed due", due(c.committed_due)),
+            ("statutory due", due(c.statutory_due)),
+            ("time used", amount(c.used, c.unit)),
+            ("paused", amount(c.paused, c.unit)),
+            ("concluded", opt(row.view.concluded_at)),
+            ("disclosure due", opt(c.disclosure_due)),
+            ("published", opt(row.view.published_at)),
+            ("flags", flags(row)),
+        ];
+        for (k, v) in rows {
+            t.add_row(vec![k.to_string(), v]);
+        }
+        println!("{t}");
+        let mut e = table(&["when", "event", "by", "node", "details"]);
+        for ev in case.ordered_events() {
+            let details = serde_json::to_value(&ev.kind)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .map(|m| {
+                    m.into_iter()
+                        .filter(|(k, _)| k != "kind")
+                        .map(|(k, v)| {
+                            format!(
+                                "{k}: {}",
+                                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            e.add_row(vec![
+                ev.at.to_string(),
+                ev.kind.name().into(),
+                ev.by.clone(),
+                ev.node.to_string(),
+                details,
+            ]);
+        }
+        println!("{e}");
+        for c in &row.view.conflicts {
+            println!("conflict: event {} ({}): {}", c.event, c.kind, c.reason);
+        }
+        Ok(())
+    }
+
+    pub fn case_rows(&self, rows: &[CaseRow], limit: usize, now: Ts) -> Result<()> {
+        let shown = &rows[..rows.len().min(limit)];
+        if self.json {
+            return self.print_json(&shown);
+        }
+        let mut t = table(&[
+            "case",
+            "item",
+            "applicant",
+            "state",
+            "accepted",
+            "committed due",
+            "statutory due",
+            "used",
+            "flags",
+        ]);
+        for r in shown {
+            t.add_row(vec![
+                r.header.number.clone(),
+                r.header.item.name.clone(),
+                r.header.applicant.masked_name(),
+                format!("{} {}", r.view.state.code(), r.view.state.label()),
+                opt(r.clock.accepted.map(|a| a.0)),
+                due(r.clock.committed_due),
+                due(r.clock.statutory_due),
+                amount(r.clock.used, r.clock.unit),
+                flags(r),
+            ]);
+        }
+        println!("{t}");
+        println!(
+            "{} case(s) as of {now}{}",
+            rows.len(),
+            if rows.len() > shown.len() {
+                format!(", first {} shown (--limit)", shown.len())
+            } else {
+                String::new()
+            }
+        );
+        Ok(())
+    }
+
+    pub fn calendar_import(&self, r: &CalendarImport) -> Result<()> {
+        if self.json {
+            return self.print_json(r);
+        }
+        for (year, n) in &r.years {
+            println!("{year}: {n} dated entries stored");
+        }
+        println!("{} open case(s) re-indexed", r.cases_reindexed);
+        Ok(())
+    }
+
+    pub fn calendar(&self, years: &[(DocId, CalendarYear)], only: Option<i32>) -> Result<()> {
+        let years: Vec<_> = years
+            .iter()
+            .filter(|(_, y)| only.is_none_or(|o| y.year == o))
+            .collect();
+        if self.json {
+            let v: Vec<_> = years
+                .iter()
+                .map(|(id, y)| json!({ "id": id, "region": y.region, "year": y.year, "office_hours": OfficeHours(&y.office_hours).to_string(), "days": y.days }))
+                .collect();
+            return self.print_json(&v);
+        }
+        if years.is_empty() {
+            println!("no calendar imported: working days count weekends only (import one with `hallsync calendar import`)");
+        }
+        for (id, y) in years {
+            println!("{id}: office hours {}", OfficeHours(&y.office_hours));
+            let mut t = table(&["date", "weekday", "kind", "name"]);
+            for d in &y.days {
+                t.add_row(vec![
+                    d.date.to_string(),
+                    d.date.format("%a").to_string(),
+                    d.kind.as_str().into(),
+                    d.name.clone(),
+                ]);
+            }
+            println!("{t}");
+        }
+        Ok(())
+    }
+
+    pub fn imported(&self, id: &DocId) -> Result<()> {
+        if self.json {
+            return self.print_json(&json!({ "imported": id }));
+        }
+        println!("imported {id}");
+        Ok(())
+    }
+}
