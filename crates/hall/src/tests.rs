@@ -1,1 +1,439 @@
+use std::path::Path;
 
+use hallsync_model::case::{Applicant, Outcome};
+use hallsync_model::catalogue::ItemContent;
+use hallsync_model::{
+    CaseState, DocId, EventKind, ItemStatus, Level, NodeId, RegionCode, ReviewAction, Ts,
+};
+use hallsync_store::StoreOptions;
+
+use crate::import::{items_from_table, read_csv, read_table};
+use crate::{CaseFilter, Hall, HallError, NewCase};
+
+const CALENDAR: &str =
+    "2026-10-01,holiday,国庆\n2026-10-02,holiday,国庆\n2026-10-10,workday,调休\n";
+
+fn t(s: &str) -> Ts {
+    Ts::parse(s).unwrap()
+}
+
+fn township(dir: &Path) -> Hall {
+    Hall::init(
+        dir,
+        NodeId::parse("tw-101").unwrap(),
+        "样例镇便民服务中心",
+        RegionCode::parse("140212101").unwrap(),
+        Level::Township,
+        StoreOptions::default(),
+    )
+    .unwrap()
+}
+
+fn content(code: &str, committed: &str) -> ItemContent {
+    ItemContent::from_row([
+        ("事项名称", "农村村民宅基地审批"),
+        ("基本编码", "0100123"),
+        ("实施编码", code),
+        ("权力类别", "行政许可"),
+        ("实施主体", "样例镇人民政府"),
+        ("法定时限", "20个工作日"),
+        ("承诺时限", committed),
+    ])
+    .unwrap()
+}
+
+fn published(hall: &Hall, code: &str) {
+    let now = t("2026-01-05");
+    hall.add_item(&content(code, "10个工作日"), "起草人", now)
+        .unwrap();
+    hall.review_item(code, ReviewAction::Approved, "法制办", "", now)
+        .unwrap();
+    hall.review_item(code, ReviewAction::Published, "法制办", "", now)
+        .unwrap();
+}
+
+fn new_case(code: &str, at: &str) -> NewCase {
+    NewCase {
+        item_code: code.into(),
+        number: None,
+        applicant: Applicant {
+            name: "张三丰".into(),
+            id_type: "身份证".into(),
+            id_number: "140212199001011234".into(),
+        },
+        channel: "window".into(),
+        by: "王芳".into(),
+        at: t(at),
+        accept: true,
+    }
+}
+
+#[test]
+fn init_refuses_a_second_node_and_a_mismatched_level() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(township(dir.path()));
+    let again = Hall::init(
+        dir.path(),
+        NodeId::parse("x").unwrap(),
+        "x",
+        RegionCode::parse("140212101").unwrap(),
+        Level::Township,
+        StoreOptions::default(),
+    );
+    assert!(matches!(again, Err(HallError::AlreadyInitialised(_))));
+    let other = tempfile::tempdir().unwrap();
+    let err = Hall::init(
+        other.path(),
+        NodeId::parse("x").unwrap(),
+        "x",
+        RegionCode::parse("140212").unwrap(),
+        Level::Township,
+        StoreOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("county code"), "{err}");
+    assert!(matches!(
+        Hall::open(tempfile::tempdir().unwrap().path(), StoreOptions::default()),
+        Err(HallError::NotInitialised(_))
+    ));
+}
+
+#[test]
+fn cases_need_a_published_item_and_follow_the_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    let now = t("2026-11-20");
+    assert!(matches!(
+        hall.accept_case(new_case("NOPE1", "2026-11-16 09:00"), now),
+        Err(HallError::UnknownItem(_))
+    ));
+    hall.add_item(&content("A1", "10个工作日"), "起草人", now)
+        .unwrap();
+    assert!(matches!(
+        hall.accept_case(new_case("A1", "2026-11-16 09:00"), now),
+        Err(HallError::ItemNotPublished {
+            status: ItemStatus::Draft,
+            ..
+        })
+    ));
+    hall.review_item("A1", ReviewAction::Approved, "法制办", "", now)
+        .unwrap();
+    hall.review_item("A1", ReviewAction::Published, "法制办", "", now)
+        .unwrap();
+    let row = hall
+        .accept_case(new_case("A1", "2026-11-16 09:00"), now)
+        .unwrap();
+    assert_eq!(row.header.number, "A1-20261116-0001");
+    assert_eq!(row.view.state, CaseState::Accepted);
+    let second = hall
+        .accept_case(new_case("A1", "2026-11-16 10:00"), now)
+        .unwrap();
+    assert_eq!(second.header.number, "A1-20261116-0002");
+
+    let err = hall
+        .record_event(
+            "A1-20261116-0001",
+            EventKind::Rated { score: 5 },
+            "x",
+            t("2026-11-17"),
+            now,
+        )
+        .unwrap_err();
+    assert!(matches!(err, HallError::Case(_)), "{err}");
+    let conclude = EventKind::Concluded {
+        outcome: Outcome::Approved,
+        opinion: "准予".into(),
+        certificate: "宅基地批准书".into(),
+    };
+    let row = hall
+        .record_event(
+            "A1-20261116-0001",
+            conclude,
+            "镇长",
+            t("2026-11-18 10:00"),
+            now,
+        )
+        .unwrap();
+    assert_eq!(row.view.state, CaseState::Approved);
+
+    // Reopened, the state and the index are what was acknowledged.
+    drop(hall);
+    let hall = Hall::open(dir.path(), StoreOptions::default()).unwrap();
+    let (_, row) = hall.case("A1-20261116-0001", now).unwrap();
+    assert_eq!(row.view.state, CaseState::Approved);
+    let concluded = hall
+        .list_cases(
+            &CaseFilter {
+                state: Some(CaseState::Approved),
+                ..CaseFilter::default()
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(concluded.len(), 1);
+    hall.store().verify().unwrap();
+
+    // Suspending the item stops new cases.
+    hall.review_item("A1", ReviewAction::Suspended, "法制办", "法律修订", now)
+        .unwrap();
+    assert!(hall
+        .accept_case(new_case("A1", "2026-11-19 10:00"), now)
+        .is_err());
+}
+
+#[test]
+fn overdue_and_due_soon_lists_follow_the_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "A1");
+    // Accepted Mon 16 Nov: 10 working days → due 24:00 Mon 30 Nov.
+    hall.accept_case(new_case("A1", "2026-11-16 09:00"), t("2026-11-16 09:00"))
+        .unwrap();
+    // Accepted Mon 2 Nov → due 24:00 Mon 16 Nov.
+    hall.accept_case(new_case("A1", "2026-11-02 09:00"), t("2026-11-02 09:00"))
+        .unwrap();
+    let now = t("2026-11-26 12:00");
+    let overdue = hall
+        .list_cases(
+            &CaseFilter {
+                overdue: true,
+                ..CaseFilter::default()
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(overdue.len(), 1);
+    assert_eq!(overdue[0].header.number, "A1-20261102-0001");
+    let soon = |days| {
+        hall.list_cases(
+            &CaseFilter {
+                due_within: Some(days),
+                ..CaseFilter::default()
+            },
+            now,
+        )
+        .unwrap()
+    };
+    assert!(soon(1).is_empty(), "due Monday 30th is 3 working days away");
+    assert_eq!(soon(3).len(), 1);
+    assert_eq!(soon(3)[0].clock.committed_due, Some(t("2026-12-01")));
+
+    // A pause stops the clock: paused now, the case falls due later.
+    hall.record_event(
+        "A1-20261116-0001",
+        EventKind::SupplementRequested {
+            materials: "户口簿".into(),
+        },
+        "王芳",
+        t("2026-11-26 12:00"),
+        now,
+    )
+    .unwrap();
+    let later = t("2026-12-03 12:00");
+    let rows = hall
+        .list_cases(
+            &CaseFilter {
+                due_within: Some(5),
+                ..CaseFilter::default()
+            },
+            later,
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].clock.paused_now);
+    assert!(rows[0].clock.committed_due.unwrap() > later);
+}
+
+#[test]
+fn importing_a_calendar_moves_due_times_of_open_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "A1");
+    let row = hall
+        .accept_case(new_case("A1", "2026-09-28 09:00"), t("2026-09-28 09:00"))
+        .unwrap();
+    // Without a calendar: 10 working days from Tue 29 Sep → 24:00 Mon 12 Oct.
+    assert_eq!(row.clock.committed_due, Some(t("2026-10-13")));
+    let report = hall
+        .import_calendar(CALENDAR, None, t("2026-09-29"))
+        .unwrap();
+    assert_eq!(report.years, vec![(2026, 3)]);
+    assert_eq!(report.cases_reindexed, 1);
+    // 1–2 Oct are holidays, Sat 10 Oct a working day: 24:00 Tue 13 Oct.
+    let rows = hall
+        .list_cases(
+            &CaseFilter {
+                overdue: true,
+                ..CaseFilter::default()
+            },
+            t("2026-10-13 12:00"),
+        )
+        .unwrap();
+    assert!(rows.is_empty(), "not overdue on the 13th any more");
+    let (_, row) = hall
+        .case(&row.header.number, t("2026-10-13 12:00"))
+        .unwrap();
+    assert_eq!(row.clock.committed_due, Some(t("2026-10-14")));
+    let err = hall
+        .import_calendar(
+            "2026-02-30,holiday,x\n2026-03-01,maybe,y",
+            None,
+            t("2026-09-29"),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("line 1") && err.to_string().contains("line 2"),
+        "{err}"
+    );
+    assert_eq!(
+        hall.calendar_years().unwrap()[0].1.days.len(),
+        3,
+        "nothing changed"
+    );
+}
+
+#[test]
+fn csv_and_xlsx_imports_report_bad_rows_and_store_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    let csv = "事项名称,基本编码,实施编码,权力类别,实施主体,法定时限,承诺时限\n\
+               宅基地审批,0101,A1,行政许可,样例镇人民政府,20个工作日,10个工作日\n\
+               坏行,0102,A2,行政摊派,样例镇人民政府,20个工作日,10个工作日\n\
+               超时,0103,A3,行政许可,样例镇人民政府,20个工作日,30个工作日\n\
+               重复,0104,A1,行政许可,样例镇人民政府,20个工作日,10个工作日\n";
+    let rows = items_from_table(&read_csv(csv.as_bytes()).unwrap()).unwrap();
+    let report = hall
+        .import_items(rows, "王芳", Some("法制办"), t("2026-01-05"), |_, _| {})
+        .unwrap();
+    assert_eq!((report.created, report.published), (1, 1));
+    let lines: Vec<usize> = report.problems.iter().map(|p| p.line).collect();
+    assert_eq!(lines, vec![3, 4, 5]);
+    assert!(report.problems[0].reason.starts_with("category"));
+    assert!(report.problems[2].reason.contains("repeats line 2"));
+    assert_eq!(hall.items().unwrap().len(), 1);
+
+    // Re-importing with a change makes a new version that needs review again.
+    let changed = csv.replace("10个工作日\n坏行", "8个工作日\n坏行");
+    let rows = items_from_table(&read_csv(changed.as_bytes()).unwrap()).unwrap();
+    let report = hall
+        .import_items(rows, "王芳", None, t("2026-02-05"), |_, _| {})
+        .unwrap();
+    assert_eq!(report.revised, 1);
+    let (_, item) = hall.item("A1").unwrap();
+    assert_eq!(item.version, 2);
+    assert_eq!(item.view().status, ItemStatus::Draft);
+
+    // GB18030, as Excel on a Chinese Windows PC saves CSV.
+    let (gbk, _, _) = encoding_rs::GB18030.encode(csv);
+    assert_eq!(read_csv(&gbk).unwrap().heads[0], "事项名称");
+
+    // The same sheet as .xlsx.
+    let path = dir.path().join("catalogue.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, line) in csv.lines().enumerate() {
+        for (c, cell) in line.split(',').enumerate() {
+            sheet.write_string(r as u32, c as u16, cell).unwrap();
+        }
+    }
+    book.save(&path).unwrap();
+    let table = read_table(&path).unwrap();
+    assert_eq!(table.rows.len(), 4);
+    assert_eq!(table.rows[0].0, 2, "spreadsheet row numbers");
+    let missing = read_csv("事项名称,实施编码\nx,y\n".as_bytes()).unwrap();
+    assert!(items_from_table(&missing)
+        .unwrap_err()
+        .to_string()
+        .contains("basic_code"));
+}
+
+#[test]
+fn document_files_are_checked_before_anything_is_stored() {
+    let town_dir = tempfile::tempdir().unwrap();
+    let town = township(town_dir.path());
+    published(&town, "A1");
+    let row = town
+        .accept_case(new_case("A1", "2026-11-16 09:00"), t("2026-11-16 09:00"))
+        .unwrap();
+    let bytes = town.export_doc(&row.id).unwrap();
+
+    let county_dir = tempfile::tempdir().unwrap();
+    let county = Hall::init(
+        county_dir.path(),
+        NodeId::parse("county").unwrap(),
+        "新荣区政务服务中心",
+        RegionCode::parse("140212").unwrap(),
+        Level::County,
+        StoreOptions::default(),
+    )
+    .unwrap();
+    let now = t("2026-11-17 12:00");
+    for (bad, why) in [
+        (&bytes[..bytes.len() / 2], "truncated"),
+        (&b"PK\x03\x04 not an automerge file"[..], "foreign"),
+    ] {
+        let err = county.import_doc(bad, now).unwrap_err();
+        assert!(
+            err.to_string().contains("not an Automerge document"),
+            "{why}: {err}"
+        );
+    }
+    assert_eq!(county.store().case_records().count(), 0);
+
+    // The county takes the township's case; both edit it; the merge keeps both.
+    let id = county.import_doc(&bytes, now).unwrap();
+    assert_eq!(id, row.id);
+    county
+        .record_event(
+            id.as_str(),
+            EventKind::StepStarted {
+                step: "县级审核".into(),
+            },
+            "县审批局",
+            t("2026-11-17 10:00"),
+            now,
+        )
+        .unwrap();
+    town.record_event(
+        id.as_str(),
+        EventKind::Published,
+        "王芳",
+        t("2026-11-17 11:00"),
+        now,
+    )
+    .unwrap();
+    town.import_doc(&county.export_doc(&id).unwrap(), now)
+        .unwrap();
+    let (case, row) = town.case(id.as_str(), now).unwrap();
+    assert_eq!(case.events.len(), 4);
+    assert_eq!(row.view.state, CaseState::Handling);
+    assert!(row.view.published_at.is_some());
+
+    // A sibling township's case is refused by another township.
+    let sib_dir = tempfile::tempdir().unwrap();
+    let sibling = Hall::init(
+        sib_dir.path(),
+        NodeId::parse("tw-102").unwrap(),
+        "邻镇",
+        RegionCode::parse("140212102").unwrap(),
+        Level::Township,
+        StoreOptions::default(),
+    )
+    .unwrap();
+    let err = sibling.import_doc(&bytes, now).unwrap_err();
+    assert!(matches!(err, HallError::OutOfScope { .. }), "{err}");
+    // But the county's catalogue item may come down to it.
+    let (item_id, _) = town.item("A1").unwrap();
+    assert!(
+        sibling
+            .import_doc(&town.export_doc(&item_id).unwrap(), now)
+            .is_err(),
+        "a sibling's catalogue is not an ancestor's"
+    );
+    assert!(sibling.store().case_records().next().is_none());
+    let unknown = DocId::parse("case:140212101:NOPE").unwrap();
+    assert!(matches!(
+        town.export_doc(&unknown),
+        Err(HallError::UnknownDoc(_))
+    ));
+}
