@@ -1,1 +1,465 @@
+//! End-to-end tests of the `hallsync` binary, run as an administrator would.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const NOW: &str = "2026-11-23 10:00";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn hs(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hallsync"))
+        .args(args)
+        .env("HALLSYNC_DATA_DIR", dir)
+        .env("HALLSYNC_NOW", NOW)
+        .env("HALLSYNC_OPERATOR", "王芳")
+        .env_remove("HALLSYNC_LOG")
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = hs(dir, args);
+    assert!(
+        out.status.success(),
+        "hallsync {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = hs(dir, args);
+    assert!(
+        !out.status.success(),
+        "hallsync {args:?} should have failed"
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    serde_json::from_str(&ok(dir, &a)).unwrap()
+}
+
+const ITEM: &str = "11140212MB1234567K500001";
+
+fn township(dir: &Path) {
+    ok(
+        dir,
+        &[
+            "init",
+            "--id",
+            "tw-101",
+            "--name",
+            "样例镇便民服务中心",
+            "--region",
+            "140212101",
+            "--level",
+            "township",
+        ],
+    );
+    let catalogue = repo().join("topology/sample-city/catalogue-township-140212101.csv");
+    ok(
+        dir,
+        &[
+            "item",
+            "import",
+            catalogue.to_str().unwrap(),
+            "--publish-by",
+            "法制办李明",
+        ],
+    );
+    let calendar = repo().join("topology/sample-city/calendar-2026.csv");
+    ok(dir, &["calendar", "import", calendar.to_str().unwrap()]);
+}
+
+fn case_count(dir: &Path) -> usize {
+    json(dir, &["case", "list", "--all"])
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn a_working_day_at_a_township_hall() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    township(dir);
+    let items = json(dir, &["item", "list", "--status", "published"]);
+    assert_eq!(items.as_array().unwrap().len(), 58);
+
+    // One case accepted three weeks ago and never advanced: overdue.
+    let old = json(
+        dir,
+        &[
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "张三丰",
+            "--id-number",
+            "140212199001011234",
+            "--at",
+            "2026-11-02 09:30",
+        ],
+    );
+    let old_no = old["header"]["number"].as_str().unwrap().to_string();
+    assert_eq!(old_no, format!("{ITEM}-20261102-0001"));
+    // One accepted last week and handled: due soon, not overdue.
+    let new = json(
+        dir,
+        &[
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "李四",
+            "--at",
+            "2026-11-13 15:00",
+        ],
+    );
+    let new_no = new["header"]["number"].as_str().unwrap().to_string();
+    ok(
+        dir,
+        &[
+            "case",
+            "event",
+            &new_no,
+            "--at",
+            "2026-11-16 09:00",
+            "step-start",
+            "--step",
+            "审核",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "case",
+            "event",
+            &new_no,
+            "--at",
+            "2026-11-16 11:00",
+            "step-finish",
+            "--step",
+            "审核",
+            "--opinion",
+            "同意",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "case",
+            "event",
+            &new_no,
+            "--at",
+            "2026-11-16 12:00",
+            "publish",
+        ],
+    );
+
+    let overdue = json(dir, &["case", "list", "--overdue"]);
+    let numbers: Vec<&str> = overdue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["header"]["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![old_no.as_str()]);
+    let soon = json(dir, &["case", "list", "--due-within", "5"]);
+    let numbers: Vec<&str> = soon
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["header"]["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![new_no.as_str()]);
+    assert_eq!(soon[0]["view"]["state"], "Handling");
+
+    // Tables for people.
+    let table = ok(dir, &["case", "list"]);
+    assert!(
+        table.contains("OVERDUE") && table.contains("张**") && !table.contains("张三丰"),
+        "{table}"
+    );
+    let shown = ok(dir, &["case", "show", &old_no]);
+    assert!(
+        shown.contains("24:00") && shown.contains("张三丰"),
+        "{shown}"
+    );
+
+    // Conclude the old one late; it leaves the open lists.
+    ok(
+        dir,
+        &[
+            "case",
+            "event",
+            &old_no,
+            "conclude",
+            "--outcome",
+            "approved",
+            "--certificate",
+            "宅基地批准书 001",
+        ],
+    );
+    assert!(json(dir, &["case", "list", "--overdue"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let done = json(dir, &["case", "list", "--state", "approved"]);
+    assert_eq!(
+        done[0]["clock"]["over_committed"], true,
+        "concluded late stays late"
+    );
+
+    // The raw document opens with any Automerge implementation.
+    let file = dir.join("case.automerge");
+    let id = format!("case:140212101:{old_no}");
+    ok(dir, &["doc", "export", &id, "-o", file.to_str().unwrap()]);
+    let doc = automerge::AutoCommit::load(&std::fs::read(&file).unwrap()).unwrap();
+    let shown = json(dir, &["doc", "show", &id]);
+    assert_eq!(shown["schema"], "hallsync/case/1");
+    assert_eq!(shown["number"], old_no.as_str());
+    assert_eq!(shown["events"].as_object().unwrap().len(), 3);
+    drop(doc);
+}
+
+#[test]
+fn the_review_workflow_from_the_command_line() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    ok(
+        dir,
+        &[
+            "init",
+            "--id",
+            "tw-101",
+            "--name",
+            "样例镇",
+            "--region",
+            "140212101",
+            "--level",
+            "township",
+        ],
+    );
+    let add = [
+        "item",
+        "add",
+        "--code",
+        "X1",
+        "--basic-code",
+        "0101",
+        "--name",
+        "宅基地审批",
+        "--category",
+        "行政许可",
+        "--agency",
+        "样例镇人民政府",
+        "--statutory",
+        "20wd",
+        "--committed",
+        "10wd",
+    ];
+    assert!(ok(dir, &add).contains("created as a draft"));
+    assert!(fails(dir, &["item", "publish", "X1"])
+        .contains("cannot mark the item published while it is draft"));
+    assert!(
+        fails(dir, &["item", "review", "X1", "--decision", "return"])
+            .contains("reason is required")
+    );
+    ok(
+        dir,
+        &[
+            "item",
+            "review",
+            "X1",
+            "--decision",
+            "return",
+            "--reason",
+            "依据条款有误",
+        ],
+    );
+    assert!(ok(dir, &add).contains("unchanged"));
+    let mut revised = add.to_vec();
+    let last = revised.len() - 1;
+    revised[last] = "8wd";
+    assert!(ok(dir, &revised).contains("revised"));
+    ok(dir, &["item", "review", "X1", "--decision", "approve"]);
+    ok(dir, &["item", "publish", "X1"]);
+    assert!(fails(dir, &["item", "suspend", "X1"]).contains("reason"));
+    ok(dir, &["item", "suspend", "X1", "--reason", "上位法修订"]);
+    ok(dir, &["item", "publish", "X1"]);
+    ok(dir, &["item", "revoke", "X1", "--reason", "事项取消"]);
+    let item = json(dir, &["item", "show", "X1"]);
+    assert_eq!(item["version"], 2);
+    assert_eq!(item["view"]["status"], "revoked");
+    let actions: Vec<&str> = item["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 8);
+    let err = fails(
+        dir,
+        &["case", "accept", "--item", "X1", "--applicant", "张三"],
+    );
+    assert!(err.contains("revoked"), "{err}");
+}
+
+#[test]
+fn bad_input_names_the_problem_and_stores_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    // Malformed region code, level mismatch: nothing created.
+    let err = fails(
+        dir,
+        &[
+            "init", "--id", "tw", "--name", "x", "--region", "14021210", "--level", "township",
+        ],
+    );
+    assert!(err.contains("must be 2, 4, 6, 9 or 12 digits"), "{err}");
+    let err = fails(
+        dir,
+        &[
+            "init", "--id", "tw", "--name", "x", "--region", "140212", "--level", "township",
+        ],
+    );
+    assert!(err.contains("county code"), "{err}");
+    assert!(!dir.join("node.toml").exists());
+    assert!(fails(dir, &["case", "list"]).contains("run `hallsync init` first"));
+
+    township(dir);
+    // Unknown item; impossible date; invalid order.
+    assert!(fails(
+        dir,
+        &["case", "accept", "--item", "NOPE", "--applicant", "张三"]
+    )
+    .contains("no catalogue item"));
+    assert!(fails(
+        dir,
+        &[
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "张三",
+            "--at",
+            "2026-02-30"
+        ]
+    )
+    .contains("not a valid date"));
+    assert!(fails(
+        dir,
+        &[
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "张三",
+            "--channel",
+            "pigeon"
+        ]
+    )
+    .contains("channel"));
+    assert_eq!(case_count(dir), 0);
+    let row = json(
+        dir,
+        &[
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "张三",
+            "--receive-only",
+            "--at",
+            "2026-11-20 09:00",
+        ],
+    );
+    let no = row["header"]["number"].as_str().unwrap().to_string();
+    let err = fails(
+        dir,
+        &["case", "event", &no, "conclude", "--outcome", "approved"],
+    );
+    assert!(
+        err.contains("cannot record concluded while the case is in state 1 received"),
+        "{err}"
+    );
+    let err = fails(
+        dir,
+        &["case", "event", &no, "conclude", "--outcome", "refused"],
+    );
+    assert!(err.contains("refusal must give its reasons"), "{err}");
+    ok(
+        dir,
+        &["case", "event", &no, "withdraw", "--reason", "申请人撤回"],
+    );
+    let err = fails(dir, &["case", "event", &no, "accept"]);
+    assert!(err.contains("withdrawn"), "{err}");
+    let shown = json(dir, &["case", "show", &no]);
+    assert_eq!(shown["case"]["events"].as_array().unwrap().len(), 2);
+
+    // A spreadsheet with broken rows: good rows stored, bad rows reported by line.
+    let sheet = dir.join("bad.csv");
+    std::fs::write(
+        &sheet,
+        "事项名称,基本编码,实施编码,权力类别,实施主体,法定时限,承诺时限\n\
+         好事项,0101,GOOD1,行政许可,样例镇人民政府,20个工作日,10个工作日\n\
+         坏类别,0102,BAD1,行政摊派,样例镇人民政府,20个工作日,10个工作日\n\
+         坏时限,0103,BAD2,行政许可,样例镇人民政府,二十天,10个工作日\n",
+    )
+    .unwrap();
+    let out = hs(dir, &["item", "import", sheet.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3: category") && err.contains("line 4: statutory_limit"),
+        "{err}"
+    );
+    assert!(ok(dir, &["item", "show", "GOOD1"]).contains("draft"));
+    assert!(fails(dir, &["item", "show", "BAD1"]).contains("no catalogue item"));
+    let txt = dir.join("x.pdf");
+    std::fs::write(&txt, "%PDF").unwrap();
+    assert!(fails(dir, &["item", "import", txt.to_str().unwrap()]).contains("use a .csv or .xlsx"));
+
+    // Truncated and foreign document files.
+    let id = format!("case:140212101:{no}");
+    let file = dir.join("doc.bin");
+    ok(dir, &["doc", "export", &id, "-o", file.to_str().unwrap()]);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 7]).unwrap();
+    assert!(fails(dir, &["doc", "import", file.to_str().unwrap()])
+        .contains("not an Automerge document"));
+    std::fs::write(&file, b"{\"json\": true}").unwrap();
+    assert!(fails(dir, &["doc", "import", file.to_str().unwrap()])
+        .contains("not an Automerge document"));
+    let mut foreign = automerge::AutoCommit::new();
+    automerge::transaction::Transactable::put(&mut foreign, automerge::ROOT, "todo", "buy milk")
+        .unwrap();
+    std::fs::write(&file, foreign.save()).unwrap();
+    assert!(fails(dir, &["doc", "import", file.to_str().unwrap()]).contains("no schema field"));
+    assert!(fails(dir, &["doc", "show", "case:140212101"]).contains("not of the form"));
+    assert_eq!(case_count(dir), 1);
+
+    // A broken calendar changes nothing.
+    let cal = dir.join("cal.csv");
+    std::fs::write(&cal, "2026-13-01,holiday,x\n").unwrap();
+    assert!(fails(dir, &["calendar", "import", cal.to_str().unwrap()]).contains("line 1"));
+    assert_eq!(
+        json(dir, &["calendar", "show"])[0]["days"]
+            .as_array()
+            .unwrap()
+            .len(),
+        39
+    );
+}
