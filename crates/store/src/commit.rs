@@ -1,5 +1,6 @@
-//! Group commit: a write is acknowledged only after a flush that began after
-//! it was applied; writers waiting at the same time share one flush.
+//! Group commit: a write is acknowledged only after a sync of the log that
+//! began after its record was appended; writers waiting at the same time
+//! share one sync.
 
 use std::sync::{Condvar, Mutex};
 
@@ -7,9 +8,9 @@ use crate::StoreError;
 
 #[derive(Debug, Default)]
 struct State {
-    /// Highest sequence number applied to the database.
+    /// Commits logged so far (each commit's ticket is its number).
     written: u64,
-    /// Highest sequence number known to be on disk.
+    /// Commits known to be on disk.
     durable: u64,
     /// Whether a flush is running.
     flushing: bool,
@@ -24,17 +25,6 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// A group commit whose data up to `seq` is already on disk.
-    pub(crate) fn starting_at(seq: u64) -> GroupCommit {
-        let g = GroupCommit::default();
-        {
-            let mut s = g.lock();
-            s.written = seq;
-            s.durable = seq;
-        }
-        g
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state is a few integers updated in single statements; a panic
         // elsewhere cannot leave it half-written, so a poisoned lock is safe
@@ -49,20 +39,29 @@ impl GroupCommit {
         }
     }
 
-    pub(crate) fn written(&self, seq: u64) {
+    /// Records a failure that leaves the store unsafe to write to, and
+    /// returns it as an error.
+    pub(crate) fn fail(&self, reason: String) -> StoreError {
         let mut s = self.lock();
-        s.written = s.written.max(seq);
+        s.failed.get_or_insert(reason.clone());
+        self.cv.notify_all();
+        StoreError::Durability(reason)
     }
 
-    pub(crate) fn durable(&self) -> u64 {
-        self.lock().durable
+    /// Counts a commit whose log record has been appended; returns its
+    /// ticket for [`GroupCommit::wait_durable`].
+    pub(crate) fn written(&self) -> u64 {
+        let mut s = self.lock();
+        s.written += 1;
+        s.written
     }
 
-    /// Waits until `seq` is durable, running a flush if none is under way.
+    /// Waits until the commit `seq` is durable, running a sync if none is
+    /// under way.
     pub(crate) fn wait_durable(
         &self,
         seq: u64,
-        flush: impl Fn() -> Result<(), sled::Error>,
+        flush: impl Fn() -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
         let mut s = self.lock();
         loop {

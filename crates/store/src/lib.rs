@@ -1,28 +1,40 @@
 //! The hallsync store: every record as an Automerge document in sled, a
 //! change feed for replication, and a case index, kept in step atomically.
 //!
-//! Layout (one sled tree each; every value starts with a format byte):
+//! Everything lives in one sled tree, under one-byte key prefixes; every
+//! value starts with a format byte. A commit is made atomic and durable by
+//! the store's own write-ahead log (see `wal.rs`), not by sled: sled's
+//! batches and transactions each force a write and a `sync_file_range`, and
+//! its flush costs milliseconds, which held the store to ~150 cases/s.
 //!
-//! | tree       | key                         | value                          |
-//! |------------|-----------------------------|--------------------------------|
-//! | `docs`     | doc id                      | saved (compacted) document     |
-//! | `chunks`   | doc id, 0, seq (u64 BE)     | changes saved after the above  |
-//! | `feed`     | seq (u64 BE)                | doc id                         |
-//! | `feed_pos` | doc id                      | its newest seq                 |
-//! | `cases`    | doc id                      | [`CaseRecord`] (postcard)      |
-//! | `index`    | field tag, value, doc id    | empty                          |
-//! | `meta`     | name                        | format version, next seq       |
+//! | prefix | key                      | value                                        |
+//! |--------|--------------------------|----------------------------------------------|
+//! | `d`    | doc id                   | saved (compacted) document                   |
+//! | `h`    | doc id                   | [`Head`]: feed seq, chunk seqs, case record  |
+//! | `c`    | seq (u64 BE)             | doc id + changes saved after `d` (a *chunk*), or doc id alone (a *marker*) |
+//! | `x`    | field tag, value, doc id | empty: the case index                        |
+//! | `m`    | name                     | store format                                 |
 //!
-//! A write ([`Store::commit`]) is one sled transaction over all trees, and
-//! returns only after the data is flushed to disk; concurrent writers share
-//! flushes (group commit). Documents are loaded on demand into a bounded
-//! cache of [`DocHandle`]s; at most one handle per document exists at a time,
-//! so two writers never race on one document.
+//! The `c` entries are the change feed: every write of a document takes the
+//! next sequence number and writes a chunk (new changes) or, when the write
+//! compacts the document, a marker. A document's newest entry is the one its
+//! head names; older entries of the same document are either chunks still
+//! needed to load it, or gone (markers are deleted when superseded, chunks
+//! when compacted). So the feed holds each document once at its newest
+//! change, plus its few live chunks, which readers skip.
+//!
+//! A write ([`Store::persist`]) returns only after its log record is synced
+//! to disk; concurrent writers share syncs (group commit). Documents are
+//! loaded on demand into a bounded cache of [`DocHandle`]s; at most one
+//! handle per document exists at a time, so two writers never race on one
+//! document.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod cache;
 mod commit;
+mod wal;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,15 +42,17 @@ use automerge::{AutoCommit, ChangeHash};
 use hallsync_model::schema::Record;
 use hallsync_model::{DocId, DocKind};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
 use thiserror::Error;
 
 use cache::DocCache;
 use commit::GroupCommit;
+use wal::{Op, Wal};
+
+/// The log is checkpointed (sled flushed, log emptied) past this size.
+const CHECKPOINT_BYTES: u64 = 64 << 20;
 
 /// The on-disk format this build reads and writes.
-pub const FORMAT: u8 = 1;
+pub const FORMAT: u8 = 2;
 
 /// Tuning knobs; the defaults suit a township PC.
 #[derive(Debug, Clone)]
@@ -150,16 +164,26 @@ impl TimeField {
     }
 }
 
+/// The per-document record kept beside the bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Head {
+    /// Sequence number of the document's newest feed entry.
+    feed_seq: u64,
+    /// Chunks to apply on top of the saved document, oldest first.
+    chunks: Vec<u64>,
+    /// Index record, for cases.
+    case: Option<CaseRecord>,
+}
+
 /// What a commit does to one document.
 #[derive(Debug)]
 enum Body {
     /// Adds changes saved after the stored state.
     Append(Vec<u8>),
     /// Replaces the saved document and drops its chunks.
-    Replace {
-        saved: Vec<u8>,
-        drop_chunks: Vec<Vec<u8>>,
-    },
+    Replace(Vec<u8>),
+    /// Changes only the case record.
+    Index,
 }
 
 /// One document's part of a commit.
@@ -185,12 +209,12 @@ pub struct Pending<'a> {
 /// A loaded document, shared through [`DocHandle`].
 #[derive(Debug)]
 pub struct Loaded {
-    /// The document. Make changes, commit them, then [`Loaded::prepare`].
+    /// The document. Make changes, commit them, then [`Store::persist`].
     pub doc: AutoCommit,
     /// The caller's typed reading of the document, kept while it is cached.
     pub record: Option<Record>,
     exists: bool,
-    chunk_keys: Vec<Vec<u8>>,
+    chunks: usize,
     saved_heads: Vec<ChangeHash>,
 }
 
@@ -200,7 +224,7 @@ impl Loaded {
             doc: AutoCommit::new(),
             record: None,
             exists: false,
-            chunk_keys: Vec::new(),
+            chunks: 0,
             saved_heads: Vec::new(),
         }
     }
@@ -219,15 +243,16 @@ impl Loaded {
         compact_after: u32,
     ) -> Option<Write> {
         let heads = self.doc.get_heads();
-        if self.exists && heads == self.saved_heads && case.is_none() {
-            return None;
-        }
-        let body = if !self.exists || self.chunk_keys.len() + 1 >= compact_after as usize {
-            Body::Replace {
-                saved: self.doc.save(),
-                drop_chunks: std::mem::take(&mut self.chunk_keys),
+        let body = if self.exists && heads == self.saved_heads {
+            if case.is_none() {
+                return None;
             }
+            Body::Index
+        } else if !self.exists || self.chunks + 1 >= compact_after as usize {
+            self.chunks = 0;
+            Body::Replace(self.doc.save())
         } else {
+            self.chunks += 1;
             Body::Append(self.doc.save_after(&self.saved_heads))
         };
         self.exists = true;
@@ -255,50 +280,84 @@ pub fn lock(handle: &DocHandle) -> Result<MutexGuard<'_, Loaded>, StoreError> {
 #[derive(Debug)]
 pub struct Store {
     db: sled::Db,
-    docs: sled::Tree,
-    chunks: sled::Tree,
-    feed: sled::Tree,
-    feed_pos: sled::Tree,
-    cases: sled::Tree,
-    index: sled::Tree,
-    meta: sled::Tree,
+    tree: sled::Tree,
+    wal: Wal,
     options: StoreOptions,
-    write_lock: Mutex<()>,
+    /// Serialises commits; holds the next feed sequence number.
+    writer: Mutex<u64>,
     group: GroupCommit,
+    /// Highest feed sequence number known to be on disk.
+    durable_feed: std::sync::atomic::AtomicU64,
     cache: DocCache,
 }
 
-const NEXT_SEQ: &[u8] = b"next_seq";
-const FORMAT_KEY: &[u8] = b"format";
+const DOC: u8 = b'd';
+const HEAD: u8 = b'h';
+const FEED: u8 = b'c';
+const INDEX: u8 = b'x';
+const FORMAT_KEY: &[u8] = b"mformat";
+
+fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(rest.len() + 1);
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn feed_key(seq: u64) -> Vec<u8> {
+    key(FEED, &seq.to_be_bytes())
+}
 
 fn versioned(payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(payload.len() + 1);
-    v.push(FORMAT);
-    v.extend_from_slice(payload);
-    v
+    key(FORMAT, payload)
+}
+
+fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 fn unversioned<'a>(key: &str, v: &'a [u8]) -> Result<&'a [u8], StoreError> {
     match v.split_first() {
         Some((&FORMAT, rest)) => Ok(rest),
-        Some((other, _)) => Err(StoreError::Corrupt {
-            key: key.into(),
-            reason: format!("unknown value format {other}"),
-        }),
-        None => Err(StoreError::Corrupt {
-            key: key.into(),
-            reason: "empty value".into(),
-        }),
+        Some((other, _)) => Err(corrupt(key, format!("unknown value format {other}"))),
+        None => Err(corrupt(key, "empty value")),
     }
 }
 
-fn seq_from(key: &str, v: &[u8]) -> Result<u64, StoreError> {
-    <[u8; 8]>::try_from(v)
-        .map(u64::from_be_bytes)
-        .map_err(|_| StoreError::Corrupt {
-            key: key.into(),
-            reason: "a sequence number is not 8 bytes".into(),
-        })
+fn encode<T: Serialize>(key: &str, v: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(v)
+        .map(|b| versioned(&b))
+        .map_err(|e| corrupt(key, e.to_string()))
+}
+
+fn decode<'a, T: Deserialize<'a>>(key: &str, v: &'a [u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(unversioned(key, v)?).map_err(|e| corrupt(key, e.to_string()))
+}
+
+/// A feed entry: the doc id, then the chunk's bytes (none for a marker).
+fn feed_value(id: &DocId, bytes: &[u8]) -> Vec<u8> {
+    let idb = id.as_str().as_bytes();
+    let mut v = Vec::with_capacity(2 + idb.len() + bytes.len());
+    v.push(FORMAT);
+    v.push(idb.len() as u8);
+    v.extend_from_slice(idb);
+    v.extend_from_slice(bytes);
+    v
+}
+
+fn parse_feed_value(v: &[u8]) -> Result<(DocId, &[u8]), StoreError> {
+    let rest = unversioned("feed", v)?;
+    let (&n, rest) = rest
+        .split_first()
+        .ok_or_else(|| corrupt("feed", "empty entry"))?;
+    let n = usize::from(n);
+    if rest.len() < n {
+        return Err(corrupt("feed", "short entry"));
+    }
+    Ok((doc_id(&rest[..n])?, &rest[n..]))
 }
 
 /// Orders signed times as bytes.
@@ -306,29 +365,16 @@ fn time_bytes(t: i64) -> [u8; 8] {
     ((t as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-fn chunk_key(id: &DocId, seq: u64) -> Vec<u8> {
-    let mut k = id.as_str().as_bytes().to_vec();
-    k.push(0);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-fn chunk_prefix(id: &DocId) -> Vec<u8> {
-    let mut k = id.as_str().as_bytes().to_vec();
-    k.push(0);
-    k
-}
-
 fn index_keys(id: &DocId, r: &CaseRecord) -> Vec<Vec<u8>> {
     let exact = |tag: u8, v: &[u8], sep: u8| {
-        let mut k = vec![tag];
+        let mut k = vec![INDEX, tag];
         k.extend_from_slice(v);
         k.push(sep);
         k.extend_from_slice(id.as_str().as_bytes());
         k
     };
     let timed = |f: TimeField, t: i64| {
-        let mut k = vec![f.tag()];
+        let mut k = vec![INDEX, f.tag()];
         k.extend_from_slice(&time_bytes(t));
         k.extend_from_slice(id.as_str().as_bytes());
         k
@@ -346,79 +392,97 @@ fn index_keys(id: &DocId, r: &CaseRecord) -> Vec<Vec<u8>> {
     keys
 }
 
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(e)
+/// Adds to `batch` the index changes from `old` to `new`: only the keys
+/// that differ, so a typical event touches none or one or two.
+fn reindex(ops: &mut Vec<Op>, id: &DocId, old: Option<&CaseRecord>, new: &CaseRecord) {
+    let new_keys = index_keys(id, new);
+    let old_keys = old.map(|o| index_keys(id, o)).unwrap_or_default();
+    for k in old_keys.iter().filter(|k| !new_keys.contains(k)) {
+        ops.push(Op::Del(k.clone()));
+    }
+    for k in new_keys.into_iter().filter(|k| !old_keys.contains(k)) {
+        ops.push(Op::Put(k, Vec::new()));
+    }
 }
 
-fn decode_case(id: &str, v: &[u8]) -> Result<CaseRecord, StoreError> {
-    postcard::from_bytes(unversioned(id, v)?).map_err(|e| StoreError::Corrupt {
-        key: id.into(),
-        reason: e.to_string(),
-    })
+fn apply(tree: &sled::Tree, ops: &[Op]) -> Result<(), sled::Error> {
+    for op in ops {
+        match op {
+            Op::Put(k, v) => tree.insert(k.as_slice(), v.as_slice()).map(drop)?,
+            Op::Del(k) => tree.remove(k.as_slice()).map(drop)?,
+        }
+    }
+    Ok(())
 }
 
 fn doc_id(key: &[u8]) -> Result<DocId, StoreError> {
     std::str::from_utf8(key)
         .ok()
         .and_then(|s| DocId::parse(s).ok())
-        .ok_or_else(|| StoreError::Corrupt {
-            key: String::from_utf8_lossy(key).into_owned(),
-            reason: "not a document id".into(),
-        })
+        .ok_or_else(|| corrupt(&String::from_utf8_lossy(key), "not a document id"))
+}
+
+fn seq_of(k: &[u8]) -> Result<u64, StoreError> {
+    k.get(1..9)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| corrupt("feed", "a sequence number is not 8 bytes"))
 }
 
 impl Store {
-    /// Opens (or creates) a store in `path`.
+    /// Opens (or creates) a store in the directory `path`, replaying the
+    /// write-ahead log over sled.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let io = |e: std::io::Error| StoreError::Db(sled::Error::Io(e));
+        std::fs::create_dir_all(path).map_err(io)?;
         let db = sled::Config::new()
-            .path(path)
+            .path(path.join("sled"))
             .cache_capacity(options.sled_cache_bytes)
-            .use_compression(true)
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Locked(path.to_path_buf())
-                }
-                sled::Error::Io(io) if io.to_string().contains("lock") => {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
                     StoreError::Locked(path.to_path_buf())
                 }
                 other => StoreError::Db(other),
             })?;
-        let meta = db.open_tree("meta")?;
-        match meta.get(FORMAT_KEY)?.as_deref() {
+        let tree = db.open_tree("hallsync")?;
+        let (wal, records) = Wal::open(&path.join("wal")).map_err(io)?;
+        if !records.is_empty() {
+            tracing::info!(records = records.len(), "replaying the write-ahead log");
+            for ops in &records {
+                apply(&tree, ops)?;
+            }
+            db.flush()?;
+            wal.reset().map_err(io)?;
+        }
+        match tree.get(FORMAT_KEY)?.as_deref() {
             None => {
-                meta.insert(FORMAT_KEY, &[FORMAT])?;
+                tree.insert(FORMAT_KEY, &[FORMAT])?;
                 db.flush()?;
             }
             Some([FORMAT]) => {}
             Some([found]) if *found > FORMAT => {
                 return Err(StoreError::NewerFormat { found: *found })
             }
-            Some(other) => {
-                return Err(StoreError::Corrupt {
-                    key: "meta/format".into(),
-                    reason: format!("unexpected {other:?}"),
-                })
-            }
+            Some(other) => return Err(corrupt("meta/format", format!("unexpected {other:?}"))),
         }
-        let cache = DocCache::new(options.cache_docs);
-        let next = match meta.get(NEXT_SEQ)? {
-            Some(v) => seq_from("meta/next_seq", &v)?,
-            None => 1,
+        let last = match tree.scan_prefix([FEED]).keys().next_back() {
+            Some(k) => seq_of(&k?)?,
+            None => 0,
         };
+        let cache = DocCache::new(options.cache_docs);
         Ok(Store {
-            docs: db.open_tree("docs")?,
-            chunks: db.open_tree("chunks")?,
-            feed: db.open_tree("feed")?,
-            feed_pos: db.open_tree("feed_pos")?,
-            cases: db.open_tree("cases")?,
-            index: db.open_tree("index")?,
-            meta,
             db,
+            tree,
+            wal,
             options,
-            write_lock: Mutex::new(()),
-            group: GroupCommit::starting_at(next - 1),
+            writer: Mutex::new(last + 1),
+            group: GroupCommit::default(),
+            durable_feed: std::sync::atomic::AtomicU64::new(last),
             cache,
         })
     }
@@ -434,36 +498,49 @@ impl Store {
         self.cache.remove(id);
     }
 
+    fn head(&self, id: &DocId) -> Result<Option<Head>, StoreError> {
+        self.tree
+            .get(key(HEAD, id.as_str().as_bytes()))?
+            .map(|v| decode(id.as_str(), &v))
+            .transpose()
+    }
+
     fn load(&self, id: &DocId) -> Result<Loaded, StoreError> {
-        let Some(saved) = self.docs.get(id.as_str())? else {
+        let Some(head) = self.head(id)? else {
             return Ok(Loaded::empty());
         };
-        let corrupt = |reason: String| StoreError::Corrupt {
-            key: id.to_string(),
-            reason,
-        };
-        let mut doc = AutoCommit::load(unversioned(id.as_str(), &saved)?)
-            .map_err(|e| corrupt(format!("saved document: {e}")))?;
-        let mut chunk_keys = Vec::new();
-        for kv in self.chunks.scan_prefix(chunk_prefix(id)) {
-            let (k, v) = kv?;
-            doc.load_incremental(unversioned(id.as_str(), &v)?)
-                .map_err(|e| corrupt(format!("chunk: {e}")))?;
-            chunk_keys.push(k.to_vec());
+        let name = id.as_str();
+        let saved = self
+            .tree
+            .get(key(DOC, name.as_bytes()))?
+            .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
+        let mut doc = AutoCommit::load(unversioned(name, &saved)?)
+            .map_err(|e| corrupt(name, format!("saved document: {e}")))?;
+        for seq in &head.chunks {
+            let v = self
+                .tree
+                .get(feed_key(*seq))?
+                .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))?;
+            let (owner, bytes) = parse_feed_value(&v)?;
+            if owner != *id {
+                return Err(corrupt(name, format!("chunk {seq} belongs to {owner}")));
+            }
+            doc.load_incremental(bytes)
+                .map_err(|e| corrupt(name, format!("chunk {seq}: {e}")))?;
         }
         let saved_heads = doc.get_heads();
         Ok(Loaded {
             doc,
             record: None,
             exists: true,
-            chunk_keys,
+            chunks: head.chunks.len(),
             saved_heads,
         })
     }
 
     /// Whether a document is stored.
     pub fn contains(&self, id: &DocId) -> Result<bool, StoreError> {
-        Ok(self.docs.contains_key(id.as_str())?)
+        Ok(self.tree.contains_key(key(HEAD, id.as_str().as_bytes()))?)
     }
 
     /// Persists the new changes of locked documents atomically, and returns
@@ -477,116 +554,108 @@ impl Store {
             .filter_map(|p| p.loaded.prepare(p.id, p.case.take(), compact_after))
             .collect();
         let result = self.commit(&writes);
-        match &result {
-            Ok((_, seqs)) => {
-                for (w, seq) in writes.iter().zip(seqs) {
-                    if matches!(w.body, Body::Append(_)) {
-                        if let Some(p) = pending.iter_mut().find(|p| *p.id == w.id) {
-                            p.loaded.chunk_keys.push(chunk_key(&w.id, *seq));
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, docs = writes.len(), "write failed; reloading the documents from disk");
-                for w in &writes {
-                    self.evict(&w.id);
-                }
+        if let Err(e) = &result {
+            tracing::error!(error = %e, docs = writes.len(), "write failed; reloading the documents from disk");
+            for w in &writes {
+                self.evict(&w.id);
             }
         }
-        result.map(|(last, _)| last)
+        result
     }
 
-    fn commit(&self, writes: &[Write]) -> Result<(u64, Vec<u64>), StoreError> {
+    fn commit(&self, writes: &[Write]) -> Result<u64, StoreError> {
         if writes.is_empty() {
-            return Ok((self.group.durable(), Vec::new()));
+            return Ok(self.durable_seq());
         }
-        let (seq, seqs) = {
-            let _guard = self
-                .write_lock
+        let (last, ticket) = {
+            let mut next = self
+                .writer
                 .lock()
                 .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
             self.group.check()?;
-            let result = (
-                &self.docs,
-                &self.chunks,
-                &self.feed,
-                &self.feed_pos,
-                &self.cases,
-                &self.index,
-                &self.meta,
-            )
-                .transaction(|(docs, chunks, feed, feed_pos, cases, index, meta)| {
-                    let first = match meta.get(NEXT_SEQ)? {
-                        Some(v) => seq_from("meta/next_seq", &v).map_err(abort)?,
-                        None => 1,
-                    };
-                    let mut next = first;
-                    for w in writes {
-                        let key = w.id.as_str();
-                        match &w.body {
-                            Body::Append(bytes) => {
-                                chunks.insert(chunk_key(&w.id, next), versioned(bytes))?;
-                            }
-                            Body::Replace { saved, drop_chunks } => {
-                                docs.insert(key, versioned(saved))?;
-                                for k in drop_chunks {
-                                    chunks.remove(k.as_slice())?;
-                                }
-                            }
-                        }
-                        if let Some(old) = feed_pos.get(key)? {
-                            feed.remove(old)?;
-                        }
-                        feed.insert(&next.to_be_bytes(), key)?;
-                        feed_pos.insert(key, &next.to_be_bytes())?;
-                        if let Some(rec) = &w.case {
-                            Self::reindex(cases, index, &w.id, rec)?;
-                        }
-                        next += 1;
+            let mut ops: Vec<Op> = Vec::new();
+            let mut heads: HashMap<&DocId, Head> = HashMap::new();
+            let mut seq = *next;
+            for w in writes {
+                let name = w.id.as_str().as_bytes();
+                let old = match heads.remove(&w.id) {
+                    Some(h) => Some(h),
+                    None => self.head(&w.id)?,
+                };
+                let mut head = old.clone().unwrap_or_default();
+                // A superseded marker is deleted; a superseded chunk stays
+                // until the document is compacted.
+                if let Some(o) = old.as_ref().filter(|_| !matches!(w.body, Body::Index)) {
+                    if !o.chunks.contains(&o.feed_seq) {
+                        ops.push(Op::Del(feed_key(o.feed_seq)));
                     }
-                    meta.insert(NEXT_SEQ, &next.to_be_bytes())?;
-                    Ok(first)
-                });
-            let first = match result {
-                Ok(first) => first,
-                Err(TransactionError::Abort(e)) => return Err(e),
-                Err(TransactionError::Storage(e)) => return Err(StoreError::Db(e)),
-            };
-            let seqs: Vec<u64> = (first..).take(writes.len()).collect();
-            let last = first + writes.len() as u64 - 1;
-            self.group.written(last);
-            (last, seqs)
+                }
+                match &w.body {
+                    Body::Append(bytes) => {
+                        ops.push(Op::Put(feed_key(seq), feed_value(&w.id, bytes)));
+                        head.chunks.push(seq);
+                        head.feed_seq = seq;
+                    }
+                    Body::Replace(saved) => {
+                        ops.push(Op::Put(key(DOC, name), versioned(saved)));
+                        for c in head.chunks.drain(..) {
+                            ops.push(Op::Del(feed_key(c)));
+                        }
+                        ops.push(Op::Put(feed_key(seq), feed_value(&w.id, &[])));
+                        head.feed_seq = seq;
+                    }
+                    Body::Index => {}
+                }
+                if !matches!(w.body, Body::Index) {
+                    seq += 1;
+                }
+                if let Some(rec) = &w.case {
+                    reindex(
+                        &mut ops,
+                        &w.id,
+                        old.as_ref().and_then(|o| o.case.as_ref()),
+                        rec,
+                    );
+                    head.case = Some(rec.clone());
+                }
+                ops.push(Op::Put(key(HEAD, name), encode(w.id.as_str(), &head)?));
+                heads.insert(&w.id, head);
+            }
+            // Logged first: once the log record is synced the write survives
+            // any crash, however much of it sled had applied.
+            let logged = self
+                .wal
+                .append(&ops)
+                .and_then(|()| apply(&self.tree, &ops).map_err(std::io::Error::other));
+            if let Err(e) = logged {
+                return Err(self.group.fail(format!("writing a commit failed: {e}")));
+            }
+            *next = seq;
+            (seq - 1, self.group.written())
         };
-        self.group
-            .wait_durable(seq, || self.db.flush().map(|_| ()))?;
-        Ok((seq, seqs))
+        self.group.wait_durable(ticket, || self.wal.sync())?;
+        // Every commit up to this one is on disk, so every sequence number
+        // up to its last is.
+        self.durable_feed
+            .fetch_max(last, std::sync::atomic::Ordering::AcqRel);
+        if self.wal.size() > CHECKPOINT_BYTES {
+            self.checkpoint()?;
+        }
+        Ok(last)
     }
 
-    fn reindex(
-        cases: &TransactionalTree,
-        index: &TransactionalTree,
-        id: &DocId,
-        rec: &CaseRecord,
-    ) -> Result<(), ConflictableTransactionError<StoreError>> {
-        let key = id.as_str();
-        if let Some(old) = cases.get(key)? {
-            let old = decode_case(key, &old).map_err(abort)?;
-            for k in index_keys(id, &old) {
-                index.remove(k)?;
-            }
-        }
-        for k in index_keys(id, rec) {
-            index.insert(k, &[])?;
-        }
-        let bytes = postcard::to_allocvec(rec).map_err(|e| {
-            abort(StoreError::Corrupt {
-                key: key.into(),
-                reason: e.to_string(),
-            })
-        })?;
-        cases.insert(key, versioned(&bytes))?;
-        Ok(())
+    /// Flushes sled and empties the log. Writers wait meanwhile.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let _next = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
+        self.group.check()?;
+        self.db.flush()?;
+        self.wal.reset().map_err(|e| {
+            self.group
+                .fail(format!("emptying the write-ahead log failed: {e}"))
+        })
     }
 
     /// The whole document as Automerge save bytes.
@@ -606,97 +675,102 @@ impl Store {
         &self,
         prefix: &str,
     ) -> impl Iterator<Item = Result<DocId, StoreError>> + '_ {
-        self.docs.scan_prefix(prefix).keys().map(|k| doc_id(&k?))
+        self.tree
+            .scan_prefix(key(HEAD, prefix.as_bytes()))
+            .keys()
+            .map(|k| doc_id(&k?[1..]))
     }
 
     /// Replaces the index records of existing cases (derived data only: the
     /// documents and the feed are untouched), durably.
     pub fn reindex_cases(&self, records: Vec<(DocId, CaseRecord)>) -> Result<(), StoreError> {
-        let _guard = self
-            .write_lock
-            .lock()
-            .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
-        self.group.check()?;
-        (&self.cases, &self.index)
-            .transaction(|(cases, index)| {
-                for (id, rec) in &records {
-                    Self::reindex(cases, index, id, rec)?;
-                }
-                Ok(())
+        let writes: Vec<Write> = records
+            .into_iter()
+            .map(|(id, case)| Write {
+                id,
+                body: Body::Index,
+                case: Some(case),
             })
-            .map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => StoreError::Db(e),
-            })?;
-        self.db.flush()?;
-        Ok(())
+            .collect();
+        self.commit(&writes).map(drop)
     }
 
     /// Feed entries after `after`: (sequence number, doc id), oldest first,
     /// at most `limit`. Each document appears once, at its newest change.
     pub fn feed_since(&self, after: u64, limit: usize) -> Result<Vec<(u64, DocId)>, StoreError> {
-        let start = after.saturating_add(1).to_be_bytes();
-        self.feed
-            .range(start..)
-            .take(limit)
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((seq_from("feed", &k)?, doc_id(&v)?))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for kv in self
+            .tree
+            .range(feed_key(after.saturating_add(1))..key(FEED + 1, &[]))
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = kv?;
+            let seq = seq_of(&k)?;
+            let (id, _) = parse_feed_value(&v)?;
+            if self.head(&id)?.is_some_and(|h| h.feed_seq == seq) {
+                out.push((seq, id));
+            }
+        }
+        Ok(out)
     }
 
     /// The highest sequence number known to be on disk.
     pub fn durable_seq(&self) -> u64 {
-        self.group.durable()
+        self.durable_feed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The index record of a case.
     pub fn case_record(&self, id: &DocId) -> Result<Option<CaseRecord>, StoreError> {
-        self.cases
-            .get(id.as_str())?
-            .map(|v| decode_case(id.as_str(), &v))
-            .transpose()
+        Ok(self.head(id)?.and_then(|h| h.case))
     }
 
     /// Every case with its record, in id order.
     pub fn case_records(
         &self,
     ) -> impl Iterator<Item = Result<(DocId, CaseRecord), StoreError>> + '_ {
-        self.cases.iter().map(|kv| {
-            let (k, v) = kv?;
-            let id = doc_id(&k)?;
-            let rec = decode_case(id.as_str(), &v)?;
-            Ok((id, rec))
+        self.tree.scan_prefix(key(HEAD, b"case:")).filter_map(|kv| {
+            let (k, v) = match kv {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let id = match doc_id(&k[1..]) {
+                Ok(id) => id,
+                Err(e) => return Some(Err(e)),
+            };
+            match decode::<Head>(id.as_str(), &v) {
+                Ok(h) => h.case.map(|c| Ok((id, c))),
+                Err(e) => Some(Err(e)),
+            }
         })
     }
 
     /// Cases matching one exact index key.
     pub fn cases_where(&self, key: IndexKey<'_>) -> Result<Vec<DocId>, StoreError> {
-        let (prefix, strip): (Vec<u8>, usize) = match key {
-            IndexKey::Region(r) => {
-                let mut p = vec![b'r'];
-                p.extend_from_slice(r.as_bytes());
-                (p, 0)
-            }
-            IndexKey::Item(v) => (exact_prefix(b'i', v.as_bytes()), 0),
-            IndexKey::Category(v) => (exact_prefix(b'c', v.as_bytes()), 0),
-            IndexKey::Department(v) => (exact_prefix(b'd', v.as_bytes()), 0),
-            IndexKey::State(s) => (exact_prefix(b's', &[s]), 0),
+        let (tag, value, sep) = match key {
+            IndexKey::Region(r) => (b'r', r.as_bytes().to_vec(), None),
+            IndexKey::Item(v) => (b'i', v.as_bytes().to_vec(), Some(0)),
+            IndexKey::Category(v) => (b'c', v.as_bytes().to_vec(), Some(0)),
+            IndexKey::Department(v) => (b'd', v.as_bytes().to_vec(), Some(0)),
+            IndexKey::State(s) => (b's', vec![s], Some(0)),
         };
-        let region = matches!(key, IndexKey::Region(_));
-        self.index
+        let mut prefix = vec![INDEX, tag];
+        prefix.extend_from_slice(&value);
+        prefix.extend(sep);
+        self.tree
             .scan_prefix(&prefix)
             .keys()
             .map(|k| {
                 let k = k?;
-                let rest = &k[prefix.len() + strip..];
-                let id = if region {
-                    rest.iter()
+                let rest = &k[prefix.len()..];
+                let id = match sep {
+                    Some(_) => rest,
+                    // Region keys are `region/id`: a prefix matches the subtree.
+                    None => rest
+                        .iter()
                         .position(|b| *b == b'/')
-                        .map_or(rest, |p| &rest[p + 1..])
-                } else {
-                    rest
+                        .map_or(rest, |p| &rest[p + 1..]),
                 };
                 doc_id(id)
             })
@@ -710,23 +784,22 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, DocId)>, StoreError> {
-        let key = |t: i64| {
-            let mut k = vec![field.tag()];
+        let bound = |t: i64| {
+            let mut k = vec![INDEX, field.tag()];
             k.extend_from_slice(&time_bytes(t));
             k
         };
-        self.index
-            .range(key(from)..key(to))
+        self.tree
+            .range(bound(from)..bound(to))
             .keys()
             .map(|k| {
                 let k = k?;
-                let t = <[u8; 8]>::try_from(&k[1..9])
+                let t = k
+                    .get(2..10)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
                     .map(|b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
-                    .map_err(|_| StoreError::Corrupt {
-                        key: "index".into(),
-                        reason: "short time key".into(),
-                    })?;
-                Ok((t, doc_id(&k[9..])?))
+                    .ok_or_else(|| corrupt("index", "short time key"))?;
+                Ok((t, doc_id(&k[10..])?))
             })
             .collect()
     }
@@ -736,35 +809,36 @@ impl Store {
         Ok(self.db.size_on_disk()?)
     }
 
-    /// Checks that every stored document loads and every case has index
-    /// entries that match its record; returns the number of documents.
+    /// Checks that every stored document loads, that its newest feed entry
+    /// exists, and that every case has the index entries of its record;
+    /// returns the number of documents.
     pub fn verify(&self) -> Result<usize, StoreError> {
         let mut n = 0;
-        for k in self.docs.iter().keys() {
-            let id = doc_id(&k?)?;
+        for kv in self.tree.scan_prefix([HEAD]) {
+            let (k, v) = kv?;
+            let id = doc_id(&k[1..])?;
+            let head: Head = decode(id.as_str(), &v)?;
             self.load(&id)?;
-            n += 1;
-        }
-        for entry in self.case_records() {
-            let (id, rec) = entry?;
-            for k in index_keys(&id, &rec) {
-                if !self.index.contains_key(&k)? {
-                    return Err(StoreError::Corrupt {
-                        key: id.to_string(),
-                        reason: "case index entry missing".into(),
-                    });
+            if !self.tree.contains_key(feed_key(head.feed_seq))? {
+                return Err(corrupt(id.as_str(), "its newest feed entry is missing"));
+            }
+            for k in head.case.iter().flat_map(|c| index_keys(&id, c)) {
+                if !self.tree.contains_key(&k)? {
+                    return Err(corrupt(id.as_str(), "a case index entry is missing"));
                 }
             }
+            n += 1;
         }
         Ok(n)
     }
 }
 
-fn exact_prefix(tag: u8, v: &[u8]) -> Vec<u8> {
-    let mut p = vec![tag];
-    p.extend_from_slice(v);
-    p.push(0);
-    p
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.checkpoint() {
+            tracing::warn!(error = %e, "could not checkpoint on close; the log will be replayed at the next start");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 use automerge::transaction::Transactable;
 use automerge::{ReadDoc, ROOT};
 
+use std::path::PathBuf;
+
 use super::*;
 
 fn open(dir: &Path) -> Store {
@@ -70,8 +72,10 @@ fn documents_survive_reopen_through_chunks_and_compaction() {
         assert_eq!(read(&s, &a, &format!("k{i}")), Some(i));
     }
     // Compaction keeps fewer chunks than the threshold.
-    let chunks = s.chunks.scan_prefix(chunk_prefix(&a)).count();
+    let chunks = s.head(&a).unwrap().unwrap().chunks.len();
     assert!(chunks < 8, "{chunks} chunks left");
+    let feed_entries = s.tree.scan_prefix([FEED]).count();
+    assert_eq!(feed_entries, chunks.max(1), "live chunks, or one marker");
     assert_eq!(s.verify().unwrap(), 1);
 }
 
@@ -124,6 +128,15 @@ fn case_index_follows_the_record() {
     );
     assert_eq!(s.case_record(&a).unwrap(), Some(concluded));
     s.verify().unwrap();
+    // Re-indexing touches only the index: the document keeps its feed entry.
+    s.reindex_cases(vec![(a.clone(), record(3, Some(700)))])
+        .unwrap();
+    s.verify().unwrap();
+    assert_eq!(s.feed_since(0, 10).unwrap(), vec![(2, a.clone())]);
+    assert_eq!(
+        s.cases_between(TimeField::Due, 0, 1000).unwrap(),
+        vec![(700, a)]
+    );
 }
 
 #[test]
@@ -140,14 +153,16 @@ fn damaged_values_and_newer_formats_are_reported() {
     {
         let s = open(dir.path());
         write(&s, &a, "x", 1, None);
-        s.docs.insert(a.as_str(), &[FORMAT, 1, 2, 3][..]).unwrap();
+        s.tree
+            .insert(key(DOC, a.as_str().as_bytes()), &[FORMAT, 1, 2, 3][..])
+            .unwrap();
         s.db.flush().unwrap();
     }
     let s = open(dir.path());
     let err = s.doc(&a).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(s.verify().is_err());
-    s.meta.insert(FORMAT_KEY, &[FORMAT + 1]).unwrap();
+    s.tree.insert(FORMAT_KEY, &[FORMAT + 1]).unwrap();
     s.db.flush().unwrap();
     drop(s);
     let err = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
@@ -172,4 +187,48 @@ fn the_cache_is_bounded_but_never_drops_a_handle_in_use() {
     }
     assert!(Arc::ptr_eq(&held, &s.doc(&id("held")).unwrap()));
     assert!(s.cache.len() <= 5);
+}
+
+#[test]
+fn acknowledged_writes_come_back_from_the_log_when_sled_was_never_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (id("A"), id("B"));
+    {
+        let s = open(dir.path());
+        write(&s, &a, "x", 1, Some(record(3, Some(500))));
+        write(&s, &b, "x", 2, None);
+        write(&s, &a, "y", 3, Some(record(8, Some(500))));
+        // A crash: no checkpoint, sled not flushed, the process gone.
+        std::mem::forget(s);
+    }
+    // sled's lock belongs to the forgotten instance; copy its files as a
+    // crash would leave them.
+    let copy = tempfile::tempdir().unwrap();
+    for entry in walk(dir.path()) {
+        let to = copy.path().join(entry.strip_prefix(dir.path()).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &to).unwrap();
+    }
+    assert!(std::fs::metadata(copy.path().join("wal")).unwrap().len() > 0);
+    let s = open(copy.path());
+    assert_eq!(read(&s, &a, "y"), Some(3));
+    assert_eq!(read(&s, &b, "x"), Some(2));
+    assert_eq!(s.case_record(&a).unwrap().unwrap().state, 8);
+    assert_eq!(s.cases_where(IndexKey::State(8)).unwrap(), vec![a.clone()]);
+    assert_eq!(s.durable_seq(), 3);
+    s.verify().unwrap();
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p)
+            } else {
+                vec![p]
+            }
+        })
+        .collect()
 }
