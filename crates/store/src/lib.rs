@@ -244,9 +244,8 @@ impl Loaded {
     ) -> Option<Write> {
         let heads = self.doc.get_heads();
         let body = if self.exists && heads == self.saved_heads {
-            if case.is_none() {
-                return None;
-            }
+            // Nothing new in the document: an index change, or nothing.
+            case.as_ref()?;
             Body::Index
         } else if !self.exists || self.chunks + 1 >= compact_after as usize {
             self.chunks = 0;
