@@ -175,6 +175,7 @@ fn main() {
     let write_secs = start.elapsed().as_secs_f64();
     let peak_rss_mb = status_kb("VmHWM:") as f64 / 1024.0;
     let docs = hall.store().verify().unwrap();
+    let live = hall.store().live_bytes().unwrap();
     drop(hall);
     let disk = dir_bytes(&dir.join("store"));
 
@@ -218,4 +219,17 @@ fn main() {
         "| documents verified            | {:>12} |            |",
         docs
     );
+    for (prefix, keys, bytes) in live {
+        let what = match prefix {
+            'd' => "saved documents",
+            'h' => "heads + case records",
+            'c' => "feed chunks/markers",
+            'x' => "case index",
+            _ => "meta",
+        };
+        println!(
+            "| live {what:<24} | {:>12.0} | bytes/case ({keys} keys)",
+            bytes as f64 / cases as f64
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! How every record is laid out as an Automerge document.
 //!
-//! `docs/SCHEMA.md` describes the same layout for people and other tools;
+//! `crates/model/SCHEMA.md` describes the same layout for people and other tools;
 //! this module is the code that writes and reads it. Reading is strict: a
 //! document from the network, the disk or a file is hostile until it has
 //! been read back into a typed record here, with every field checked and

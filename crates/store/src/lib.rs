@@ -69,8 +69,8 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            cache_docs: 512,
-            sled_cache_bytes: 32 << 20,
+            cache_docs: 256,
+            sled_cache_bytes: 16 << 20,
             compact_after_chunks: 8,
         }
     }
@@ -803,9 +803,23 @@ impl Store {
             .collect()
     }
 
-    /// Bytes the database occupies on disk.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+    /// Live data by key prefix: (prefix, keys, key and value bytes), for
+    /// telling the store's own data from sled's overhead.
+    pub fn live_bytes(&self) -> Result<Vec<(char, u64, u64)>, StoreError> {
+        let mut out: Vec<(char, u64, u64)> = Vec::new();
+        for kv in self.tree.iter() {
+            let (k, v) = kv?;
+            let prefix = char::from(k[0]);
+            let size = (k.len() + v.len()) as u64;
+            match out.iter_mut().find(|e| e.0 == prefix) {
+                Some(e) => {
+                    e.1 += 1;
+                    e.2 += size;
+                }
+                None => out.push((prefix, 1, size)),
+            }
+        }
+        Ok(out)
     }
 
     /// Checks that every stored document loads, that its newest feed entry
