@@ -69,9 +69,6 @@ pub struct CaseFilter {
     pub include_closed: bool,
 }
 
-/// Longest case number.
-const NUMBER_MAX: usize = 50;
-
 impl Hall {
     /// The calendar in force here: every year published by this hall's
     /// region or its ancestors, the nearer region winning a date both list.
@@ -143,21 +140,16 @@ impl Hall {
         })
     }
 
+    /// The next number of the form `IMPLCODE-YYYYMMDD-NNNN` (an
+    /// implementation code is at most 24 characters, so this fits the
+    /// 50-character limit).
     fn next_case_number(&self, code: &str, at: Ts) -> Result<String, HallError> {
-        let short: String = code
-            .chars()
-            .rev()
-            .take(NUMBER_MAX - 14)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let stem = format!("{short}-{}-", at.date().format("%Y%m%d"));
-        let prefix = self
-            .doc_id(DocKind::Case, &format!("{stem}0"))?
-            .as_str()
-            .trim_end_matches('0')
-            .to_string();
+        let stem = format!("{code}-{}-", at.date().format("%Y%m%d"));
+        let prefix = format!(
+            "{}:{}:{stem}",
+            DocKind::Case.as_str(),
+            self.node.region.as_str()
+        );
         let n = self.store.ids_with_prefix(&prefix).count();
         Ok(format!("{stem}{:04}", n + 1))
     }

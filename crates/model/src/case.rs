@@ -1010,6 +1010,14 @@ impl Case {
         let end = ended_at.unwrap_or(now);
         let accepted = effective_acceptance(view, cal, now);
         let paused_now = ended_at.is_none() && view.pauses.last().is_some_and(|p| p.end.is_none());
+        // Day limits see pauses in whole days; hour limits as they are.
+        let pauses_for = |limit: TimeLimit| {
+            if limit.counts_days() {
+                clock::whole_days(&view.pauses, now)
+            } else {
+                view.pauses.clone()
+            }
+        };
         let due_of = |limit: TimeLimit, start: Ts| {
             let extra: i64 = view
                 .extensions
@@ -1023,18 +1031,19 @@ impl Case {
                 limit.unit,
                 s,
                 limit.budget() + extra,
-                &view.pauses,
+                &pauses_for(limit),
                 now,
             )
         };
         let (committed_due, statutory_due, used, paused) = match accepted {
             Some((start, _)) => {
                 let s = clock::clock_start(committed, start);
+                let pauses = pauses_for(committed);
                 (
                     due_of(committed, start),
                     due_of(statutory, start),
-                    clock::used(cal, committed.unit, s, end, &view.pauses),
-                    clock::paused(cal, committed.unit, s, end, &view.pauses),
+                    clock::used(cal, committed.unit, s, end, &pauses),
+                    clock::paused(cal, committed.unit, s, end, &pauses),
                 )
             }
             None => (None, None, 0, 0),

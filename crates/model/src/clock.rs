@@ -253,6 +253,26 @@ impl Pause {
     }
 }
 
+/// Pauses as a limit counted in days sees them: the day a pause begins
+/// still counts (work was done on it) and the day it ends does not, so each
+/// pause runs from the midnight after it began to the midnight after it
+/// ended, and due times stay at 24:00. A pause still open is taken to end
+/// at `now`. A pause that begins and ends on one day stops nothing.
+pub fn whole_days(pauses: &[Pause], now: Ts) -> Vec<Pause> {
+    let next_midnight = |t: Ts| {
+        t.date()
+            .checked_add_days(Days::new(1))
+            .map_or(t, Ts::start_of)
+    };
+    pauses
+        .iter()
+        .map(|p| Pause {
+            start: next_midnight(p.start),
+            end: Some(next_midnight(p.end_or(now))),
+        })
+        .collect()
+}
+
 /// The instant the clock of a limit starts for a case accepted at `accepted`.
 pub fn clock_start(limit: TimeLimit, accepted: Ts) -> Ts {
     if limit.counts_days() {
@@ -434,6 +454,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(due_at, t("2026-11-18 00:00"));
+    }
+
+    #[test]
+    fn day_limits_count_pauses_in_whole_days() {
+        let p = [Pause {
+            start: t("2026-11-17 09:30"),
+            end: Some(t("2026-11-20 16:00")),
+        }];
+        let days = whole_days(&p, t("2026-12-01"));
+        assert_eq!(days[0].start, t("2026-11-18"));
+        assert_eq!(days[0].end, Some(t("2026-11-21")));
+        let same_day = [Pause {
+            start: t("2026-11-17 09:30"),
+            end: Some(t("2026-11-17 16:00")),
+        }];
+        let d = whole_days(&same_day, t("2026-12-01"));
+        assert_eq!(d[0].start, d[0].end.unwrap());
+        let open = [Pause {
+            start: t("2026-11-17 09:30"),
+            end: None,
+        }];
+        assert_eq!(
+            whole_days(&open, t("2026-11-19 10:00"))[0].end,
+            Some(t("2026-11-20"))
+        );
     }
 
     #[test]
