@@ -493,10 +493,6 @@ fn now(args: &Args) -> Ts {
     })
 }
 
-fn open(dir: &Path) -> Result<Hall> {
-    Ok(Hall::open(dir, StoreOptions::default())?)
-}
-
 /// Runs a parsed command.
 pub fn run(args: Args) -> Result<()> {
     let dir = data_dir(&args)?;
@@ -512,11 +508,20 @@ pub fn run(args: Args) -> Result<()> {
             let hall = Hall::init(&dir, id, &name, region, level, StoreOptions::default())?;
             out.node(hall.node(), &dir)
         }
-        Command::Item(cmd) => item(&open(&dir)?, cmd, now, &out),
-        Command::Case(cmd) => case(&open(&dir)?, cmd, now, &out),
-        Command::Calendar(cmd) => calendar(&open(&dir)?, cmd, now, &out),
-        Command::Doc(cmd) => doc(&open(&dir)?, cmd, now, &out),
+        Command::Item(cmd) => with_node(&dir, |hall| item(hall, cmd, now, &out)),
+        Command::Case(cmd) => with_node(&dir, |hall| case(hall, cmd, now, &out)),
+        Command::Calendar(cmd) => with_node(&dir, |hall| calendar(hall, cmd, now, &out)),
+        Command::Doc(cmd) => with_node(&dir, |hall| doc(hall, cmd, now, &out)),
     }
+}
+
+/// Opens the node and runs `f` inside a span naming it, so every log line
+/// says which hall it came from.
+fn with_node(dir: &Path, f: impl FnOnce(&Hall) -> Result<()>) -> Result<()> {
+    let hall = Hall::open(dir, StoreOptions::default())?;
+    let _span =
+        tracing::info_span!("node", id = %hall.node().id, region = %hall.node().region).entered();
+    f(&hall)
 }
 
 fn item(hall: &Hall, cmd: ItemCmd, now: Ts, out: &Out) -> Result<()> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use hallsync_model::calendar::{parse_calendar_csv, Calendar, Window, DEFAULT_OFFICE_HOURS};
 use hallsync_model::schema::{self, CalendarYear, Record};
 use hallsync_model::{DocId, DocKind, Ts};
-use hallsync_store::{lock, Pending};
+use hallsync_store::lock;
 use serde::Serialize;
 
 use crate::{Hall, HallError};
@@ -113,16 +113,7 @@ impl Hall {
             l.record = Some(Record::Calendar(cy));
             guards.push((id, l));
         }
-        let mut pending: Vec<Pending<'_>> = guards
-            .iter_mut()
-            .map(|(id, l)| Pending {
-                id,
-                loaded: l,
-                case: None,
-            })
-            .collect();
-        self.store.persist(&mut pending)?;
-        drop(pending);
+        self.persist_all(&mut guards)?;
         drop(guards);
         if let Ok(mut slot) = self.calendar.write() {
             *slot = None;

@@ -262,15 +262,7 @@ impl Hall {
                     }
                 }
             }
-            let mut pending: Vec<Pending<'_>> = guards
-                .iter_mut()
-                .map(|(id, l)| Pending {
-                    id,
-                    loaded: l,
-                    case: None,
-                })
-                .collect();
-            self.store.persist(&mut pending)?;
+            self.persist_all(&mut guards)?;
             done += batch.len();
             progress(done, total);
         }

@@ -272,6 +272,23 @@ impl Hall {
         &self.store
     }
 
+    /// Persists several locked documents (no case records) in one durable
+    /// commit.
+    fn persist_all(
+        &self,
+        guards: &mut [(&DocId, std::sync::MutexGuard<'_, hallsync_store::Loaded>)],
+    ) -> Result<u64, HallError> {
+        let mut pending: Vec<hallsync_store::Pending<'_>> = guards
+            .iter_mut()
+            .map(|(id, l)| hallsync_store::Pending {
+                id,
+                loaded: l,
+                case: None,
+            })
+            .collect();
+        Ok(self.store.persist(&mut pending)?)
+    }
+
     /// The short actor tag used in event and review ids.
     fn actor_tag(&self) -> &str {
         &self.node.actor[..8]
