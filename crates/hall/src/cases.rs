@@ -101,10 +101,9 @@ impl Hall {
         &self,
         case: &Case,
         view: &CaseView,
+        clock: &CaseClock,
         cal: &Calendar,
-        now: Ts,
     ) -> Result<CaseRecord, HallError> {
-        let clock = case.clock(view, cal, now);
         let due = if !view.state.is_open() {
             None
         } else if clock.committed_due.is_some() {
@@ -230,8 +229,8 @@ impl Hall {
     ) -> Result<CaseRow, HallError> {
         let cal = self.calendar()?;
         let view = case.view();
-        let record = self.case_record(&case, &view, &cal, now)?;
         let clock = case.clock(&view, &cal, now);
+        let record = self.case_record(&case, &view, &clock, &cal)?;
         let header = case.header.clone();
         l.record = Some(Record::Case(case));
         self.store.persist(&mut [Pending {
@@ -429,7 +428,7 @@ impl Hall {
                 header: row.header,
                 events: Vec::new(),
             };
-            updates.push((id, self.case_record(&case, &row.view, &cal, now)?));
+            updates.push((id, self.case_record(&case, &row.view, &row.clock, &cal)?));
         }
         let n = updates.len();
         self.store.reindex_cases(updates)?;

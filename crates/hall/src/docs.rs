@@ -74,7 +74,9 @@ impl Hall {
         let case = match &record {
             Record::Case(c) => {
                 let cal = self.calendar()?;
-                Some(self.case_record(c, &c.view(), &cal, now)?)
+                let view = c.view();
+                let clock = c.clock(&view, &cal, now);
+                Some(self.case_record(c, &view, &clock, &cal)?)
             }
             _ => None,
         };
