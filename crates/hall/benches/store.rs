@@ -10,10 +10,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use hallsync_hall::{Hall, NewCase};
 use hallsync_model::case::{Applicant, Outcome};
-use hallsync_model::catalogue::ItemContent;
-use hallsync_model::{EventKind, Level, NodeId, RegionCode, ReviewAction, Ts};
+use hallsync_model::{EventKind, Ts};
 use hallsync_store::StoreOptions;
 
 const CODE: &str = "11140212MB1234567K500001";
@@ -86,31 +88,8 @@ fn events() -> [EventKind; 8] {
 }
 
 fn setup(dir: &Path) -> Hall {
-    let hall = Hall::init(
-        dir,
-        NodeId::parse("tw-101").unwrap(),
-        "样例镇便民服务中心",
-        RegionCode::parse("140212101").unwrap(),
-        Level::Township,
-        StoreOptions::default(),
-    )
-    .unwrap();
-    let at = Ts::parse("2026-01-05").unwrap();
-    let item = ItemContent::from_row([
-        ("事项名称", "农村村民宅基地审批"),
-        ("基本编码", "0100123000"),
-        ("实施编码", CODE),
-        ("权力类别", "行政许可"),
-        ("实施主体", "样例镇人民政府"),
-        ("法定时限", "20个工作日"),
-        ("承诺时限", "10个工作日"),
-    ])
-    .unwrap();
-    hall.add_item(&item, "起草人", at).unwrap();
-    hall.review_item(CODE, ReviewAction::Approved, "法制办", "", at)
-        .unwrap();
-    hall.review_item(CODE, ReviewAction::Published, "法制办", "", at)
-        .unwrap();
+    let hall = support::township(dir);
+    support::publish(&hall, CODE, Ts::parse("2026-01-05").unwrap());
     hall
 }
 

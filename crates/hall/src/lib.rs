@@ -325,5 +325,9 @@ impl Hall {
     }
 }
 
+// The test set-up shared with the integration tests names this crate.
+#[cfg(test)]
+extern crate self as hallsync_hall;
+
 #[cfg(test)]
 mod tests;

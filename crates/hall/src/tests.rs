@@ -1,11 +1,13 @@
-use std::path::Path;
-
 use hallsync_model::case::{Applicant, Outcome};
-use hallsync_model::catalogue::ItemContent;
 use hallsync_model::{
     CaseState, DocId, EventKind, ItemStatus, Level, NodeId, RegionCode, ReviewAction, Ts,
 };
 use hallsync_store::StoreOptions;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{item as content, publish, township};
 
 use crate::import::{items_from_table, read_csv, read_table};
 use crate::{CaseFilter, Hall, HallError, NewCase};
@@ -17,39 +19,8 @@ fn t(s: &str) -> Ts {
     Ts::parse(s).unwrap()
 }
 
-fn township(dir: &Path) -> Hall {
-    Hall::init(
-        dir,
-        NodeId::parse("tw-101").unwrap(),
-        "样例镇便民服务中心",
-        RegionCode::parse("140212101").unwrap(),
-        Level::Township,
-        StoreOptions::default(),
-    )
-    .unwrap()
-}
-
-fn content(code: &str, committed: &str) -> ItemContent {
-    ItemContent::from_row([
-        ("事项名称", "农村村民宅基地审批"),
-        ("基本编码", "0100123"),
-        ("实施编码", code),
-        ("权力类别", "行政许可"),
-        ("实施主体", "样例镇人民政府"),
-        ("法定时限", "20个工作日"),
-        ("承诺时限", committed),
-    ])
-    .unwrap()
-}
-
 fn published(hall: &Hall, code: &str) {
-    let now = t("2026-01-05");
-    hall.add_item(&content(code, "10个工作日"), "起草人", now)
-        .unwrap();
-    hall.review_item(code, ReviewAction::Approved, "法制办", "", now)
-        .unwrap();
-    hall.review_item(code, ReviewAction::Published, "法制办", "", now)
-        .unwrap();
+    publish(hall, code, t("2026-01-05"));
 }
 
 fn new_case(code: &str, at: &str) -> NewCase {

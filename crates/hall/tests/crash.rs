@@ -10,10 +10,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+#[path = "support/mod.rs"]
+mod support;
+
 use hallsync_hall::{Hall, NewCase};
 use hallsync_model::case::{Applicant, Outcome};
-use hallsync_model::catalogue::ItemContent;
-use hallsync_model::{EventKind, Level, NodeId, RegionCode, ReviewAction, Ts};
+use hallsync_model::{EventKind, Ts};
 use hallsync_store::StoreOptions;
 use rand::Rng;
 
@@ -25,30 +27,7 @@ fn base() -> Ts {
 }
 
 fn setup(dir: &Path) {
-    let hall = Hall::init(
-        dir,
-        NodeId::parse("tw-101").unwrap(),
-        "样例镇便民服务中心",
-        RegionCode::parse("140212101").unwrap(),
-        Level::Township,
-        StoreOptions::default(),
-    )
-    .unwrap();
-    let item = ItemContent::from_row([
-        ("事项名称", "宅基地审批"),
-        ("基本编码", "0101"),
-        ("实施编码", CODE),
-        ("权力类别", "行政许可"),
-        ("实施主体", "样例镇人民政府"),
-        ("法定时限", "20个工作日"),
-        ("承诺时限", "10个工作日"),
-    ])
-    .unwrap();
-    hall.add_item(&item, "起草人", base()).unwrap();
-    hall.review_item(CODE, ReviewAction::Approved, "法制办", "", base())
-        .unwrap();
-    hall.review_item(CODE, ReviewAction::Published, "法制办", "", base())
-        .unwrap();
+    support::publish(&support::township(dir), CODE, base());
 }
 
 /// The events each case goes through after being accepted.
