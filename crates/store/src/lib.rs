@@ -455,6 +455,10 @@ impl Store {
             for ops in &records {
                 apply(&tree, ops)?;
             }
+        }
+        // Start from an empty log: new records must never land behind a torn
+        // tail, where a later replay would stop before reaching them.
+        if wal.size() > 0 {
             db.flush()?;
             wal.reset().map_err(io)?;
         }

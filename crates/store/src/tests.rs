@@ -219,6 +219,28 @@ fn acknowledged_writes_come_back_from_the_log_when_sled_was_never_flushed() {
     s.verify().unwrap();
 }
 
+#[test]
+fn writes_after_a_torn_log_tail_are_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    // A crash cut the only record short: nothing valid, garbage left.
+    std::fs::write(dir.path().join("wal"), [9u8, 0, 0, 0, 1, 2]).unwrap();
+    let a = id("A");
+    {
+        let s = open(dir.path());
+        write(&s, &a, "x", 1, None);
+        std::mem::forget(s);
+    }
+    let copy = tempfile::tempdir().unwrap();
+    for entry in walk(dir.path()) {
+        let to = copy.path().join(entry.strip_prefix(dir.path()).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &to).unwrap();
+    }
+    let s = open(copy.path());
+    assert_eq!(read(&s, &a, "x"), Some(1));
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .unwrap()
