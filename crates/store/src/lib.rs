@@ -585,6 +585,11 @@ impl Store {
                     Some(h) => Some(h),
                     None => self.head(&w.id)?,
                 };
+                if old.is_none() && matches!(w.body, Body::Index) {
+                    // An index record for a document not stored: nothing to
+                    // file it under.
+                    continue;
+                }
                 let mut head = old.clone().unwrap_or_default();
                 // A superseded marker is deleted; a superseded chunk stays
                 // until the document is compacted.
