@@ -463,3 +463,44 @@ fn bad_input_names_the_problem_and_stores_nothing() {
         39
     );
 }
+
+#[test]
+fn the_sample_county_catalogue_imports_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    ok(
+        dir,
+        &[
+            "init",
+            "--id",
+            "county",
+            "--name",
+            "新荣区政务服务中心",
+            "--region",
+            "140212",
+            "--level",
+            "county",
+        ],
+    );
+    let catalogue = repo().join("topology/sample-city/catalogue-county-140212.csv");
+    let report = json(
+        dir,
+        &[
+            "item",
+            "import",
+            catalogue.to_str().unwrap(),
+            "--publish-by",
+            "法制办",
+        ],
+    );
+    assert_eq!(report["created"], 60);
+    assert_eq!(report["problems"].as_array().unwrap().len(), 0);
+    let items = json(dir, &["item", "list"]);
+    let categories: std::collections::BTreeSet<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["content"]["category"].as_str().unwrap())
+        .collect();
+    assert!(categories.len() >= 12, "{categories:?}");
+}
