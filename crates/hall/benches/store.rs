@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use hallsync_hall::{Hall, NewCase};
-use hallsync_model::case::{Applicant, Outcome};
+use hallsync_hall::Hall;
+use hallsync_model::case::Outcome;
 use hallsync_model::{EventKind, Ts};
 use hallsync_store::StoreOptions;
 
@@ -96,23 +96,8 @@ fn setup(dir: &Path) -> Hall {
 fn write_case(hall: &Hall, i: usize) {
     let base = Ts::parse("2026-03-02 08:00").unwrap().plus(i as i64 * 7);
     let number = format!("{CODE}-{i:08}");
-    hall.accept_case(
-        NewCase {
-            item_code: CODE.into(),
-            number: Some(number.clone()),
-            applicant: Applicant {
-                name: "张三丰".into(),
-                id_type: "身份证".into(),
-                id_number: "140212199001011234".into(),
-            },
-            channel: "window".into(),
-            by: "王芳".into(),
-            at: base,
-            accept: true,
-        },
-        base,
-    )
-    .unwrap();
+    hall.accept_case(support::new_case(CODE, Some(number.clone()), base), base)
+        .unwrap();
     for (k, kind) in events().into_iter().enumerate() {
         let at = base.plus(k as i64 + 1);
         hall.record_event(&number, kind, "李四", at, at).unwrap();

@@ -1,4 +1,4 @@
-use hallsync_model::case::{Applicant, Outcome};
+use hallsync_model::case::Outcome;
 use hallsync_model::{
     CaseState, DocId, EventKind, ItemStatus, Level, NodeId, RegionCode, ReviewAction, Ts,
 };
@@ -24,19 +24,7 @@ fn published(hall: &Hall, code: &str) {
 }
 
 fn new_case(code: &str, at: &str) -> NewCase {
-    NewCase {
-        item_code: code.into(),
-        number: None,
-        applicant: Applicant {
-            name: "张三丰".into(),
-            id_type: "身份证".into(),
-            id_number: "140212199001011234".into(),
-        },
-        channel: "window".into(),
-        by: "王芳".into(),
-        at: t(at),
-        accept: true,
-    }
+    support::new_case(code, None, t(at))
 }
 
 #[test]

@@ -13,8 +13,8 @@ use std::time::Duration;
 #[path = "support/mod.rs"]
 mod support;
 
-use hallsync_hall::{Hall, NewCase};
-use hallsync_model::case::{Applicant, Outcome};
+use hallsync_hall::Hall;
+use hallsync_model::case::Outcome;
 use hallsync_model::{EventKind, Ts};
 use hallsync_store::StoreOptions;
 use rand::Rng;
@@ -65,23 +65,8 @@ fn crash_child() {
     for i in 0.. {
         let number = format!("R{round}-{i:05}");
         let mut at = base().plus(i * 60);
-        hall.accept_case(
-            NewCase {
-                item_code: CODE.into(),
-                number: Some(number.clone()),
-                applicant: Applicant {
-                    name: "张三".into(),
-                    id_type: "身份证".into(),
-                    id_number: "1".into(),
-                },
-                channel: "window".into(),
-                by: "王芳".into(),
-                at,
-                accept: true,
-            },
-            at,
-        )
-        .unwrap();
+        hall.accept_case(support::new_case(CODE, Some(number.clone()), at), at)
+            .unwrap();
         println!("ack {number} 2");
         for (k, kind) in steps().into_iter().enumerate() {
             at = at.plus(10);

@@ -201,14 +201,7 @@ fn acknowledged_writes_come_back_from_the_log_when_sled_was_never_flushed() {
         // A crash: no checkpoint, sled not flushed, the process gone.
         std::mem::forget(s);
     }
-    // sled's lock belongs to the forgotten instance; copy its files as a
-    // crash would leave them.
-    let copy = tempfile::tempdir().unwrap();
-    for entry in walk(dir.path()) {
-        let to = copy.path().join(entry.strip_prefix(dir.path()).unwrap());
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&entry, &to).unwrap();
-    }
+    let copy = crashed_copy(dir.path());
     assert!(std::fs::metadata(copy.path().join("wal")).unwrap().len() > 0);
     let s = open(copy.path());
     assert_eq!(read(&s, &a, "y"), Some(3));
@@ -231,14 +224,21 @@ fn writes_after_a_torn_log_tail_are_not_lost() {
         write(&s, &a, "x", 1, None);
         std::mem::forget(s);
     }
+    let copy = crashed_copy(dir.path());
+    let s = open(copy.path());
+    assert_eq!(read(&s, &a, "x"), Some(1));
+}
+
+/// The files of a store whose instance was forgotten (sled's lock belongs
+/// to it), copied as a crash would leave them.
+fn crashed_copy(dir: &Path) -> tempfile::TempDir {
     let copy = tempfile::tempdir().unwrap();
-    for entry in walk(dir.path()) {
-        let to = copy.path().join(entry.strip_prefix(dir.path()).unwrap());
+    for entry in walk(dir) {
+        let to = copy.path().join(entry.strip_prefix(dir).unwrap());
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(&entry, &to).unwrap();
     }
-    let s = open(copy.path());
-    assert_eq!(read(&s, &a, "x"), Some(1));
+    copy
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use hallsync_hall::Hall;
+use hallsync_hall::{Hall, NewCase};
+use hallsync_model::case::Applicant;
 use hallsync_model::catalogue::ItemContent;
 use hallsync_model::{Level, NodeId, RegionCode, ReviewAction, Ts};
 use hallsync_store::StoreOptions;
@@ -43,4 +44,21 @@ pub fn publish(hall: &Hall, code: &str, at: Ts) {
         .unwrap();
     hall.review_item(code, ReviewAction::Published, "法制办", "", at)
         .unwrap();
+}
+
+/// A window application under `code`, received (and accepted) at `at`.
+pub fn new_case(code: &str, number: Option<String>, at: Ts) -> NewCase {
+    NewCase {
+        item_code: code.into(),
+        number,
+        applicant: Applicant {
+            name: "张三丰".into(),
+            id_type: "身份证".into(),
+            id_number: "140212199001011234".into(),
+        },
+        channel: "window".into(),
+        by: "王芳".into(),
+        at,
+        accept: true,
+    }
 }
