@@ -225,7 +225,13 @@ impl Out {
             ),
             ("disclosure 公开方式", c.disclosure.as_str().to_string()),
             ("version", item.version.to_string()),
-            ("status", view.status.to_string()),
+            (
+                "status",
+                match view.status.gb_status() {
+                    Some(gb) => format!("{} (GB/T 39046: {gb})", view.status),
+                    None => format!("{} (not yet in force)", view.status),
+                },
+            ),
         ];
         for (k, v) in rows {
             t.add_row(vec![k.to_string(), v]);

@@ -168,7 +168,6 @@ impl NodeConfig {
 /// An open hall node.
 #[derive(Debug)]
 pub struct Hall {
-    dir: PathBuf,
     node: NodeConfig,
     actor: automerge::ActorId,
     store: Store,
@@ -249,7 +248,6 @@ impl Hall {
         );
         let store = Store::open(&dir.join(STORE_DIR), options)?;
         Ok(Hall {
-            dir: dir.to_path_buf(),
             node,
             actor,
             store,
@@ -260,11 +258,6 @@ impl Hall {
     /// This node's identity.
     pub fn node(&self) -> &NodeConfig {
         &self.node
-    }
-
-    /// The data directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The store (for tools and benchmarks).

@@ -95,11 +95,6 @@ impl Default for Calendar {
 }
 
 impl Calendar {
-    /// A calendar with only the weekend rule and default office hours.
-    pub fn weekends_only() -> Calendar {
-        Calendar::default()
-    }
-
     /// Adds one year of entries; `year` counts as covered even if it lists
     /// no entry.
     pub fn add_year(&mut self, year: i32, days: impl IntoIterator<Item = CalendarDay>) {
@@ -131,11 +126,6 @@ impl Calendar {
     /// Whether the calendar has entries for a year.
     pub fn covers(&self, year: i32) -> bool {
         self.years.contains(&year)
-    }
-
-    /// Years with entries.
-    pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
-        self.years.iter().copied()
     }
 
     /// All dated entries, in date order.

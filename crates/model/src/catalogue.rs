@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::clock::{LimitUnit, TimeLimit};
+use crate::clock::TimeLimit;
 use crate::ids::NodeId;
 use crate::time::{parse_date, Ts};
 
@@ -848,11 +848,6 @@ impl Item {
                 action: action.as_str(),
                 status,
             })
-    }
-
-    /// The unit of the statutory limit, which extensions must use.
-    pub fn statutory_unit(&self) -> LimitUnit {
-        self.content.statutory_limit.unit
     }
 }
 
