@@ -298,22 +298,10 @@ impl Hall {
     /// Whether this node may hold a record: its own subtree's records, and
     /// its ancestors' catalogue and calendar.
     fn check_scope(&self, id: &DocId) -> Result<(), HallError> {
-        let mine = &self.node.region;
-        if mine.contains(id.region()) {
-            return Ok(());
-        }
-        let shared = matches!(id.kind(), DocKind::Item | DocKind::Cal);
-        let why = if !id.region().is_ancestor_of(mine) {
-            "it belongs to a region outside this hall's subtree and its ancestors"
-        } else if !shared {
-            "only catalogue items and calendars come down from higher levels"
-        } else {
-            return Ok(());
-        };
-        Err(HallError::OutOfScope {
+        hallsync_model::scope::check(&self.node.region, id).map_err(|e| HallError::OutOfScope {
             id: id.to_string(),
-            region: mine.to_string(),
-            why,
+            region: self.node.region.to_string(),
+            why: e.reason(),
         })
     }
 }

@@ -10,7 +10,8 @@
 //! - [`clock`]: time limits, working-time measurement, due times;
 //! - [`catalogue`]: power catalogue items and their review workflow;
 //! - [`case`]: cases as event logs and the state derived from them;
-//! - [`schema`]: how each record is laid out as an Automerge document.
+//! - [`schema`]: how each record is laid out as an Automerge document;
+//! - [`scope`]: which node may hold which record.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod calendar;
@@ -19,6 +20,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod ids;
 pub mod schema;
+pub mod scope;
 pub mod time;
 
 pub use calendar::{Calendar, DayKind};

@@ -52,7 +52,7 @@ use wal::{Op, Wal};
 const CHECKPOINT_BYTES: u64 = 64 << 20;
 
 /// The on-disk format this build reads and writes.
-pub const FORMAT: u8 = 2;
+pub const FORMAT: u8 = 3;
 
 /// Tuning knobs; the defaults suit a township PC.
 #[derive(Debug, Clone)]
@@ -85,6 +85,12 @@ pub enum StoreError {
     /// The data was written by a newer hallsync.
     #[error("the data directory was written in store format {found}; this hallsync reads format {FORMAT}: upgrade hallsync")]
     NewerFormat {
+        /// Format found on disk.
+        found: u8,
+    },
+    /// The data was written by an earlier development build.
+    #[error("the data directory was written in store format {found} by an earlier development build of hallsync; this one reads format {FORMAT}: export what you need with that build and start a fresh data directory")]
+    OlderFormat {
         /// Format found on disk.
         found: u8,
     },
@@ -173,6 +179,9 @@ struct Head {
     chunks: Vec<u64>,
     /// Index record, for cases.
     case: Option<CaseRecord>,
+    /// The document's Automerge heads, so a peer's offer can be answered
+    /// without loading the document.
+    heads: Vec<[u8; 32]>,
 }
 
 /// What a commit does to one document.
@@ -192,6 +201,7 @@ struct Write {
     id: DocId,
     body: Body,
     case: Option<CaseRecord>,
+    heads: Vec<ChangeHash>,
 }
 
 /// A document to persist: its handle's contents, locked by the caller, and
@@ -204,6 +214,17 @@ pub struct Pending<'a> {
     pub loaded: &'a mut Loaded,
     /// The case's new index record.
     pub case: Option<CaseRecord>,
+}
+
+/// A document's newest entry in the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The document.
+    pub id: DocId,
+    /// The document's Automerge heads as of this entry.
+    pub heads: Vec<ChangeHash>,
 }
 
 /// A loaded document, shared through [`DocHandle`].
@@ -255,11 +276,12 @@ impl Loaded {
             Body::Append(self.doc.save_after(&self.saved_heads))
         };
         self.exists = true;
-        self.saved_heads = heads;
+        self.saved_heads = heads.clone();
         Some(Write {
             id: id.clone(),
             body,
             case,
+            heads,
         })
     }
 }
@@ -295,6 +317,7 @@ const HEAD: u8 = b'h';
 const FEED: u8 = b'c';
 const INDEX: u8 = b'x';
 const FORMAT_KEY: &[u8] = b"mformat";
+const PEER_PREFIX: &[u8] = b"mpeer:";
 
 fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(rest.len() + 1);
@@ -305,6 +328,12 @@ fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
 
 fn feed_key(seq: u64) -> Vec<u8> {
     key(FEED, &seq.to_be_bytes())
+}
+
+fn peer_key(peer: &str) -> Vec<u8> {
+    let mut k = PEER_PREFIX.to_vec();
+    k.extend_from_slice(peer.as_bytes());
+    k
 }
 
 fn versioned(payload: &[u8]) -> Vec<u8> {
@@ -471,6 +500,7 @@ impl Store {
             Some([found]) if *found > FORMAT => {
                 return Err(StoreError::NewerFormat { found: *found })
             }
+            Some([found]) => return Err(StoreError::OlderFormat { found: *found }),
             Some(other) => return Err(corrupt("meta/format", format!("unexpected {other:?}"))),
         }
         let last = match tree.scan_prefix([FEED]).keys().next_back() {
@@ -551,12 +581,23 @@ impl Store {
     /// If it fails, the documents are dropped from the cache, so the next use
     /// reloads what is on disk; the caller must discard its locked copies.
     pub fn persist(&self, pending: &mut [Pending<'_>]) -> Result<u64, StoreError> {
+        self.persist_from(pending, None)
+    }
+
+    /// [`Store::persist`], recording in the same commit how far this node
+    /// has applied `peer`'s change feed (`checkpoint` = (peer, sequence)).
+    /// A checkpoint never moves back.
+    pub fn persist_from(
+        &self,
+        pending: &mut [Pending<'_>],
+        checkpoint: Option<(&str, u64)>,
+    ) -> Result<u64, StoreError> {
         let compact_after = self.options.compact_after_chunks;
         let writes: Vec<Write> = pending
             .iter_mut()
             .filter_map(|p| p.loaded.prepare(p.id, p.case.take(), compact_after))
             .collect();
-        let result = self.commit(&writes);
+        let result = self.commit(&writes, checkpoint);
         if let Err(e) = &result {
             tracing::error!(error = %e, docs = writes.len(), "write failed; reloading the documents from disk");
             for w in &writes {
@@ -566,8 +607,8 @@ impl Store {
         result
     }
 
-    fn commit(&self, writes: &[Write]) -> Result<u64, StoreError> {
-        if writes.is_empty() {
+    fn commit(&self, writes: &[Write], checkpoint: Option<(&str, u64)>) -> Result<u64, StoreError> {
+        if writes.is_empty() && checkpoint.is_none() {
             return Ok(self.durable_seq());
         }
         let (last, ticket) = {
@@ -616,6 +657,7 @@ impl Store {
                 }
                 if !matches!(w.body, Body::Index) {
                     seq += 1;
+                    head.heads = w.heads.iter().map(|h| h.0).collect();
                 }
                 if let Some(rec) = &w.case {
                     reindex(
@@ -629,6 +671,11 @@ impl Store {
                 ops.push(Op::Put(key(HEAD, name), encode(w.id.as_str(), &head)?));
                 heads.insert(&w.id, head);
             }
+            if let Some((peer, at)) = checkpoint {
+                if at > self.peer_checkpoint(peer)? {
+                    ops.push(Op::Put(peer_key(peer), versioned(&at.to_be_bytes())));
+                }
+            }
             // Logged first: once the log record is synced the write survives
             // any crash, however much of it sled had applied.
             let logged = self
@@ -639,7 +686,7 @@ impl Store {
                 return Err(self.group.fail(format!("writing a commit failed: {e}")));
             }
             *next = seq;
-            (seq - 1, self.group.written())
+            (seq.saturating_sub(1), self.group.written())
         };
         self.group.wait_durable(ticket, || self.wal.sync())?;
         // Every commit up to this one is on disk, so every sequence number
@@ -698,30 +745,97 @@ impl Store {
                 id,
                 body: Body::Index,
                 case: Some(case),
+                heads: Vec::new(),
             })
             .collect();
-        self.commit(&writes).map(drop)
+        self.commit(&writes, None).map(drop)
     }
 
     /// Feed entries after `after`: (sequence number, doc id), oldest first,
     /// at most `limit`. Each document appears once, at its newest change.
     pub fn feed_since(&self, after: u64, limit: usize) -> Result<Vec<(u64, DocId)>, StoreError> {
+        Ok(self
+            .feed_entries(after, u64::MAX, limit)?
+            .0
+            .into_iter()
+            .map(|e| (e.seq, e.id))
+            .collect())
+    }
+
+    /// Feed entries in `(after, upto]` with the document's heads, oldest
+    /// first, at most `limit`; each document once, at its newest change.
+    /// Also returns how far the scan got: every entry up to it was seen.
+    pub fn feed_entries(
+        &self,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<(Vec<FeedEntry>, u64), StoreError> {
         let mut out = Vec::new();
-        for kv in self
-            .tree
-            .range(feed_key(after.saturating_add(1))..key(FEED + 1, &[]))
-        {
-            if out.len() >= limit {
-                break;
-            }
+        let end = match upto.checked_add(1) {
+            Some(n) => feed_key(n),
+            None => key(FEED + 1, &[]),
+        };
+        let mut scanned = upto;
+        for kv in self.tree.range(feed_key(after.saturating_add(1))..end) {
             let (k, v) = kv?;
             let seq = seq_of(&k)?;
+            if out.len() >= limit {
+                scanned = seq - 1;
+                break;
+            }
             let (id, _) = parse_feed_value(&v)?;
-            if self.head(&id)?.is_some_and(|h| h.feed_seq == seq) {
-                out.push((seq, id));
+            if let Some(h) = self.head(&id)?.filter(|h| h.feed_seq == seq) {
+                out.push(FeedEntry {
+                    seq,
+                    id,
+                    heads: h.heads.into_iter().map(ChangeHash).collect(),
+                });
             }
         }
-        Ok(out)
+        Ok((out, scanned))
+    }
+
+    /// How far this node has applied `peer`'s change feed (0: nothing yet).
+    pub fn peer_checkpoint(&self, peer: &str) -> Result<u64, StoreError> {
+        let Some(v) = self.tree.get(peer_key(peer))? else {
+            return Ok(0);
+        };
+        unversioned("peer checkpoint", &v)?
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| corrupt("peer checkpoint", "not 8 bytes"))
+    }
+
+    /// The document's Automerge heads, without loading it (`None`: not
+    /// stored).
+    pub fn heads(&self, id: &DocId) -> Result<Option<Vec<ChangeHash>>, StoreError> {
+        Ok(self
+            .head(id)?
+            .map(|h| h.heads.into_iter().map(ChangeHash).collect()))
+    }
+
+    /// The document as stored: its saved form followed by its chunks, which
+    /// Automerge loads as one document. Cheaper than [`Store::save`]: nothing
+    /// is parsed.
+    pub fn stored_bytes(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(head) = self.head(id)? else {
+            return Ok(None);
+        };
+        let name = id.as_str();
+        let saved = self
+            .tree
+            .get(key(DOC, name.as_bytes()))?
+            .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
+        let mut out = unversioned(name, &saved)?.to_vec();
+        for seq in &head.chunks {
+            let v = self
+                .tree
+                .get(feed_key(*seq))?
+                .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))?;
+            out.extend_from_slice(parse_feed_value(&v)?.1);
+        }
+        Ok(Some(out))
     }
 
     /// The highest sequence number known to be on disk.

@@ -1,0 +1,93 @@
+//! Who may hold which record: the visibility rules replication enforces on
+//! both send and receive.
+//!
+//! A node at region R may hold:
+//! - every record of R's subtree (its own and, at a hub, its children's,
+//!   for supervision);
+//! - the catalogue items and calendars of R's ancestors (the standards that
+//!   come down).
+//!
+//! Nothing else: never a sibling's cases, nor a sibling's catalogue.
+
+use crate::ids::{DocId, DocKind, RegionCode};
+
+/// Why a record is outside a node's scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutOfScope {
+    /// The record's region is neither in the node's subtree nor above it.
+    Unrelated,
+    /// The record is above the node but is not a shared kind (only
+    /// catalogue items and calendars come down).
+    NotShared,
+}
+
+impl OutOfScope {
+    /// A sentence for error messages and logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            OutOfScope::Unrelated => {
+                "it belongs to a region outside the node's subtree and its ancestors"
+            }
+            OutOfScope::NotShared => "only catalogue items and calendars come down from higher levels",
+        }
+    }
+}
+
+/// Whether a node at `region` may hold the record `id`.
+pub fn check(region: &RegionCode, id: &DocId) -> Result<(), OutOfScope> {
+    if region.contains(id.region()) {
+        Ok(())
+    } else if !id.region().is_ancestor_of(region) {
+        Err(OutOfScope::Unrelated)
+    } else if matches!(id.kind(), DocKind::Item | DocKind::Cal) {
+        Ok(())
+    } else {
+        Err(OutOfScope::NotShared)
+    }
+}
+
+/// Whether a node at `region` may hold the record `id`.
+pub fn visible(region: &RegionCode, id: &DocId) -> bool {
+    check(region, id).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> RegionCode {
+        RegionCode::parse(s).unwrap()
+    }
+    fn d(s: &str) -> DocId {
+        DocId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn township_sees_own_and_ancestors_standards_only() {
+        let town = r("330102001");
+        assert!(visible(&town, &d("case:330102001:a1")));
+        assert!(visible(&town, &d("item:330102:x")));
+        assert!(visible(&town, &d("cal:33:2026")));
+        assert_eq!(
+            check(&town, &d("case:330102:c")),
+            Err(OutOfScope::NotShared)
+        );
+        assert_eq!(
+            check(&town, &d("case:330102002:a1")),
+            Err(OutOfScope::Unrelated)
+        );
+        assert_eq!(
+            check(&town, &d("item:330102002:x")),
+            Err(OutOfScope::Unrelated)
+        );
+    }
+
+    #[test]
+    fn county_sees_its_subtree() {
+        let county = r("330102");
+        assert!(visible(&county, &d("case:330102001:a1")));
+        assert!(visible(&county, &d("case:330102:a1")));
+        assert!(!visible(&county, &d("case:330103001:a1")));
+        assert!(visible(&county, &d("item:3301:x")));
+    }
+}

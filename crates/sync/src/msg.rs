@@ -1,0 +1,289 @@
+//! Protocol messages and their wire form.
+//!
+//! A frame is one version byte followed by a postcard-encoded [`Msg`]. Every
+//! decoded message is checked against the bounds below before the session
+//! acts on it; anything out of bounds is the peer's fault and ends the
+//! session.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL: u16 = 1;
+
+/// Largest frame accepted (bytes).
+pub const MAX_FRAME: usize = 16 << 20;
+
+/// Largest document or change set carried for one document (bytes).
+pub const MAX_DOC_BYTES: usize = 8 << 20;
+
+/// Most documents in one offer.
+pub const MAX_BATCH_DOCS: usize = 1024;
+
+/// Most heads listed for one document.
+pub const MAX_HEADS: usize = 64;
+
+/// Longest node id or document id (bytes).
+pub const MAX_ID_BYTES: usize = 160;
+
+const FRAME_VERSION: u8 = 1;
+
+/// An Automerge change hash.
+pub type Hash = [u8; 32];
+
+/// A protocol message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// First message each way. `resume`: how far the sender has applied the
+    /// receiver's feed (the receiver offers from there); `head`: the
+    /// sender's own newest feed entry.
+    Hello {
+        /// [`PROTOCOL`].
+        protocol: u16,
+        /// The sender's node id (must match its certificate).
+        node: String,
+        /// The sender's checkpoint of the receiver's feed.
+        resume: u64,
+        /// The sender's newest feed sequence number.
+        head: u64,
+    },
+    /// The sender's feed entries in `(after, upto]` that the receiver may
+    /// hold: each document once, with its heads.
+    Offer {
+        /// Batch number, unique within the session.
+        batch: u64,
+        /// Exclusive start of the feed range covered.
+        after: u64,
+        /// Inclusive end of the feed range covered.
+        upto: u64,
+        /// The sender's newest feed sequence number.
+        head: u64,
+        /// The documents, in feed order.
+        docs: Vec<OfferDoc>,
+    },
+    /// What the receiver needs of each offered document, in offer order.
+    Want {
+        /// The offer answered.
+        batch: u64,
+        /// One per offered document.
+        wants: Vec<Want>,
+    },
+    /// Part of the answer to a [`Msg::Want`]: payloads for the offered
+    /// documents `start..start + docs.len()`.
+    Data {
+        /// The offer answered.
+        batch: u64,
+        /// Index of the first document in this part.
+        start: u32,
+        /// Whether this is the batch's last part.
+        last: bool,
+        /// One per document.
+        docs: Vec<Payload>,
+    },
+    /// The receiver has durably applied the sender's feed up to `upto`.
+    Ack {
+        /// The receiver's checkpoint of the sender's feed.
+        upto: u64,
+    },
+    /// The sender ends the session.
+    Bye {
+        /// Why, for the peer's log.
+        reason: String,
+    },
+}
+
+/// One document in an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferDoc {
+    /// The document id.
+    pub id: String,
+    /// Its heads at the sender.
+    pub heads: Vec<Hash>,
+}
+
+/// What the receiver needs of one offered document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Want {
+    /// Nothing: it has the same heads.
+    Nothing,
+    /// The whole document: it does not have it.
+    Whole,
+    /// The changes after these heads (the receiver's).
+    Since(Vec<Hash>),
+}
+
+/// The data sent for one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// Nothing to send.
+    Nothing,
+    /// The whole document in Automerge's saved (compressed) form.
+    Whole(Vec<u8>),
+    /// Automerge changes the receiver lacks.
+    Changes(Vec<u8>),
+}
+
+impl Payload {
+    /// Bytes carried.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Nothing => 0,
+            Payload::Whole(b) | Payload::Changes(b) => b.len(),
+        }
+    }
+
+    /// Whether it carries nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A frame that cannot be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Longer than [`MAX_FRAME`].
+    #[error("a frame of {0} bytes exceeds the limit of {MAX_FRAME}")]
+    TooLarge(usize),
+    /// Empty, an unknown frame version, or not a message.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// A message whose fields break the protocol's bounds.
+    #[error("message out of bounds: {0}")]
+    OutOfBounds(String),
+}
+
+/// Encodes a message as a frame body.
+pub fn encode(msg: &Msg) -> Result<Vec<u8>, FrameError> {
+    postcard::to_extend(msg, vec![FRAME_VERSION]).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Decodes and bounds-checks a frame body.
+pub fn decode(frame: &[u8]) -> Result<Msg, FrameError> {
+    if frame.len() > MAX_FRAME {
+        return Err(FrameError::TooLarge(frame.len()));
+    }
+    let (version, body) = frame
+        .split_first()
+        .ok_or_else(|| FrameError::Malformed("empty frame".into()))?;
+    if *version != FRAME_VERSION {
+        return Err(FrameError::Malformed(format!(
+            "unknown frame version {version}"
+        )));
+    }
+    let msg: Msg = postcard::from_bytes(body).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    check(&msg)?;
+    Ok(msg)
+}
+
+fn bound(what: &str, n: usize, max: usize) -> Result<(), FrameError> {
+    if n > max {
+        return Err(FrameError::OutOfBounds(format!(
+            "{what}: {n} exceeds the limit of {max}"
+        )));
+    }
+    Ok(())
+}
+
+fn check(msg: &Msg) -> Result<(), FrameError> {
+    match msg {
+        Msg::Hello { node, .. } => bound("node id bytes", node.len(), MAX_ID_BYTES),
+        Msg::Offer {
+            after, upto, docs, ..
+        } => {
+            if upto < after {
+                return Err(FrameError::OutOfBounds(format!(
+                    "offer range ({after}, {upto}] is backwards"
+                )));
+            }
+            bound("documents in an offer", docs.len(), MAX_BATCH_DOCS)?;
+            for d in docs {
+                bound("document id bytes", d.id.len(), MAX_ID_BYTES)?;
+                bound("heads of a document", d.heads.len(), MAX_HEADS)?;
+            }
+            Ok(())
+        }
+        Msg::Want { wants, .. } => {
+            bound("answers in a want", wants.len(), MAX_BATCH_DOCS)?;
+            for w in wants {
+                if let Want::Since(h) = w {
+                    bound("heads of a document", h.len(), MAX_HEADS)?;
+                }
+            }
+            Ok(())
+        }
+        Msg::Data { start, docs, .. } => {
+            bound(
+                "documents in a data part",
+                *start as usize + docs.len(),
+                MAX_BATCH_DOCS,
+            )?;
+            for p in docs {
+                bound("bytes for one document", p.len(), MAX_DOC_BYTES)?;
+            }
+            Ok(())
+        }
+        Msg::Ack { .. } => Ok(()),
+        Msg::Bye { reason } => bound("reason bytes", reason.len(), 1024),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let m = Msg::Offer {
+            batch: 7,
+            after: 10,
+            upto: 20,
+            head: 30,
+            docs: vec![OfferDoc {
+                id: "case:330102001:a".into(),
+                heads: vec![[1; 32]],
+            }],
+        };
+        assert_eq!(decode(&encode(&m).unwrap()).unwrap(), m);
+    }
+
+    #[test]
+    fn rejects_bad_frames() {
+        assert!(matches!(decode(&[]), Err(FrameError::Malformed(_))));
+        assert!(matches!(decode(&[9, 0]), Err(FrameError::Malformed(_))));
+        let good = encode(&Msg::Ack { upto: 5 }).unwrap();
+        assert!(decode(&good[..1]).is_err());
+        let huge = vec![FRAME_VERSION; MAX_FRAME + 1];
+        assert_eq!(decode(&huge), Err(FrameError::TooLarge(MAX_FRAME + 1)));
+        let backwards = encode(&Msg::Offer {
+            batch: 1,
+            after: 5,
+            upto: 4,
+            head: 5,
+            docs: vec![],
+        })
+        .unwrap();
+        assert!(matches!(decode(&backwards), Err(FrameError::OutOfBounds(_))));
+        let many = encode(&Msg::Offer {
+            batch: 1,
+            after: 0,
+            upto: 4,
+            head: 5,
+            docs: vec![
+                OfferDoc {
+                    id: "x".into(),
+                    heads: vec![]
+                };
+                MAX_BATCH_DOCS + 1
+            ],
+        })
+        .unwrap();
+        assert!(matches!(decode(&many), Err(FrameError::OutOfBounds(_))));
+    }
+
+    #[test]
+    fn any_bytes_decode_or_fail_cleanly() {
+        use proptest::prelude::*;
+        proptest!(|(bytes in proptest::collection::vec(any::<u8>(), 0..256))| {
+            let _ = decode(&bytes);
+        });
+    }
+}

@@ -1,0 +1,666 @@
+//! One replication session with one peer, both ways at once.
+//!
+//! Sending: from the peer's checkpoint of our feed, offer batches of feed
+//! entries the peer may hold (document id + heads), at most `window`
+//! unacknowledged at a time. The peer answers each offer with what it
+//! needs; we send whole documents or only the missing changes, in parts of
+//! bounded size. Its acknowledgement moves our send position; when nothing
+//! moves for `retry_after`, we go back to the last acknowledged position
+//! (lost messages on a datagram network; never on a stream).
+//!
+//! Receiving: each offered id is checked against the scope of both ends
+//! before anything is asked for; payloads are applied through
+//! [`Replica::apply`], which validates them, and our checkpoint of the
+//! peer's feed advances only over contiguous fully applied ranges, in the
+//! same durable commit as the documents.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use hallsync_model::scope;
+use hallsync_model::{DocId, NodeId, RegionCode};
+
+use crate::msg::{Hash, Msg, OfferDoc, Payload, Want, MAX_DOC_BYTES, PROTOCOL};
+
+/// One end of a session: its node id and region (from its certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Node id.
+    pub id: NodeId,
+    /// Region code; decides what the node may hold.
+    pub region: RegionCode,
+}
+
+/// Session tuning.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Documents per offer.
+    pub batch_docs: usize,
+    /// Offers in flight before waiting for an acknowledgement.
+    pub window: usize,
+    /// A data part is cut once it carries this many bytes.
+    pub part_bytes: usize,
+    /// With offers in flight and no progress for this long, resend from the
+    /// last acknowledged position.
+    pub retry_after: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            batch_docs: 256,
+            window: 4,
+            part_bytes: 1 << 20,
+            retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A feed entry as the session sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Sequence number.
+    pub seq: u64,
+    /// The document.
+    pub id: DocId,
+    /// Its heads.
+    pub heads: Vec<Hash>,
+}
+
+/// Why [`Replica::apply`] refused a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    /// The peer sent something invalid: the session ends, nothing stored.
+    Rejected(String),
+    /// A local failure (disk): the session ends; the peer is not to blame.
+    Local(String),
+}
+
+/// The documents one node holds, as the protocol needs them.
+pub trait Replica {
+    /// Feed entries in `(after, head]`, at most `limit`, and how far the
+    /// scan got (every entry up to it was seen).
+    fn feed(&mut self, after: u64, limit: usize) -> Result<(Vec<Entry>, u64), String>;
+    /// The newest feed sequence number that may be offered.
+    fn feed_head(&self) -> u64;
+    /// A document's heads; `None` if not held.
+    fn heads(&mut self, id: &DocId) -> Result<Option<Vec<Hash>>, String>;
+    /// A document whole, in saved form.
+    fn whole(&mut self, id: &DocId) -> Result<Option<Vec<u8>>, String>;
+    /// The changes of a document that are not in the history of `have`
+    /// (hashes this replica does not know are ignored).
+    fn changes_since(&mut self, id: &DocId, have: &[Hash]) -> Result<Vec<u8>, String>;
+    /// How far this node has applied `peer`'s feed.
+    fn checkpoint(&mut self, peer: &NodeId) -> Result<u64, String>;
+    /// Validates and stores payloads from `peer`, and moves the checkpoint
+    /// of its feed to `checkpoint` if given, atomically and durably. On any
+    /// error nothing is stored.
+    fn apply(
+        &mut self,
+        peer: &NodeId,
+        docs: Vec<(DocId, Payload)>,
+        checkpoint: Option<u64>,
+    ) -> Result<(), ApplyError>;
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The peer broke the protocol or sent invalid data.
+    #[error("peer fault: {0}")]
+    Peer(String),
+    /// A local failure.
+    #[error("local failure: {0}")]
+    Local(String),
+    /// The peer said goodbye.
+    #[error("the peer closed the session: {0}")]
+    Closed(String),
+}
+
+/// Counters, for status and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Documents offered.
+    pub offered: u64,
+    /// Documents sent whole.
+    pub sent_whole: u64,
+    /// Documents sent as changes.
+    pub sent_changes: u64,
+    /// Payload bytes sent.
+    pub sent_bytes: u64,
+    /// Documents received (whole or changes).
+    pub received: u64,
+    /// Payload bytes received.
+    pub received_bytes: u64,
+    /// Times the send position went back for lack of progress.
+    pub retries: u64,
+    /// Documents too large to send.
+    pub too_large: u64,
+}
+
+/// An offer we sent and the peer has not acknowledged.
+#[derive(Debug)]
+struct Outgoing {
+    upto: u64,
+    ids: Vec<DocId>,
+}
+
+/// An offer we answered and whose data has not all arrived.
+#[derive(Debug)]
+struct Incoming {
+    after: u64,
+    upto: u64,
+    ids: Vec<DocId>,
+    received: usize,
+}
+
+/// A replication session (sans-IO): feed it messages and ticks, take the
+/// messages it wants sent.
+#[derive(Debug)]
+pub struct Session {
+    me: Endpoint,
+    peer: Endpoint,
+    config: Config,
+    out: VecDeque<Msg>,
+    stats: Stats,
+    hello_seen: bool,
+    hello_sent_at: Duration,
+    // Sending our feed.
+    cursor: u64,
+    acked: u64,
+    offered_upto: u64,
+    next_batch: u64,
+    inflight: BTreeMap<u64, Outgoing>,
+    last_progress: Duration,
+    // Receiving the peer's feed.
+    checkpoint: u64,
+    peer_head: u64,
+    pending: HashMap<u64, Incoming>,
+    /// Applied ranges beyond the checkpoint: `after -> upto`.
+    done: BTreeMap<u64, u64>,
+}
+
+fn parse_id(s: &str) -> Result<DocId, SessionError> {
+    DocId::parse(s).map_err(|e| SessionError::Peer(format!("bad document id {s:?}: {e}")))
+}
+
+impl Session {
+    /// Starts a session; the first message to send is our hello.
+    pub fn new(
+        me: Endpoint,
+        peer: Endpoint,
+        config: Config,
+        replica: &mut dyn Replica,
+        now: Duration,
+    ) -> Result<Session, SessionError> {
+        let checkpoint = replica.checkpoint(&peer.id).map_err(SessionError::Local)?;
+        let mut s = Session {
+            me,
+            peer,
+            config,
+            out: VecDeque::new(),
+            stats: Stats::default(),
+            hello_seen: false,
+            hello_sent_at: now,
+            cursor: 0,
+            acked: 0,
+            offered_upto: 0,
+            next_batch: 1,
+            inflight: BTreeMap::new(),
+            last_progress: now,
+            checkpoint,
+            peer_head: checkpoint,
+            pending: HashMap::new(),
+            done: BTreeMap::new(),
+        };
+        s.send_hello(replica);
+        Ok(s)
+    }
+
+    fn send_hello(&mut self, replica: &dyn Replica) {
+        self.out.push_back(Msg::Hello {
+            protocol: PROTOCOL,
+            node: self.me.id.to_string(),
+            resume: self.checkpoint,
+            head: replica.feed_head(),
+        });
+    }
+
+    /// The next message to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Msg> {
+        self.out.pop_front()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The peer.
+    pub fn peer(&self) -> &Endpoint {
+        &self.peer
+    }
+
+    /// Whether the peer's hello has arrived.
+    pub fn established(&self) -> bool {
+        self.hello_seen
+    }
+
+    /// How far we have applied the peer's feed.
+    pub fn checkpoint(&self) -> u64 {
+        self.checkpoint
+    }
+
+    /// How far the peer has acknowledged our feed.
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// The peer's newest feed entry, as last reported.
+    pub fn peer_head(&self) -> u64 {
+        self.peer_head
+    }
+
+    /// Feed entries the peer has not acknowledged (an upper bound: some may
+    /// be outside its scope).
+    pub fn backlog_out(&self, replica: &dyn Replica) -> u64 {
+        replica.feed_head().saturating_sub(self.acked)
+    }
+
+    /// Peer feed entries we have not applied (as of its last report).
+    pub fn backlog_in(&self) -> u64 {
+        self.peer_head.saturating_sub(self.checkpoint)
+    }
+
+    /// Whether both directions are caught up as far as this end knows.
+    pub fn caught_up(&self, replica: &dyn Replica) -> bool {
+        self.hello_seen && self.backlog_out(replica) == 0 && self.backlog_in() == 0
+    }
+
+    /// Handles a message from the peer.
+    pub fn handle(
+        &mut self,
+        replica: &mut dyn Replica,
+        msg: Msg,
+        now: Duration,
+    ) -> Result<(), SessionError> {
+        match msg {
+            Msg::Hello {
+                protocol,
+                node,
+                resume,
+                head,
+            } => {
+                let again = self.hello_seen;
+                self.on_hello(protocol, &node, resume, head, now)?;
+                if again {
+                    // The peer is still sending hellos, so it has not seen
+                    // ours (lost on a datagram network): send it again.
+                    self.send_hello(replica);
+                }
+            }
+            Msg::Offer {
+                batch,
+                after,
+                upto,
+                head,
+                docs,
+            } => self.on_offer(replica, batch, after, upto, head, docs)?,
+            Msg::Want { batch, wants } => self.on_want(replica, batch, wants)?,
+            Msg::Data {
+                batch,
+                start,
+                last,
+                docs,
+            } => self.on_data(replica, batch, start, last, docs)?,
+            Msg::Ack { upto } => self.on_ack(upto, now)?,
+            Msg::Bye { reason } => return Err(SessionError::Closed(reason)),
+        }
+        self.pump(replica, now)
+    }
+
+    /// Call on a timer and whenever the local feed may have grown: offers
+    /// new entries (live push) and resends what made no progress.
+    pub fn poll(&mut self, replica: &mut dyn Replica, now: Duration) -> Result<(), SessionError> {
+        if !self.hello_seen {
+            if now.saturating_sub(self.hello_sent_at) >= self.config.retry_after {
+                self.hello_sent_at = now;
+                self.send_hello(replica);
+            }
+            return Ok(());
+        }
+        if !self.inflight.is_empty()
+            && now.saturating_sub(self.last_progress) >= self.config.retry_after
+        {
+            self.stats.retries += 1;
+            self.inflight.clear();
+            self.cursor = self.acked;
+            self.last_progress = now;
+        }
+        self.pump(replica, now)
+    }
+
+    /// Ends the session politely: queues a goodbye with the reason.
+    pub fn close(&mut self, reason: &str) {
+        self.out.push_back(Msg::Bye {
+            reason: reason.chars().take(200).collect(),
+        });
+    }
+
+    fn on_hello(
+        &mut self,
+        protocol: u16,
+        node: &str,
+        resume: u64,
+        head: u64,
+        now: Duration,
+    ) -> Result<(), SessionError> {
+        if protocol != PROTOCOL {
+            return Err(SessionError::Peer(format!(
+                "speaks protocol {protocol}; this node speaks {PROTOCOL}: upgrade the older node"
+            )));
+        }
+        if node != self.peer.id.as_str() {
+            return Err(SessionError::Peer(format!(
+                "says it is {node:?} but its certificate names {}",
+                self.peer.id
+            )));
+        }
+        self.peer_head = self.peer_head.max(head);
+        if !self.hello_seen {
+            self.hello_seen = true;
+            self.cursor = resume;
+            self.acked = resume;
+            self.offered_upto = resume;
+            self.last_progress = now;
+        } else if resume > self.acked {
+            self.acked = resume;
+        }
+        Ok(())
+    }
+
+    fn pump(&mut self, replica: &mut dyn Replica, now: Duration) -> Result<(), SessionError> {
+        if !self.hello_seen {
+            return Ok(());
+        }
+        while self.inflight.len() < self.config.window && self.cursor < replica.feed_head() {
+            let (entries, scanned) = replica
+                .feed(self.cursor, self.config.batch_docs)
+                .map_err(SessionError::Local)?;
+            let upto = scanned.max(entries.last().map_or(0, |e| e.seq));
+            if upto <= self.cursor {
+                break;
+            }
+            let entries: Vec<Entry> = entries
+                .into_iter()
+                .filter(|e| scope::visible(&self.peer.region, &e.id))
+                .collect();
+            let batch = self.next_batch;
+            self.next_batch += 1;
+            self.stats.offered += entries.len() as u64;
+            self.out.push_back(Msg::Offer {
+                batch,
+                after: self.cursor,
+                upto,
+                head: replica.feed_head(),
+                docs: entries
+                    .iter()
+                    .map(|e| OfferDoc {
+                        id: e.id.to_string(),
+                        heads: e.heads.clone(),
+                    })
+                    .collect(),
+            });
+            if self.inflight.is_empty() {
+                self.last_progress = now;
+            }
+            self.inflight.insert(
+                batch,
+                Outgoing {
+                    upto,
+                    ids: entries.into_iter().map(|e| e.id).collect(),
+                },
+            );
+            self.cursor = upto;
+            self.offered_upto = self.offered_upto.max(upto);
+        }
+        Ok(())
+    }
+
+    fn on_offer(
+        &mut self,
+        replica: &mut dyn Replica,
+        batch: u64,
+        after: u64,
+        upto: u64,
+        head: u64,
+        docs: Vec<OfferDoc>,
+    ) -> Result<(), SessionError> {
+        self.peer_head = self.peer_head.max(head).max(upto);
+        let mut ids = Vec::with_capacity(docs.len());
+        let mut wants = Vec::with_capacity(docs.len());
+        for d in docs {
+            let id = parse_id(&d.id)?;
+            for (who, region) in [("the peer", &self.peer.region), ("this node", &self.me.region)] {
+                scope::check(region, &id).map_err(|e| {
+                    SessionError::Peer(format!(
+                        "offered {id}, which {who} ({region}) may not hold: {}",
+                        e.reason()
+                    ))
+                })?;
+            }
+            let mut theirs = d.heads;
+            theirs.sort_unstable();
+            let want = match replica.heads(&id).map_err(SessionError::Local)? {
+                None => Want::Whole,
+                Some(mut mine) => {
+                    mine.sort_unstable();
+                    if mine == theirs {
+                        Want::Nothing
+                    } else {
+                        Want::Since(mine)
+                    }
+                }
+            };
+            ids.push(id);
+            wants.push(want);
+        }
+        if upto <= self.checkpoint && wants.iter().all(|w| *w == Want::Nothing) {
+            // Already applied (a resend): just say so again.
+            self.out.push_back(Msg::Ack {
+                upto: self.checkpoint,
+            });
+            return Ok(());
+        }
+        self.out.push_back(Msg::Want { batch, wants });
+        self.pending.insert(
+            batch,
+            Incoming {
+                after,
+                upto,
+                ids,
+                received: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn on_want(
+        &mut self,
+        replica: &mut dyn Replica,
+        batch: u64,
+        wants: Vec<Want>,
+    ) -> Result<(), SessionError> {
+        let Some(sent) = self.inflight.get(&batch) else {
+            // An answer to an offer we have since given up on.
+            return Ok(());
+        };
+        if wants.len() != sent.ids.len() {
+            return Err(SessionError::Peer(format!(
+                "answered offer {batch} of {} documents with {} wants",
+                sent.ids.len(),
+                wants.len()
+            )));
+        }
+        let ids = sent.ids.clone();
+        let mut part = Vec::new();
+        let mut part_bytes = 0;
+        let mut start = 0u32;
+        let count = ids.len();
+        for (i, (id, want)) in ids.iter().zip(wants).enumerate() {
+            let payload = match want {
+                Want::Nothing => Payload::Nothing,
+                Want::Whole => match replica.whole(id).map_err(SessionError::Local)? {
+                    Some(b) => Payload::Whole(b),
+                    None => Payload::Nothing,
+                },
+                Want::Since(have) => {
+                    let b = replica
+                        .changes_since(id, &have)
+                        .map_err(SessionError::Local)?;
+                    if b.is_empty() {
+                        Payload::Nothing
+                    } else {
+                        Payload::Changes(b)
+                    }
+                }
+            };
+            let payload = if payload.len() > MAX_DOC_BYTES {
+                self.stats.too_large += 1;
+                Payload::Nothing
+            } else {
+                payload
+            };
+            match &payload {
+                Payload::Nothing => {}
+                Payload::Whole(b) => {
+                    self.stats.sent_whole += 1;
+                    self.stats.sent_bytes += b.len() as u64;
+                }
+                Payload::Changes(b) => {
+                    self.stats.sent_changes += 1;
+                    self.stats.sent_bytes += b.len() as u64;
+                }
+            }
+            part_bytes += payload.len();
+            part.push(payload);
+            let last = i + 1 == count;
+            if last || part_bytes >= self.config.part_bytes {
+                let n = part.len() as u32;
+                self.out.push_back(Msg::Data {
+                    batch,
+                    start,
+                    last,
+                    docs: std::mem::take(&mut part),
+                });
+                start += n;
+                part_bytes = 0;
+            }
+        }
+        if count == 0 {
+            self.out.push_back(Msg::Data {
+                batch,
+                start: 0,
+                last: true,
+                docs: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    fn on_data(
+        &mut self,
+        replica: &mut dyn Replica,
+        batch: u64,
+        start: u32,
+        last: bool,
+        docs: Vec<Payload>,
+    ) -> Result<(), SessionError> {
+        let Some(inc) = self.pending.get_mut(&batch) else {
+            // Data for an offer we no longer wait on (a duplicate).
+            return Ok(());
+        };
+        if start as usize != inc.received {
+            // A part out of order (only on a datagram network): give up on
+            // the batch; the sender resends from its acknowledged position.
+            self.pending.remove(&batch);
+            return Ok(());
+        }
+        let end = inc.received + docs.len();
+        if end > inc.ids.len() || (last && end != inc.ids.len()) {
+            return Err(SessionError::Peer(format!(
+                "data for offer {batch} does not match its {} documents",
+                inc.ids.len()
+            )));
+        }
+        let mut apply = Vec::new();
+        for (id, p) in inc.ids[inc.received..end].iter().zip(docs) {
+            if !p.is_empty() {
+                self.stats.received += 1;
+                self.stats.received_bytes += p.len() as u64;
+                apply.push((id.clone(), p));
+            }
+        }
+        inc.received = end;
+        let (after, upto) = (inc.after, inc.upto);
+        let checkpoint = if last {
+            self.pending.remove(&batch);
+            self.done
+                .entry(after)
+                .and_modify(|u| *u = (*u).max(upto))
+                .or_insert(upto);
+            let mut next = self.checkpoint;
+            while let Some((&a, &u)) = self.done.first_key_value() {
+                if a > next {
+                    break;
+                }
+                next = next.max(u);
+                self.done.remove(&a);
+            }
+            (next > self.checkpoint).then_some(next)
+        } else {
+            None
+        };
+        if apply.is_empty() && checkpoint.is_none() {
+            if last {
+                self.out.push_back(Msg::Ack {
+                    upto: self.checkpoint,
+                });
+            }
+            return Ok(());
+        }
+        replica
+            .apply(&self.peer.id, apply, checkpoint)
+            .map_err(|e| match e {
+                ApplyError::Rejected(r) => SessionError::Peer(r),
+                ApplyError::Local(r) => SessionError::Local(r),
+            })?;
+        if let Some(c) = checkpoint {
+            self.checkpoint = c;
+        }
+        if last {
+            self.out.push_back(Msg::Ack {
+                upto: self.checkpoint,
+            });
+        }
+        Ok(())
+    }
+
+    fn on_ack(&mut self, upto: u64, now: Duration) -> Result<(), SessionError> {
+        if upto > self.offered_upto {
+            return Err(SessionError::Peer(format!(
+                "acknowledged feed entry {upto}, beyond the {} offered",
+                self.offered_upto
+            )));
+        }
+        if upto > self.acked {
+            self.acked = upto;
+            self.last_progress = now;
+        }
+        self.inflight.retain(|_, o| o.upto > upto);
+        if self.cursor < self.acked {
+            self.cursor = self.acked;
+        }
+        Ok(())
+    }
+}

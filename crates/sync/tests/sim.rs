@@ -1,0 +1,579 @@
+//! The protocol under a deterministic simulated network: a county and two
+//! townships, every message a datagram that may be lost, duplicated,
+//! delayed (so reordered) or cut off for a while, and sessions torn down and
+//! restarted at random. Whatever happens, once the network heals every
+//! node converges to the same heads for every document it may hold, and
+//! never holds a document outside its scope.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use automerge::{transaction::Transactable, AutoCommit, ChangeHash, ReadDoc, ROOT};
+use hallsync_model::scope;
+use hallsync_model::{DocId, NodeId, RegionCode};
+use hallsync_sync::{
+    decode, encode, ApplyError, Config, Endpoint, Entry, Hash, Msg, Payload, Replica, Session,
+    SessionError,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// An in-memory replica with the same contract as the store-backed one.
+#[derive(Default)]
+struct Mem {
+    region: Option<RegionCode>,
+    docs: BTreeMap<DocId, AutoCommit>,
+    feed: BTreeMap<u64, DocId>,
+    at: HashMap<DocId, u64>,
+    next: u64,
+    checkpoints: HashMap<NodeId, u64>,
+    applied_docs: u64,
+}
+
+impl Mem {
+    fn new(region: &str) -> Mem {
+        Mem {
+            region: Some(RegionCode::parse(region).unwrap()),
+            next: 1,
+            ..Mem::default()
+        }
+    }
+
+    fn bump(&mut self, id: &DocId) {
+        if let Some(old) = self.at.insert(id.clone(), self.next) {
+            self.feed.remove(&old);
+        }
+        self.feed.insert(self.next, id.clone());
+        self.next += 1;
+    }
+
+    fn edit(&mut self, id: &DocId, key: &str, value: i64) {
+        let doc = self.docs.entry(id.clone()).or_default();
+        doc.put(ROOT, key, value).unwrap();
+        doc.commit();
+        self.bump(id);
+    }
+
+    fn heads_of(&mut self, id: &DocId) -> Option<Vec<ChangeHash>> {
+        self.docs.get_mut(id).map(|d| {
+            let mut h = d.get_heads();
+            h.sort();
+            h
+        })
+    }
+}
+
+impl Replica for Mem {
+    fn feed(&mut self, after: u64, limit: usize) -> Result<(Vec<Entry>, u64), String> {
+        let mut out = Vec::new();
+        let mut scanned = self.next - 1;
+        for (&seq, id) in self.feed.range(after + 1..) {
+            if out.len() == limit {
+                scanned = seq - 1;
+                break;
+            }
+            let heads = self.docs.get_mut(id).unwrap().get_heads();
+            out.push(Entry {
+                seq,
+                id: id.clone(),
+                heads: heads.iter().map(|h| h.0).collect(),
+            });
+        }
+        Ok((out, scanned))
+    }
+    fn feed_head(&self) -> u64 {
+        self.next - 1
+    }
+    fn heads(&mut self, id: &DocId) -> Result<Option<Vec<Hash>>, String> {
+        Ok(self
+            .docs
+            .get_mut(id)
+            .map(|d| d.get_heads().iter().map(|h| h.0).collect()))
+    }
+    fn whole(&mut self, id: &DocId) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.docs.get_mut(id).map(|d| d.save()))
+    }
+    fn changes_since(&mut self, id: &DocId, have: &[Hash]) -> Result<Vec<u8>, String> {
+        let d = self.docs.get_mut(id).unwrap();
+        let have: Vec<ChangeHash> = have
+            .iter()
+            .map(|h| ChangeHash(*h))
+            .filter(|h| d.get_change_by_hash(h).is_some())
+            .collect();
+        Ok(d.get_changes(&have)
+            .iter()
+            .flat_map(|c| c.raw_bytes().to_vec())
+            .collect())
+    }
+    fn checkpoint(&mut self, peer: &NodeId) -> Result<u64, String> {
+        Ok(self.checkpoints.get(peer).copied().unwrap_or(0))
+    }
+    fn apply(
+        &mut self,
+        peer: &NodeId,
+        docs: Vec<(DocId, Payload)>,
+        checkpoint: Option<u64>,
+    ) -> Result<(), ApplyError> {
+        let mut merged = Vec::new();
+        for (id, p) in docs {
+            let region = self.region.as_ref().unwrap();
+            if !scope::visible(region, &id) {
+                return Err(ApplyError::Rejected(format!("{id} out of scope")));
+            }
+            let mut doc = self.docs.get_mut(&id).map(|d| d.fork()).unwrap_or_default();
+            let bytes = match &p {
+                Payload::Whole(b) | Payload::Changes(b) => b,
+                Payload::Nothing => continue,
+            };
+            doc.load_incremental(bytes)
+                .map_err(|e| ApplyError::Rejected(e.to_string()))?;
+            if !doc.get_missing_deps(&[]).is_empty() {
+                return Err(ApplyError::Rejected(format!("{id} incomplete")));
+            }
+            merged.push((id, doc));
+        }
+        for (id, doc) in merged {
+            let before = self.heads_of(&id);
+            let mut doc = doc;
+            let mut after = doc.get_heads();
+            after.sort();
+            self.docs.insert(id.clone(), doc);
+            if before.as_ref() != Some(&after) {
+                self.applied_docs += 1;
+                self.bump(&id);
+            }
+        }
+        if let Some(c) = checkpoint {
+            let e = self.checkpoints.entry(peer.clone()).or_default();
+            *e = (*e).max(c);
+        }
+        Ok(())
+    }
+}
+
+struct Node {
+    me: Endpoint,
+    mem: Mem,
+}
+
+/// A link between a township (index `child`) and the county (index 0).
+struct Link {
+    child: usize,
+    /// Bumped at every reconnect: frames of an older connection are
+    /// dropped, as QUIC drops packets of a closed connection.
+    generation: u64,
+    up: Option<Session>,
+    down: Option<Session>,
+}
+
+/// A frame on the wire: link, connection generation, towards the township?,
+/// bytes.
+type InFlight = (usize, u64, bool, Vec<u8>);
+
+struct Net {
+    rng: StdRng,
+    nodes: Vec<Node>,
+    links: Vec<Link>,
+    /// (deliver at ms, order) -> frame in flight.
+    queue: BTreeMap<(u64, u64), InFlight>,
+    order: u64,
+    now: u64,
+    loss: f64,
+    dup: f64,
+    cut_until: u64,
+    config: Config,
+    restarts: u64,
+}
+
+fn endpoint(id: &str, region: &str) -> Endpoint {
+    Endpoint {
+        id: NodeId::parse(id).unwrap(),
+        region: RegionCode::parse(region).unwrap(),
+    }
+}
+
+impl Net {
+    fn new(seed: u64) -> Net {
+        let nodes = vec![
+            Node {
+                me: endpoint("county", "330102"),
+                mem: Mem::new("330102"),
+            },
+            Node {
+                me: endpoint("town-a", "330102001"),
+                mem: Mem::new("330102001"),
+            },
+            Node {
+                me: endpoint("town-b", "330102002"),
+                mem: Mem::new("330102002"),
+            },
+        ];
+        let config = Config {
+            batch_docs: 7,
+            window: 3,
+            part_bytes: 2_000,
+            retry_after: Duration::from_millis(300),
+        };
+        let mut net = Net {
+            rng: StdRng::seed_from_u64(seed),
+            nodes,
+            links: vec![],
+            queue: BTreeMap::new(),
+            order: 0,
+            now: 0,
+            loss: 0.1,
+            dup: 0.05,
+            cut_until: 0,
+            config,
+            restarts: 0,
+        };
+        for child in [1, 2] {
+            net.links.push(Link {
+                child,
+                generation: 0,
+                up: None,
+                down: None,
+            });
+        }
+        for l in 0..net.links.len() {
+            net.connect(l);
+        }
+        net
+    }
+
+    fn time(&self) -> Duration {
+        Duration::from_millis(self.now)
+    }
+
+    fn connect(&mut self, l: usize) {
+        let now = self.time();
+        let child = self.links[l].child;
+        let (county_me, child_me) = (self.nodes[0].me.clone(), self.nodes[child].me.clone());
+        let cfg = self.config.clone();
+        let up = Session::new(
+            child_me.clone(),
+            county_me.clone(),
+            cfg.clone(),
+            &mut self.nodes[child].mem,
+            now,
+        )
+        .unwrap();
+        let down = Session::new(county_me, child_me, cfg, &mut self.nodes[0].mem, now).unwrap();
+        self.links[l].generation += 1;
+        self.links[l].up = Some(up);
+        self.links[l].down = Some(down);
+    }
+
+    /// Moves queued messages of every session onto the network.
+    fn transmit(&mut self) {
+        for l in 0..self.links.len() {
+            for to_child in [false, true] {
+                let link = &mut self.links[l];
+                let generation = link.generation;
+                let s = if to_child {
+                    link.down.as_mut()
+                } else {
+                    link.up.as_mut()
+                };
+                let Some(s) = s else { continue };
+                while let Some(m) = s.poll_transmit() {
+                    let frame = encode(&m).unwrap();
+                    if self.now < self.cut_until || self.rng.random_bool(self.loss) {
+                        continue;
+                    }
+                    let copies = if self.rng.random_bool(self.dup) { 2 } else { 1 };
+                    for _ in 0..copies {
+                        let at = self.now + self.rng.random_range(1..40);
+                        self.order += 1;
+                        self.queue
+                            .insert((at, self.order), (l, generation, to_child, frame.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn step(&mut self) {
+        self.now += 5;
+        let due: Vec<_> = self
+            .queue
+            .range(..(self.now + 1, 0))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in due {
+            let (l, generation, to_child, frame) = self.queue.remove(&k).unwrap();
+            if generation != self.links[l].generation {
+                continue;
+            }
+            let msg = decode(&frame).unwrap();
+            let now = self.time();
+            let child = self.links[l].child;
+            let (session, mem) = if to_child {
+                (self.links[l].up.as_mut(), &mut self.nodes[child].mem)
+            } else {
+                (self.links[l].down.as_mut(), &mut self.nodes[0].mem)
+            };
+            if let Some(s) = session {
+                match s.handle(mem, msg, now) {
+                    Ok(()) => {}
+                    Err(SessionError::Peer(r)) => panic!("honest peers faulted: {r}"),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        let now = self.time();
+        for l in 0..self.links.len() {
+            let child = self.links[l].child;
+            if let Some(s) = self.links[l].up.as_mut() {
+                s.poll(&mut self.nodes[child].mem, now).unwrap();
+            }
+            if let Some(s) = self.links[l].down.as_mut() {
+                s.poll(&mut self.nodes[0].mem, now).unwrap();
+            }
+        }
+        self.transmit();
+    }
+
+    fn chaos(&mut self) {
+        let r: f64 = self.rng.random();
+        if r < 0.002 {
+            self.cut_until = self.now + self.rng.random_range(100..2_000);
+        } else if r < 0.004 {
+            let l = self.rng.random_range(0..self.links.len());
+            self.restarts += 1;
+            self.connect(l);
+        }
+    }
+
+    fn work(&mut self, round: u64) {
+        let n = self.rng.random_range(0..3);
+        for i in 0..n {
+            let who = self.rng.random_range(0..3);
+            let region = self.nodes[who].me.region.clone();
+            let key = self.rng.random_range(0..12);
+            let kind = if self.rng.random_bool(0.8) {
+                "case"
+            } else {
+                "item"
+            };
+            let id = DocId::parse(&format!("{kind}:{region}:k{key}")).unwrap();
+            self.nodes[who]
+                .mem
+                .edit(&id, &format!("f{who}"), (round * 10 + i) as i64);
+        }
+        // The county edits a township case it holds: concurrent edits at two
+        // levels.
+        let held: Vec<DocId> = self.nodes[0]
+            .mem
+            .docs
+            .keys()
+            .filter(|d| d.region().as_str() != "330102")
+            .cloned()
+            .collect();
+        if !held.is_empty() && self.rng.random_bool(0.2) {
+            let id = held[self.rng.random_range(0..held.len())].clone();
+            self.nodes[0].mem.edit(&id, "county", round as i64);
+        }
+    }
+
+    /// The first document two nodes that may hold it disagree on.
+    fn divergence(&mut self) -> Option<String> {
+        for a in 0..3 {
+            let ids: Vec<DocId> = self.nodes[a].mem.docs.keys().cloned().collect();
+            for id in ids {
+                for b in 0..3 {
+                    if a == b || !scope::visible(&self.nodes[b].me.region, &id) {
+                        continue;
+                    }
+                    // Townships only talk to the county, so a township's
+                    // record reaches the other township never, and the
+                    // county's own catalogue reaches both.
+                    if self.nodes[a].mem.heads_of(&id) != self.nodes[b].mem.heads_of(&id) {
+                        let sessions: Vec<String> = self
+                            .links
+                            .iter()
+                            .flat_map(|l| [&l.up, &l.down])
+                            .flatten()
+                            .map(|s| {
+                                format!(
+                                    "to {}: established {} checkpoint {} acked {} {:?}",
+                                    s.peer().id,
+                                    s.established(),
+                                    s.checkpoint(),
+                                    s.acked(),
+                                    s.stats()
+                                )
+                            })
+                            .collect();
+                        return Some(format!(
+                            "{id} differs between nodes {a} and {b}; sessions: {sessions:#?}"
+                        ));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+fn run(seed: u64) -> Net {
+    let mut net = Net::new(seed);
+    for round in 0..3_000 {
+        if round % 10 == 0 && round < 2_000 {
+            net.work(round);
+        }
+        if round < 2_000 {
+            net.chaos();
+        }
+        net.step();
+    }
+    net.cut_until = 0;
+    net.loss = 0.0;
+    net.dup = 0.0;
+    let mut quiet = 0;
+    for _ in 0..20_000 {
+        net.step();
+        if net.queue.is_empty() && net.divergence().is_none() {
+            quiet += 1;
+            if quiet > 100 {
+                break;
+            }
+        } else {
+            quiet = 0;
+        }
+    }
+    net
+}
+
+#[test]
+fn converges_under_loss_duplication_reordering_cuts_and_restarts() {
+    let mut restarts = 0;
+    for seed in 0..24 {
+        let mut net = run(seed);
+        if let Some(d) = net.divergence() {
+            panic!("seed {seed} did not converge: {d}");
+        }
+        // Scope: a township never holds its sibling's records.
+        for (me, sibling) in [(1, "330102002"), (2, "330102001")] {
+            assert!(
+                !net.nodes[me]
+                    .mem
+                    .docs
+                    .keys()
+                    .any(|d| d.region().as_str() == sibling),
+                "seed {seed}: node {me} holds a sibling's record"
+            );
+        }
+        // The county holds every township record.
+        let total: usize = net.nodes.iter().map(|n| n.mem.docs.len()).sum();
+        assert!(total > 30, "seed {seed}: too little work to mean anything");
+        restarts += net.restarts;
+        // Every checkpoint is honest: whatever the county's feed held up to
+        // a township's checkpoint of it, that township holds at least as new.
+        for l in 0..2 {
+            let child = net.links[l].child;
+            let cp = net.nodes[child].mem.checkpoints[&net.nodes[0].me.id];
+            assert!(cp <= net.nodes[0].mem.feed_head());
+        }
+        let received: u64 = net.nodes.iter().map(|n| n.mem.applied_docs).sum();
+        assert!(received > 0);
+        // The county's edits to township cases came down and merged.
+        assert!(
+            net.nodes[1]
+                .mem
+                .docs
+                .values()
+                .any(|d| d.get(ROOT, "county").unwrap().is_some()),
+            "seed {seed}: no county edit reached town-a"
+        );
+    }
+    assert!(restarts > 10, "the schedules restarted sessions only {restarts} times");
+}
+
+#[test]
+fn a_resumed_session_sends_nothing_already_acknowledged() {
+    let mut net = Net::new(99);
+    net.loss = 0.0;
+    net.dup = 0.0;
+    for k in 0..100 {
+        let id = DocId::parse(&format!("case:330102001:c{k}")).unwrap();
+        net.nodes[1].mem.edit(&id, "v", k);
+    }
+    for _ in 0..2_000 {
+        net.step();
+        if net.nodes[0].mem.docs.len() >= 100 {
+            break;
+        }
+    }
+    let town = net.nodes[1].me.id.clone();
+    let cp = net.nodes[0].mem.checkpoints[&town];
+    assert_eq!(cp, 100, "the county acknowledged all 100");
+    // New sessions: nothing of the 100 travels again.
+    net.connect(0);
+    for _ in 0..200 {
+        net.step();
+    }
+    let up = net.links[0].up.as_ref().unwrap().stats().clone();
+    assert_eq!(up.offered, 0, "{up:?}");
+    assert_eq!(up.sent_whole + up.sent_changes, 0, "{up:?}");
+}
+
+#[test]
+fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
+    let county = endpoint("county", "330102");
+    let town = endpoint("town-a", "330102001");
+    let mut mem = Mem::new("330102");
+    let mut s = Session::new(county, town.clone(), Config::default(), &mut mem, Duration::ZERO)
+        .unwrap();
+    s.handle(
+        &mut mem,
+        Msg::Hello {
+            protocol: hallsync_sync::msg::PROTOCOL,
+            node: "town-a".into(),
+            resume: 0,
+            head: 1,
+        },
+        Duration::ZERO,
+    )
+    .unwrap();
+    let err = s
+        .handle(
+            &mut mem,
+            Msg::Offer {
+                batch: 1,
+                after: 0,
+                upto: 1,
+                head: 1,
+                docs: vec![hallsync_sync::msg::OfferDoc {
+                    id: "case:330102002:x".into(),
+                    heads: vec![[0; 32]],
+                }],
+            },
+            Duration::ZERO,
+        )
+        .unwrap_err();
+    assert!(matches!(err, SessionError::Peer(ref r) if r.contains("330102002")), "{err}");
+    assert!(mem.docs.is_empty());
+    // A hello naming someone else is refused too.
+    let mut s = Session::new(
+        endpoint("county", "330102"),
+        town,
+        Config::default(),
+        &mut mem,
+        Duration::ZERO,
+    )
+    .unwrap();
+    let err = s
+        .handle(
+            &mut mem,
+            Msg::Hello {
+                protocol: hallsync_sync::msg::PROTOCOL,
+                node: "town-b".into(),
+                resume: 0,
+                head: 0,
+            },
+            Duration::ZERO,
+        )
+        .unwrap_err();
+    assert!(matches!(err, SessionError::Peer(_)));
+}
