@@ -115,14 +115,22 @@ impl Hall {
         }
         self.persist_all(&mut guards)?;
         drop(guards);
-        if let Ok(mut slot) = self.calendar.write() {
-            *slot = None;
-        }
-        let cases_reindexed = self.reindex_open_cases(now)?;
+        let cases_reindexed = self.calendar_changed(now)?;
         Ok(CalendarImport {
             years: by_year.iter().map(|(y, d)| (*y, d.len())).collect(),
             cases_reindexed,
         })
+    }
+}
+
+impl Hall {
+    /// After a calendar document changed: forget the cached calendar and
+    /// recompute the due times of open cases. Returns how many changed.
+    pub(crate) fn calendar_changed(&self, now: Ts) -> Result<usize, HallError> {
+        if let Ok(mut slot) = self.calendar.write() {
+            *slot = None;
+        }
+        self.reindex_open_cases(now)
     }
 }
 

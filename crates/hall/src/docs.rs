@@ -6,6 +6,7 @@ use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, Ts};
 use hallsync_store::{lock, Pending};
 
+use crate::replica::Incoming;
 use crate::{Hall, HallError};
 
 /// Largest document file accepted by [`Hall::import_doc`].
@@ -42,36 +43,21 @@ impl Hall {
                 bytes.len()
             )));
         }
-        let mut incoming = AutoCommit::load(bytes).map_err(|e| {
+        let incoming = AutoCommit::load(bytes).map_err(|e| {
             HallError::BadInput(format!(
                 "not an Automerge document (truncated or another format): {e}"
             ))
         })?;
-        if !incoming.get_missing_deps(&[]).is_empty() {
-            return Err(HallError::BadInput(
-                "the document is incomplete: it depends on changes it does not contain".into(),
-            ));
-        }
         let (id, _) = schema::read_record(&incoming, None).map_err(|e| {
             HallError::BadInput(format!("the file is not a valid hallsync record: {e}"))
         })?;
         self.check_scope(&id)?;
         let h = self.store.doc(&id)?;
         let mut l = lock(&h)?;
-        let mut merged = if l.exists() {
-            let mut m = l.doc.fork().with_actor(l.doc.get_actor().clone());
-            m.merge(&mut incoming)
-                .map_err(|e| HallError::BadInput(format!("the document does not merge: {e}")))?;
-            m
-        } else {
-            incoming.with_actor(self.actor.clone())
-        };
-        let (_, record) = schema::read_record(&merged, Some(&id)).map_err(|e| {
-            HallError::BadInput(format!(
-                "merged with what is stored, {id} would not be valid: {e}"
-            ))
-        })?;
-        let case = match &record {
+        let merged = self
+            .merge_checked(&id, &mut l, Incoming::Whole(incoming))
+            .map_err(HallError::BadInput)?;
+        let case = match &merged.record {
             Record::Case(c) => {
                 let cal = self.calendar()?;
                 let view = c.view();
@@ -80,10 +66,9 @@ impl Hall {
             }
             _ => None,
         };
-        let is_cal = matches!(record, Record::Calendar(_));
-        merged.commit();
-        l.doc = merged;
-        l.record = Some(record);
+        let is_cal = matches!(merged.record, Record::Calendar(_));
+        l.doc = merged.doc;
+        l.record = Some(merged.record);
         self.store.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
@@ -91,10 +76,7 @@ impl Hall {
         }])?;
         drop(l);
         if is_cal {
-            if let Ok(mut slot) = self.calendar.write() {
-                *slot = None;
-            }
-            self.reindex_open_cases(now)?;
+            self.calendar_changed(now)?;
         }
         Ok(id)
     }

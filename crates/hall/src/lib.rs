@@ -8,6 +8,7 @@ mod calendar;
 mod cases;
 mod catalogue;
 mod docs;
+mod replica;
 pub mod import;
 
 use std::fs;
@@ -29,6 +30,7 @@ pub use calendar::CalendarImport;
 pub use cases::{CaseFilter, CaseRow, NewCase};
 pub use catalogue::{ImportReport, ItemChange, RowProblem};
 pub use docs::MAX_DOC_BYTES;
+pub use replica::HallReplica;
 
 /// Name of the node configuration file in a data directory.
 pub const NODE_FILE: &str = "node.toml";

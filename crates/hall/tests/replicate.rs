@@ -1,0 +1,252 @@
+//! Replication between two real stores (a township and its county), with
+//! the protocol sessions wired back to back: records flow both ways, merge,
+//! stay in scope, and bad data from a peer changes nothing.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use hallsync_hall::{Hall, HallReplica};
+use hallsync_model::{EventKind, Level, NodeId, RegionCode, Ts};
+use hallsync_store::StoreOptions;
+use hallsync_sync::{msg, Config, Endpoint, Msg, Payload, Session, SessionError};
+
+fn county(dir: &Path) -> Hall {
+    Hall::init(
+        dir,
+        NodeId::parse("cn-212").unwrap(),
+        "样例县政务服务中心",
+        RegionCode::parse("140212").unwrap(),
+        Level::County,
+        StoreOptions::default(),
+    )
+    .unwrap()
+}
+
+fn endpoint(h: &Hall) -> Endpoint {
+    Endpoint {
+        id: h.node().id.clone(),
+        region: h.node().region.clone(),
+    }
+}
+
+fn now() -> Ts {
+    Ts::parse("2026-03-10 10:00").unwrap()
+}
+
+/// Runs a session pair until neither has anything to say; returns the
+/// township's session (its counters) and the county's.
+fn sync(town: &Hall, county: &Hall) -> Result<(Session, Session), SessionError> {
+    let t = Duration::ZERO;
+    let mut rt = HallReplica {
+        hall: town,
+        now: now(),
+    };
+    let mut rc = HallReplica {
+        hall: county,
+        now: now(),
+    };
+    let mut up = Session::new(
+        endpoint(town),
+        endpoint(county),
+        Config::default(),
+        &mut rt,
+        t,
+    )?;
+    let mut down = Session::new(
+        endpoint(county),
+        endpoint(town),
+        Config::default(),
+        &mut rc,
+        t,
+    )?;
+    loop {
+        let mut quiet = true;
+        while let Some(m) = up.poll_transmit() {
+            quiet = false;
+            let m = msg::decode(&msg::encode(&m).unwrap()).unwrap();
+            down.handle(&mut rc, m, t)?;
+        }
+        while let Some(m) = down.poll_transmit() {
+            quiet = false;
+            let m = msg::decode(&msg::encode(&m).unwrap()).unwrap();
+            up.handle(&mut rt, m, t)?;
+        }
+        up.poll(&mut rt, t)?;
+        down.poll(&mut rc, t)?;
+        if quiet {
+            return Ok((up, down));
+        }
+    }
+}
+
+#[test]
+fn cases_go_up_items_come_down_and_concurrent_edits_merge() {
+    let (dt, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let town = support::township(dt.path());
+    let county = county(dc.path());
+    support::publish(&town, "T1", now());
+    for i in 0..40 {
+        town.accept_case(
+            support::new_case("T1", Some(format!("T1-{i:03}")), now()),
+            now(),
+        )
+        .unwrap();
+    }
+    county
+        .add_item(&support::item("C9", "15个工作日"), "县法制办", now())
+        .unwrap();
+    let (up, down) = sync(&town, &county).unwrap();
+    assert_eq!(up.stats().sent_whole, 41, "40 cases and the township item");
+    assert_eq!(down.stats().sent_whole, 1, "the county item");
+    assert!(up.caught_up(&HallReplica { hall: &town, now: now() }));
+    assert_eq!(county.list_cases(&all(), now()).unwrap().len(), 40);
+    let id = town.case_id("T1-007").unwrap();
+    let (case, _) = county.case(id.as_str(), now()).unwrap();
+    assert_eq!(case.header.number, "T1-007");
+    town.item("C9").unwrap();
+
+    // Both levels record an event on the same case while apart.
+    let later = now().plus(3_600);
+    town.record_event(
+        "T1-007",
+        EventKind::StepStarted { step: "审核".into() },
+        "王芳",
+        later,
+        later,
+    )
+    .unwrap();
+    county
+        .record_event(
+            id.as_str(),
+            EventKind::SupplementRequested {
+                materials: "户口簿复印件".into(),
+            },
+            "县督查",
+            later.plus(60),
+            later.plus(60),
+        )
+        .unwrap();
+    let (up, down) = sync(&town, &county).unwrap();
+    assert_eq!(up.stats().sent_whole + down.stats().sent_whole, 0);
+    assert_eq!(up.stats().sent_changes, 1);
+    assert_eq!(down.stats().sent_changes, 1);
+    let (a, _) = town.case("T1-007", later).unwrap();
+    let (b, _) = county.case(id.as_str(), later).unwrap();
+    assert_eq!(a.events.len(), b.events.len());
+    assert_eq!(a.view(), b.view());
+
+    // A third run has nothing to send.
+    let (up, down) = sync(&town, &county).unwrap();
+    assert_eq!(up.stats().offered + down.stats().offered, 0);
+}
+
+fn all() -> hallsync_hall::CaseFilter {
+    hallsync_hall::CaseFilter {
+        include_closed: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
+    use hallsync_sync::Replica;
+    let (dt, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let town = support::township(dt.path());
+    let county = county(dc.path());
+    support::publish(&town, "T1", now());
+    town.accept_case(support::new_case("T1", Some("T1-1".into()), now()), now())
+        .unwrap();
+    let id = town.case_id("T1-1").unwrap();
+    let good = town.export_doc(&id).unwrap();
+    let peer = NodeId::parse("tw-101").unwrap();
+    let mut rc = HallReplica {
+        hall: &county,
+        now: now(),
+    };
+    let head = county.store().durable_seq();
+    let bad = [
+        Payload::Whole(good[..good.len() / 2].to_vec()),
+        Payload::Whole(b"not automerge".to_vec()),
+        Payload::Changes(good.clone()),
+    ];
+    for p in bad {
+        let err = rc.apply(&peer, vec![(id.clone(), p)], Some(9)).unwrap_err();
+        assert!(matches!(err, hallsync_sync::ApplyError::Rejected(_)), "{err:?}");
+    }
+    // A valid document under the wrong id.
+    let other = hallsync_model::DocId::parse("case:140212101:forged").unwrap();
+    let err = rc
+        .apply(&peer, vec![(other, Payload::Whole(good.clone()))], Some(9))
+        .unwrap_err();
+    assert!(matches!(err, hallsync_sync::ApplyError::Rejected(_)));
+    // A sibling's record.
+    let sibling = hallsync_model::DocId::parse("case:140213101:x").unwrap();
+    let mut rt = HallReplica {
+        hall: &town,
+        now: now(),
+    };
+    let err = rt
+        .apply(
+            &NodeId::parse("cn-212").unwrap(),
+            vec![(sibling, Payload::Whole(good))],
+            Some(9),
+        )
+        .unwrap_err();
+    assert!(matches!(err, hallsync_sync::ApplyError::Rejected(_)));
+    assert_eq!(county.store().durable_seq(), head, "nothing was stored");
+    assert_eq!(county.store().peer_checkpoint("tw-101").unwrap(), 0);
+    assert!(!county.store().contains(&id).unwrap());
+
+    // The same through a session: the session ends with a peer fault.
+    let mut down = Session::new(
+        endpoint(&county),
+        endpoint(&town),
+        Config::default(),
+        &mut rc,
+        Duration::ZERO,
+    )
+    .unwrap();
+    down.handle(
+        &mut rc,
+        Msg::Hello {
+            protocol: msg::PROTOCOL,
+            node: "tw-101".into(),
+            resume: 0,
+            head: 1,
+        },
+        Duration::ZERO,
+    )
+    .unwrap();
+    down.handle(
+        &mut rc,
+        Msg::Offer {
+            batch: 1,
+            after: 0,
+            upto: 1,
+            head: 1,
+            docs: vec![msg::OfferDoc {
+                id: id.to_string(),
+                heads: vec![[7; 32]],
+            }],
+        },
+        Duration::ZERO,
+    )
+    .unwrap();
+    let err = down
+        .handle(
+            &mut rc,
+            Msg::Data {
+                batch: 1,
+                start: 0,
+                last: true,
+                docs: vec![Payload::Whole(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3])],
+            },
+            Duration::ZERO,
+        )
+        .unwrap_err();
+    assert!(matches!(err, SessionError::Peer(_)), "{err}");
+    assert_eq!(county.store().durable_seq(), head);
+}
