@@ -55,7 +55,7 @@ impl Hall {
         let h = self.store.doc(&id)?;
         let mut l = lock(&h)?;
         let merged = self
-            .merge_checked(&id, &mut l, Incoming::Whole(incoming))
+            .merge_checked(&id, &mut l, Incoming::Whole(Box::new(incoming)))
             .map_err(HallError::BadInput)?;
         let case = match &merged.record {
             Record::Case(c) => {

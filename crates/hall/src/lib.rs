@@ -8,8 +8,8 @@ mod calendar;
 mod cases;
 mod catalogue;
 mod docs;
-mod replica;
 pub mod import;
+mod replica;
 
 use std::fs;
 use std::io::Write as _;

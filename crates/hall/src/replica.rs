@@ -12,7 +12,7 @@ use crate::{Hall, HallError};
 /// What arrived for one document.
 pub(crate) enum Incoming<'a> {
     /// A whole document (a file or a peer's saved form).
-    Whole(AutoCommit),
+    Whole(Box<AutoCommit>),
     /// Changes on top of the stored copy.
     Changes(&'a [u8]),
 }
@@ -36,7 +36,7 @@ impl Hall {
         let mut doc = match incoming {
             Incoming::Whole(mut whole) if stored.exists() => {
                 let mut m = stored.doc.fork().with_actor(self.actor.clone());
-                m.merge(&mut whole)
+                m.merge(&mut *whole)
                     .map_err(|e| format!("{id} does not merge: {e}"))?;
                 m
             }
@@ -207,9 +207,11 @@ impl Replica for HallReplica<'_> {
             hall.check_scope(&id)
                 .map_err(|e| ApplyError::Rejected(e.to_string()))?;
             let incoming = match &payload {
-                Payload::Whole(bytes) => Incoming::Whole(AutoCommit::load(bytes).map_err(|e| {
-                    ApplyError::Rejected(format!("{id}: not an Automerge document: {e}"))
-                })?),
+                Payload::Whole(bytes) => {
+                    Incoming::Whole(Box::new(AutoCommit::load(bytes).map_err(|e| {
+                        ApplyError::Rejected(format!("{id}: not an Automerge document: {e}"))
+                    })?))
+                }
                 Payload::Changes(bytes) => Incoming::Changes(bytes),
                 Payload::Nothing => continue,
             };

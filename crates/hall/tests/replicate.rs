@@ -101,7 +101,10 @@ fn cases_go_up_items_come_down_and_concurrent_edits_merge() {
     let (up, down) = sync(&town, &county).unwrap();
     assert_eq!(up.stats().sent_whole, 41, "40 cases and the township item");
     assert_eq!(down.stats().sent_whole, 1, "the county item");
-    assert!(up.caught_up(&HallReplica { hall: &town, now: now() }));
+    assert!(up.caught_up(&HallReplica {
+        hall: &town,
+        now: now()
+    }));
     assert_eq!(county.list_cases(&all(), now()).unwrap().len(), 40);
     let id = town.case_id("T1-007").unwrap();
     let (case, _) = county.case(id.as_str(), now()).unwrap();
@@ -112,7 +115,9 @@ fn cases_go_up_items_come_down_and_concurrent_edits_merge() {
     let later = now().plus(3_600);
     town.record_event(
         "T1-007",
-        EventKind::StepStarted { step: "审核".into() },
+        EventKind::StepStarted {
+            step: "审核".into(),
+        },
         "王芳",
         later,
         later,
@@ -174,7 +179,10 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
     ];
     for p in bad {
         let err = rc.apply(&peer, vec![(id.clone(), p)], Some(9)).unwrap_err();
-        assert!(matches!(err, hallsync_sync::ApplyError::Rejected(_)), "{err:?}");
+        assert!(
+            matches!(err, hallsync_sync::ApplyError::Rejected(_)),
+            "{err:?}"
+        );
     }
     // A valid document under the wrong id.
     let other = hallsync_model::DocId::parse("case:140212101:forged").unwrap();

@@ -28,7 +28,9 @@ impl OutOfScope {
             OutOfScope::Unrelated => {
                 "it belongs to a region outside the node's subtree and its ancestors"
             }
-            OutOfScope::NotShared => "only catalogue items and calendars come down from higher levels",
+            OutOfScope::NotShared => {
+                "only catalogue items and calendars come down from higher levels"
+            }
         }
     }
 }

@@ -261,7 +261,10 @@ mod tests {
             docs: vec![],
         })
         .unwrap();
-        assert!(matches!(decode(&backwards), Err(FrameError::OutOfBounds(_))));
+        assert!(matches!(
+            decode(&backwards),
+            Err(FrameError::OutOfBounds(_))
+        ));
         let many = encode(&Msg::Offer {
             batch: 1,
             after: 0,

@@ -441,7 +441,10 @@ impl Session {
         let mut wants = Vec::with_capacity(docs.len());
         for d in docs {
             let id = parse_id(&d.id)?;
-            for (who, region) in [("the peer", &self.peer.region), ("this node", &self.me.region)] {
+            for (who, region) in [
+                ("the peer", &self.peer.region),
+                ("this node", &self.me.region),
+            ] {
                 scope::check(region, &id).map_err(|e| {
                     SessionError::Peer(format!(
                         "offered {id}, which {who} ({region}) may not hold: {}",

@@ -487,7 +487,10 @@ fn converges_under_loss_duplication_reordering_cuts_and_restarts() {
             "seed {seed}: no county edit reached town-a"
         );
     }
-    assert!(restarts > 10, "the schedules restarted sessions only {restarts} times");
+    assert!(
+        restarts > 10,
+        "the schedules restarted sessions only {restarts} times"
+    );
 }
 
 #[test]
@@ -523,8 +526,14 @@ fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
     let county = endpoint("county", "330102");
     let town = endpoint("town-a", "330102001");
     let mut mem = Mem::new("330102");
-    let mut s = Session::new(county, town.clone(), Config::default(), &mut mem, Duration::ZERO)
-        .unwrap();
+    let mut s = Session::new(
+        county,
+        town.clone(),
+        Config::default(),
+        &mut mem,
+        Duration::ZERO,
+    )
+    .unwrap();
     s.handle(
         &mut mem,
         Msg::Hello {
@@ -552,7 +561,10 @@ fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
             Duration::ZERO,
         )
         .unwrap_err();
-    assert!(matches!(err, SessionError::Peer(ref r) if r.contains("330102002")), "{err}");
+    assert!(
+        matches!(err, SessionError::Peer(ref r) if r.contains("330102002")),
+        "{err}"
+    );
     assert!(mem.docs.is_empty());
     // A hello naming someone else is refused too.
     let mut s = Session::new(
