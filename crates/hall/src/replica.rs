@@ -36,7 +36,7 @@ impl Hall {
         let mut doc = match incoming {
             Incoming::Whole(mut whole) if stored.exists() => {
                 let mut m = stored.doc.fork().with_actor(self.actor.clone());
-                m.merge(&mut *whole)
+                m.merge(&mut whole)
                     .map_err(|e| format!("{id} does not merge: {e}"))?;
                 m
             }
