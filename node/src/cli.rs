@@ -14,11 +14,12 @@ use hallsync_model::{
 };
 use hallsync_store::StoreOptions;
 
+use crate::fed::{self, CaCmd, NodeCmd};
 use crate::output::Out;
 
 /// hallsync: a service hall's node. It keeps the hall's power catalogue and
-/// cases, works fully offline, and (in later releases) replicates with the
-/// levels above and below.
+/// cases, works fully offline, and replicates with the levels above and
+/// below over mutual-TLS QUIC.
 #[derive(Debug, Parser)]
 #[command(name = "hallsync", version, about, long_about = None)]
 pub struct Args {
@@ -65,6 +66,29 @@ enum Command {
     /// Raw Automerge documents.
     #[command(subcommand)]
     Doc(DocCmd),
+    /// The federation CA (administrators).
+    #[command(subcommand)]
+    Ca(CaCmd),
+    /// Federation nodes: certificates, topology and bundles (administrators).
+    #[command(subcommand)]
+    Node(NodeCmd),
+    /// Run the node: listen for children, dial the parent, replicate both
+    /// ways until Ctrl-C or SIGTERM. Creates the data directory from the
+    /// bundle on first run.
+    Run {
+        /// The node's bundle directory (from `hallsync node add`).
+        #[arg(long, env = "HALLSYNC_BUNDLE", value_name = "DIR")]
+        bundle: PathBuf,
+    },
+    /// Show the links of the node: connected or not, last sync, backlog.
+    Status,
+}
+
+impl Args {
+    /// Whether the command is `run` (which logs at info level by default).
+    pub fn is_run(&self) -> bool {
+        matches!(self.command, Command::Run { .. })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -434,13 +458,13 @@ enum DocCmd {
 fn parse_ts(s: &str) -> Result<Ts, String> {
     Ts::parse(s).map_err(|e| e.to_string())
 }
-fn parse_node(s: &str) -> Result<NodeId, String> {
+pub(crate) fn parse_node(s: &str) -> Result<NodeId, String> {
     NodeId::parse(s).map_err(|e| e.to_string())
 }
-fn parse_region(s: &str) -> Result<RegionCode, String> {
+pub(crate) fn parse_region(s: &str) -> Result<RegionCode, String> {
     RegionCode::parse(s).map_err(|e| e.to_string())
 }
-fn parse_level(s: &str) -> Result<Level, String> {
+pub(crate) fn parse_level(s: &str) -> Result<Level, String> {
     s.parse()
         .map_err(|e: hallsync_model::ids::IdError| e.to_string())
 }
@@ -512,6 +536,10 @@ pub fn run(args: Args) -> Result<()> {
         Command::Case(cmd) => with_node(&dir, |hall| case(hall, cmd, now, &out)),
         Command::Calendar(cmd) => with_node(&dir, |hall| calendar(hall, cmd, now, &out)),
         Command::Doc(cmd) => with_node(&dir, |hall| doc(hall, cmd, now, &out)),
+        Command::Ca(cmd) => fed::ca(cmd, now, &out),
+        Command::Node(cmd) => fed::node(cmd, now, &out),
+        Command::Run { bundle } => fed::run(&dir, &bundle),
+        Command::Status => fed::status(&dir, &out),
     }
 }
 

@@ -12,7 +12,9 @@ use hallsync_model::catalogue::{Item, ItemView};
 use hallsync_model::clock::LimitUnit;
 use hallsync_model::schema::CalendarYear;
 use hallsync_model::time::{DAY, HOUR};
-use hallsync_model::{Case, DocId, Ts};
+use hallsync_model::{Case, DocId, NodeId, Ts};
+use hallsync_net::status::NodeStatus;
+use hallsync_pki::topology::{NodeEntry, Topology};
 use serde::Serialize;
 use serde_json::json;
 
@@ -461,6 +463,150 @@ impl Out {
             return self.print_json(&json!({ "imported": id }));
         }
         println!("imported {id}");
+        Ok(())
+    }
+
+    /// A one-off confirmation: text for people, JSON for scripts.
+    pub fn message(&self, text: &str, json: &serde_json::Value) -> Result<()> {
+        if self.json {
+            return self.print_json(json);
+        }
+        println!("{text}");
+        Ok(())
+    }
+
+    pub fn nodes(&self, topo: &Topology) -> Result<()> {
+        if self.json {
+            return self.print_json(topo);
+        }
+        let mut t = table(&[
+            "id", "level", "region", "name", "parent", "address", "expires", "state",
+        ]);
+        for n in &topo.nodes {
+            t.add_row(vec![
+                n.id.to_string(),
+                n.level.to_string(),
+                n.region.to_string(),
+                n.name.clone(),
+                n.parent.as_ref().map_or("—".into(), |p| p.to_string()),
+                n.addr.clone().unwrap_or_else(|| "(dials out only)".into()),
+                n.expires.clone(),
+                n.revoked
+                    .as_ref()
+                    .map_or("active".into(), |r| format!("revoked {r}")),
+            ]);
+        }
+        println!("{t}");
+        println!(
+            "{} nodes in federation {}",
+            topo.nodes.len(),
+            topo.federation
+        );
+        Ok(())
+    }
+
+    pub fn node_entry(&self, n: &NodeEntry, children: &[&NodeId]) -> Result<()> {
+        if self.json {
+            return self.print_json(&json!({ "node": n, "children": children }));
+        }
+        let mut t = table(&["field", "value"]);
+        let children = children
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for (k, v) in [
+            ("id", n.id.to_string()),
+            ("name", n.name.clone()),
+            ("level", n.level.to_string()),
+            ("region", n.region.to_string()),
+            (
+                "parent",
+                n.parent.as_ref().map_or("—".into(), |p| p.to_string()),
+            ),
+            (
+                "children",
+                if children.is_empty() {
+                    "—".into()
+                } else {
+                    children
+                },
+            ),
+            (
+                "address",
+                n.addr.clone().unwrap_or_else(|| "(dials out only)".into()),
+            ),
+            ("certificate", n.serial.clone()),
+            ("issued", n.issued.clone()),
+            ("expires", n.expires.clone()),
+            ("revoked", n.revoked.clone().unwrap_or_else(|| "no".into())),
+        ] {
+            t.add_row(vec![k.to_string(), v]);
+        }
+        println!("{t}");
+        Ok(())
+    }
+
+    pub fn status(&self, st: &NodeStatus, running: bool) -> Result<()> {
+        if self.json {
+            return self.print_json(&json!({ "running": running, "status": st }));
+        }
+        let at = |t: Option<i64>| t.map_or("never".to_string(), |t| Ts(t).to_string());
+        if running {
+            println!(
+                "node {} running (pid {}) since {}{}; feed at {}",
+                st.node,
+                st.pid,
+                Ts(st.started),
+                st.listen
+                    .as_ref()
+                    .map(|l| format!(", listening on {l}"))
+                    .unwrap_or_default(),
+                st.feed_head
+            );
+        } else {
+            println!(
+                "node {} is NOT running (last seen {}); the links below are as it left them",
+                st.node,
+                Ts(st.updated)
+            );
+        }
+        let mut t = table(&[
+            "peer",
+            "role",
+            "region",
+            "link",
+            "last sync",
+            "backlog out",
+            "backlog in",
+            "docs sent",
+            "docs recv",
+            "wire tx/rx",
+            "last error",
+        ]);
+        for p in &st.peers {
+            t.add_row(vec![
+                p.id.clone(),
+                format!("{:?}", p.role).to_lowercase(),
+                p.region.clone().unwrap_or_default(),
+                if p.connected && running {
+                    format!("up since {}", at(p.since))
+                } else {
+                    "down".into()
+                },
+                at(p.last_sync),
+                p.backlog_out.to_string(),
+                p.backlog_in.to_string(),
+                p.sent_docs.to_string(),
+                p.received_docs.to_string(),
+                format!("{} / {} KB", p.wire_tx / 1024, p.wire_rx / 1024),
+                p.last_error.clone().unwrap_or_default(),
+            ]);
+        }
+        println!("{t}");
+        if st.peers.is_empty() {
+            println!("no peers yet: no parent configured and no child has connected");
+        }
         Ok(())
     }
 }

@@ -169,6 +169,17 @@ pub fn serial_of(der: &[u8]) -> Result<String, PkiError> {
     Ok(hex(cert.raw_serial()))
 }
 
+/// The serial numbers (hex) a CRL (PEM) lists as revoked, after checking
+/// it is a CRL.
+pub fn revoked_serials(crl_pem: &str) -> Result<Vec<String>, PkiError> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(crl_pem.as_bytes()).map_err(cert_err)?;
+    let (_, crl) = x509_parser::parse_x509_crl(&pem.contents).map_err(cert_err)?;
+    Ok(crl
+        .iter_revoked_certificates()
+        .map(|r| hex(r.raw_serial()))
+        .collect())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -482,6 +493,11 @@ mod tests {
         let reopened = Ca::open(dir.path()).unwrap();
         assert_eq!(reopened.revoked().len(), 1);
         assert_ne!(reopened.crl_pem().unwrap(), crl_before);
+        assert_eq!(
+            revoked_serials(&reopened.crl_pem().unwrap()).unwrap(),
+            vec![issued.serial.clone()]
+        );
+        assert!(revoked_serials(&crl_before).unwrap().is_empty());
         let wrong = Identity {
             level: Level::County,
             ..who

@@ -1,0 +1,640 @@
+//! hallsync's transport: mutual-TLS QUIC links between a node and its
+//! parent and children, each carrying one replication session.
+//!
+//! - A node listens (when its bundle gives an address) and dials its
+//!   parent; the lower level always dials out, so a parent never needs to
+//!   reach a child behind NAT.
+//! - The peer's identity, level and region come from its certificate,
+//!   checked against the federation CA and CRL; a child must lie below the
+//!   node it dials, and the server must be the configured parent.
+//! - A peer counts as connected only once its application hello has
+//!   arrived: with TLS 1.3 a client learns that the server refused its
+//!   certificate only when it first uses the connection.
+//! - Dialing retries with exponential backoff and jitter.
+//!
+//! Only this crate names quinn and rustls.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod relay;
+pub mod status;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use hallsync_hall::{Hall, HallReplica};
+use hallsync_model::{NodeId, Ts};
+use hallsync_pki::bundle::{Bundle, ParentConfig};
+use hallsync_pki::Identity;
+use hallsync_sync::{msg, Endpoint, Session, SessionError};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::crypto::CryptoProvider;
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::status::{Board, Role};
+use crate::tls::Credentials;
+
+/// Transport errors.
+#[derive(Debug, Error)]
+pub enum NetError {
+    /// The bundle or configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Overrides for tests, benchmarks and rehearsals.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Listen here instead of the bundle's address (e.g. port 0).
+    pub listen: Option<SocketAddr>,
+    /// Dial the parent here instead of the bundle's address (e.g. through a
+    /// relay).
+    pub parent_addr: Option<SocketAddr>,
+    /// Where to write `status.json` (none: not written).
+    pub status_file: Option<PathBuf>,
+    /// Session tuning.
+    pub session: hallsync_sync::Config,
+}
+
+/// Shared by every task of a running node.
+struct Ctx {
+    hall: Arc<Hall>,
+    me: Endpoint,
+    bundle: Bundle,
+    provider: Arc<CryptoProvider>,
+    creds: Mutex<Arc<Credentials>>,
+    board: Arc<Board>,
+    options: Options,
+    started: Instant,
+    shutdown: watch::Receiver<bool>,
+    /// Live links: peer id -> (certificate serial, connection).
+    links: Mutex<HashMap<NodeId, (String, quinn::Connection)>>,
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct NodeHandle {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    endpoint: quinn::Endpoint,
+    board: Arc<Board>,
+    local_addr: Option<SocketAddr>,
+}
+
+impl NodeHandle {
+    /// The address the node listens on, if it listens.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The live status board.
+    pub fn board(&self) -> &Arc<Board> {
+        &self.board
+    }
+
+    /// Stops: says goodbye on every link, waits for sessions to finish
+    /// their current commit, and closes the endpoint. Acknowledged writes
+    /// are already durable; nothing in flight is acknowledged.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.endpoint.close(0u32.into(), b"node shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.endpoint.wait_idle()).await;
+        self.board.write_file();
+    }
+}
+
+fn transport(bundle: &Bundle) -> Result<Arc<quinn::TransportConfig>, NetError> {
+    let mut t = quinn::TransportConfig::default();
+    let idle = Duration::from_secs(bundle.config.idle_timeout_secs);
+    t.max_idle_timeout(Some(
+        idle.try_into()
+            .map_err(|e| NetError::Config(format!("idle timeout: {e}")))?,
+    ));
+    t.keep_alive_interval(Some(Duration::from_secs(bundle.config.keep_alive_secs)));
+    t.max_concurrent_bidi_streams(1u32.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    t.stream_receive_window((8u32 << 20).into());
+    t.receive_window((16u32 << 20).into());
+    t.send_window(16 << 20);
+    Ok(Arc::new(t))
+}
+
+fn server_config(
+    ctx_creds: &Credentials,
+    provider: &Arc<CryptoProvider>,
+    bundle: &Bundle,
+) -> Result<quinn::ServerConfig, NetError> {
+    let crypto = QuicServerConfig::try_from(ctx_creds.server(provider)?)
+        .map_err(|e| NetError::Config(e.to_string()))?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    cfg.transport_config(transport(bundle)?);
+    Ok(cfg)
+}
+
+fn client_config(
+    creds: &Credentials,
+    provider: &Arc<CryptoProvider>,
+    bundle: &Bundle,
+) -> Result<quinn::ClientConfig, NetError> {
+    let crypto = QuicClientConfig::try_from(creds.client(provider)?)
+        .map_err(|e| NetError::Config(e.to_string()))?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+    cfg.transport_config(transport(bundle)?);
+    Ok(cfg)
+}
+
+/// Starts a node: listens and dials as its bundle says. Must be called
+/// inside a tokio runtime.
+pub async fn start(
+    hall: Arc<Hall>,
+    bundle: Bundle,
+    options: Options,
+) -> Result<NodeHandle, NetError> {
+    let cfg = &bundle.config;
+    let node = hall.node();
+    if node.id != cfg.id || node.region != cfg.region || node.level != cfg.level {
+        return Err(NetError::Config(format!(
+            "the data directory belongs to {} ({}), but the bundle is for {} ({}): use the bundle made for this hall",
+            node.id, node.region, cfg.id, cfg.region
+        )));
+    }
+    let provider = tls::provider();
+    let creds = Arc::new(Credentials::load(&bundle)?);
+    let listen = match options.listen {
+        Some(a) => Some(a),
+        None => match &cfg.listen {
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|e| NetError::Config(format!("listen address {s:?}: {e}")))?,
+            ),
+            None => None,
+        },
+    };
+    let endpoint = match listen {
+        Some(addr) => quinn::Endpoint::server(server_config(&creds, &provider, &bundle)?, addr)
+            .map_err(|source| NetError::Bind { addr, source })?,
+        None => {
+            let addr: SocketAddr = ([0, 0, 0, 0], 0).into();
+            quinn::Endpoint::client(addr).map_err(|source| NetError::Bind { addr, source })?
+        }
+    };
+    let local_addr = listen.and_then(|_| endpoint.local_addr().ok());
+    let board = Arc::new(Board::new(
+        hall.clone(),
+        options.status_file.clone(),
+        local_addr.map(|a| a.to_string()),
+    ));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        me: Endpoint {
+            id: cfg.id.clone(),
+            region: cfg.region.clone(),
+        },
+        hall,
+        provider,
+        creds: Mutex::new(creds),
+        board: board.clone(),
+        options,
+        started: Instant::now(),
+        shutdown: shutdown_rx,
+        links: Mutex::new(HashMap::new()),
+        bundle,
+    });
+    let span = info_span!("node", id = %ctx.me.id);
+    let mut tasks = Vec::new();
+    if listen.is_some() {
+        info!(parent: &span, addr = ?local_addr, "listening for child nodes");
+        tasks.push(tokio::spawn(
+            accept_loop(ctx.clone(), endpoint.clone()).instrument(span.clone()),
+        ));
+    }
+    if let Some(parent) = ctx.bundle.config.parent.clone() {
+        tasks.push(tokio::spawn(
+            dial_loop(ctx.clone(), endpoint.clone(), parent).instrument(span.clone()),
+        ));
+    }
+    tasks.push(tokio::spawn(
+        housekeeping(ctx.clone(), endpoint.clone()).instrument(span),
+    ));
+    Ok(NodeHandle {
+        shutdown: shutdown_tx,
+        tasks,
+        endpoint,
+        board,
+        local_addr,
+    })
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn accept_loop(ctx: Arc<Ctx>, endpoint: quinn::Endpoint) {
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => i,
+            () = stopped(ctx.shutdown.clone()) => return,
+        };
+        let Some(incoming) = incoming else { return };
+        let remote = incoming.remote_address();
+        let ctx = ctx.clone();
+        tokio::spawn(
+            async move {
+                if let Err(e) = serve(ctx, incoming).await {
+                    warn!(%remote, "refused a connection: {e}");
+                }
+            }
+            .instrument(tracing::Span::current()),
+        );
+    }
+}
+
+fn peer_identity(conn: &quinn::Connection) -> Result<(Identity, String), String> {
+    let certs = conn
+        .peer_identity()
+        .and_then(|a| {
+            a.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .ok_or("no peer certificate")?;
+    let leaf = certs.first().ok_or("empty certificate chain")?;
+    let id = hallsync_pki::identity_of(leaf).map_err(|e| e.to_string())?;
+    let serial = hallsync_pki::serial_of(leaf).map_err(|e| e.to_string())?;
+    Ok((id, serial))
+}
+
+async fn serve(ctx: Arc<Ctx>, incoming: quinn::Incoming) -> Result<(), String> {
+    let conn = incoming
+        .await
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let (peer, serial) = peer_identity(&conn)?;
+    if !ctx.me.region.is_ancestor_of(&peer.region) {
+        conn.close(2u32.into(), b"not a node below this one");
+        return Err(format!(
+            "{} ({}) is not below this node ({}); it may not connect here",
+            peer.id, peer.region, ctx.me.region
+        ));
+    }
+    let span = info_span!("link", peer = %peer.id, role = "child");
+    async move {
+        let streams = tokio::time::timeout(Duration::from_secs(30), conn.accept_bi()).await;
+        let (send, recv) = match streams {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(format!("{} opened no stream: {e}", peer.id)),
+            Err(_) => {
+                conn.close(3u32.into(), b"no stream");
+                return Err(format!("{} opened no stream within 30 s", peer.id));
+            }
+        };
+        info!(addr = %conn.remote_address(), "child connected");
+        let outcome = run_link(&ctx, conn, send, recv, peer, serial, Role::Child).await;
+        if let Err(e) = outcome {
+            warn!("session ended: {e}");
+        }
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}
+
+async fn dial_loop(ctx: Arc<Ctx>, endpoint: quinn::Endpoint, parent: ParentConfig) {
+    let max = Duration::from_secs(ctx.bundle.config.max_backoff_secs);
+    let mut backoff = Duration::from_secs(1);
+    let span = info_span!("link", peer = %parent.id, role = "parent");
+    ctx.board.expect(&parent.id, Role::Parent, &parent.addr);
+    loop {
+        if *ctx.shutdown.borrow() {
+            return;
+        }
+        match dial_once(&ctx, &endpoint, &parent)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(established) => {
+                if established {
+                    backoff = Duration::from_secs(1);
+                }
+            }
+            Err(e) => {
+                warn!(parent: &span, "cannot sync with parent {} at {}: {e}", parent.id, parent.addr);
+                ctx.board.error(&parent.id, &e);
+            }
+        }
+        if *ctx.shutdown.borrow() {
+            return;
+        }
+        // Full jitter: anywhere in [backoff/2, backoff].
+        let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
+        info!(parent: &span, "next attempt in {:.1} s", wait.as_secs_f64());
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stopped(ctx.shutdown.clone()) => return,
+        }
+        backoff = (backoff * 2).min(max);
+    }
+}
+
+/// One connection to the parent; `Ok(true)` if the session got going.
+async fn dial_once(
+    ctx: &Arc<Ctx>,
+    endpoint: &quinn::Endpoint,
+    parent: &ParentConfig,
+) -> Result<bool, String> {
+    let addr = match ctx.options.parent_addr {
+        Some(a) => a,
+        None => tokio::net::lookup_host(&parent.addr)
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", parent.addr))?
+            .next()
+            .ok_or_else(|| format!("{} resolves to no address", parent.addr))?,
+    };
+    let creds = ctx
+        .creds
+        .lock()
+        .map_err(|_| "credentials lock poisoned".to_string())?
+        .clone();
+    let cfg = client_config(&creds, &ctx.provider, &ctx.bundle).map_err(|e| e.to_string())?;
+    let connecting = endpoint
+        .connect_with(cfg, addr, &hallsync_pki::dns_name(&parent.id))
+        .map_err(|e| e.to_string())?;
+    let conn = connecting
+        .await
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let (peer, serial) = peer_identity(&conn)?;
+    if peer.id != parent.id {
+        conn.close(2u32.into(), b"unexpected node");
+        return Err(format!(
+            "{addr} is {}, not the parent {}",
+            peer.id, parent.id
+        ));
+    }
+    let (send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    info!(%addr, "connected to parent");
+    run_link(ctx, conn, send, recv, peer, serial, Role::Parent).await
+}
+
+/// Runs one session over an open stream until it ends. `Ok(true)` if the
+/// peer's hello arrived.
+async fn run_link(
+    ctx: &Arc<Ctx>,
+    conn: quinn::Connection,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    peer: Identity,
+    serial: String,
+    role: Role,
+) -> Result<bool, String> {
+    let (in_tx, in_rx) = mpsc::channel::<Result<msg::Msg, String>>(64);
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    if let Ok(mut links) = ctx.links.lock() {
+        if let Some((_, old)) = links.insert(peer.id.clone(), (serial, conn.clone())) {
+            old.close(4u32.into(), b"replaced by a newer connection");
+        }
+    }
+    let reader = tokio::spawn(async move {
+        loop {
+            let frame = read_frame(&mut recv).await;
+            let item = frame.and_then(|f| msg::decode(&f).map_err(|e| e.to_string()));
+            let fatal = item.is_err();
+            if in_tx.send(item).await.is_err() || fatal {
+                return;
+            }
+        }
+    });
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = out_rx.recv().await {
+            let len = (frame.len() as u32).to_be_bytes();
+            if send.write_all(&len).await.is_err() || send.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        let _ = send.finish();
+        let _ = send.stopped().await;
+    });
+    let driver = {
+        let ctx = ctx.clone();
+        let conn = conn.clone();
+        let peer = peer.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            drive(&ctx, &conn, peer, role, in_rx, out_tx)
+        })
+    };
+    let result = driver
+        .await
+        .unwrap_or_else(|e| Err((false, format!("session task failed: {e}"))));
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    reader.abort();
+    if let Ok(mut links) = ctx.links.lock() {
+        if links
+            .get(&peer.id)
+            .is_some_and(|(_, c)| c.stable_id() == conn.stable_id())
+        {
+            links.remove(&peer.id);
+        }
+    }
+    ctx.board.disconnected(&peer.id, &conn);
+    match result {
+        Ok(established) => {
+            conn.close(0u32.into(), b"bye");
+            Ok(established)
+        }
+        Err((established, reason)) => {
+            let r: Vec<u8> = reason.bytes().take(200).collect();
+            conn.close(1u32.into(), &r);
+            ctx.board.error(&peer.id, &reason);
+            if established {
+                warn!("session ended: {reason}");
+                Ok(true)
+            } else {
+                Err(reason)
+            }
+        }
+    }
+}
+
+async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Vec<u8>, String> {
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len).await.map_err(|e| match e {
+        quinn::ReadExactError::FinishedEarly(0) => "the peer closed the stream".to_string(),
+        other => format!("link lost: {other}"),
+    })?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > msg::MAX_FRAME {
+        return Err(format!(
+            "the peer announced a frame of {len} bytes; the limit is {}",
+            msg::MAX_FRAME
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    recv.read_exact(&mut buf)
+        .await
+        .map_err(|e| format!("truncated frame ({len} bytes announced): {e}"))?;
+    Ok(buf)
+}
+
+fn now_ts() -> Ts {
+    Ts(SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64))
+}
+
+/// The session loop, on a blocking thread (the store syncs to disk).
+fn drive(
+    ctx: &Ctx,
+    conn: &quinn::Connection,
+    peer: Identity,
+    role: Role,
+    mut in_rx: mpsc::Receiver<Result<msg::Msg, String>>,
+    out_tx: mpsc::UnboundedSender<Vec<u8>>,
+) -> Result<bool, (bool, String)> {
+    let rt = tokio::runtime::Handle::current();
+    let mut replica = HallReplica {
+        hall: &ctx.hall,
+        now: now_ts(),
+    };
+    let peer_end = Endpoint {
+        id: peer.id.clone(),
+        region: peer.region.clone(),
+    };
+    let now = || ctx.started.elapsed();
+    let mut session = Session::new(
+        ctx.me.clone(),
+        peer_end,
+        ctx.options.session.clone(),
+        &mut replica,
+        now(),
+    )
+    .map_err(|e| (false, e.to_string()))?;
+    ctx.board.connecting(&peer, role, conn);
+    let tick = Duration::from_millis(20);
+    let mut was_established = false;
+    loop {
+        let fail = |s: &Session, e: SessionError| (s.established(), e.to_string());
+        if *ctx.shutdown.borrow() {
+            session.close("node shutting down");
+            flush(&mut session, &out_tx).map_err(|e| (session.established(), e))?;
+            return Ok(session.established());
+        }
+        let first = rt.block_on(async { tokio::time::timeout(tick, in_rx.recv()).await });
+        let mut batch = Vec::new();
+        match first {
+            Ok(Some(m)) => batch.push(m),
+            Ok(None) => return Err((session.established(), "the link closed".into())),
+            Err(_) => {}
+        }
+        while batch.len() < 64 {
+            match in_rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        replica.now = now_ts();
+        for m in batch {
+            let m = m.map_err(|e| (session.established(), e))?;
+            if let Err(e) = session.handle(&mut replica, m, now()) {
+                if !matches!(e, SessionError::Closed(_)) {
+                    session.close(&e.to_string());
+                    let _ = flush(&mut session, &out_tx);
+                }
+                return Err(fail(&session, e));
+            }
+        }
+        if let Err(e) = session.poll(&mut replica, now()) {
+            return Err(fail(&session, e));
+        }
+        flush(&mut session, &out_tx).map_err(|e| (session.established(), e))?;
+        if session.established() && !was_established {
+            was_established = true;
+            info!(
+                resume_from = session.acked(),
+                "session established (hello exchanged)"
+            );
+        }
+        ctx.board.update(&session, &replica, conn);
+    }
+}
+
+fn flush(session: &mut Session, out: &mpsc::UnboundedSender<Vec<u8>>) -> Result<(), String> {
+    while let Some(m) = session.poll_transmit() {
+        let frame = msg::encode(&m).map_err(|e| e.to_string())?;
+        out.send(frame).map_err(|_| "the link closed".to_string())?;
+    }
+    Ok(())
+}
+
+/// Writes the status file every second and picks up a replaced CRL: the
+/// endpoint gets new TLS settings and links of newly revoked peers close.
+async fn housekeeping(ctx: Arc<Ctx>, endpoint: quinn::Endpoint) {
+    let crl_path = ctx.bundle.file(hallsync_pki::CRL);
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut crl_seen = modified(&crl_path);
+    let mut ticks = 0u64;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = stopped(ctx.shutdown.clone()) => return,
+        }
+        ctx.board.write_file();
+        ticks += 1;
+        if !ticks.is_multiple_of(5) {
+            continue;
+        }
+        let now_mod = modified(&crl_path);
+        if now_mod == crl_seen {
+            continue;
+        }
+        crl_seen = now_mod;
+        if let Err(e) = reload_crl(&ctx, &endpoint) {
+            warn!("the revocation list changed but cannot be used; keeping the old one: {e}");
+        }
+    }
+}
+
+fn reload_crl(ctx: &Ctx, endpoint: &quinn::Endpoint) -> Result<(), String> {
+    let creds = Arc::new(Credentials::load(&ctx.bundle).map_err(|e| e.to_string())?);
+    let pem = ctx
+        .bundle
+        .read(hallsync_pki::CRL)
+        .map_err(|e| e.to_string())?;
+    let revoked = hallsync_pki::revoked_serials(&pem).map_err(|e| e.to_string())?;
+    if ctx.bundle.config.listen.is_some() || ctx.options.listen.is_some() {
+        endpoint.set_server_config(Some(
+            server_config(&creds, &ctx.provider, &ctx.bundle).map_err(|e| e.to_string())?,
+        ));
+    }
+    if let Ok(mut c) = ctx.creds.lock() {
+        *c = creds;
+    }
+    info!(revoked = revoked.len(), "loaded a new revocation list");
+    if let Ok(links) = ctx.links.lock() {
+        for (id, (serial, conn)) in links.iter() {
+            if revoked.contains(serial) {
+                warn!(peer = %id, "closing the link: its certificate is now revoked");
+                conn.close(5u32.into(), b"certificate revoked");
+            }
+        }
+    }
+    Ok(())
+}
