@@ -1,0 +1,530 @@
+//! Real nodes on loopback: a county and its townships over mutual-TLS QUIC,
+//! with links cut through a UDP relay, strangers knocking, and garbage on
+//! the wire.
+
+#[path = "../crates/hall/tests/support/mod.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hallsync_hall::{CaseFilter, Hall};
+use hallsync_model::{EventKind, Level, NodeId, RegionCode, Ts};
+use hallsync_net::relay::{Mode, Relay};
+use hallsync_net::{NodeHandle, Options};
+use hallsync_pki::bundle::{Bundle, ParentConfig};
+use hallsync_pki::topology::NodeEntry;
+use hallsync_pki::{Ca, Identity};
+use hallsync_store::StoreOptions;
+
+fn now() -> Ts {
+    Ts::parse("2026-11-23 10:00").unwrap()
+}
+
+/// A federation CA in a temporary directory, making bundles with short
+/// timeouts so cuts are noticed in seconds.
+struct Fed {
+    dir: tempfile::TempDir,
+    ca: Ca,
+}
+
+impl Fed {
+    fn new(name: &str) -> Fed {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::init(&dir.path().join("certs"), name, now(), 3650).unwrap();
+        Fed { dir, ca }
+    }
+
+    fn bundle_valid(
+        &self,
+        id: &str,
+        level: Level,
+        region: &str,
+        parent: Option<&str>,
+        from: Ts,
+        until: Ts,
+    ) -> Bundle {
+        let who = Identity {
+            id: NodeId::parse(id).unwrap(),
+            level,
+            region: RegionCode::parse(region).unwrap(),
+        };
+        let issued = self.ca.issue(&who, from, until).unwrap();
+        let entry = NodeEntry {
+            id: who.id.clone(),
+            name: format!("{id} hall"),
+            level,
+            region: who.region.clone(),
+            parent: parent.map(|p| NodeId::parse(p).unwrap()),
+            addr: None,
+            serial: issued.serial.clone(),
+            issued: from.to_string(),
+            expires: until.to_string(),
+            revoked: None,
+        };
+        let dir = self.dir.path().join("bundles").join(id);
+        let listen = parent.is_none().then(|| "127.0.0.1:0".to_string());
+        let parent = parent.map(|p| ParentConfig {
+            id: NodeId::parse(p).unwrap(),
+            addr: "127.0.0.1:9".into(),
+        });
+        let mut b = Bundle::write(&dir, &self.ca, &entry, &issued, listen, parent).unwrap();
+        b.config.idle_timeout_secs = 3;
+        b.config.keep_alive_secs = 1;
+        b.config.max_backoff_secs = 2;
+        b
+    }
+
+    fn bundle(&self, id: &str, level: Level, region: &str, parent: Option<&str>) -> Bundle {
+        let t = Ts(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64);
+        self.bundle_valid(id, level, region, parent, t.plus(-600), t.plus(86_400))
+    }
+}
+
+fn county_hall(dir: &Path) -> Arc<Hall> {
+    let h = Hall::init(
+        dir,
+        NodeId::parse("cn-212").unwrap(),
+        "样例县政务服务中心",
+        RegionCode::parse("140212").unwrap(),
+        Level::County,
+        StoreOptions::default(),
+    )
+    .unwrap();
+    Arc::new(h)
+}
+
+fn township_hall(dir: &Path, id: &str, region: &str) -> Arc<Hall> {
+    Arc::new(
+        Hall::init(
+            dir,
+            NodeId::parse(id).unwrap(),
+            "样例镇便民服务中心",
+            RegionCode::parse(region).unwrap(),
+            Level::Township,
+            StoreOptions::default(),
+        )
+        .unwrap(),
+    )
+}
+
+async fn start(hall: &Arc<Hall>, bundle: &Bundle, parent: Option<SocketAddr>) -> NodeHandle {
+    hallsync_net::start(
+        hall.clone(),
+        bundle.clone(),
+        Options {
+            parent_addr: parent,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Waits until `f` holds, failing with `what` after `secs`.
+async fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn all() -> CaseFilter {
+    CaseFilter {
+        include_closed: true,
+        ..CaseFilter::default()
+    }
+}
+
+fn peer(node: &NodeHandle, id: &str) -> Option<hallsync_net::status::PeerStatus> {
+    node.board()
+        .snapshot()
+        .peers
+        .into_iter()
+        .find(|p| p.id == id)
+}
+
+fn cases(h: &Hall) -> usize {
+    h.list_cases(&all(), now()).unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_go_up_items_come_down_live_and_concurrent_edits_merge() {
+    let fed = Fed::new("样例市");
+    let (dc, dt) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let county = county_hall(dc.path());
+    let town = Arc::new(support::township(dt.path()));
+    support::publish(&town, "T1", now());
+    for i in 0..20 {
+        town.accept_case(support::new_case("T1", Some(format!("T1-{i:03}")), now()), now())
+            .unwrap();
+    }
+    county
+        .add_item(&support::item("C9", "15个工作日"), "县法制办", now())
+        .unwrap();
+    let cn = start(&county, &fed.bundle("cn-212", Level::County, "140212", None), None).await;
+    let tw = start(
+        &town,
+        &fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212")),
+        cn.local_addr(),
+    )
+    .await;
+    wait_for("the township's cases at the county", 30, || cases(&county) == 20).await;
+    wait_for("the county item at the township", 30, || town.item("C9").is_ok()).await;
+
+    // Live: a case accepted now shows up upstairs without a reconnect.
+    town.accept_case(support::new_case("T1", Some("T1-LIVE".into()), now()), now())
+        .unwrap();
+    wait_for("a live case at the county", 10, || cases(&county) == 21).await;
+
+    // Both levels act on one case at once.
+    let id = town.case_id("T1-003").unwrap();
+    let later = now().plus(600);
+    town.record_event(
+        "T1-003",
+        EventKind::StepStarted { step: "审核".into() },
+        "王芳",
+        later,
+        later,
+    )
+    .unwrap();
+    county
+        .record_event(
+            id.as_str(),
+            EventKind::SupplementRequested {
+                materials: "户口簿".into(),
+            },
+            "县督查",
+            later.plus(1),
+            later.plus(1),
+        )
+        .unwrap();
+    wait_for("both events on both sides", 10, || {
+        let a = town.case("T1-003", later).unwrap().0;
+        let b = county.case(id.as_str(), later).unwrap().0;
+        a.events.len() == 4 && b.events.len() == 4
+    })
+    .await;
+    assert_eq!(
+        town.case("T1-003", later).unwrap().0.view(),
+        county.case(id.as_str(), later).unwrap().0.view()
+    );
+    let p = peer(&tw, "cn-212").unwrap();
+    assert!(p.connected && p.last_sync.is_some(), "{p:?}");
+    tw.shutdown().await;
+    cn.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_week_offline_then_a_cut_mid_catch_up_resumes_without_resending() {
+    let fed = Fed::new("样例市");
+    let (dc, dt) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let county = county_hall(dc.path());
+    let town = Arc::new(support::township(dt.path()));
+    support::publish(&town, "T1", now());
+    // A week of work with the link down: 5,000 cases.
+    let total = 5_000;
+    for i in 0..total {
+        let at = now().plus((i as i64) * 7 * 86_400 / total as i64);
+        town.accept_case(support::new_case("T1", Some(format!("W-{i:05}")), at), at)
+            .unwrap();
+    }
+    let cn = start(&county, &fed.bundle("cn-212", Level::County, "140212", None), None).await;
+    let relay = Relay::start(cn.local_addr().unwrap(), 0).await.unwrap();
+    let tw = start(
+        &town,
+        &fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212")),
+        Some(relay.addr()),
+    )
+    .await;
+    let head = town.store().durable_seq();
+    let checkpoint = || county.store().peer_checkpoint("tw-101").unwrap();
+    wait_for("catch-up to begin", 60, || checkpoint() > 200).await;
+    relay.set(Mode::Blackhole);
+    wait_for("the township to notice the cut", 30, || {
+        peer(&tw, "cn-212").is_some_and(|p| !p.connected)
+    })
+    .await;
+    let acked = checkpoint();
+    assert!(
+        acked < head,
+        "catch-up finished before the cut ({acked} of {head}); the test proves nothing"
+    );
+    let not_acked = town
+        .store()
+        .feed_since(acked, usize::MAX)
+        .unwrap()
+        .len() as u64;
+    relay.set(Mode::Pass);
+    wait_for("catch-up to finish after the cut", 120, || checkpoint() == head).await;
+    assert_eq!(cases(&county), total);
+    let p = peer(&tw, "cn-212").unwrap();
+    assert_eq!(
+        p.sent_docs, not_acked,
+        "the resumed session sent exactly the documents not acknowledged before the cut"
+    );
+    tw.shutdown().await;
+    cn.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_township_never_receives_a_siblings_cases() {
+    let fed = Fed::new("样例市");
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let county = county_hall(dirs[0].path());
+    let a = Arc::new(support::township(dirs[1].path()));
+    let b = township_hall(dirs[2].path(), "tw-102", "140212102");
+    for (h, code) in [(&a, "A1"), (&b, "B1")] {
+        support::publish(h, code, now());
+        for i in 0..10 {
+            h.accept_case(support::new_case(code, Some(format!("{code}-{i}")), now()), now())
+                .unwrap();
+        }
+    }
+    county
+        .add_item(&support::item("C9", "15个工作日"), "县法制办", now())
+        .unwrap();
+    let cn = start(&county, &fed.bundle("cn-212", Level::County, "140212", None), None).await;
+    let ta = start(
+        &a,
+        &fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212")),
+        cn.local_addr(),
+    )
+    .await;
+    let tb = start(
+        &b,
+        &fed.bundle("tw-102", Level::Township, "140212102", Some("cn-212")),
+        cn.local_addr(),
+    )
+    .await;
+    wait_for("both townships' cases at the county", 30, || cases(&county) == 20).await;
+    wait_for("the county item at both townships", 30, || {
+        a.item("C9").is_ok() && b.item("C9").is_ok()
+    })
+    .await;
+    wait_for("every link caught up", 30, || {
+        [(&ta, "cn-212"), (&tb, "cn-212")].iter().all(|(n, p)| {
+            peer(n, p).is_some_and(|s| s.connected && s.backlog_in == 0 && s.backlog_out == 0)
+        })
+    })
+    .await;
+    assert_eq!(cases(&a), 10);
+    assert_eq!(cases(&b), 10);
+    assert!(a.item("B1").is_err(), "a sibling's catalogue item leaked");
+    for n in [ta, tb, cn] {
+        n.shutdown().await;
+    }
+}
+
+/// Starts a township with `bundle` against a running county and checks it
+/// gets nowhere: no data flows, the county never counts it connected.
+async fn refused(county: &Arc<Hall>, cn: &NodeHandle, bundle: &Bundle) -> String {
+    let dt = tempfile::tempdir().unwrap();
+    let town = Arc::new(support::township(dt.path()));
+    support::publish(&town, "T1", now());
+    town.accept_case(support::new_case("T1", Some("X-1".into()), now()), now())
+        .unwrap();
+    let before = county.store().durable_seq();
+    let tw = start(&town, bundle, cn.local_addr()).await;
+    wait_for("the attempt to fail", 20, || {
+        peer(&tw, "cn-212").is_some_and(|p| p.last_error.is_some())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(county.store().durable_seq(), before, "data flowed");
+    assert!(
+        peer(cn, "tw-101").is_none_or(|p| !p.connected),
+        "the county counted it connected"
+    );
+    let err = peer(&tw, "cn-212").unwrap().last_error.unwrap();
+    tw.shutdown().await;
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_are_refused_before_any_data_flows() {
+    let fed = Fed::new("样例市");
+    let dc = tempfile::tempdir().unwrap();
+    let county = county_hall(dc.path());
+    let cn_bundle = fed.bundle("cn-212", Level::County, "140212", None);
+    let cn = start(&county, &cn_bundle, None).await;
+
+    // A certificate from another CA.
+    let other = Fed::new("别的市");
+    let err = refused(
+        &county,
+        &cn,
+        &other.bundle("tw-101", Level::Township, "140212101", Some("cn-212")),
+    )
+    .await;
+    assert!(!err.is_empty());
+
+    // An expired certificate.
+    let t = now();
+    let expired = fed.bundle_valid(
+        "tw-101",
+        Level::Township,
+        "140212101",
+        Some("cn-212"),
+        t.plus(-10 * 86_400),
+        t.plus(-86_400),
+    );
+    refused(&county, &cn, &expired).await;
+
+    // No client certificate at all: a bare QUIC client.
+    let provider = hallsync_net::tls::provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(fed.ca.cert_pem().as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    use rustls::pki_types::pem::PemObject;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![hallsync_net::tls::ALPN.to_vec()];
+    let before = county.store().durable_seq();
+    let result = raw_exchange(
+        cn.local_addr().unwrap(),
+        quinn::ClientConfig::new(Arc::new(
+            quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
+        )),
+        &[hello_frame("tw-101")],
+    )
+    .await;
+    assert!(result.is_err(), "a client without a certificate got an answer");
+    assert_eq!(county.store().durable_seq(), before);
+
+    // A certificate revoked while its node is connected: the link drops
+    // once the county sees the new CRL, and it cannot come back.
+    let dt = tempfile::tempdir().unwrap();
+    let town = Arc::new(support::township(dt.path()));
+    let tb = fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212"));
+    let tw = start(&town, &tb, cn.local_addr()).await;
+    wait_for("the township to connect", 20, || {
+        peer(&cn, "tw-101").is_some_and(|p| p.connected)
+    })
+    .await;
+    let serial = hallsync_pki::serial_of(
+        &rustls::pki_types::CertificateDer::from_pem_slice(tb.read("node.crt").unwrap().as_bytes())
+            .unwrap(),
+    )
+    .unwrap();
+    let mut ca = Ca::open(&fed.dir.path().join("certs")).unwrap();
+    ca.revoke(&serial, "tw-101", now()).unwrap();
+    std::fs::write(cn_bundle.file("crl.pem"), ca.crl_pem().unwrap()).unwrap();
+    wait_for("the county to drop the revoked node", 30, || {
+        peer(&cn, "tw-101").is_some_and(|p| !p.connected)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(peer(&cn, "tw-101").is_some_and(|p| !p.connected), "it came back");
+    tw.shutdown().await;
+    cn.shutdown().await;
+}
+
+fn hello_frame(node: &str) -> Vec<u8> {
+    let body = hallsync_sync::encode(&hallsync_sync::Msg::Hello {
+        protocol: hallsync_sync::msg::PROTOCOL,
+        node: node.into(),
+        resume: 0,
+        head: 0,
+    })
+    .unwrap();
+    framed(&body)
+}
+
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+/// Connects with `cfg`, writes `frames` on a new stream, finishes it, and
+/// reads whatever comes back until the county closes the link.
+async fn raw_exchange(
+    addr: SocketAddr,
+    cfg: quinn::ClientConfig,
+    frames: &[Vec<u8>],
+) -> Result<Vec<u8>, String> {
+    let mut ep = quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap();
+    ep.set_default_client_config(cfg);
+    let conn = ep
+        .connect(addr, &hallsync_pki::dns_name(&NodeId::parse("cn-212").unwrap()))
+        .unwrap()
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    for f in frames {
+        send.write_all(f).await.map_err(|e| e.to_string())?;
+    }
+    let _ = send.finish();
+    let got = tokio::time::timeout(Duration::from_secs(10), recv.read_to_end(1 << 20))
+        .await
+        .map_err(|_| "no answer".to_string())?
+        .map_err(|e| e.to_string())?;
+    ep.close(0u32.into(), b"");
+    Ok(got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_oversized_and_truncated_messages_end_the_session() {
+    let fed = Fed::new("样例市");
+    let dc = tempfile::tempdir().unwrap();
+    let county = county_hall(dc.path());
+    let cn = start(&county, &fed.bundle("cn-212", Level::County, "140212", None), None).await;
+    let tb = fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212"));
+    let provider = hallsync_net::tls::provider();
+    let creds = hallsync_net::tls::Credentials::load(&tb).unwrap();
+    let cfg = || {
+        quinn::ClientConfig::new(Arc::new(
+            quinn::crypto::rustls::QuicClientConfig::try_from(creds.client(&provider).unwrap())
+                .unwrap(),
+        ))
+    };
+    let before = county.store().durable_seq();
+    let oversized = ((hallsync_sync::msg::MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+    let garbage = framed(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+    let mut truncated = 1000u32.to_be_bytes().to_vec();
+    truncated.extend_from_slice(&[1, 2, 3]);
+    let out_of_scope = framed(
+        &hallsync_sync::encode(&hallsync_sync::Msg::Offer {
+            batch: 1,
+            after: 0,
+            upto: 1,
+            head: 1,
+            docs: vec![hallsync_sync::msg::OfferDoc {
+                id: "case:140212102:sibling".into(),
+                heads: vec![[1; 32]],
+            }],
+        })
+        .unwrap(),
+    );
+    let cases = [
+        ("oversized", vec![hello_frame("tw-101"), oversized]),
+        ("malformed", vec![hello_frame("tw-101"), garbage]),
+        ("truncated", vec![hello_frame("tw-101"), truncated]),
+        ("out of scope", vec![hello_frame("tw-101"), out_of_scope]),
+        ("impostor", vec![hello_frame("tw-102")]),
+    ];
+    for (what, frames) in cases {
+        let last = || peer(&cn, "tw-101").and_then(|p| p.last_error);
+        let previous = last();
+        let _ = raw_exchange(cn.local_addr().unwrap(), cfg(), &frames).await;
+        wait_for(what, 10, || {
+            peer(&cn, "tw-101").is_some_and(|p| !p.connected) && last() != previous
+        })
+        .await;
+        let err = peer(&cn, "tw-101").unwrap().last_error.unwrap();
+        eprintln!("{what}: {err}");
+        assert_eq!(county.store().durable_seq(), before, "{what} changed stored data");
+    }
+    cn.shutdown().await;
+}
