@@ -162,25 +162,42 @@ async fn cases_go_up_items_come_down_live_and_concurrent_edits_merge() {
     let town = Arc::new(support::township(dt.path()));
     support::publish(&town, "T1", now());
     for i in 0..20 {
-        town.accept_case(support::new_case("T1", Some(format!("T1-{i:03}")), now()), now())
-            .unwrap();
+        town.accept_case(
+            support::new_case("T1", Some(format!("T1-{i:03}")), now()),
+            now(),
+        )
+        .unwrap();
     }
     county
         .add_item(&support::item("C9", "15个工作日"), "县法制办", now())
         .unwrap();
-    let cn = start(&county, &fed.bundle("cn-212", Level::County, "140212", None), None).await;
+    let cn = start(
+        &county,
+        &fed.bundle("cn-212", Level::County, "140212", None),
+        None,
+    )
+    .await;
     let tw = start(
         &town,
         &fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212")),
         cn.local_addr(),
     )
     .await;
-    wait_for("the township's cases at the county", 30, || cases(&county) == 20).await;
-    wait_for("the county item at the township", 30, || town.item("C9").is_ok()).await;
+    wait_for("the township's cases at the county", 30, || {
+        cases(&county) == 20
+    })
+    .await;
+    wait_for("the county item at the township", 30, || {
+        town.item("C9").is_ok()
+    })
+    .await;
 
     // Live: a case accepted now shows up upstairs without a reconnect.
-    town.accept_case(support::new_case("T1", Some("T1-LIVE".into()), now()), now())
-        .unwrap();
+    town.accept_case(
+        support::new_case("T1", Some("T1-LIVE".into()), now()),
+        now(),
+    )
+    .unwrap();
     wait_for("a live case at the county", 10, || cases(&county) == 21).await;
 
     // Both levels act on one case at once.
@@ -188,7 +205,9 @@ async fn cases_go_up_items_come_down_live_and_concurrent_edits_merge() {
     let later = now().plus(600);
     town.record_event(
         "T1-003",
-        EventKind::StepStarted { step: "审核".into() },
+        EventKind::StepStarted {
+            step: "审核".into(),
+        },
         "王芳",
         later,
         later,
@@ -235,7 +254,12 @@ async fn a_week_offline_then_a_cut_mid_catch_up_resumes_without_resending() {
         town.accept_case(support::new_case("T1", Some(format!("W-{i:05}")), at), at)
             .unwrap();
     }
-    let cn = start(&county, &fed.bundle("cn-212", Level::County, "140212", None), None).await;
+    let cn = start(
+        &county,
+        &fed.bundle("cn-212", Level::County, "140212", None),
+        None,
+    )
+    .await;
     let relay = Relay::start(cn.local_addr().unwrap(), 0).await.unwrap();
     let tw = start(
         &town,
@@ -256,13 +280,12 @@ async fn a_week_offline_then_a_cut_mid_catch_up_resumes_without_resending() {
         acked < head,
         "catch-up finished before the cut ({acked} of {head}); the test proves nothing"
     );
-    let not_acked = town
-        .store()
-        .feed_since(acked, usize::MAX)
-        .unwrap()
-        .len() as u64;
+    let not_acked = town.store().feed_since(acked, usize::MAX).unwrap().len() as u64;
     relay.set(Mode::Pass);
-    wait_for("catch-up to finish after the cut", 120, || checkpoint() == head).await;
+    wait_for("catch-up to finish after the cut", 120, || {
+        checkpoint() == head
+    })
+    .await;
     assert_eq!(cases(&county), total);
     let p = peer(&tw, "cn-212").unwrap();
     assert_eq!(
@@ -283,14 +306,22 @@ async fn a_township_never_receives_a_siblings_cases() {
     for (h, code) in [(&a, "A1"), (&b, "B1")] {
         support::publish(h, code, now());
         for i in 0..10 {
-            h.accept_case(support::new_case(code, Some(format!("{code}-{i}")), now()), now())
-                .unwrap();
+            h.accept_case(
+                support::new_case(code, Some(format!("{code}-{i}")), now()),
+                now(),
+            )
+            .unwrap();
         }
     }
     county
         .add_item(&support::item("C9", "15个工作日"), "县法制办", now())
         .unwrap();
-    let cn = start(&county, &fed.bundle("cn-212", Level::County, "140212", None), None).await;
+    let cn = start(
+        &county,
+        &fed.bundle("cn-212", Level::County, "140212", None),
+        None,
+    )
+    .await;
     let ta = start(
         &a,
         &fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212")),
@@ -303,7 +334,10 @@ async fn a_township_never_receives_a_siblings_cases() {
         cn.local_addr(),
     )
     .await;
-    wait_for("both townships' cases at the county", 30, || cases(&county) == 20).await;
+    wait_for("both townships' cases at the county", 30, || {
+        cases(&county) == 20
+    })
+    .await;
     wait_for("the county item at both townships", 30, || {
         a.item("C9").is_ok() && b.item("C9").is_ok()
     })
@@ -399,7 +433,10 @@ async fn strangers_are_refused_before_any_data_flows() {
         &[hello_frame("tw-101")],
     )
     .await;
-    assert!(result.is_err(), "a client without a certificate got an answer");
+    assert!(
+        result.is_err(),
+        "a client without a certificate got an answer"
+    );
     assert_eq!(county.store().durable_seq(), before);
 
     // A certificate revoked while its node is connected: the link drops
@@ -425,7 +462,10 @@ async fn strangers_are_refused_before_any_data_flows() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(peer(&cn, "tw-101").is_some_and(|p| !p.connected), "it came back");
+    assert!(
+        peer(&cn, "tw-101").is_some_and(|p| !p.connected),
+        "it came back"
+    );
     tw.shutdown().await;
     cn.shutdown().await;
 }
@@ -457,7 +497,10 @@ async fn raw_exchange(
     let mut ep = quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap();
     ep.set_default_client_config(cfg);
     let conn = ep
-        .connect(addr, &hallsync_pki::dns_name(&NodeId::parse("cn-212").unwrap()))
+        .connect(
+            addr,
+            &hallsync_pki::dns_name(&NodeId::parse("cn-212").unwrap()),
+        )
         .unwrap()
         .await
         .map_err(|e| e.to_string())?;
@@ -479,7 +522,12 @@ async fn malformed_oversized_and_truncated_messages_end_the_session() {
     let fed = Fed::new("样例市");
     let dc = tempfile::tempdir().unwrap();
     let county = county_hall(dc.path());
-    let cn = start(&county, &fed.bundle("cn-212", Level::County, "140212", None), None).await;
+    let cn = start(
+        &county,
+        &fed.bundle("cn-212", Level::County, "140212", None),
+        None,
+    )
+    .await;
     let tb = fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212"));
     let provider = hallsync_net::tls::provider();
     let creds = hallsync_net::tls::Credentials::load(&tb).unwrap();
@@ -490,7 +538,9 @@ async fn malformed_oversized_and_truncated_messages_end_the_session() {
         ))
     };
     let before = county.store().durable_seq();
-    let oversized = ((hallsync_sync::msg::MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+    let oversized = ((hallsync_sync::msg::MAX_FRAME + 1) as u32)
+        .to_be_bytes()
+        .to_vec();
     let garbage = framed(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
     let mut truncated = 1000u32.to_be_bytes().to_vec();
     truncated.extend_from_slice(&[1, 2, 3]);
@@ -524,7 +574,11 @@ async fn malformed_oversized_and_truncated_messages_end_the_session() {
         .await;
         let err = peer(&cn, "tw-101").unwrap().last_error.unwrap();
         eprintln!("{what}: {err}");
-        assert_eq!(county.store().durable_seq(), before, "{what} changed stored data");
+        assert_eq!(
+            county.store().durable_seq(),
+            before,
+            "{what} changed stored data"
+        );
     }
     cn.shutdown().await;
 }

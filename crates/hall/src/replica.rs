@@ -2,12 +2,13 @@
 //! and checkpoints, and validated merging of what a peer sends.
 
 use automerge::{AutoCommit, ChangeHash};
+use hallsync_model::calendar::Calendar;
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, NodeId, Ts};
-use hallsync_store::{lock, Loaded, Pending};
+use hallsync_store::{lock, CaseRecord, Loaded, Pending};
 use hallsync_sync::{ApplyError, Entry, Hash, Payload, Replica};
 
-use crate::{Hall, HallError};
+use crate::Hall;
 
 /// What arrived for one document.
 pub(crate) enum Incoming<'a> {
@@ -62,49 +63,67 @@ impl Hall {
         Ok(Merged { doc, record })
     }
 
-    /// Stores merged documents (with their case index records) and the
-    /// peer checkpoint in one durable commit.
-    fn store_merged(
+    /// Checks and merges what a peer sent for one document, and works out
+    /// its case index record; touches nothing stored.
+    fn prepare_incoming(
         &self,
-        peer: &NodeId,
-        docs: Vec<(DocId, Merged)>,
-        guards: &mut [std::sync::MutexGuard<'_, Loaded>],
-        checkpoint: Option<u64>,
+        id: &DocId,
+        payload: Payload,
+        stored: &mut Loaded,
+        cal: &Calendar,
         now: Ts,
-    ) -> Result<bool, HallError> {
-        let cal = self.calendar()?;
-        let mut calendar_changed = false;
-        let mut ids = Vec::with_capacity(docs.len());
-        let mut cases = Vec::with_capacity(docs.len());
-        for ((id, m), guard) in docs.into_iter().zip(guards.iter_mut()) {
-            calendar_changed |= matches!(m.record, Record::Calendar(_));
-            cases.push(match &m.record {
-                Record::Case(c) => {
-                    let view = c.view();
-                    let clock = c.clock(&view, &cal, now);
-                    Some(self.case_record(c, &view, &clock, &cal)?)
-                }
-                _ => None,
-            });
-            guard.doc = m.doc;
-            guard.record = Some(m.record);
-            ids.push(id);
-        }
-        let mut pending: Vec<Pending<'_>> = ids
-            .iter()
-            .zip(guards.iter_mut())
-            .zip(cases)
-            .map(|((id, guard), case)| Pending {
-                id,
-                loaded: guard,
-                case,
-            })
-            .collect();
-        self.store
-            .persist_from(&mut pending, checkpoint.map(|c| (peer.as_str(), c)))?;
-        Ok(calendar_changed)
+    ) -> Result<Prepared, ApplyError> {
+        self.check_scope(id)
+            .map_err(|e| ApplyError::Rejected(e.to_string()))?;
+        let (merged, saved_form) = match payload {
+            Payload::Whole(bytes) => {
+                let doc = AutoCommit::load(&bytes).map_err(|e| {
+                    ApplyError::Rejected(format!("{id}: not an Automerge document: {e}"))
+                })?;
+                let fresh = !stored.exists();
+                let m = self
+                    .merge_checked(id, stored, Incoming::Whole(Box::new(doc)))
+                    .map_err(ApplyError::Rejected)?;
+                (m, fresh.then_some(bytes))
+            }
+            Payload::Changes(bytes) => (
+                self.merge_checked(id, stored, Incoming::Changes(&bytes))
+                    .map_err(ApplyError::Rejected)?,
+                None,
+            ),
+            Payload::Nothing => {
+                return Err(ApplyError::Rejected(format!("{id}: an empty payload")))
+            }
+        };
+        let case = match &merged.record {
+            Record::Case(c) => {
+                let view = c.view();
+                let clock = c.clock(&view, cal, now);
+                Some(
+                    self.case_record(c, &view, &clock, cal)
+                        .map_err(|e| ApplyError::Local(e.to_string()))?,
+                )
+            }
+            _ => None,
+        };
+        Ok(Prepared {
+            merged,
+            case,
+            saved_form,
+        })
     }
 }
+
+/// One received document, checked and ready to store.
+struct Prepared {
+    merged: Merged,
+    case: Option<CaseRecord>,
+    /// The peer's bytes, stored as they are when the document is new here.
+    saved_form: Option<Vec<u8>>,
+}
+
+/// Batches smaller than this are checked on the session's own thread.
+const PARALLEL_FROM: usize = 32;
 
 /// A hall seen by a replication session at one moment.
 #[derive(Debug)]
@@ -202,27 +221,77 @@ impl Replica for HallReplica<'_> {
             .map(lock)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ApplyError::Local(e.to_string()))?;
-        let mut merged = Vec::with_capacity(docs.len());
-        for ((id, payload), guard) in docs.into_iter().zip(guards.iter_mut()) {
-            hall.check_scope(&id)
-                .map_err(|e| ApplyError::Rejected(e.to_string()))?;
-            let incoming = match &payload {
-                Payload::Whole(bytes) => {
-                    Incoming::Whole(Box::new(AutoCommit::load(bytes).map_err(|e| {
-                        ApplyError::Rejected(format!("{id}: not an Automerge document: {e}"))
-                    })?))
-                }
-                Payload::Changes(bytes) => Incoming::Changes(bytes),
-                Payload::Nothing => continue,
-            };
-            let m = hall
-                .merge_checked(&id, guard, incoming)
-                .map_err(ApplyError::Rejected)?;
-            merged.push((id, m));
-        }
-        let calendar_changed = hall
-            .store_merged(peer, merged, &mut guards, checkpoint, self.now)
+        let cal = hall
+            .calendar()
             .map_err(|e| ApplyError::Local(e.to_string()))?;
+        let now = self.now;
+        let mut work: Vec<(&DocId, Payload, &mut Loaded)> = docs
+            .iter_mut()
+            .zip(guards.iter_mut())
+            .map(|((id, p), g)| (&*id, std::mem::replace(p, Payload::Nothing), &mut **g))
+            .collect();
+        // Loading and checking dominate a batch's cost and need no lock
+        // but the documents' own: spread them over the cores.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        let chunk = if work.len() < PARALLEL_FROM {
+            work.len().max(1)
+        } else {
+            work.len().div_ceil(workers)
+        };
+        let prepared: Vec<Prepared> = std::thread::scope(|s| {
+            let handles: Vec<_> = work
+                .chunks_mut(chunk)
+                .map(|part| {
+                    let cal = &cal;
+                    s.spawn(move || {
+                        part.iter_mut()
+                            .map(|(id, p, l)| {
+                                let p = std::mem::replace(p, Payload::Nothing);
+                                hall.prepare_incoming(id, p, l, cal, now)
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(ApplyError::Local("a checker panicked".into())))
+                })
+                .collect::<Result<Vec<Vec<_>>, _>>()
+        })?
+        .into_iter()
+        .flatten()
+        .collect();
+        drop(work);
+        let mut calendar_changed = false;
+        let mut cases = Vec::with_capacity(prepared.len());
+        for (p, guard) in prepared.into_iter().zip(guards.iter_mut()) {
+            calendar_changed |= matches!(p.merged.record, Record::Calendar(_));
+            match p.saved_form {
+                Some(bytes) => guard.adopt(p.merged.doc, bytes),
+                None => guard.doc = p.merged.doc,
+            }
+            guard.record = Some(p.merged.record);
+            cases.push(p.case);
+        }
+        let mut pending: Vec<Pending<'_>> = docs
+            .iter()
+            .zip(guards.iter_mut())
+            .zip(cases)
+            .map(|(((id, _), guard), case)| Pending {
+                id,
+                loaded: guard,
+                case,
+            })
+            .collect();
+        hall.store()
+            .persist_from(&mut pending, checkpoint.map(|c| (peer.as_str(), c)))
+            .map_err(|e| ApplyError::Local(e.to_string()))?;
+        drop(pending);
         drop(guards);
         if calendar_changed {
             hall.calendar_changed(self.now)

@@ -186,14 +186,11 @@ pub async fn start(
             None => None,
         },
     };
-    let endpoint = match listen {
-        Some(addr) => quinn::Endpoint::server(server_config(&creds, &provider, &bundle)?, addr)
-            .map_err(|source| NetError::Bind { addr, source })?,
-        None => {
-            let addr: SocketAddr = ([0, 0, 0, 0], 0).into();
-            quinn::Endpoint::client(addr).map_err(|source| NetError::Bind { addr, source })?
-        }
+    let server = match listen {
+        Some(_) => Some(server_config(&creds, &provider, &bundle)?),
+        None => None,
     };
+    let endpoint = open_endpoint(listen.unwrap_or_else(|| ([0, 0, 0, 0], 0).into()), server)?;
     let local_addr = listen.and_then(|_| endpoint.local_addr().ok());
     let board = Arc::new(Board::new(
         hall.clone(),
@@ -239,6 +236,37 @@ pub async fn start(
         board,
         local_addr,
     })
+}
+
+/// Socket buffers: large enough that a burst of a window of batches is not
+/// dropped by the kernel before quinn reads it (the kernel caps them at
+/// `net.core.rmem_max` / `wmem_max`).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn open_endpoint(
+    addr: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+) -> Result<quinn::Endpoint, NetError> {
+    let bind = |source| NetError::Bind { addr, source };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .map_err(bind)?;
+    // Best effort: a smaller buffer only means more retransmissions.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.bind(&addr.into()).map_err(bind)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| NetError::Config("no async runtime for QUIC".into()))?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        server,
+        socket.into(),
+        runtime,
+    )
+    .map_err(bind)
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

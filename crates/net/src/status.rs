@@ -39,6 +39,8 @@ pub struct PeerStatus {
     pub connected: bool,
     /// When the current session came up (Unix seconds).
     pub since: Option<i64>,
+    /// Whether both directions are caught up now.
+    pub in_sync: bool,
     /// Last time both directions were caught up (Unix seconds).
     pub last_sync: Option<i64>,
     /// Our feed entries the peer has not acknowledged.
@@ -66,6 +68,7 @@ impl PeerStatus {
             addr: None,
             connected: false,
             since: None,
+            in_sync: false,
             last_sync: None,
             backlog_out: 0,
             backlog_in: 0,
@@ -151,7 +154,10 @@ impl Board {
         let stats = conn.stats();
         let now = now_ts().0;
         let caught_up = s.caught_up(replica);
+        let mut reached_sync = false;
         self.with_existing(s.peer().id.as_str(), |p| {
+            reached_sync = caught_up && !p.in_sync;
+            p.in_sync = caught_up;
             if s.established() && !p.connected {
                 p.connected = true;
                 p.since = Some(now);
@@ -167,12 +173,17 @@ impl Board {
             p.wire_tx = stats.udp_tx.bytes;
             p.wire_rx = stats.udp_rx.bytes;
         });
+        if reached_sync {
+            // Scripts and benchmarks watch the file for this moment.
+            self.write_file();
+        }
     }
 
     pub(crate) fn disconnected(&self, id: &NodeId, conn: &quinn::Connection) {
         let stats = conn.stats();
         self.with_existing(id.as_str(), |p| {
             p.connected = false;
+            p.in_sync = false;
             p.since = None;
             p.wire_tx = stats.udp_tx.bytes;
             p.wire_rx = stats.udp_rx.bytes;

@@ -237,6 +237,9 @@ pub struct Loaded {
     exists: bool,
     chunks: usize,
     saved_heads: Vec<ChangeHash>,
+    /// Bytes known to load to exactly `doc`, stored instead of saving it
+    /// again when the document is first written (see [`Loaded::adopt`]).
+    saved_form: Option<(Vec<u8>, Vec<ChangeHash>)>,
 }
 
 impl Loaded {
@@ -247,12 +250,23 @@ impl Loaded {
             exists: false,
             chunks: 0,
             saved_heads: Vec::new(),
+            saved_form: None,
         }
     }
 
     /// Whether the document is stored.
     pub fn exists(&self) -> bool {
         self.exists
+    }
+
+    /// Sets the document to `doc`, which was loaded from `bytes` (a peer's
+    /// saved form), so that a first write stores `bytes` as they are
+    /// instead of saving the document again. Ignored if the document
+    /// changes before it is written.
+    pub fn adopt(&mut self, mut doc: AutoCommit, bytes: Vec<u8>) {
+        let heads = doc.get_heads();
+        self.doc = doc;
+        self.saved_form = Some((bytes, heads));
     }
 
     /// Turns the changes made since the last commit into a write, or
@@ -270,7 +284,10 @@ impl Loaded {
             Body::Index
         } else if !self.exists || self.chunks + 1 >= compact_after as usize {
             self.chunks = 0;
-            Body::Replace(self.doc.save())
+            match self.saved_form.take() {
+                Some((bytes, at)) if !self.exists && at == heads => Body::Replace(bytes),
+                _ => Body::Replace(self.doc.save()),
+            }
         } else {
             self.chunks += 1;
             Body::Append(self.doc.save_after(&self.saved_heads))
@@ -568,6 +585,7 @@ impl Store {
             exists: true,
             chunks: head.chunks.len(),
             saved_heads,
+            saved_form: None,
         })
     }
 
