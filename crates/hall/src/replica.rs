@@ -6,7 +6,7 @@ use hallsync_model::calendar::Calendar;
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, NodeId, Ts};
 use hallsync_store::{lock, CaseRecord, Loaded, Pending};
-use hallsync_sync::{ApplyError, Entry, Hash, Payload, Replica};
+use hallsync_sync::{ApplyError, Entry, Hash, Payload, Received, Replica};
 
 use crate::Hall;
 
@@ -67,15 +67,16 @@ impl Hall {
     /// its case index record; touches nothing stored.
     fn prepare_incoming(
         &self,
-        id: &DocId,
-        payload: Payload,
+        received: &mut Received,
         stored: &mut Loaded,
         cal: &Calendar,
         now: Ts,
     ) -> Result<Prepared, ApplyError> {
+        let id = &received.id;
+        let payload = std::mem::replace(&mut received.payload, Payload::Nothing);
         self.check_scope(id)
             .map_err(|e| ApplyError::Rejected(e.to_string()))?;
-        let (merged, saved_form) = match payload {
+        let (mut merged, saved_form) = match payload {
             Payload::Whole(bytes) => {
                 let doc = AutoCommit::load(&bytes).map_err(|e| {
                     ApplyError::Rejected(format!("{id}: not an Automerge document: {e}"))
@@ -95,6 +96,10 @@ impl Hall {
                 return Err(ApplyError::Rejected(format!("{id}: an empty payload")))
             }
         };
+        let mut heads: Vec<Hash> = merged.doc.get_heads().iter().map(|h| h.0).collect();
+        heads.sort_unstable();
+        received.heads.sort_unstable();
+        let exact = heads == received.heads;
         let case = match &merged.record {
             Record::Case(c) => {
                 let view = c.view();
@@ -110,6 +115,7 @@ impl Hall {
             merged,
             case,
             saved_form,
+            exact,
         })
     }
 }
@@ -120,6 +126,8 @@ struct Prepared {
     case: Option<CaseRecord>,
     /// The peer's bytes, stored as they are when the document is new here.
     saved_form: Option<Vec<u8>>,
+    /// The merged document has exactly the peer's heads.
+    exact: bool,
 }
 
 /// Batches smaller than this are checked on the session's own thread.
@@ -151,6 +159,7 @@ impl Replica for HallReplica<'_> {
                     seq: e.seq,
                     id: e.id,
                     heads: e.heads.iter().map(|h| h.0).collect(),
+                    origin: e.origin,
                 })
                 .collect(),
             scanned,
@@ -199,21 +208,21 @@ impl Replica for HallReplica<'_> {
     fn apply(
         &mut self,
         peer: &NodeId,
-        mut docs: Vec<(DocId, Payload)>,
+        mut docs: Vec<Received>,
         checkpoint: Option<u64>,
     ) -> Result<(), ApplyError> {
         let hall = self.hall;
-        docs.retain(|(_, p)| !p.is_empty());
+        docs.retain(|r| !r.payload.is_empty());
         // One lock order for every batch, so two sessions never deadlock.
-        docs.sort_by(|a, b| a.0.cmp(&b.0));
-        if docs.windows(2).any(|w| w[0].0 == w[1].0) {
+        docs.sort_by(|a, b| a.id.cmp(&b.id));
+        if docs.windows(2).any(|w| w[0].id == w[1].id) {
             return Err(ApplyError::Rejected(
                 "the same document twice in one batch".into(),
             ));
         }
         let handles = docs
             .iter()
-            .map(|(id, _)| hall.store().doc(id))
+            .map(|r| hall.store().doc(&r.id))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ApplyError::Local(e.to_string()))?;
         let mut guards = handles
@@ -225,10 +234,10 @@ impl Replica for HallReplica<'_> {
             .calendar()
             .map_err(|e| ApplyError::Local(e.to_string()))?;
         let now = self.now;
-        let mut work: Vec<(&DocId, Payload, &mut Loaded)> = docs
+        let mut work: Vec<(&mut Received, &mut Loaded)> = docs
             .iter_mut()
             .zip(guards.iter_mut())
-            .map(|((id, p), g)| (&*id, std::mem::replace(p, Payload::Nothing), &mut **g))
+            .map(|(r, g)| (r, &mut **g))
             .collect();
         // Loading and checking dominate a batch's cost and need no lock
         // but the documents' own: spread them over the cores.
@@ -247,10 +256,7 @@ impl Replica for HallReplica<'_> {
                     let cal = &cal;
                     s.spawn(move || {
                         part.iter_mut()
-                            .map(|(id, p, l)| {
-                                let p = std::mem::replace(p, Payload::Nothing);
-                                hall.prepare_incoming(id, p, l, cal, now)
-                            })
+                            .map(|(r, l)| hall.prepare_incoming(r, l, cal, now))
                             .collect::<Result<Vec<_>, _>>()
                     })
                 })
@@ -276,14 +282,17 @@ impl Replica for HallReplica<'_> {
                 None => guard.doc = p.merged.doc,
             }
             guard.record = Some(p.merged.record);
+            if p.exact {
+                guard.set_origin(peer.as_str());
+            }
             cases.push(p.case);
         }
         let mut pending: Vec<Pending<'_>> = docs
             .iter()
             .zip(guards.iter_mut())
             .zip(cases)
-            .map(|(((id, _), guard), case)| Pending {
-                id,
+            .map(|((r, guard), case)| Pending {
+                id: &r.id,
                 loaded: guard,
                 case,
             })

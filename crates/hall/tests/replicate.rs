@@ -148,6 +148,14 @@ fn cases_go_up_items_come_down_and_concurrent_edits_merge() {
     assert_eq!(up.stats().offered + down.stats().offered, 0);
 }
 
+fn received(id: &hallsync_model::DocId, payload: Payload) -> hallsync_sync::Received {
+    hallsync_sync::Received {
+        id: id.clone(),
+        payload,
+        heads: Vec::new(),
+    }
+}
+
 fn all() -> hallsync_hall::CaseFilter {
     hallsync_hall::CaseFilter {
         include_closed: true,
@@ -178,7 +186,9 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
         Payload::Changes(good.clone()),
     ];
     for p in bad {
-        let err = rc.apply(&peer, vec![(id.clone(), p)], Some(9)).unwrap_err();
+        let err = rc
+            .apply(&peer, vec![received(&id, p)], Some(9))
+            .unwrap_err();
         assert!(
             matches!(err, hallsync_sync::ApplyError::Rejected(_)),
             "{err:?}"
@@ -187,7 +197,11 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
     // A valid document under the wrong id.
     let other = hallsync_model::DocId::parse("case:140212101:forged").unwrap();
     let err = rc
-        .apply(&peer, vec![(other, Payload::Whole(good.clone()))], Some(9))
+        .apply(
+            &peer,
+            vec![received(&other, Payload::Whole(good.clone()))],
+            Some(9),
+        )
         .unwrap_err();
     assert!(matches!(err, hallsync_sync::ApplyError::Rejected(_)));
     // A sibling's record.
@@ -199,7 +213,7 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
     let err = rt
         .apply(
             &NodeId::parse("cn-212").unwrap(),
-            vec![(sibling, Payload::Whole(good))],
+            vec![received(&sibling, Payload::Whole(good))],
             Some(9),
         )
         .unwrap_err();

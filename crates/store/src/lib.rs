@@ -202,6 +202,7 @@ struct Write {
     body: Body,
     case: Option<CaseRecord>,
     heads: Vec<ChangeHash>,
+    origin: Option<String>,
 }
 
 /// A document to persist: its handle's contents, locked by the caller, and
@@ -225,6 +226,9 @@ pub struct FeedEntry {
     pub id: DocId,
     /// The document's Automerge heads as of this entry.
     pub heads: Vec<ChangeHash>,
+    /// The peer whose copy this entry is exactly (it came from that peer
+    /// and nothing was added here): no need to offer it back.
+    pub origin: Option<String>,
 }
 
 /// A loaded document, shared through [`DocHandle`].
@@ -240,6 +244,8 @@ pub struct Loaded {
     /// Bytes known to load to exactly `doc`, stored instead of saving it
     /// again when the document is first written (see [`Loaded::adopt`]).
     saved_form: Option<(Vec<u8>, Vec<ChangeHash>)>,
+    /// The peer whose copy the next write makes this exactly.
+    origin: Option<String>,
 }
 
 impl Loaded {
@@ -251,12 +257,19 @@ impl Loaded {
             chunks: 0,
             saved_heads: Vec::new(),
             saved_form: None,
+            origin: None,
         }
     }
 
     /// Whether the document is stored.
     pub fn exists(&self) -> bool {
         self.exists
+    }
+
+    /// Marks the next write as making this document exactly `peer`'s copy,
+    /// so the change feed need not offer it back to `peer`.
+    pub fn set_origin(&mut self, peer: &str) {
+        self.origin = Some(peer.to_string());
     }
 
     /// Sets the document to `doc`, which was loaded from `bytes` (a peer's
@@ -278,6 +291,7 @@ impl Loaded {
         compact_after: u32,
     ) -> Option<Write> {
         let heads = self.doc.get_heads();
+        let origin = self.origin.take();
         let body = if self.exists && heads == self.saved_heads {
             // Nothing new in the document: an index change, or nothing.
             case.as_ref()?;
@@ -299,6 +313,7 @@ impl Loaded {
             body,
             case,
             heads,
+            origin,
         })
     }
 }
@@ -382,27 +397,48 @@ fn decode<'a, T: Deserialize<'a>>(key: &str, v: &'a [u8]) -> Result<T, StoreErro
     postcard::from_bytes(unversioned(key, v)?).map_err(|e| corrupt(key, e.to_string()))
 }
 
-/// A feed entry: the doc id, then the chunk's bytes (none for a marker).
-fn feed_value(id: &DocId, bytes: &[u8]) -> Vec<u8> {
+/// A feed entry: the doc id, the origin (the peer whose state this entry
+/// is exactly, or empty), then the chunk's bytes (none for a marker).
+fn feed_value(id: &DocId, origin: Option<&str>, bytes: &[u8]) -> Vec<u8> {
     let idb = id.as_str().as_bytes();
-    let mut v = Vec::with_capacity(2 + idb.len() + bytes.len());
+    let ob = origin.unwrap_or("").as_bytes();
+    let mut v = Vec::with_capacity(3 + idb.len() + ob.len() + bytes.len());
     v.push(FORMAT);
     v.push(idb.len() as u8);
     v.extend_from_slice(idb);
+    v.push(ob.len() as u8);
+    v.extend_from_slice(ob);
     v.extend_from_slice(bytes);
     v
 }
 
-fn parse_feed_value(v: &[u8]) -> Result<(DocId, &[u8]), StoreError> {
-    let rest = unversioned("feed", v)?;
-    let (&n, rest) = rest
-        .split_first()
-        .ok_or_else(|| corrupt("feed", "empty entry"))?;
-    let n = usize::from(n);
-    if rest.len() < n {
-        return Err(corrupt("feed", "short entry"));
+/// A parsed feed entry value.
+struct FeedValue<'a> {
+    id: DocId,
+    origin: Option<String>,
+    bytes: &'a [u8],
+}
+
+fn parse_feed_value(v: &[u8]) -> Result<FeedValue<'_>, StoreError> {
+    fn field(rest: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
+        let (&n, rest) = rest
+            .split_first()
+            .ok_or_else(|| corrupt("feed", "short entry"))?;
+        let n = usize::from(n);
+        if rest.len() < n {
+            return Err(corrupt("feed", "short entry"));
+        }
+        Ok(rest.split_at(n))
     }
-    Ok((doc_id(&rest[..n])?, &rest[n..]))
+    let rest = unversioned("feed", v)?;
+    let (id, rest) = field(rest)?;
+    let (origin, bytes) = field(rest)?;
+    let origin = std::str::from_utf8(origin).map_err(|_| corrupt("feed", "origin is not text"))?;
+    Ok(FeedValue {
+        id: doc_id(id)?,
+        origin: (!origin.is_empty()).then(|| origin.to_string()),
+        bytes,
+    })
 }
 
 /// Orders signed times as bytes.
@@ -480,20 +516,29 @@ impl Store {
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         let io = |e: std::io::Error| StoreError::Db(sled::Error::Io(e));
         std::fs::create_dir_all(path).map_err(io)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path.join("sled"))
             .cache_capacity(options.sled_cache_bytes)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io)
+            .flush_every_ms(None);
+        // sled releases its file lock only when its last background thread
+        // lets go of a closed database, a moment after the close returns:
+        // a quick reopen (a restart) waits for that instead of failing.
+        let patience = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io))
                     if io.kind() == std::io::ErrorKind::WouldBlock
                         || io.to_string().contains("lock") =>
                 {
-                    StoreError::Locked(path.to_path_buf())
+                    if std::time::Instant::now() > patience {
+                        return Err(StoreError::Locked(path.to_path_buf()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                other => StoreError::Db(other),
-            })?;
+                Err(other) => return Err(StoreError::Db(other)),
+            }
+        };
         let tree = db.open_tree("hallsync")?;
         let (wal, records) = Wal::open(&path.join("wal")).map_err(io)?;
         if !records.is_empty() {
@@ -571,7 +616,9 @@ impl Store {
                 .tree
                 .get(feed_key(*seq))?
                 .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))?;
-            let (owner, bytes) = parse_feed_value(&v)?;
+            let FeedValue {
+                id: owner, bytes, ..
+            } = parse_feed_value(&v)?;
             if owner != *id {
                 return Err(corrupt(name, format!("chunk {seq} belongs to {owner}")));
             }
@@ -586,6 +633,7 @@ impl Store {
             chunks: head.chunks.len(),
             saved_heads,
             saved_form: None,
+            origin: None,
         })
     }
 
@@ -659,7 +707,10 @@ impl Store {
                 }
                 match &w.body {
                     Body::Append(bytes) => {
-                        ops.push(Op::Put(feed_key(seq), feed_value(&w.id, bytes)));
+                        ops.push(Op::Put(
+                            feed_key(seq),
+                            feed_value(&w.id, w.origin.as_deref(), bytes),
+                        ));
                         head.chunks.push(seq);
                         head.feed_seq = seq;
                     }
@@ -668,7 +719,10 @@ impl Store {
                         for c in head.chunks.drain(..) {
                             ops.push(Op::Del(feed_key(c)));
                         }
-                        ops.push(Op::Put(feed_key(seq), feed_value(&w.id, &[])));
+                        ops.push(Op::Put(
+                            feed_key(seq),
+                            feed_value(&w.id, w.origin.as_deref(), &[]),
+                        ));
                         head.feed_seq = seq;
                     }
                     Body::Index => {}
@@ -764,6 +818,7 @@ impl Store {
                 body: Body::Index,
                 case: Some(case),
                 heads: Vec::new(),
+                origin: None,
             })
             .collect();
         self.commit(&writes, None).map(drop)
@@ -802,12 +857,13 @@ impl Store {
                 scanned = seq - 1;
                 break;
             }
-            let (id, _) = parse_feed_value(&v)?;
+            let FeedValue { id, origin, .. } = parse_feed_value(&v)?;
             if let Some(h) = self.head(&id)?.filter(|h| h.feed_seq == seq) {
                 out.push(FeedEntry {
                     seq,
                     id,
                     heads: h.heads.into_iter().map(ChangeHash).collect(),
+                    origin,
                 });
             }
         }
@@ -851,7 +907,7 @@ impl Store {
                 .tree
                 .get(feed_key(*seq))?
                 .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))?;
-            out.extend_from_slice(parse_feed_value(&v)?.1);
+            out.extend_from_slice(parse_feed_value(&v)?.bytes);
         }
         Ok(Some(out))
     }

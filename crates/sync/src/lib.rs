@@ -12,4 +12,6 @@ pub mod msg;
 pub mod session;
 
 pub use msg::{decode, encode, FrameError, Hash, Msg, Payload, Want};
-pub use session::{ApplyError, Config, Endpoint, Entry, Replica, Session, SessionError, Stats};
+pub use session::{
+    ApplyError, Config, Endpoint, Entry, Received, Replica, Session, SessionError, Stats,
+};

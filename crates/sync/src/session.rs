@@ -65,6 +65,21 @@ pub struct Entry {
     pub id: DocId,
     /// Its heads.
     pub heads: Vec<Hash>,
+    /// The peer this entry came from unchanged, if any: it is not offered
+    /// back to that peer, which has it.
+    pub origin: Option<String>,
+}
+
+/// A document received from the peer, for [`Replica::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The document.
+    pub id: DocId,
+    /// What was sent.
+    pub payload: Payload,
+    /// The peer's heads for it, as offered: if the merged document has
+    /// exactly these, the new feed entry is the peer's copy (its origin).
+    pub heads: Vec<Hash>,
 }
 
 /// Why [`Replica::apply`] refused a batch.
@@ -98,7 +113,7 @@ pub trait Replica {
     fn apply(
         &mut self,
         peer: &NodeId,
-        docs: Vec<(DocId, Payload)>,
+        docs: Vec<Received>,
         checkpoint: Option<u64>,
     ) -> Result<(), ApplyError>;
 }
@@ -151,6 +166,7 @@ struct Incoming {
     after: u64,
     upto: u64,
     ids: Vec<DocId>,
+    heads: Vec<Vec<Hash>>,
     received: usize,
 }
 
@@ -391,9 +407,12 @@ impl Session {
             if upto <= self.cursor {
                 break;
             }
+            let peer = self.peer.id.as_str();
             let entries: Vec<Entry> = entries
                 .into_iter()
-                .filter(|e| scope::visible(&self.peer.region, &e.id))
+                .filter(|e| {
+                    scope::visible(&self.peer.region, &e.id) && e.origin.as_deref() != Some(peer)
+                })
                 .collect();
             let batch = self.next_batch;
             self.next_batch += 1;
@@ -438,6 +457,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         self.peer_head = self.peer_head.max(head).max(upto);
         let mut ids = Vec::with_capacity(docs.len());
+        let mut offered = Vec::with_capacity(docs.len());
         let mut wants = Vec::with_capacity(docs.len());
         for d in docs {
             let id = parse_id(&d.id)?;
@@ -466,6 +486,7 @@ impl Session {
                 }
             };
             ids.push(id);
+            offered.push(theirs);
             wants.push(want);
         }
         if upto <= self.checkpoint && wants.iter().all(|w| *w == Want::Nothing) {
@@ -482,6 +503,7 @@ impl Session {
                 after,
                 upto,
                 ids,
+                heads: offered,
                 received: 0,
             },
         );
@@ -597,11 +619,19 @@ impl Session {
             )));
         }
         let mut apply = Vec::new();
-        for (id, p) in inc.ids[inc.received..end].iter().zip(docs) {
+        for ((id, heads), p) in inc.ids[inc.received..end]
+            .iter()
+            .zip(&inc.heads[inc.received..end])
+            .zip(docs)
+        {
             if !p.is_empty() {
                 self.stats.received += 1;
                 self.stats.received_bytes += p.len() as u64;
-                apply.push((id.clone(), p));
+                apply.push(Received {
+                    id: id.clone(),
+                    payload: p,
+                    heads: heads.clone(),
+                });
             }
         }
         inc.received = end;

@@ -12,8 +12,8 @@ use automerge::{transaction::Transactable, AutoCommit, ChangeHash, ReadDoc, ROOT
 use hallsync_model::scope;
 use hallsync_model::{DocId, NodeId, RegionCode};
 use hallsync_sync::{
-    decode, encode, ApplyError, Config, Endpoint, Entry, Hash, Msg, Payload, Replica, Session,
-    SessionError,
+    decode, encode, ApplyError, Config, Endpoint, Entry, Hash, Msg, Payload, Received, Replica,
+    Session, SessionError,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -23,7 +23,8 @@ use rand::{Rng, SeedableRng};
 struct Mem {
     region: Option<RegionCode>,
     docs: BTreeMap<DocId, AutoCommit>,
-    feed: BTreeMap<u64, DocId>,
+    /// seq -> (doc, origin).
+    feed: BTreeMap<u64, (DocId, Option<String>)>,
     at: HashMap<DocId, u64>,
     next: u64,
     checkpoints: HashMap<NodeId, u64>,
@@ -39,11 +40,11 @@ impl Mem {
         }
     }
 
-    fn bump(&mut self, id: &DocId) {
+    fn bump(&mut self, id: &DocId, origin: Option<String>) {
         if let Some(old) = self.at.insert(id.clone(), self.next) {
             self.feed.remove(&old);
         }
-        self.feed.insert(self.next, id.clone());
+        self.feed.insert(self.next, (id.clone(), origin));
         self.next += 1;
     }
 
@@ -51,7 +52,7 @@ impl Mem {
         let doc = self.docs.entry(id.clone()).or_default();
         doc.put(ROOT, key, value).unwrap();
         doc.commit();
-        self.bump(id);
+        self.bump(id, None);
     }
 
     fn heads_of(&mut self, id: &DocId) -> Option<Vec<ChangeHash>> {
@@ -67,7 +68,7 @@ impl Replica for Mem {
     fn feed(&mut self, after: u64, limit: usize) -> Result<(Vec<Entry>, u64), String> {
         let mut out = Vec::new();
         let mut scanned = self.next - 1;
-        for (&seq, id) in self.feed.range(after + 1..) {
+        for (&seq, (id, origin)) in self.feed.range(after + 1..) {
             if out.len() == limit {
                 scanned = seq - 1;
                 break;
@@ -77,6 +78,7 @@ impl Replica for Mem {
                 seq,
                 id: id.clone(),
                 heads: heads.iter().map(|h| h.0).collect(),
+                origin: origin.clone(),
             });
         }
         Ok((out, scanned))
@@ -111,11 +113,16 @@ impl Replica for Mem {
     fn apply(
         &mut self,
         peer: &NodeId,
-        docs: Vec<(DocId, Payload)>,
+        docs: Vec<Received>,
         checkpoint: Option<u64>,
     ) -> Result<(), ApplyError> {
         let mut merged = Vec::new();
-        for (id, p) in docs {
+        for Received {
+            id,
+            payload: p,
+            heads: mut theirs,
+        } in docs
+        {
             let region = self.region.as_ref().unwrap();
             if !scope::visible(region, &id) {
                 return Err(ApplyError::Rejected(format!("{id} out of scope")));
@@ -130,9 +137,10 @@ impl Replica for Mem {
             if !doc.get_missing_deps(&[]).is_empty() {
                 return Err(ApplyError::Rejected(format!("{id} incomplete")));
             }
-            merged.push((id, doc));
+            theirs.sort();
+            merged.push((id, doc, theirs));
         }
-        for (id, doc) in merged {
+        for (id, doc, theirs) in merged {
             let before = self.heads_of(&id);
             let mut doc = doc;
             let mut after = doc.get_heads();
@@ -140,7 +148,8 @@ impl Replica for Mem {
             self.docs.insert(id.clone(), doc);
             if before.as_ref() != Some(&after) {
                 self.applied_docs += 1;
-                self.bump(&id);
+                let exact = after.iter().map(|h| h.0).collect::<Vec<_>>() == theirs;
+                self.bump(&id, exact.then(|| peer.to_string()));
             }
         }
         if let Some(c) = checkpoint {
