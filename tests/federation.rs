@@ -268,7 +268,7 @@ async fn a_week_offline_then_a_cut_mid_catch_up_resumes_without_resending() {
     )
     .await;
     let head = town.store().durable_seq();
-    let checkpoint = || county.store().peer_checkpoint("tw-101").unwrap();
+    let checkpoint = || county.store().peer_checkpoint("tw-101").unwrap().seq;
     wait_for("catch-up to begin", 60, || checkpoint() > 200).await;
     relay.set(Mode::Blackhole);
     wait_for("the township to notice the cut", 30, || {
@@ -474,6 +474,8 @@ fn hello_frame(node: &str) -> Vec<u8> {
     let body = hallsync_sync::encode(&hallsync_sync::Msg::Hello {
         protocol: hallsync_sync::msg::PROTOCOL,
         node: node.into(),
+        feed: 1,
+        resume_feed: 0,
         resume: 0,
         head: 0,
     })

@@ -5,8 +5,8 @@ use automerge::{AutoCommit, ChangeHash};
 use hallsync_model::calendar::Calendar;
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, NodeId, Ts};
-use hallsync_store::{lock, CaseRecord, Loaded, Pending};
-use hallsync_sync::{ApplyError, Entry, Hash, Payload, Received, Replica};
+use hallsync_store::{lock, CaseRecord, Checkpoint, Loaded, Pending};
+use hallsync_sync::{ApplyError, Entry, Hash, Payload, Position, Received, Replica};
 
 use crate::Hall;
 
@@ -198,18 +198,27 @@ impl Replica for HallReplica<'_> {
             .collect())
     }
 
-    fn checkpoint(&mut self, peer: &NodeId) -> Result<u64, String> {
-        self.hall
+    fn feed_id(&self) -> u64 {
+        self.hall.store().feed_id()
+    }
+
+    fn checkpoint(&mut self, peer: &NodeId) -> Result<Position, String> {
+        let c = self
+            .hall
             .store()
             .peer_checkpoint(peer.as_str())
-            .map_err(local)
+            .map_err(local)?;
+        Ok(Position {
+            feed: c.feed,
+            seq: c.seq,
+        })
     }
 
     fn apply(
         &mut self,
         peer: &NodeId,
         mut docs: Vec<Received>,
-        checkpoint: Option<u64>,
+        checkpoint: Option<Position>,
     ) -> Result<(), ApplyError> {
         let hall = self.hall;
         docs.retain(|r| !r.payload.is_empty());
@@ -298,7 +307,18 @@ impl Replica for HallReplica<'_> {
             })
             .collect();
         hall.store()
-            .persist_from(&mut pending, checkpoint.map(|c| (peer.as_str(), c)))
+            .persist_from(
+                &mut pending,
+                checkpoint.map(|c| {
+                    (
+                        peer.as_str(),
+                        Checkpoint {
+                            feed: c.feed,
+                            seq: c.seq,
+                        },
+                    )
+                }),
+            )
             .map_err(|e| ApplyError::Local(e.to_string()))?;
         drop(pending);
         drop(guards);

@@ -148,12 +148,56 @@ fn cases_go_up_items_come_down_and_concurrent_edits_merge() {
     assert_eq!(up.stats().offered + down.stats().offered, 0);
 }
 
+/// Any checkpoint: these batches must be refused before it matters.
+const AT: hallsync_sync::Position = hallsync_sync::Position { feed: 1, seq: 9 };
+
 fn received(id: &hallsync_model::DocId, payload: Payload) -> hallsync_sync::Received {
     hallsync_sync::Received {
         id: id.clone(),
         payload,
         heads: Vec::new(),
     }
+}
+
+#[test]
+fn a_peer_whose_store_was_recreated_gets_everything_again() {
+    let (dt, dc, dc2) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let town = support::township(dt.path());
+    support::publish(&town, "T1", now());
+    for i in 0..10 {
+        town.accept_case(
+            support::new_case("T1", Some(format!("T1-{i}")), now()),
+            now(),
+        )
+        .unwrap();
+    }
+    let first = county(dc.path());
+    for i in 0..30 {
+        first
+            .add_item(
+                &support::item(&format!("C{i}"), "15个工作日"),
+                "县法制办",
+                now(),
+            )
+            .unwrap();
+    }
+    sync(&town, &first).unwrap();
+    drop(first);
+    // The county PC is reinstalled: same node, empty store, a newer feed
+    // whose sequence numbers are far below the township's checkpoint.
+    let second = county(dc2.path());
+    second
+        .add_item(&support::item("NEW", "15个工作日"), "县法制办", now())
+        .unwrap();
+    let (up, down) = sync(&town, &second).unwrap();
+    assert_eq!(up.stats().sent_whole, 11, "every township record again");
+    assert_eq!(down.stats().sent_whole, 1, "the new county item");
+    assert_eq!(second.list_cases(&all(), now()).unwrap().len(), 10);
+    town.item("NEW").unwrap();
 }
 
 fn all() -> hallsync_hall::CaseFilter {
@@ -187,7 +231,7 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
     ];
     for p in bad {
         let err = rc
-            .apply(&peer, vec![received(&id, p)], Some(9))
+            .apply(&peer, vec![received(&id, p)], Some(AT))
             .unwrap_err();
         assert!(
             matches!(err, hallsync_sync::ApplyError::Rejected(_)),
@@ -200,7 +244,7 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
         .apply(
             &peer,
             vec![received(&other, Payload::Whole(good.clone()))],
-            Some(9),
+            Some(AT),
         )
         .unwrap_err();
     assert!(matches!(err, hallsync_sync::ApplyError::Rejected(_)));
@@ -214,12 +258,12 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
         .apply(
             &NodeId::parse("cn-212").unwrap(),
             vec![received(&sibling, Payload::Whole(good))],
-            Some(9),
+            Some(AT),
         )
         .unwrap_err();
     assert!(matches!(err, hallsync_sync::ApplyError::Rejected(_)));
     assert_eq!(county.store().durable_seq(), head, "nothing was stored");
-    assert_eq!(county.store().peer_checkpoint("tw-101").unwrap(), 0);
+    assert_eq!(county.store().peer_checkpoint("tw-101").unwrap().seq, 0);
     assert!(!county.store().contains(&id).unwrap());
 
     // The same through a session: the session ends with a peer fault.
@@ -236,6 +280,8 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
         Msg::Hello {
             protocol: msg::PROTOCOL,
             node: "tw-101".into(),
+            feed: town.store().feed_id(),
+            resume_feed: 0,
             resume: 0,
             head: 1,
         },

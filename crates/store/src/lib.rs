@@ -217,6 +217,15 @@ pub struct Pending<'a> {
     pub case: Option<CaseRecord>,
 }
 
+/// How far one node has applied another's change feed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The identity of the feed counted in (0: none yet).
+    pub feed: u64,
+    /// The sequence number reached.
+    pub seq: u64,
+}
+
 /// A document's newest entry in the change feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedEntry {
@@ -342,6 +351,9 @@ pub struct Store {
     /// Highest feed sequence number known to be on disk.
     durable_feed: std::sync::atomic::AtomicU64,
     cache: DocCache,
+    /// Random at creation: sequence numbers mean something only within one
+    /// feed, so a peer's checkpoint names the feed it counts in.
+    feed_id: u64,
 }
 
 const DOC: u8 = b'd';
@@ -349,6 +361,7 @@ const HEAD: u8 = b'h';
 const FEED: u8 = b'c';
 const INDEX: u8 = b'x';
 const FORMAT_KEY: &[u8] = b"mformat";
+const FEED_ID_KEY: &[u8] = b"mfeedid";
 const PEER_PREFIX: &[u8] = b"mpeer:";
 
 fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
@@ -565,6 +578,18 @@ impl Store {
             Some([found]) => return Err(StoreError::OlderFormat { found: *found }),
             Some(other) => return Err(corrupt("meta/format", format!("unexpected {other:?}"))),
         }
+        let feed_id = match tree.get(FEED_ID_KEY)? {
+            Some(v) => unversioned("meta/feed id", &v)?
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt("meta/feed id", "not 8 bytes"))?,
+            None => {
+                let id = rand::random::<u64>().max(1);
+                tree.insert(FEED_ID_KEY, versioned(&id.to_be_bytes()))?;
+                db.flush()?;
+                id
+            }
+        };
         let last = match tree.scan_prefix([FEED]).keys().next_back() {
             Some(k) => seq_of(&k?)?,
             None => 0,
@@ -579,6 +604,7 @@ impl Store {
             group: GroupCommit::default(),
             durable_feed: std::sync::atomic::AtomicU64::new(last),
             cache,
+            feed_id,
         })
     }
 
@@ -651,12 +677,13 @@ impl Store {
     }
 
     /// [`Store::persist`], recording in the same commit how far this node
-    /// has applied `peer`'s change feed (`checkpoint` = (peer, sequence)).
-    /// A checkpoint never moves back.
+    /// has applied `peer`'s change feed. Within one feed a checkpoint never
+    /// moves back; a checkpoint in another feed (the peer's store was
+    /// recreated) replaces it.
     pub fn persist_from(
         &self,
         pending: &mut [Pending<'_>],
-        checkpoint: Option<(&str, u64)>,
+        checkpoint: Option<(&str, Checkpoint)>,
     ) -> Result<u64, StoreError> {
         let compact_after = self.options.compact_after_chunks;
         let writes: Vec<Write> = pending
@@ -673,7 +700,11 @@ impl Store {
         result
     }
 
-    fn commit(&self, writes: &[Write], checkpoint: Option<(&str, u64)>) -> Result<u64, StoreError> {
+    fn commit(
+        &self,
+        writes: &[Write],
+        checkpoint: Option<(&str, Checkpoint)>,
+    ) -> Result<u64, StoreError> {
         if writes.is_empty() && checkpoint.is_none() {
             return Ok(self.durable_seq());
         }
@@ -744,8 +775,11 @@ impl Store {
                 heads.insert(&w.id, head);
             }
             if let Some((peer, at)) = checkpoint {
-                if at > self.peer_checkpoint(peer)? {
-                    ops.push(Op::Put(peer_key(peer), versioned(&at.to_be_bytes())));
+                let old = self.peer_checkpoint(peer)?;
+                if at.feed != old.feed || at.seq > old.seq {
+                    let mut v = at.feed.to_be_bytes().to_vec();
+                    v.extend_from_slice(&at.seq.to_be_bytes());
+                    ops.push(Op::Put(peer_key(peer), versioned(&v)));
                 }
             }
             // Logged first: once the log record is synced the write survives
@@ -870,15 +904,26 @@ impl Store {
         Ok((out, scanned))
     }
 
-    /// How far this node has applied `peer`'s change feed (0: nothing yet).
-    pub fn peer_checkpoint(&self, peer: &str) -> Result<u64, StoreError> {
+    /// How far this node has applied `peer`'s change feed (zero: nothing
+    /// yet).
+    pub fn peer_checkpoint(&self, peer: &str) -> Result<Checkpoint, StoreError> {
         let Some(v) = self.tree.get(peer_key(peer))? else {
-            return Ok(0);
+            return Ok(Checkpoint::default());
         };
-        unversioned("peer checkpoint", &v)?
-            .try_into()
-            .map(u64::from_be_bytes)
-            .map_err(|_| corrupt("peer checkpoint", "not 8 bytes"))
+        let v = unversioned("peer checkpoint", &v)?;
+        let (feed, seq) = (v.get(..8), v.get(8..16));
+        match (feed, seq, v.len()) {
+            (Some(f), Some(s), 16) => Ok(Checkpoint {
+                feed: u64::from_be_bytes(f.try_into().unwrap_or_default()),
+                seq: u64::from_be_bytes(s.try_into().unwrap_or_default()),
+            }),
+            _ => Err(corrupt("peer checkpoint", "not 16 bytes")),
+        }
+    }
+
+    /// This store's feed identity (random, fixed at creation).
+    pub fn feed_id(&self) -> u64 {
+        self.feed_id
     }
 
     /// The document's Automerge heads, without loading it (`None`: not

@@ -13,5 +13,5 @@ pub mod session;
 
 pub use msg::{decode, encode, FrameError, Hash, Msg, Payload, Want};
 pub use session::{
-    ApplyError, Config, Endpoint, Entry, Received, Replica, Session, SessionError, Stats,
+    ApplyError, Config, Endpoint, Entry, Position, Received, Replica, Session, SessionError, Stats,
 };

@@ -53,6 +53,11 @@ pub enum Msg {
         protocol: u16,
         /// The sender's node id (must match its certificate).
         node: String,
+        /// The identity of the sender's feed: sequence numbers count in it.
+        feed: u64,
+        /// The feed `resume` counts in; if it is not the receiver's current
+        /// feed (its store was recreated), the receiver starts from 0.
+        resume_feed: u64,
         /// The sender's checkpoint of the receiver's feed.
         resume: u64,
         /// The sender's newest feed sequence number.

@@ -82,6 +82,15 @@ pub struct Received {
     pub heads: Vec<Hash>,
 }
 
+/// How far one node has applied another's feed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Position {
+    /// The identity of the feed (0: none yet).
+    pub feed: u64,
+    /// The sequence number reached in it.
+    pub seq: u64,
+}
+
 /// Why [`Replica::apply`] refused a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyError {
@@ -98,6 +107,8 @@ pub trait Replica {
     fn feed(&mut self, after: u64, limit: usize) -> Result<(Vec<Entry>, u64), String>;
     /// The newest feed sequence number that may be offered.
     fn feed_head(&self) -> u64;
+    /// The identity of this replica's feed.
+    fn feed_id(&self) -> u64;
     /// A document's heads; `None` if not held.
     fn heads(&mut self, id: &DocId) -> Result<Option<Vec<Hash>>, String>;
     /// A document whole, in saved form.
@@ -106,7 +117,7 @@ pub trait Replica {
     /// (hashes this replica does not know are ignored).
     fn changes_since(&mut self, id: &DocId, have: &[Hash]) -> Result<Vec<u8>, String>;
     /// How far this node has applied `peer`'s feed.
-    fn checkpoint(&mut self, peer: &NodeId) -> Result<u64, String>;
+    fn checkpoint(&mut self, peer: &NodeId) -> Result<Position, String>;
     /// Validates and stores payloads from `peer`, and moves the checkpoint
     /// of its feed to `checkpoint` if given, atomically and durably. On any
     /// error nothing is stored.
@@ -114,7 +125,7 @@ pub trait Replica {
         &mut self,
         peer: &NodeId,
         docs: Vec<Received>,
-        checkpoint: Option<u64>,
+        checkpoint: Option<Position>,
     ) -> Result<(), ApplyError>;
 }
 
@@ -190,6 +201,8 @@ pub struct Session {
     last_progress: Duration,
     // Receiving the peer's feed.
     checkpoint: u64,
+    /// The peer feed `checkpoint` counts in.
+    checkpoint_feed: u64,
     peer_head: u64,
     pending: HashMap<u64, Incoming>,
     /// Applied ranges beyond the checkpoint: `after -> upto`.
@@ -209,7 +222,8 @@ impl Session {
         replica: &mut dyn Replica,
         now: Duration,
     ) -> Result<Session, SessionError> {
-        let checkpoint = replica.checkpoint(&peer.id).map_err(SessionError::Local)?;
+        let position = replica.checkpoint(&peer.id).map_err(SessionError::Local)?;
+        let checkpoint = position.seq;
         let mut s = Session {
             me,
             peer,
@@ -225,6 +239,7 @@ impl Session {
             inflight: BTreeMap::new(),
             last_progress: now,
             checkpoint,
+            checkpoint_feed: position.feed,
             peer_head: checkpoint,
             pending: HashMap::new(),
             done: BTreeMap::new(),
@@ -237,6 +252,8 @@ impl Session {
         self.out.push_back(Msg::Hello {
             protocol: PROTOCOL,
             node: self.me.id.to_string(),
+            feed: replica.feed_id(),
+            resume_feed: self.checkpoint_feed,
             resume: self.checkpoint,
             head: replica.feed_head(),
         });
@@ -304,10 +321,26 @@ impl Session {
             Msg::Hello {
                 protocol,
                 node,
+                feed,
+                resume_feed,
                 resume,
                 head,
             } => {
                 let again = self.hello_seen;
+                // A checkpoint counted in another incarnation of a feed
+                // means nothing: start that direction over.
+                let resume = if resume_feed == replica.feed_id() {
+                    resume
+                } else {
+                    0
+                };
+                if feed != self.checkpoint_feed {
+                    self.checkpoint_feed = feed;
+                    self.checkpoint = 0;
+                    self.peer_head = 0;
+                    self.done.clear();
+                    self.pending.clear();
+                }
                 self.on_hello(protocol, &node, resume, head, now)?;
                 if again {
                     // The peer is still sending hellos, so it has not seen
@@ -455,6 +488,10 @@ impl Session {
         head: u64,
         docs: Vec<OfferDoc>,
     ) -> Result<(), SessionError> {
+        if !self.hello_seen {
+            // Only on a datagram network; the sender will offer it again.
+            return Ok(());
+        }
         self.peer_head = self.peer_head.max(head).max(upto);
         let mut ids = Vec::with_capacity(docs.len());
         let mut offered = Vec::with_capacity(docs.len());
@@ -662,8 +699,12 @@ impl Session {
             }
             return Ok(());
         }
+        let position = checkpoint.map(|seq| Position {
+            feed: self.checkpoint_feed,
+            seq,
+        });
         replica
-            .apply(&self.peer.id, apply, checkpoint)
+            .apply(&self.peer.id, apply, position)
             .map_err(|e| match e {
                 ApplyError::Rejected(r) => SessionError::Peer(r),
                 ApplyError::Local(r) => SessionError::Local(r),

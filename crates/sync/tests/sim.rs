@@ -12,8 +12,8 @@ use automerge::{transaction::Transactable, AutoCommit, ChangeHash, ReadDoc, ROOT
 use hallsync_model::scope;
 use hallsync_model::{DocId, NodeId, RegionCode};
 use hallsync_sync::{
-    decode, encode, ApplyError, Config, Endpoint, Entry, Hash, Msg, Payload, Received, Replica,
-    Session, SessionError,
+    decode, encode, ApplyError, Config, Endpoint, Entry, Hash, Msg, Payload, Position, Received,
+    Replica, Session, SessionError,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,7 +27,8 @@ struct Mem {
     feed: BTreeMap<u64, (DocId, Option<String>)>,
     at: HashMap<DocId, u64>,
     next: u64,
-    checkpoints: HashMap<NodeId, u64>,
+    checkpoints: HashMap<NodeId, Position>,
+    feed_id: u64,
     applied_docs: u64,
 }
 
@@ -36,6 +37,7 @@ impl Mem {
         Mem {
             region: Some(RegionCode::parse(region).unwrap()),
             next: 1,
+            feed_id: region.len() as u64 * 1000 + 7,
             ..Mem::default()
         }
     }
@@ -107,14 +109,17 @@ impl Replica for Mem {
             .flat_map(|c| c.raw_bytes().to_vec())
             .collect())
     }
-    fn checkpoint(&mut self, peer: &NodeId) -> Result<u64, String> {
-        Ok(self.checkpoints.get(peer).copied().unwrap_or(0))
+    fn feed_id(&self) -> u64 {
+        self.feed_id
+    }
+    fn checkpoint(&mut self, peer: &NodeId) -> Result<Position, String> {
+        Ok(self.checkpoints.get(peer).copied().unwrap_or_default())
     }
     fn apply(
         &mut self,
         peer: &NodeId,
         docs: Vec<Received>,
-        checkpoint: Option<u64>,
+        checkpoint: Option<Position>,
     ) -> Result<(), ApplyError> {
         let mut merged = Vec::new();
         for Received {
@@ -154,7 +159,9 @@ impl Replica for Mem {
         }
         if let Some(c) = checkpoint {
             let e = self.checkpoints.entry(peer.clone()).or_default();
-            *e = (*e).max(c);
+            if e.feed != c.feed || c.seq > e.seq {
+                *e = c;
+            }
         }
         Ok(())
     }
@@ -481,7 +488,7 @@ fn converges_under_loss_duplication_reordering_cuts_and_restarts() {
         // a township's checkpoint of it, that township holds at least as new.
         for l in 0..2 {
             let child = net.links[l].child;
-            let cp = net.nodes[child].mem.checkpoints[&net.nodes[0].me.id];
+            let cp = net.nodes[child].mem.checkpoints[&net.nodes[0].me.id].seq;
             assert!(cp <= net.nodes[0].mem.feed_head());
         }
         let received: u64 = net.nodes.iter().map(|n| n.mem.applied_docs).sum();
@@ -518,7 +525,7 @@ fn a_resumed_session_sends_nothing_already_acknowledged() {
         }
     }
     let town = net.nodes[1].me.id.clone();
-    let cp = net.nodes[0].mem.checkpoints[&town];
+    let cp = net.nodes[0].mem.checkpoints[&town].seq;
     assert_eq!(cp, 100, "the county acknowledged all 100");
     // New sessions: nothing of the 100 travels again.
     net.connect(0);
@@ -548,6 +555,8 @@ fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
         Msg::Hello {
             protocol: hallsync_sync::msg::PROTOCOL,
             node: "town-a".into(),
+            feed: 1,
+            resume_feed: 0,
             resume: 0,
             head: 1,
         },
@@ -590,6 +599,8 @@ fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
             Msg::Hello {
                 protocol: hallsync_sync::msg::PROTOCOL,
                 node: "town-b".into(),
+                feed: 1,
+                resume_feed: 0,
                 resume: 0,
                 head: 0,
             },
