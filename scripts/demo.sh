@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# A township hall's working day on the sample data, with nothing to set up:
-# builds hallsync, initialises a township node in a fresh directory, imports
-# the sample catalogue and the 2026 holiday calendar, accepts and advances
-# cases, and prints the overdue and due-soon lists.
+# Two levels linked, on the sample data, with nothing to set up: builds
+# hallsync; runs a township hall's working day offline (sample catalogue,
+# 2026 holiday calendar, cases accepted and advanced, overdue and due-soon
+# lists); then creates a federation CA, a county hub and the township's
+# certificates, runs both nodes on loopback over mutual-TLS QUIC, and shows
+# the township's cases at the county and the county's catalogue at the
+# township.
 #
-#   HALLSYNC_DEMO_DIR  where to put the node (default: a new temporary directory)
+#   HALLSYNC_DEMO_DIR  where to put everything (default: a new temporary directory)
 #   HALLSYNC_NOW       the demo's "now" (default 2026-11-23 10:00, so it reads
 #                      the same every day; the calendar covers 2026)
 set -euo pipefail
@@ -14,7 +17,8 @@ cargo build --locked --quiet --bin hallsync
 hs="$PWD/target/debug/hallsync"
 sample="$PWD/topology/sample-city"
 
-export HALLSYNC_DATA_DIR="${HALLSYNC_DEMO_DIR:-$(mktemp -d -t hallsync-demo.XXXXXX)}"
+demo="${HALLSYNC_DEMO_DIR:-$(mktemp -d -t hallsync-demo.XXXXXX)}"
+export HALLSYNC_DATA_DIR="$demo/township"
 export HALLSYNC_NOW="${HALLSYNC_NOW:-2026-11-23 10:00}"
 export HALLSYNC_OPERATOR="王芳"
 
@@ -70,5 +74,45 @@ step "cases due within 3 working days"
 step "every open case"
 "$hs" case list
 
+step "the federation: a CA, the county hub (with its own catalogue and calendar) and this township"
+fed="$demo/federation"
+county="$demo/county"
+port=$((20000 + $$ % 20000))
+"$hs" ca init --name "样例市政务服务" --certs-dir "$fed/certs" --topology "$fed/topology.toml"
+"$hs" node add --id cn-212 --name "样例县政务服务中心" --level county --region 140212 \
+    --addr "127.0.0.1:$port" --certs-dir "$fed/certs" --topology "$fed/topology.toml"
+"$hs" node add --id tw-101 --name "样例镇便民服务中心" --level township --region 140212101 \
+    --parent cn-212 --certs-dir "$fed/certs" --topology "$fed/topology.toml"
+"$hs" node list --certs-dir "$fed/certs" --topology "$fed/topology.toml"
+"$hs" --data-dir "$county" init --id cn-212 --name "样例县政务服务中心" --region 140212 --level county
+"$hs" --data-dir "$county" item import "$sample/catalogue-county-140212.csv" --publish-by "县司法局 周敏"
+"$hs" --data-dir "$county" calendar import "$sample/calendar-2026.csv"
+
+step "run both nodes; the township dials the county"
+pids=()
+stop() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait; }
+trap stop EXIT
+"$hs" --data-dir "$county" run --bundle "$fed/certs/bundles/cn-212" 2>"$demo/county.log" &
+pids+=($!)
+"$hs" run --bundle "$fed/certs/bundles/tw-101" 2>"$demo/township.log" &
+pids+=($!)
+for _ in $(seq 1 150); do
+    if "$hs" status --json 2>/dev/null | grep -q '"in_sync": true'; then break; fi
+    sleep 0.2
+done
+"$hs" status
+"$hs" --data-dir "$county" status
+
+step "stop both (Ctrl-C or SIGTERM: acknowledged writes are already on disk)"
+stop
+trap - EXIT
+
+step "at the county: the township's open cases"
+"$hs" --data-dir "$county" case list
+
+step "at the township: the county's catalogue came down"
+"$hs" item list | tail -n 3
+
 echo
-echo "The node is in $HALLSYNC_DATA_DIR; try: HALLSYNC_DATA_DIR=$HALLSYNC_DATA_DIR $hs case show $c1"
+echo "Everything is in $demo (logs: county.log, township.log); try:"
+echo "  $hs --data-dir $county case show $c1"

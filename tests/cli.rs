@@ -504,3 +504,248 @@ fn the_sample_county_catalogue_imports_whole() {
         .collect();
     assert!(categories.len() >= 12, "{categories:?}");
 }
+
+/// `hallsync` with the federation files of `fed` and the data directory
+/// `data`.
+fn fed_args<'a>(fed: &'a Path, rest: &[&'a str]) -> Vec<String> {
+    let mut a: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+    a.extend([
+        "--certs-dir".to_string(),
+        fed.join("certs").to_str().unwrap().to_string(),
+        "--topology".to_string(),
+        fed.join("topology.toml").to_str().unwrap().to_string(),
+    ]);
+    a
+}
+
+fn fed_ok(fed: &Path, rest: &[&str]) -> String {
+    let a = fed_args(fed, rest);
+    ok(fed, &a.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn fed_fails(fed: &Path, rest: &[&str]) -> String {
+    let a = fed_args(fed, rest);
+    fails(fed, &a.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn spawn_run(data: &Path, bundle: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_hallsync"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("run")
+        .arg("--bundle")
+        .arg(bundle)
+        .env_remove("HALLSYNC_LOG")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn in_sync(data: &Path) -> bool {
+    let out = hs(data, &["--json", "status"]);
+    out.status.success()
+        && serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .map(|v| {
+                v["running"] == true
+                    && v["status"]["peers"]
+                        .as_array()
+                        .is_some_and(|p| !p.is_empty() && p.iter().all(|p| p["in_sync"] == true))
+            })
+            .unwrap_or(false)
+}
+
+#[test]
+fn a_federation_from_the_command_line() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    fed_ok(fed, &["ca", "init", "--name", "样例市政务服务"]);
+    #[cfg(unix)]
+    assert_eq!(mode(&fed.join("certs/ca.key")), 0o600);
+    assert!(fed_fails(fed, &["ca", "init", "--name", "again"]).contains("already"));
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let addr = format!("127.0.0.1:{port}");
+    fed_ok(
+        fed,
+        &[
+            "node",
+            "add",
+            "--id",
+            "cn-212",
+            "--name",
+            "样例县政务服务中心",
+            "--level",
+            "county",
+            "--region",
+            "140212",
+            "--addr",
+            &addr,
+        ],
+    );
+    // Mistakes an administrator makes, each refused with nothing written.
+    for (args, says) in [
+        (
+            vec![
+                "--id",
+                "tw-9",
+                "--name",
+                "x",
+                "--level",
+                "township",
+                "--region",
+                "140212109",
+                "--parent",
+                "nobody",
+            ],
+            "not in the topology",
+        ),
+        (
+            vec![
+                "--id",
+                "tw-9",
+                "--name",
+                "x",
+                "--level",
+                "county",
+                "--region",
+                "140212109",
+                "--parent",
+                "cn-212",
+            ],
+            "township code",
+        ),
+        (
+            vec![
+                "--id",
+                "tw-9",
+                "--name",
+                "x",
+                "--level",
+                "township",
+                "--region",
+                "140213101",
+                "--parent",
+                "cn-212",
+            ],
+            "not above",
+        ),
+        (
+            vec![
+                "--id",
+                "cn-212",
+                "--name",
+                "x",
+                "--level",
+                "township",
+                "--region",
+                "140212109",
+                "--parent",
+                "cn-212",
+            ],
+            "already exists",
+        ),
+    ] {
+        let mut a = vec!["node", "add"];
+        a.extend(args);
+        let err = fed_fails(fed, &a);
+        assert!(err.contains(says), "{err}");
+    }
+    fed_ok(
+        fed,
+        &[
+            "node",
+            "add",
+            "--id",
+            "tw-101",
+            "--name",
+            "样例镇便民服务中心",
+            "--level",
+            "township",
+            "--region",
+            "140212101",
+            "--parent",
+            "cn-212",
+        ],
+    );
+    let bundle = fed.join("certs/bundles/tw-101");
+    for f in [
+        "hallsync.toml",
+        "node.crt",
+        "node.key",
+        "ca.crt",
+        "crl.pem",
+        "topology.toml",
+    ] {
+        assert!(bundle.join(f).exists(), "bundle lacks {f}");
+    }
+    #[cfg(unix)]
+    assert_eq!(mode(&bundle.join("node.key")), 0o600);
+    let list: serde_json::Value =
+        serde_json::from_str(&fed_ok(fed, &["--json", "node", "list"])).unwrap();
+    assert_eq!(list["node"].as_array().unwrap().len(), 2);
+    let show: serde_json::Value =
+        serde_json::from_str(&fed_ok(fed, &["--json", "node", "show", "cn-212"])).unwrap();
+    assert_eq!(show["children"][0], "tw-101");
+
+    // Run both as real processes; the township's cases reach the county.
+    let (town, county) = (fed.join("town"), fed.join("county"));
+    township(&town);
+    ok(
+        &town,
+        &[
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "张三",
+            "--at",
+            "2026-11-20 09:00",
+        ],
+    );
+    let mut cn = spawn_run(&county, &fed.join("certs/bundles/cn-212"));
+    let mut tw = spawn_run(&town, &bundle);
+    let start = std::time::Instant::now();
+    while !(in_sync(&town) && in_sync(&county)) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "no sync: {}",
+            ok(&town, &["status"])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // While the node runs, its data directory is its own.
+    assert!(fails(&county, &["case", "list"]).contains("in use"));
+    for child in [&mut tw, &mut cn] {
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
+    }
+    assert_eq!(case_count(&county), 1);
+    assert!(ok(&county, &["status"]).contains("NOT running"));
+
+    // Revocation: a new CRL naming the township's certificate.
+    let crl = std::fs::read_to_string(fed.join("certs/crl.pem")).unwrap();
+    fed_ok(fed, &["node", "revoke", "tw-101"]);
+    assert_ne!(
+        std::fs::read_to_string(fed.join("certs/crl.pem")).unwrap(),
+        crl
+    );
+    assert!(fed_fails(fed, &["node", "revoke", "tw-101"]).contains("already revoked"));
+    let show: serde_json::Value =
+        serde_json::from_str(&fed_ok(fed, &["--json", "node", "show", "tw-101"])).unwrap();
+    assert!(show["node"]["revoked"].is_string());
+}

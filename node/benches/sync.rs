@@ -77,6 +77,24 @@ fn bundle(
     .unwrap()
 }
 
+/// One sync measured.
+struct Run {
+    secs: f64,
+    /// UDP bytes township -> county.
+    up: u64,
+    /// UDP bytes county -> township.
+    down: u64,
+    /// Peak RSS (MB).
+    rss_town: f64,
+    rss_county: f64,
+}
+
+impl Run {
+    fn wire(&self) -> u64 {
+        self.up + self.down
+    }
+}
+
 struct Pair {
     tmp: tempfile::TempDir,
     county_bundle: PathBuf,
@@ -161,9 +179,8 @@ impl Pair {
     }
 
     /// Starts both nodes, waits until the township reports both directions
-    /// caught up, and stops them. Returns (seconds, wire bytes both ways,
-    /// peak RSS MB of township and county).
-    fn sync(&self, through: Option<SocketAddr>) -> (f64, u64, f64, f64) {
+    /// caught up, and stops them.
+    fn sync(&self, through: Option<SocketAddr>) -> Run {
         let _ = std::fs::remove_file(self.tmp.path().join("tw").join("status.json"));
         if let Some(relay) = through {
             let mut b = Bundle::open(&self.town_bundle).unwrap();
@@ -203,7 +220,13 @@ impl Pair {
                 .unwrap();
             c.wait().unwrap();
         }
-        (secs, status.wire_tx + status.wire_rx, rt, rc)
+        Run {
+            secs,
+            up: status.wire_tx,
+            down: status.wire_rx,
+            rss_town: rt,
+            rss_county: rc,
+        }
     }
 
     /// One new event on every tenth case, written while the nodes are down.
@@ -254,18 +277,26 @@ fn main() {
     let mut rows = Vec::new();
     for &n in &ns {
         let pair = Pair::new(n, writers);
-        let (secs, wire, rt, rc) = pair.sync(None);
+        let r = pair.sync(None);
         rows.push(format!(
-            "| initial, N = {n:<7} | {secs:>8.2} s | {:>9.0} docs/s | wire/saved {:.3} ({wire} / {} B) | RSS township {rt:.0} MB, county {rc:.0} MB |",
-            pair.docs as f64 / secs,
-            wire as f64 / pair.saved_bytes as f64,
-            pair.saved_bytes
+            "| initial, N = {n} | {:.2} s | {:.0} docs/s | {:.3} × saved ({} B up + {} B down; saved {} B) | township {:.0} MB, county {:.0} MB |",
+            r.secs,
+            pair.docs as f64 / r.secs,
+            r.wire() as f64 / pair.saved_bytes as f64,
+            r.up,
+            r.down,
+            pair.saved_bytes,
+            r.rss_town,
+            r.rss_county
         ));
         let changed = pair.touch_tenth(n);
-        let (secs, wire, rt, rc) = pair.sync(None);
+        let r = pair.sync(None);
         rows.push(format!(
-            "| incremental, {changed} changed | {secs:>8.2} s | {:>9.0} B/changed doc (wire, both ways, incl. handshake) | | RSS township {rt:.0} MB, county {rc:.0} MB |",
-            wire as f64 / changed as f64
+            "| incremental, {changed} changed | {:.2} s | | {:.0} B per changed doc (both ways, handshake included) | township {:.0} MB, county {:.0} MB |",
+            r.secs,
+            r.wire() as f64 / changed as f64,
+            r.rss_town,
+            r.rss_county
         ));
         eprintln!("{}", rows[rows.len() - 2]);
         eprintln!("{}", rows[rows.len() - 1]);
@@ -276,17 +307,22 @@ fn main() {
         let relay = rt
             .block_on(Relay::start(pair.county_addr, CAPPED_BYTES_PER_SEC))
             .unwrap();
-        let (secs, wire, _, _) = pair.sync(Some(relay.addr()));
-        let floor = wire as f64 / CAPPED_BYTES_PER_SEC as f64;
+        let r = pair.sync(Some(relay.addr()));
+        // The link carries 500 KB/s each way; the upstream bytes bound the
+        // time from below.
+        let floor = r.up as f64 / CAPPED_BYTES_PER_SEC as f64;
         rows.push(format!(
-            "| initial at 4 Mbit/s, N = {capped} | {secs:>8.2} s | floor {floor:.2} s (wire {wire} B / 500 KB/s) | ratio {:.3} | |",
-            secs / floor
+            "| initial at 4 Mbit/s, N = {capped} | {:.2} s | {:.3} × the floor of {floor:.2} s | {} B up ÷ 500 KB/s ({} B down) | |",
+            r.secs,
+            r.secs / floor,
+            r.up,
+            r.down
         ));
         drop(relay);
     }
     println!();
     println!("hallsync sync benchmark: township -> county, two processes on loopback, case documents of 10 fields + 8 events");
-    println!("| run | time | rate | wire | RSS |");
+    println!("| run | time | rate | wire | peak RSS |");
     println!("|---|---|---|---|---|");
     for r in rows {
         println!("{r}");

@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(long, global = true)]
     json: bool,
     /// Treat this time as now ('YYYY-MM-DD HH:MM', China Standard Time):
-    /// for reproducible reports and rehearsals.
+    /// for reproducible reports and rehearsals. Certificates (`ca`, `node`)
+    /// always use the real clock.
     #[arg(long, global = true, env = "HALLSYNC_NOW", value_name = "TIME", value_parser = parse_ts)]
     now: Option<Ts>,
     #[command(subcommand)]
@@ -508,13 +509,16 @@ fn data_dir(args: &Args) -> Result<PathBuf> {
     }
 }
 
+/// The system clock.
+fn clock() -> Ts {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ts(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
 fn now(args: &Args) -> Ts {
-    args.now.unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Ts(i64::try_from(secs).unwrap_or(i64::MAX))
-    })
+    args.now.unwrap_or_else(clock)
 }
 
 /// Runs a parsed command.
@@ -536,8 +540,9 @@ pub fn run(args: Args) -> Result<()> {
         Command::Case(cmd) => with_node(&dir, |hall| case(hall, cmd, now, &out)),
         Command::Calendar(cmd) => with_node(&dir, |hall| calendar(hall, cmd, now, &out)),
         Command::Doc(cmd) => with_node(&dir, |hall| doc(hall, cmd, now, &out)),
-        Command::Ca(cmd) => fed::ca(cmd, now, &out),
-        Command::Node(cmd) => fed::node(cmd, now, &out),
+        // Certificates live in real time, whatever --now says.
+        Command::Ca(cmd) => fed::ca(cmd, clock(), &out),
+        Command::Node(cmd) => fed::node(cmd, clock(), &out),
         Command::Run { bundle } => fed::run(&dir, &bundle),
         Command::Status => fed::status(&dir, &out),
     }

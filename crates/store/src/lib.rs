@@ -80,7 +80,7 @@ impl Default for StoreOptions {
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// Another process has the data directory open.
-    #[error("the data directory {0} is in use by another hallsync process; stop it first")]
+    #[error("the data directory {0} is in use by another hallsync process (a running `hallsync run` holds it; `hallsync status` works alongside): stop it first")]
     Locked(PathBuf),
     /// The data was written by a newer hallsync.
     #[error("the data directory was written in store format {found}; this hallsync reads format {FORMAT}: upgrade hallsync")]
