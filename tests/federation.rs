@@ -2,6 +2,8 @@
 //! with links cut through a UDP relay, strangers knocking, and garbage on
 //! the wire.
 
+#[path = "../crates/hall/tests/support/levels.rs"]
+mod levels;
 #[path = "../crates/hall/tests/support/mod.rs"]
 mod support;
 
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hallsync_hall::{CaseFilter, Hall};
-use hallsync_model::{EventKind, Level, NodeId, RegionCode, Ts};
+use hallsync_model::{Level, NodeId, RegionCode, Ts};
 use hallsync_net::relay::{Mode, Relay};
 use hallsync_net::{NodeHandle, Options};
 use hallsync_pki::bundle::{Bundle, ParentConfig};
@@ -87,16 +89,7 @@ impl Fed {
 }
 
 fn county_hall(dir: &Path) -> Arc<Hall> {
-    let h = Hall::init(
-        dir,
-        NodeId::parse("cn-212").unwrap(),
-        "样例县政务服务中心",
-        RegionCode::parse("140212").unwrap(),
-        Level::County,
-        StoreOptions::default(),
-    )
-    .unwrap();
-    Arc::new(h)
+    Arc::new(levels::county(dir))
 }
 
 fn township_hall(dir: &Path, id: &str, region: &str) -> Arc<Hall> {
@@ -124,6 +117,38 @@ async fn start(hall: &Arc<Hall>, bundle: &Bundle, parent: Option<SocketAddr>) ->
     )
     .await
     .unwrap()
+}
+
+/// The county node, listening on a loopback port.
+async fn start_county(fed: &Fed, county: &Arc<Hall>) -> NodeHandle {
+    start(
+        county,
+        &fed.bundle("cn-212", Level::County, "140212", None),
+        None,
+    )
+    .await
+}
+
+/// A township node dialing the county (or `via`, a relay).
+async fn start_township(fed: &Fed, hall: &Arc<Hall>, via: Option<SocketAddr>) -> NodeHandle {
+    let node = hall.node();
+    let bundle = fed.bundle(
+        node.id.as_str(),
+        Level::Township,
+        node.region.as_str(),
+        Some("cn-212"),
+    );
+    start(hall, &bundle, via).await
+}
+
+/// Publishes item `code` and accepts `n` cases under it, numbered
+/// `<code>-<i>`.
+fn with_cases(hall: &Hall, code: &str, n: usize, at: Ts) {
+    support::publish(hall, code, now());
+    for i in 0..n {
+        hall.accept_case(support::new_case(code, Some(format!("{code}-{i}")), at), at)
+            .unwrap();
+    }
 }
 
 /// Waits until `f` holds, failing with `what` after `secs`.
@@ -160,29 +185,12 @@ async fn cases_go_up_items_come_down_live_and_concurrent_edits_merge() {
     let (dc, dt) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let county = county_hall(dc.path());
     let town = Arc::new(support::township(dt.path()));
-    support::publish(&town, "T1", now());
-    for i in 0..20 {
-        town.accept_case(
-            support::new_case("T1", Some(format!("T1-{i:03}")), now()),
-            now(),
-        )
-        .unwrap();
-    }
+    with_cases(&town, "T1", 20, now());
     county
         .add_item(&support::item("C9", "15个工作日"), "县法制办", now())
         .unwrap();
-    let cn = start(
-        &county,
-        &fed.bundle("cn-212", Level::County, "140212", None),
-        None,
-    )
-    .await;
-    let tw = start(
-        &town,
-        &fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212")),
-        cn.local_addr(),
-    )
-    .await;
+    let cn = start_county(&fed, &county).await;
+    let tw = start_township(&fed, &town, cn.local_addr()).await;
     wait_for("the township's cases at the county", 30, || {
         cases(&county) == 20
     })
@@ -201,38 +209,17 @@ async fn cases_go_up_items_come_down_live_and_concurrent_edits_merge() {
     wait_for("a live case at the county", 10, || cases(&county) == 21).await;
 
     // Both levels act on one case at once.
-    let id = town.case_id("T1-003").unwrap();
     let later = now().plus(600);
-    town.record_event(
-        "T1-003",
-        EventKind::StepStarted {
-            step: "审核".into(),
-        },
-        "王芳",
-        later,
-        later,
-    )
-    .unwrap();
-    county
-        .record_event(
-            id.as_str(),
-            EventKind::SupplementRequested {
-                materials: "户口簿".into(),
-            },
-            "县督查",
-            later.plus(1),
-            later.plus(1),
-        )
-        .unwrap();
+    let id = levels::act_at_both_levels(&town, &county, "T1-3", later);
     wait_for("both events on both sides", 10, || {
-        let a = town.case("T1-003", later).unwrap().0;
-        let b = county.case(id.as_str(), later).unwrap().0;
+        let a = town.case("T1-3", later).unwrap().0;
+        let b = county.case(&id, later).unwrap().0;
         a.events.len() == 4 && b.events.len() == 4
     })
     .await;
     assert_eq!(
-        town.case("T1-003", later).unwrap().0.view(),
-        county.case(id.as_str(), later).unwrap().0.view()
+        town.case("T1-3", later).unwrap().0.view(),
+        county.case(&id, later).unwrap().0.view()
     );
     let p = peer(&tw, "cn-212").unwrap();
     assert!(p.connected && p.last_sync.is_some(), "{p:?}");
@@ -254,19 +241,9 @@ async fn a_week_offline_then_a_cut_mid_catch_up_resumes_without_resending() {
         town.accept_case(support::new_case("T1", Some(format!("W-{i:05}")), at), at)
             .unwrap();
     }
-    let cn = start(
-        &county,
-        &fed.bundle("cn-212", Level::County, "140212", None),
-        None,
-    )
-    .await;
+    let cn = start_county(&fed, &county).await;
     let relay = Relay::start(cn.local_addr().unwrap(), 0).await.unwrap();
-    let tw = start(
-        &town,
-        &fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212")),
-        Some(relay.addr()),
-    )
-    .await;
+    let tw = start_township(&fed, &town, Some(relay.addr())).await;
     let head = town.store().durable_seq();
     let checkpoint = || county.store().peer_checkpoint("tw-101").unwrap().seq;
     wait_for("catch-up to begin", 60, || checkpoint() > 200).await;
@@ -303,37 +280,14 @@ async fn a_township_never_receives_a_siblings_cases() {
     let county = county_hall(dirs[0].path());
     let a = Arc::new(support::township(dirs[1].path()));
     let b = township_hall(dirs[2].path(), "tw-102", "140212102");
-    for (h, code) in [(&a, "A1"), (&b, "B1")] {
-        support::publish(h, code, now());
-        for i in 0..10 {
-            h.accept_case(
-                support::new_case(code, Some(format!("{code}-{i}")), now()),
-                now(),
-            )
-            .unwrap();
-        }
-    }
+    with_cases(&a, "A1", 10, now());
+    with_cases(&b, "B1", 10, now());
     county
         .add_item(&support::item("C9", "15个工作日"), "县法制办", now())
         .unwrap();
-    let cn = start(
-        &county,
-        &fed.bundle("cn-212", Level::County, "140212", None),
-        None,
-    )
-    .await;
-    let ta = start(
-        &a,
-        &fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212")),
-        cn.local_addr(),
-    )
-    .await;
-    let tb = start(
-        &b,
-        &fed.bundle("tw-102", Level::Township, "140212102", Some("cn-212")),
-        cn.local_addr(),
-    )
-    .await;
+    let cn = start_county(&fed, &county).await;
+    let ta = start_township(&fed, &a, cn.local_addr()).await;
+    let tb = start_township(&fed, &b, cn.local_addr()).await;
     wait_for("both townships' cases at the county", 30, || {
         cases(&county) == 20
     })
@@ -524,12 +478,7 @@ async fn malformed_oversized_and_truncated_messages_end_the_session() {
     let fed = Fed::new("样例市");
     let dc = tempfile::tempdir().unwrap();
     let county = county_hall(dc.path());
-    let cn = start(
-        &county,
-        &fed.bundle("cn-212", Level::County, "140212", None),
-        None,
-    )
-    .await;
+    let cn = start_county(&fed, &county).await;
     let tb = fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212"));
     let provider = hallsync_net::tls::provider();
     let creds = hallsync_net::tls::Credentials::load(&tb).unwrap();

@@ -149,9 +149,7 @@ pub fn node(cmd: NodeCmd, now: Ts, out: &Out) -> Result<()> {
             if !(1..=3_650).contains(&days) {
                 bail!("--days must be 1-3650");
             }
-            if region.level() != level {
-                bail!("region {region} is a {} code, not {level}", region.level());
-            }
+            region.check_level(level).map_err(anyhow::Error::msg)?;
             let name = name.trim().to_string();
             if name.is_empty() || name.chars().count() > 100 {
                 bail!("--name must be 1-100 characters");

@@ -146,14 +146,7 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// Checks the fields against each other.
     pub fn validate(&self) -> Result<(), String> {
-        if self.region.level() != self.level {
-            return Err(format!(
-                "region {} is a {} code but the level is {}",
-                self.region,
-                self.region.level(),
-                self.level
-            ));
-        }
+        self.region.check_level(self.level)?;
         if !matches!(self.level, Level::City | Level::County | Level::Township) {
             return Err("a hall is at city, county or township level".into());
         }

@@ -2,28 +2,18 @@
 //! the protocol sessions wired back to back: records flow both ways, merge,
 //! stay in scope, and bad data from a peer changes nothing.
 
+#[path = "support/levels.rs"]
+mod levels;
 #[path = "support/mod.rs"]
 mod support;
 
-use std::path::Path;
+use levels::county;
+
 use std::time::Duration;
 
 use hallsync_hall::{Hall, HallReplica};
-use hallsync_model::{EventKind, Level, NodeId, RegionCode, Ts};
-use hallsync_store::StoreOptions;
+use hallsync_model::{NodeId, Ts};
 use hallsync_sync::{msg, Config, Endpoint, Msg, Payload, Session, SessionError};
-
-fn county(dir: &Path) -> Hall {
-    Hall::init(
-        dir,
-        NodeId::parse("cn-212").unwrap(),
-        "样例县政务服务中心",
-        RegionCode::parse("140212").unwrap(),
-        Level::County,
-        StoreOptions::default(),
-    )
-    .unwrap()
-}
 
 fn endpoint(h: &Hall) -> Endpoint {
     Endpoint {
@@ -113,27 +103,7 @@ fn cases_go_up_items_come_down_and_concurrent_edits_merge() {
 
     // Both levels record an event on the same case while apart.
     let later = now().plus(3_600);
-    town.record_event(
-        "T1-007",
-        EventKind::StepStarted {
-            step: "审核".into(),
-        },
-        "王芳",
-        later,
-        later,
-    )
-    .unwrap();
-    county
-        .record_event(
-            id.as_str(),
-            EventKind::SupplementRequested {
-                materials: "户口簿复印件".into(),
-            },
-            "县督查",
-            later.plus(60),
-            later.plus(60),
-        )
-        .unwrap();
+    levels::act_at_both_levels(&town, &county, "T1-007", later);
     let (up, down) = sync(&town, &county).unwrap();
     assert_eq!(up.stats().sent_whole + down.stats().sent_whole, 0);
     assert_eq!(up.stats().sent_changes, 1);

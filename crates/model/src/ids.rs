@@ -154,6 +154,19 @@ impl RegionCode {
         Level::from_digits(self.0.len()).unwrap_or(Level::Village)
     }
 
+    /// Checks that the region is a `level` code, with a message naming
+    /// both if it is not.
+    pub fn check_level(&self, level: Level) -> Result<(), String> {
+        if self.level() == level {
+            Ok(())
+        } else {
+            Err(format!(
+                "region {self} is a {} code but the level is {level}",
+                self.level()
+            ))
+        }
+    }
+
     /// Whether `other` is this region or lies inside it.
     pub fn contains(&self, other: &RegionCode) -> bool {
         other.0.starts_with(&self.0)

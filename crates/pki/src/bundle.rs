@@ -80,14 +80,7 @@ fn default_backoff() -> u64 {
 impl RunConfig {
     /// Checks the fields.
     pub fn validate(&self) -> Result<(), String> {
-        if self.region.level() != self.level {
-            return Err(format!(
-                "region {} is a {} code but the level is {}",
-                self.region,
-                self.region.level(),
-                self.level
-            ));
-        }
+        self.region.check_level(self.level)?;
         if self.listen.is_none() && self.parent.is_none() {
             return Err("neither `listen` nor `parent`: this node would talk to no one".into());
         }

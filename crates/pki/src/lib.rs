@@ -155,11 +155,9 @@ fn parse_identity(rest: &str) -> Result<Identity, PkiError> {
     let id = NodeId::parse(id).map_err(cert_err)?;
     let level: Level = level.parse().map_err(cert_err)?;
     let region = RegionCode::parse(region).map_err(cert_err)?;
-    if region.level() != level {
-        return Err(PkiError::Cert(format!(
-            "identity {rest:?}: region and level disagree"
-        )));
-    }
+    region
+        .check_level(level)
+        .map_err(|e| PkiError::Cert(format!("identity {rest:?}: {e}")))?;
     Ok(Identity { id, level, region })
 }
 
@@ -349,14 +347,9 @@ impl Ca {
     /// Issues a node certificate valid from `not_before` to `not_after`,
     /// for both TLS client and server use.
     pub fn issue(&self, who: &Identity, not_before: Ts, not_after: Ts) -> Result<Issued, PkiError> {
-        if who.region.level() != who.level {
-            return Err(PkiError::Refused(format!(
-                "region {} is a {} code, not {}",
-                who.region,
-                who.region.level(),
-                who.level
-            )));
-        }
+        who.region
+            .check_level(who.level)
+            .map_err(PkiError::Refused)?;
         let key = KeyPair::generate().map_err(cert_err)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();

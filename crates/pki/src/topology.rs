@@ -107,9 +107,9 @@ impl Topology {
             if self.nodes[..i].iter().any(|m| m.id == n.id) {
                 return Err(format!("node {} is listed twice", n.id));
             }
-            if n.region.level() != n.level {
-                return Err(format!("node {}: region and level disagree", n.id));
-            }
+            n.region
+                .check_level(n.level)
+                .map_err(|e| format!("node {}: {e}", n.id))?;
         }
         Ok(())
     }
