@@ -1,5 +1,8 @@
 //! End-to-end tests of the `hallsync` binary, run as an administrator would.
 
+#[path = "../crates/hall/tests/support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -78,7 +81,7 @@ fn township(dir: &Path) {
 }
 
 fn case_count(dir: &Path) -> usize {
-    json(dir, &["case", "list", "--all"])
+    json(dir, &["case", "list", "--all", "--limit", "1000000"])
         .as_array()
         .unwrap()
         .len()
@@ -560,21 +563,19 @@ fn in_sync(data: &Path) -> bool {
             .unwrap_or(false)
 }
 
-#[test]
-fn a_federation_from_the_command_line() {
-    let fed = tempfile::tempdir().unwrap();
-    let fed = fed.path();
-    fed_ok(fed, &["ca", "init", "--name", "样例市政务服务"]);
-    #[cfg(unix)]
-    assert_eq!(mode(&fed.join("certs/ca.key")), 0o600);
-    assert!(fed_fails(fed, &["ca", "init", "--name", "again"]).contains("already"));
+/// A loopback address with a free UDP port.
+fn free_addr() -> String {
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port()
-        .to_string();
-    let addr = format!("127.0.0.1:{port}");
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// A CA, the county cn-212 at `addr` and the township tw-101 below it.
+fn federation(fed: &Path, addr: &str) {
+    fed_ok(fed, &["ca", "init", "--name", "样例市政务服务"]);
     fed_ok(
         fed,
         &[
@@ -589,9 +590,114 @@ fn a_federation_from_the_command_line() {
             "--region",
             "140212",
             "--addr",
-            &addr,
+            addr,
         ],
     );
+    fed_ok(
+        fed,
+        &[
+            "node",
+            "add",
+            "--id",
+            "tw-101",
+            "--name",
+            "样例镇便民服务中心",
+            "--level",
+            "township",
+            "--region",
+            "140212101",
+            "--parent",
+            "cn-212",
+        ],
+    );
+}
+
+/// Waits until both nodes say every link is in sync.
+fn wait_in_sync(a: &Path, b: &Path) {
+    let start = std::time::Instant::now();
+    while !(in_sync(a) && in_sync(b)) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "no sync: {}",
+            ok(a, &["status"])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn terminate(child: &mut std::process::Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
+}
+
+#[test]
+fn a_county_killed_mid_catch_up_loses_nothing() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    federation(fed, &free_addr());
+    // Short link timings, so the township notices the dead county in
+    // seconds rather than a minute.
+    let town_bundle = fed.join("certs/bundles/tw-101");
+    let cfg = town_bundle.join("hallsync.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("idle_timeout_secs = 60", "idle_timeout_secs = 3")
+        .replace("keep_alive_secs = 15", "keep_alive_secs = 1")
+        .replace("max_backoff_secs = 300", "max_backoff_secs = 2");
+    std::fs::write(&cfg, text).unwrap();
+    let (town, county) = (fed.join("town"), fed.join("county"));
+    let total = 1_500;
+    {
+        let hall = support::township(&town);
+        let at = hallsync_model::Ts::parse(NOW).unwrap();
+        support::publish(&hall, "K1", at);
+        for i in 0..total {
+            hall.accept_case(support::new_case("K1", Some(format!("K1-{i}")), at), at)
+                .unwrap();
+        }
+    }
+    let county_bundle = fed.join("certs/bundles/cn-212");
+    let mut cn = spawn_run(&county, &county_bundle);
+    let mut tw = spawn_run(&town, &town_bundle);
+    let received = || {
+        std::fs::read(county.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["peers"][0]["received_docs"].as_u64())
+            .unwrap_or(0)
+    };
+    let start = std::time::Instant::now();
+    while received() < 200 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(120));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    cn.kill().unwrap();
+    cn.wait().unwrap();
+    let at_kill = received();
+    assert!(
+        at_kill < total as u64,
+        "the catch-up finished before the kill; the test proves nothing"
+    );
+    // The county comes back on the same data directory and catches up.
+    let mut cn = spawn_run(&county, &county_bundle);
+    wait_in_sync(&town, &county);
+    terminate(&mut tw);
+    terminate(&mut cn);
+    assert_eq!(case_count(&county), total);
+}
+
+#[test]
+fn a_federation_from_the_command_line() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    federation(fed, &free_addr());
+    #[cfg(unix)]
+    assert_eq!(mode(&fed.join("certs/ca.key")), 0o600);
+    assert!(fed_fails(fed, &["ca", "init", "--name", "again"]).contains("already"));
     // Mistakes an administrator makes, each refused with nothing written.
     for (args, says) in [
         (
@@ -660,23 +766,6 @@ fn a_federation_from_the_command_line() {
         let err = fed_fails(fed, &a);
         assert!(err.contains(says), "{err}");
     }
-    fed_ok(
-        fed,
-        &[
-            "node",
-            "add",
-            "--id",
-            "tw-101",
-            "--name",
-            "样例镇便民服务中心",
-            "--level",
-            "township",
-            "--region",
-            "140212101",
-            "--parent",
-            "cn-212",
-        ],
-    );
     let bundle = fed.join("certs/bundles/tw-101");
     for f in [
         "hallsync.toml",
@@ -715,25 +804,11 @@ fn a_federation_from_the_command_line() {
     );
     let mut cn = spawn_run(&county, &fed.join("certs/bundles/cn-212"));
     let mut tw = spawn_run(&town, &bundle);
-    let start = std::time::Instant::now();
-    while !(in_sync(&town) && in_sync(&county)) {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
-            "no sync: {}",
-            ok(&town, &["status"])
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_in_sync(&town, &county);
     // While the node runs, its data directory is its own.
     assert!(fails(&county, &["case", "list"]).contains("in use"));
-    for child in [&mut tw, &mut cn] {
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
-    }
+    terminate(&mut tw);
+    terminate(&mut cn);
     assert_eq!(case_count(&county), 1);
     assert!(ok(&county, &["status"]).contains("NOT running"));
 

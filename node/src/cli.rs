@@ -816,7 +816,7 @@ fn doc(hall: &Hall, cmd: DocCmd, now: Ts, out: &Out) -> Result<()> {
         DocCmd::Show { id } => {
             let id = DocId::parse(&id)?;
             let v = hall.show_doc(&id)?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            crate::output::say!("{}", serde_json::to_string_pretty(&v)?);
             Ok(())
         }
         DocCmd::Import { file } => {

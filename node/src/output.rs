@@ -1,5 +1,17 @@
 //! Human-readable tables by default, JSON with `--json`.
 
+/// `println!` for command output: when the reader has gone away (`hallsync
+/// … | head`), stop quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::output::stdout_failed(e)
+        }
+    }};
+}
+pub(crate) use say;
+
 use std::path::Path;
 
 use anyhow::Result;
@@ -77,6 +89,15 @@ fn flags(row: &CaseRow) -> String {
     f.join(", ")
 }
 
+/// Ends the process after standard output failed.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write the output: {e}");
+    std::process::exit(1)
+}
+
 impl Out {
     pub fn new(json: bool) -> Out {
         Out { json }
@@ -87,7 +108,7 @@ impl Out {
     }
 
     fn print_json<T: Serialize>(&self, v: &T) -> Result<()> {
-        println!("{}", serde_json::to_string_pretty(v)?);
+        say!("{}", serde_json::to_string_pretty(v)?);
         Ok(())
     }
 
@@ -95,7 +116,7 @@ impl Out {
         if self.json {
             return self.print_json(&json!({ "node": node, "data_dir": dir }));
         }
-        println!(
+        say!(
             "initialised {} node {} ({}, region {}) in {}",
             node.level,
             node.id,
@@ -117,7 +138,7 @@ impl Out {
             ItemChange::Revised => "revised: a new version, back to draft for legal review",
             ItemChange::Unchanged => "unchanged",
         };
-        println!("{id}: {what}");
+        say!("{id}: {what}");
         Ok(())
     }
 
@@ -125,7 +146,7 @@ impl Out {
         if self.json {
             return self.print_json(r);
         }
-        println!(
+        say!(
             "{}: {} created, {} revised, {} unchanged, {} published, {} refused",
             file.display(),
             r.created,
@@ -171,8 +192,8 @@ impl Out {
                 i.view().status.to_string(),
             ]);
         }
-        println!("{t}");
-        println!("{} item(s)", items.len());
+        say!("{t}");
+        say!("{} item(s)", items.len());
         Ok(())
     }
 
@@ -238,7 +259,7 @@ impl Out {
         for (k, v) in rows {
             t.add_row(vec![k.to_string(), v]);
         }
-        println!("{t}");
+        say!("{t}");
         let mut h = table(&["when", "action", "version", "by", "reason", "node"]);
         for r in item.ordered_history() {
             h.add_row(vec![
@@ -250,9 +271,9 @@ impl Out {
                 r.node.to_string(),
             ]);
         }
-        println!("{h}");
+        say!("{h}");
         for c in &view.conflicts {
-            println!("conflict: {c}");
+            say!("conflict: {c}");
         }
         Ok(())
     }
@@ -261,7 +282,7 @@ impl Out {
         if self.json {
             return self.print_json(&json!({ "code": code, "view": view }));
         }
-        println!("{code}: now {}", view.status);
+        say!("{code}: now {}", view.status);
         Ok(())
     }
 
@@ -269,7 +290,7 @@ impl Out {
         if self.json {
             return self.print_json(row);
         }
-        println!(
+        say!(
             "{}: {} ({}), committed due {}, statutory due {}{}",
             row.header.number,
             row.view.state,
@@ -340,7 +361,7 @@ impl Out {
         for (k, v) in rows {
             t.add_row(vec![k.to_string(), v]);
         }
-        println!("{t}");
+        say!("{t}");
         let mut e = table(&["when", "event", "by", "node", "details"]);
         for ev in case.ordered_events() {
             let details = serde_json::to_value(&ev.kind)
@@ -367,9 +388,9 @@ impl Out {
                 details,
             ]);
         }
-        println!("{e}");
+        say!("{e}");
         for c in &row.view.conflicts {
-            println!("conflict: event {} ({}): {}", c.event, c.kind, c.reason);
+            say!("conflict: event {} ({}): {}", c.event, c.kind, c.reason);
         }
         Ok(())
     }
@@ -403,8 +424,8 @@ impl Out {
                 flags(r),
             ]);
         }
-        println!("{t}");
-        println!(
+        say!("{t}");
+        say!(
             "{} case(s) as of {now}{}",
             rows.len(),
             if rows.len() > shown.len() {
@@ -421,9 +442,9 @@ impl Out {
             return self.print_json(r);
         }
         for (year, n) in &r.years {
-            println!("{year}: {n} dated entries stored");
+            say!("{year}: {n} dated entries stored");
         }
-        println!("{} open case(s) re-indexed", r.cases_reindexed);
+        say!("{} open case(s) re-indexed", r.cases_reindexed);
         Ok(())
     }
 
@@ -440,10 +461,10 @@ impl Out {
             return self.print_json(&v);
         }
         if years.is_empty() {
-            println!("no calendar imported: working days count weekends only (import one with `hallsync calendar import`)");
+            say!("no calendar imported: working days count weekends only (import one with `hallsync calendar import`)");
         }
         for (id, y) in years {
-            println!("{id}: office hours {}", OfficeHours(&y.office_hours));
+            say!("{id}: office hours {}", OfficeHours(&y.office_hours));
             let mut t = table(&["date", "weekday", "kind", "name"]);
             for d in &y.days {
                 t.add_row(vec![
@@ -453,7 +474,7 @@ impl Out {
                     d.name.clone(),
                 ]);
             }
-            println!("{t}");
+            say!("{t}");
         }
         Ok(())
     }
@@ -462,7 +483,7 @@ impl Out {
         if self.json {
             return self.print_json(&json!({ "imported": id }));
         }
-        println!("imported {id}");
+        say!("imported {id}");
         Ok(())
     }
 
@@ -471,7 +492,7 @@ impl Out {
         if self.json {
             return self.print_json(json);
         }
-        println!("{text}");
+        say!("{text}");
         Ok(())
     }
 
@@ -496,8 +517,8 @@ impl Out {
                     .map_or("active".into(), |r| format!("revoked {r}")),
             ]);
         }
-        println!("{t}");
-        println!(
+        say!("{t}");
+        say!(
             "{} nodes in federation {}",
             topo.nodes.len(),
             topo.federation
@@ -543,7 +564,7 @@ impl Out {
         ] {
             t.add_row(vec![k.to_string(), v]);
         }
-        println!("{t}");
+        say!("{t}");
         Ok(())
     }
 
@@ -553,7 +574,7 @@ impl Out {
         }
         let at = |t: Option<i64>| t.map_or("never".to_string(), |t| Ts(t).to_string());
         if running {
-            println!(
+            say!(
                 "node {} running (pid {}) since {}{}; feed at {}",
                 st.node,
                 st.pid,
@@ -565,7 +586,7 @@ impl Out {
                 st.feed_head
             );
         } else {
-            println!(
+            say!(
                 "node {} is NOT running (last seen {}); the links below are as it left them",
                 st.node,
                 Ts(st.updated)
@@ -603,9 +624,9 @@ impl Out {
                 p.last_error.clone().unwrap_or_default(),
             ]);
         }
-        println!("{t}");
+        say!("{t}");
         if st.peers.is_empty() {
-            println!("no peers yet: no parent configured and no child has connected");
+            say!("no peers yet: no parent configured and no child has connected");
         }
         Ok(())
     }
