@@ -222,7 +222,7 @@ struct CaState {
 }
 
 /// A certificate and its private key, both PEM.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Issued {
     /// The certificate.
     pub cert_pem: String,
@@ -230,6 +230,15 @@ pub struct Issued {
     pub key_pem: String,
     /// Serial number (hex).
     pub serial: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("serial", &self.serial)
+            .field("key_pem", &"[secret key elided]")
+            .finish_non_exhaustive()
+    }
 }
 
 /// The federation CA, opened from its directory.
