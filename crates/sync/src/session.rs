@@ -209,6 +209,14 @@ pub struct Session {
     done: BTreeMap<u64, u64>,
 }
 
+/// Offers answered and awaiting data, at most; beyond, the oldest is
+/// forgotten (its data, if it ever comes, is ignored and the sender resends).
+const MAX_PENDING: usize = 32;
+
+/// Applied ranges kept beyond the checkpoint, at most; beyond, the furthest
+/// is forgotten (the sender resends it; applying twice changes nothing).
+const MAX_DONE: usize = 256;
+
 fn parse_id(s: &str) -> Result<DocId, SessionError> {
     DocId::parse(s).map_err(|e| SessionError::Peer(format!("bad document id {s:?}: {e}")))
 }
@@ -544,6 +552,12 @@ impl Session {
                 received: 0,
             },
         );
+        while self.pending.len() > MAX_PENDING {
+            let Some(&oldest) = self.pending.keys().min() else {
+                break;
+            };
+            self.pending.remove(&oldest);
+        }
         Ok(())
     }
 
@@ -686,6 +700,9 @@ impl Session {
                 }
                 next = next.max(u);
                 self.done.remove(&a);
+            }
+            while self.done.len() > MAX_DONE {
+                self.done.pop_last();
             }
             (next > self.checkpoint).then_some(next)
         } else {

@@ -609,3 +609,53 @@ fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
         .unwrap_err();
     assert!(matches!(err, SessionError::Peer(_)));
 }
+
+#[test]
+fn offers_flooding_without_data_are_bounded() {
+    let county = endpoint("county", "330102");
+    let town = endpoint("town-a", "330102001");
+    let mut mem = Mem::new("330102");
+    let mut s = Session::new(county, town, Config::default(), &mut mem, Duration::ZERO).unwrap();
+    s.handle(
+        &mut mem,
+        Msg::Hello {
+            protocol: hallsync_sync::msg::PROTOCOL,
+            node: "town-a".into(),
+            feed: 1,
+            resume_feed: 0,
+            resume: 0,
+            head: 1_000,
+        },
+        Duration::ZERO,
+    )
+    .unwrap();
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "v", 1).unwrap();
+    let bytes = doc.save();
+    let heads = vec![doc.get_heads()[0].0];
+    for batch in 1..=100u64 {
+        let offer = Msg::Offer {
+            batch,
+            after: batch - 1,
+            upto: batch,
+            head: 1_000,
+            docs: vec![hallsync_sync::msg::OfferDoc {
+                id: format!("case:330102001:k{batch}"),
+                heads: heads.clone(),
+            }],
+        };
+        s.handle(&mut mem, offer, Duration::ZERO).unwrap();
+    }
+    let data = |batch| Msg::Data {
+        batch,
+        start: 0,
+        last: true,
+        docs: vec![Payload::Whole(bytes.clone())],
+    };
+    // The oldest offers were forgotten: their data changes nothing.
+    s.handle(&mut mem, data(1), Duration::ZERO).unwrap();
+    assert!(mem.docs.is_empty());
+    // A recent one is still answered.
+    s.handle(&mut mem, data(100), Duration::ZERO).unwrap();
+    assert_eq!(mem.docs.len(), 1);
+}
