@@ -271,6 +271,8 @@ fn port_of(addr: &str) -> Result<u16> {
 /// until SIGINT or SIGTERM.
 pub fn run(dir: &Path, bundle_dir: &Path) -> Result<()> {
     let bundle = Bundle::open(bundle_dir)?;
+    // A broken bundle is reported before anything is created.
+    hallsync_net::tls::Credentials::load(&bundle)?.client(&hallsync_net::tls::provider())?;
     let c = &bundle.config;
     let hall = if dir.join("node.toml").exists() {
         Hall::open(dir, StoreOptions::default())?

@@ -47,12 +47,12 @@ impl Credentials {
         let pem = |f: &str| bundle.read(f).map_err(|e| NetError::Config(e.to_string()));
         let certs = CertificateDer::pem_slice_iter(pem(NODE_CERT)?.as_bytes())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(bundle, NODE_CERT, e))?;
+            .map_err(|e| bad(bundle, NODE_CERT, format!("not a PEM certificate ({e})")))?;
         if certs.is_empty() {
             return Err(bad(bundle, NODE_CERT, "no certificate"));
         }
         let key = PrivateKeyDer::from_pem_slice(pem(NODE_KEY)?.as_bytes())
-            .map_err(|e| bad(bundle, NODE_KEY, e))?;
+            .map_err(|e| bad(bundle, NODE_KEY, format!("not a PEM private key ({e})")))?;
         let mut roots = RootCertStore::empty();
         for ca in CertificateDer::pem_slice_iter(pem(CA_CERT)?.as_bytes()) {
             roots
