@@ -201,6 +201,18 @@ struct Net {
     restarts: u64,
 }
 
+/// A first hello from `node` (feed 1, nothing applied yet).
+fn hello(node: &str, head: u64) -> Msg {
+    Msg::Hello {
+        protocol: hallsync_sync::msg::PROTOCOL,
+        node: node.into(),
+        feed: 1,
+        resume_feed: 0,
+        resume: 0,
+        head,
+    }
+}
+
 fn endpoint(id: &str, region: &str) -> Endpoint {
     Endpoint {
         id: NodeId::parse(id).unwrap(),
@@ -550,19 +562,8 @@ fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
         Duration::ZERO,
     )
     .unwrap();
-    s.handle(
-        &mut mem,
-        Msg::Hello {
-            protocol: hallsync_sync::msg::PROTOCOL,
-            node: "town-a".into(),
-            feed: 1,
-            resume_feed: 0,
-            resume: 0,
-            head: 1,
-        },
-        Duration::ZERO,
-    )
-    .unwrap();
+    s.handle(&mut mem, hello("town-a", 1), Duration::ZERO)
+        .unwrap();
     let err = s
         .handle(
             &mut mem,
@@ -594,18 +595,7 @@ fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
     )
     .unwrap();
     let err = s
-        .handle(
-            &mut mem,
-            Msg::Hello {
-                protocol: hallsync_sync::msg::PROTOCOL,
-                node: "town-b".into(),
-                feed: 1,
-                resume_feed: 0,
-                resume: 0,
-                head: 0,
-            },
-            Duration::ZERO,
-        )
+        .handle(&mut mem, hello("town-b", 0), Duration::ZERO)
         .unwrap_err();
     assert!(matches!(err, SessionError::Peer(_)));
 }
@@ -616,19 +606,8 @@ fn offers_flooding_without_data_are_bounded() {
     let town = endpoint("town-a", "330102001");
     let mut mem = Mem::new("330102");
     let mut s = Session::new(county, town, Config::default(), &mut mem, Duration::ZERO).unwrap();
-    s.handle(
-        &mut mem,
-        Msg::Hello {
-            protocol: hallsync_sync::msg::PROTOCOL,
-            node: "town-a".into(),
-            feed: 1,
-            resume_feed: 0,
-            resume: 0,
-            head: 1_000,
-        },
-        Duration::ZERO,
-    )
-    .unwrap();
+    s.handle(&mut mem, hello("town-a", 1_000), Duration::ZERO)
+        .unwrap();
     let mut doc = AutoCommit::new();
     doc.put(ROOT, "v", 1).unwrap();
     let bytes = doc.save();
