@@ -229,6 +229,11 @@ impl Replica for HallReplica<'_> {
                 "the same document twice in one batch".into(),
             ));
         }
+        // Before any document lock: loading the calendar locks the stored
+        // calendar documents, which this batch may hold.
+        let cal = hall
+            .calendar()
+            .map_err(|e| ApplyError::Local(e.to_string()))?;
         let handles = docs
             .iter()
             .map(|r| hall.store().doc(&r.id))
@@ -238,9 +243,6 @@ impl Replica for HallReplica<'_> {
             .iter()
             .map(lock)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ApplyError::Local(e.to_string()))?;
-        let cal = hall
-            .calendar()
             .map_err(|e| ApplyError::Local(e.to_string()))?;
         let now = self.now;
         let mut work: Vec<(&mut Received, &mut Loaded)> = docs

@@ -170,6 +170,39 @@ fn a_peer_whose_store_was_recreated_gets_everything_again() {
     town.item("NEW").unwrap();
 }
 
+#[test]
+fn a_calendar_update_reaches_a_node_that_has_not_loaded_its_calendar() {
+    let (dt, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let town = support::township(dt.path());
+    let county = county(dc.path());
+    let first = "2026-10-01,holiday,国庆节\n2026-10-10,workday,国庆调休\n";
+    county.import_calendar(first, None, now()).unwrap();
+    sync(&town, &county).unwrap();
+    assert!(!town
+        .calendar()
+        .unwrap()
+        .is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()));
+    // The county adds a day; the township restarts (no calendar loaded)
+    // and receives the change to a calendar document it holds.
+    let second = format!("{first}2026-10-02,holiday,国庆节\n");
+    county.import_calendar(&second, None, now()).unwrap();
+    drop(town);
+    let town =
+        hallsync_hall::Hall::open(dt.path(), hallsync_store::StoreOptions::default()).unwrap();
+    let (up, down) = sync(&town, &county).unwrap();
+    assert_eq!(
+        up.stats().received,
+        1,
+        "{:?} {:?}",
+        up.stats(),
+        down.stats()
+    );
+    assert!(!town
+        .calendar()
+        .unwrap()
+        .is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 10, 2).unwrap()));
+}
+
 fn all() -> hallsync_hall::CaseFilter {
     hallsync_hall::CaseFilter {
         include_closed: true,
