@@ -938,6 +938,12 @@ impl Store {
     /// Automerge loads as one document. Cheaper than [`Store::save`]: nothing
     /// is parsed.
     pub fn stored_bytes(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        // Under the writer lock, so a commit compacting this document cannot
+        // slip between reading its head and reading its parts.
+        let _writer = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
         let Some(head) = self.head(id)? else {
             return Ok(None);
         };
