@@ -4,7 +4,7 @@
 //! link). Not used by a running node.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,6 @@ pub enum Mode {
 pub struct Relay {
     addr: SocketAddr,
     mode: Arc<AtomicU8>,
-    bytes: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -35,20 +34,8 @@ impl Relay {
         let sock = Arc::new(UdpSocket::bind(("127.0.0.1", 0)).await?);
         let addr = sock.local_addr()?;
         let mode = Arc::new(AtomicU8::new(0));
-        let bytes = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(forward(
-            sock,
-            target,
-            mode.clone(),
-            bytes.clone(),
-            bytes_per_sec,
-        ));
-        Ok(Relay {
-            addr,
-            mode,
-            bytes,
-            task,
-        })
+        let task = tokio::spawn(forward(sock, target, mode.clone(), bytes_per_sec));
+        Ok(Relay { addr, mode, task })
     }
 
     /// Where the child should dial.
@@ -61,11 +48,6 @@ impl Relay {
         self.mode
             .store(matches!(mode, Mode::Blackhole) as u8, Ordering::SeqCst);
     }
-
-    /// UDP payload bytes forwarded so far, both ways.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::SeqCst)
-    }
 }
 
 impl Drop for Relay {
@@ -74,48 +56,40 @@ impl Drop for Relay {
     }
 }
 
-/// A token bucket per direction.
+/// Pacing for one direction: datagrams leave no faster than `rate` bytes
+/// per second (0: no limit).
 struct Pace {
     rate: u64,
     next: Instant,
 }
 
 impl Pace {
-    fn delay(&mut self, len: usize) -> Option<Duration> {
+    /// How long to hold a datagram of `len` bytes before sending it, or
+    /// `None` to drop it: a queue a second long is a full router buffer.
+    fn admit(&mut self, len: usize) -> Option<Duration> {
         if self.rate == 0 {
-            return None;
+            return Some(Duration::ZERO);
         }
         let now = Instant::now();
-        if self.next < now {
-            self.next = now;
-        }
+        self.next = self.next.max(now);
         let wait = self.next - now;
+        if wait >= Duration::from_secs(1) {
+            return None;
+        }
         self.next += Duration::from_secs_f64(len as f64 / self.rate as f64);
-        // A queue longer than a second is a full router buffer: drop.
-        (wait < Duration::from_secs(1)).then_some(wait)
+        Some(wait)
     }
 }
 
-async fn forward(
-    sock: Arc<UdpSocket>,
-    target: SocketAddr,
-    mode: Arc<AtomicU8>,
-    bytes: Arc<AtomicU64>,
-    rate: u64,
-) {
+async fn forward(sock: Arc<UdpSocket>, target: SocketAddr, mode: Arc<AtomicU8>, rate: u64) {
     let upstream = match UdpSocket::bind(("127.0.0.1", 0)).await {
         Ok(s) => Arc::new(s),
         Err(_) => return,
     };
     let client: Arc<std::sync::Mutex<Option<SocketAddr>>> = Arc::default();
     let down = {
-        let (sock, upstream, client, mode, bytes) = (
-            sock.clone(),
-            upstream.clone(),
-            client.clone(),
-            mode.clone(),
-            bytes.clone(),
-        );
+        let (sock, upstream, client, mode) =
+            (sock.clone(), upstream.clone(), client.clone(), mode.clone());
         tokio::spawn(async move {
             let mut buf = vec![0u8; 65_536];
             let mut pace = Pace {
@@ -125,7 +99,7 @@ async fn forward(
             while let Ok(n) = upstream.recv(&mut buf).await {
                 let to = client.lock().ok().and_then(|c| *c);
                 if let Some(to) = to.filter(|_| mode.load(Ordering::SeqCst) == 0) {
-                    send_paced(&sock, &buf[..n], to, &mut pace, &bytes).await;
+                    send_paced(&sock, &buf[..n], to, &mut pace).await;
                 }
             }
         })
@@ -140,27 +114,18 @@ async fn forward(
             *c = Some(from);
         }
         if mode.load(Ordering::SeqCst) == 0 {
-            send_paced(&upstream, &buf[..n], target, &mut pace, &bytes).await;
+            send_paced(&upstream, &buf[..n], target, &mut pace).await;
         }
     }
     down.abort();
 }
 
-async fn send_paced(
-    sock: &UdpSocket,
-    data: &[u8],
-    to: SocketAddr,
-    pace: &mut Pace,
-    bytes: &AtomicU64,
-) {
-    match pace.delay(data.len()) {
-        None => {}
-        Some(d) if d.is_zero() => {}
-        Some(d) => tokio::time::sleep(d).await,
-    }
-    if pace.rate > 0 && pace.next > Instant::now() + Duration::from_secs(1) {
+async fn send_paced(sock: &UdpSocket, data: &[u8], to: SocketAddr, pace: &mut Pace) {
+    let Some(wait) = pace.admit(data.len()) else {
         return;
+    };
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
     }
-    bytes.fetch_add(data.len() as u64, Ordering::SeqCst);
     let _ = sock.send_to(data, to).await;
 }
