@@ -558,6 +558,7 @@ fn drive(
     ctx.board.connecting(&peer, role, conn);
     let tick = Duration::from_millis(20);
     let mut was_established = false;
+    let (mut too_large, mut retries) = (0, 0);
     loop {
         let fail = |s: &Session, e: SessionError| (s.established(), e.to_string());
         if *ctx.shutdown.borrow() {
@@ -593,6 +594,19 @@ fn drive(
             return Err(fail(&session, e));
         }
         flush(&mut session, &out_tx).map_err(|e| (session.established(), e))?;
+        let stats = session.stats();
+        if stats.too_large > too_large {
+            warn!(
+                "{} documents over {} bytes were not sent; export them with `hallsync doc export` and carry them",
+                stats.too_large - too_large,
+                msg::MAX_DOC_BYTES
+            );
+            too_large = stats.too_large;
+        }
+        if stats.retries > retries {
+            warn!("no progress for a while: offering again from the last acknowledged entry");
+            retries = stats.retries;
+        }
         if session.established() && !was_established {
             was_established = true;
             info!(

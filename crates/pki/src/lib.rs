@@ -83,7 +83,7 @@ fn cert_err(e: impl std::fmt::Display) -> PkiError {
 
 /// Writes a file atomically (temporary file, sync, rename), with `mode`
 /// on Unix.
-pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
     let tmp = path.with_extension("tmp");
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

@@ -152,15 +152,11 @@ pub struct Stats {
     pub sent_whole: u64,
     /// Documents sent as changes.
     pub sent_changes: u64,
-    /// Payload bytes sent.
-    pub sent_bytes: u64,
     /// Documents received (whole or changes).
     pub received: u64,
-    /// Payload bytes received.
-    pub received_bytes: u64,
     /// Times the send position went back for lack of progress.
     pub retries: u64,
-    /// Documents too large to send.
+    /// Documents too large to send (over [`MAX_DOC_BYTES`]).
     pub too_large: u64,
 }
 
@@ -295,11 +291,6 @@ impl Session {
     /// How far the peer has acknowledged our feed.
     pub fn acked(&self) -> u64 {
         self.acked
-    }
-
-    /// The peer's newest feed entry, as last reported.
-    pub fn peer_head(&self) -> u64 {
-        self.peer_head
     }
 
     /// Feed entries the peer has not acknowledged (an upper bound: some may
@@ -609,14 +600,8 @@ impl Session {
             };
             match &payload {
                 Payload::Nothing => {}
-                Payload::Whole(b) => {
-                    self.stats.sent_whole += 1;
-                    self.stats.sent_bytes += b.len() as u64;
-                }
-                Payload::Changes(b) => {
-                    self.stats.sent_changes += 1;
-                    self.stats.sent_bytes += b.len() as u64;
-                }
+                Payload::Whole(_) => self.stats.sent_whole += 1,
+                Payload::Changes(_) => self.stats.sent_changes += 1,
             }
             part_bytes += payload.len();
             part.push(payload);
@@ -677,7 +662,6 @@ impl Session {
         {
             if !p.is_empty() {
                 self.stats.received += 1;
-                self.stats.received_bytes += p.len() as u64;
                 apply.push(Received {
                     id: id.clone(),
                     payload: p,
