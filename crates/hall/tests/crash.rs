@@ -61,7 +61,13 @@ fn crash_child() {
     ) else {
         return;
     };
-    let hall = Hall::open(Path::new(&dir), StoreOptions::default()).unwrap();
+    // A small memtable: checkpoints run all the time, so kills land in
+    // the middle of them too.
+    let options = StoreOptions {
+        memtable_bytes: 64 << 10,
+        ..StoreOptions::default()
+    };
+    let hall = Hall::open(Path::new(&dir), options).unwrap();
     for i in 0.. {
         let number = format!("R{round}-{i:05}");
         let mut at = base().plus(i * 60);

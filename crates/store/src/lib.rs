@@ -6,6 +6,8 @@
 //! the store's own write-ahead log (see `wal.rs`), not by sled: sled's
 //! batches and transactions each force a write and a `sync_file_range`, and
 //! its flush costs milliseconds, which held the store to ~150 cases/s.
+//! Commits land in a memtable (see `mem.rs`) that background checkpoints
+//! write to sled, each key once at its latest value.
 //!
 //! | prefix | key                      | value                                        |
 //! |--------|--------------------------|----------------------------------------------|
@@ -32,11 +34,13 @@
 
 mod cache;
 mod commit;
+mod mem;
 mod wal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use automerge::{AutoCommit, ChangeHash};
 use hallsync_model::schema::Record;
@@ -46,10 +50,12 @@ use thiserror::Error;
 
 use cache::DocCache;
 use commit::GroupCommit;
+use mem::{Mem, Table};
 use wal::{Op, Wal};
 
-/// The log is checkpointed (sled flushed, log emptied) past this size.
-const CHECKPOINT_BYTES: u64 = 64 << 20;
+/// A checkpoint also starts once the log's current segment holds this many
+/// times the memtable bound (a few large documents rewritten).
+const LOG_PER_MEMTABLE: u64 = 4;
 
 /// The on-disk format this build reads and writes.
 pub const FORMAT: u8 = 3;
@@ -64,6 +70,10 @@ pub struct StoreOptions {
     /// A document is compacted (saved whole, its chunks dropped) when it
     /// would otherwise have this many chunks.
     pub compact_after_chunks: u32,
+    /// The memtable's bound: past it a background checkpoint writes it to
+    /// sled and deletes the log it covers. While one runs, a second table
+    /// fills, and writers wait only if that one reaches twice the bound.
+    pub memtable_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -72,6 +82,7 @@ impl Default for StoreOptions {
             cache_docs: 256,
             sled_cache_bytes: 16 << 20,
             compact_after_chunks: 8,
+            memtable_bytes: 4 << 20,
         }
     }
 }
@@ -343,11 +354,15 @@ pub fn lock(handle: &DocHandle) -> Result<MutexGuard<'_, Loaded>, StoreError> {
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
-    wal: Wal,
+    wal: Arc<Wal>,
+    /// Commits since the last checkpoint, in front of `tree`.
+    mem: Arc<Mem>,
+    /// The checkpoint running in the background, if any.
+    background: Mutex<Option<JoinHandle<()>>>,
     options: StoreOptions,
     /// Serialises commits; holds the next feed sequence number.
     writer: Mutex<u64>,
-    group: GroupCommit,
+    group: Arc<GroupCommit>,
     /// Highest feed sequence number known to be on disk.
     durable_feed: std::sync::atomic::AtomicU64,
     cache: DocCache,
@@ -553,19 +568,17 @@ impl Store {
             }
         };
         let tree = db.open_tree("hallsync")?;
-        let (wal, records) = Wal::open(&path.join("wal")).map_err(io)?;
+        let records = Wal::recover(path).map_err(io)?;
         if !records.is_empty() {
             tracing::info!(records = records.len(), "replaying the write-ahead log");
             for ops in &records {
                 apply(&tree, ops)?;
             }
+            db.flush()?;
         }
         // Start from an empty log: new records must never land behind a torn
         // tail, where a later replay would stop before reaching them.
-        if wal.size() > 0 {
-            db.flush()?;
-            wal.reset().map_err(io)?;
-        }
+        let wal = Wal::start(path).map_err(io)?;
         match tree.get(FORMAT_KEY)?.as_deref() {
             None => {
                 tree.insert(FORMAT_KEY, &[FORMAT])?;
@@ -598,10 +611,12 @@ impl Store {
         Ok(Store {
             db,
             tree,
-            wal,
+            wal: Arc::new(wal),
+            mem: Arc::default(),
+            background: Mutex::new(None),
             options,
             writer: Mutex::new(last + 1),
-            group: GroupCommit::default(),
+            group: Arc::default(),
             durable_feed: std::sync::atomic::AtomicU64::new(last),
             cache,
             feed_id,
@@ -619,9 +634,12 @@ impl Store {
         self.cache.remove(id);
     }
 
+    fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.mem.get(&self.tree, key)?)
+    }
+
     fn head(&self, id: &DocId) -> Result<Option<Head>, StoreError> {
-        self.tree
-            .get(key(HEAD, id.as_str().as_bytes()))?
+        self.get(&key(HEAD, id.as_str().as_bytes()))?
             .map(|v| decode(id.as_str(), &v))
             .transpose()
     }
@@ -632,15 +650,13 @@ impl Store {
         };
         let name = id.as_str();
         let saved = self
-            .tree
-            .get(key(DOC, name.as_bytes()))?
+            .get(&key(DOC, name.as_bytes()))?
             .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
         let mut doc = AutoCommit::load(unversioned(name, &saved)?)
             .map_err(|e| corrupt(name, format!("saved document: {e}")))?;
         for seq in &head.chunks {
             let v = self
-                .tree
-                .get(feed_key(*seq))?
+                .get(&feed_key(*seq))?
                 .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))?;
             let FeedValue {
                 id: owner, bytes, ..
@@ -665,7 +681,7 @@ impl Store {
 
     /// Whether a document is stored.
     pub fn contains(&self, id: &DocId) -> Result<bool, StoreError> {
-        Ok(self.tree.contains_key(key(HEAD, id.as_str().as_bytes()))?)
+        Ok(self.get(&key(HEAD, id.as_str().as_bytes()))?.is_some())
     }
 
     /// Persists the new changes of locked documents atomically, and returns
@@ -782,41 +798,117 @@ impl Store {
                     ops.push(Op::Put(peer_key(peer), versioned(&v)));
                 }
             }
-            // Logged first: once the log record is synced the write survives
-            // any crash, however much of it sled had applied.
-            let logged = self
-                .wal
-                .append(&ops)
-                .and_then(|()| apply(&self.tree, &ops).map_err(std::io::Error::other));
-            if let Err(e) = logged {
-                return Err(self.group.fail(format!("writing a commit failed: {e}")));
-            }
+            // The record joins the log buffer in sequence order, and the
+            // operations become readable in the memtable; the commit is
+            // acknowledged once a flush has synced its record, and from
+            // then on survives any crash.
+            let record = match Wal::record(&ops) {
+                Ok(r) => r,
+                Err(e) => return Err(self.group.fail(format!("writing a commit failed: {e}"))),
+            };
+            let ticket = self.group.push(&record);
+            self.mem.apply(&ops);
             *next = seq;
-            (seq.saturating_sub(1), self.group.written())
+            (seq.saturating_sub(1), ticket)
         };
-        self.group.wait_durable(ticket, || self.wal.sync())?;
+        self.group
+            .wait_durable(ticket, |records| self.wal.write(records))?;
         // Every commit up to this one is on disk, so every sequence number
         // up to its last is.
         self.durable_feed
             .fetch_max(last, std::sync::atomic::Ordering::AcqRel);
-        if self.wal.size() > CHECKPOINT_BYTES {
-            self.checkpoint()?;
-        }
+        self.maybe_checkpoint()?;
         Ok(last)
     }
 
-    /// Flushes sled and empties the log. Writers wait meanwhile.
-    pub fn checkpoint(&self) -> Result<(), StoreError> {
+    fn checkpoint_due(&self, factor: usize) -> bool {
+        let bound = self.options.memtable_bytes.max(1) * factor;
+        self.wal.size() > bound as u64 * LOG_PER_MEMTABLE || self.mem.active_bytes() > bound
+    }
+
+    /// Starts a background checkpoint when one is due. If the previous one
+    /// is still running, writers go on unless the memtable has grown to
+    /// twice its bound, when they wait for it (so memory stays bounded when
+    /// sled cannot keep up).
+    fn maybe_checkpoint(&self) -> Result<(), StoreError> {
+        if !self.checkpoint_due(1) {
+            return Ok(());
+        }
+        let mut running = self.background_job();
+        if running.as_ref().is_some_and(|j| !j.is_finished()) && !self.checkpoint_due(2) {
+            return Ok(());
+        }
+        self.finish_background(&mut running)?;
+        if !self.checkpoint_due(1) {
+            // Another writer just started one.
+            return Ok(());
+        }
+        if let Some((frozen, segment)) = self.freeze()? {
+            let job = self.checkpointer();
+            let spawned = std::thread::Builder::new()
+                .name("hallsync-checkpoint".into())
+                .spawn(move || job.write_out(&frozen, segment));
+            match spawned {
+                Ok(handle) => *running = Some(handle),
+                Err(e) => {
+                    return Err(self
+                        .group
+                        .fail(format!("could not start a checkpoint thread: {e}")))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpointer(&self) -> Checkpointer {
+        Checkpointer {
+            db: self.db.clone(),
+            tree: self.tree.clone(),
+            wal: Arc::clone(&self.wal),
+            mem: Arc::clone(&self.mem),
+            group: Arc::clone(&self.group),
+        }
+    }
+
+    fn background_job(&self) -> MutexGuard<'_, Option<JoinHandle<()>>> {
+        // Holds only a thread handle: a panic cannot leave it half-set.
+        self.background.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the running background checkpoint, if any.
+    fn finish_background(&self, running: &mut Option<JoinHandle<()>>) -> Result<(), StoreError> {
+        if let Some(job) = running.take() {
+            if job.join().is_err() {
+                return Err(self.group.fail("the checkpoint thread panicked".into()));
+            }
+        }
+        self.group.check()
+    }
+
+    /// Under the writer lock: closes the log's current segment (every record
+    /// in it is then durable) and freezes the memtable; returns the frozen
+    /// table and the last segment it covers.
+    fn freeze(&self) -> Result<Option<(Arc<Table>, u64)>, StoreError> {
         let _next = self
             .writer
             .lock()
             .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
         self.group.check()?;
-        self.db.flush()?;
-        self.wal.reset().map_err(|e| {
-            self.group
-                .fail(format!("emptying the write-ahead log failed: {e}"))
-        })
+        let segment = self
+            .group
+            .flush_all(|records| self.wal.write_and_rotate(records))?;
+        Ok(self.mem.freeze().map(|t| (t, segment)))
+    }
+
+    /// Writes everything committed so far into sled, flushes it and deletes
+    /// the log it covered; returns once done.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let mut running = self.background_job();
+        self.finish_background(&mut running)?;
+        if let Some((frozen, segment)) = self.freeze()? {
+            self.checkpointer().write_out(&frozen, segment);
+        }
+        self.group.check()
     }
 
     /// The whole document as Automerge save bytes.
@@ -836,10 +928,9 @@ impl Store {
         &self,
         prefix: &str,
     ) -> impl Iterator<Item = Result<DocId, StoreError>> + '_ {
-        self.tree
-            .scan_prefix(key(HEAD, prefix.as_bytes()))
-            .keys()
-            .map(|k| doc_id(&k?[1..]))
+        self.mem
+            .prefix(&self.tree, &key(HEAD, prefix.as_bytes()))
+            .map(|kv| doc_id(&kv?.0[1..]))
     }
 
     /// Replaces the index records of existing cases (derived data only: the
@@ -884,7 +975,10 @@ impl Store {
             None => key(FEED + 1, &[]),
         };
         let mut scanned = upto;
-        for kv in self.tree.range(feed_key(after.saturating_add(1))..end) {
+        for kv in self
+            .mem
+            .range(&self.tree, feed_key(after.saturating_add(1)), Some(end))
+        {
             let (k, v) = kv?;
             let seq = seq_of(&k)?;
             if out.len() >= limit {
@@ -907,7 +1001,7 @@ impl Store {
     /// How far this node has applied `peer`'s change feed (zero: nothing
     /// yet).
     pub fn peer_checkpoint(&self, peer: &str) -> Result<Checkpoint, StoreError> {
-        let Some(v) = self.tree.get(peer_key(peer))? else {
+        let Some(v) = self.get(&peer_key(peer))? else {
             return Ok(Checkpoint::default());
         };
         let v = unversioned("peer checkpoint", &v)?;
@@ -949,14 +1043,12 @@ impl Store {
         };
         let name = id.as_str();
         let saved = self
-            .tree
-            .get(key(DOC, name.as_bytes()))?
+            .get(&key(DOC, name.as_bytes()))?
             .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
         let mut out = unversioned(name, &saved)?.to_vec();
         for seq in &head.chunks {
             let v = self
-                .tree
-                .get(feed_key(*seq))?
+                .get(&feed_key(*seq))?
                 .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))?;
             out.extend_from_slice(parse_feed_value(&v)?.bytes);
         }
@@ -977,20 +1069,22 @@ impl Store {
     pub fn case_records(
         &self,
     ) -> impl Iterator<Item = Result<(DocId, CaseRecord), StoreError>> + '_ {
-        self.tree.scan_prefix(key(HEAD, b"case:")).filter_map(|kv| {
-            let (k, v) = match kv {
-                Ok(kv) => kv,
-                Err(e) => return Some(Err(e.into())),
-            };
-            let id = match doc_id(&k[1..]) {
-                Ok(id) => id,
-                Err(e) => return Some(Err(e)),
-            };
-            match decode::<Head>(id.as_str(), &v) {
-                Ok(h) => h.case.map(|c| Ok((id, c))),
-                Err(e) => Some(Err(e)),
-            }
-        })
+        self.mem
+            .prefix(&self.tree, &key(HEAD, b"case:"))
+            .filter_map(|kv| {
+                let (k, v) = match kv {
+                    Ok(kv) => kv,
+                    Err(e) => return Some(Err(e.into())),
+                };
+                let id = match doc_id(&k[1..]) {
+                    Ok(id) => id,
+                    Err(e) => return Some(Err(e)),
+                };
+                match decode::<Head>(id.as_str(), &v) {
+                    Ok(h) => h.case.map(|c| Ok((id, c))),
+                    Err(e) => Some(Err(e)),
+                }
+            })
     }
 
     /// Cases matching one exact index key.
@@ -1005,11 +1099,10 @@ impl Store {
         let mut prefix = vec![INDEX, tag];
         prefix.extend_from_slice(&value);
         prefix.extend(sep);
-        self.tree
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| {
-                let k = k?;
+        self.mem
+            .prefix(&self.tree, &prefix)
+            .map(|kv| {
+                let k = kv?.0;
                 let rest = &k[prefix.len()..];
                 let id = match sep {
                     Some(_) => rest,
@@ -1036,11 +1129,10 @@ impl Store {
             k.extend_from_slice(&time_bytes(t));
             k
         };
-        self.tree
-            .range(bound(from)..bound(to))
-            .keys()
-            .map(|k| {
-                let k = k?;
+        self.mem
+            .range(&self.tree, bound(from), Some(bound(to)))
+            .map(|kv| {
+                let k = kv?.0;
                 let t = k
                     .get(2..10)
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -1055,7 +1147,7 @@ impl Store {
     /// telling the store's own data from sled's overhead.
     pub fn live_bytes(&self) -> Result<Vec<(char, u64, u64)>, StoreError> {
         let mut out: Vec<(char, u64, u64)> = Vec::new();
-        for kv in self.tree.iter() {
+        for kv in self.mem.range(&self.tree, Vec::new(), None) {
             let (k, v) = kv?;
             let prefix = char::from(k[0]);
             let size = (k.len() + v.len()) as u64;
@@ -1075,22 +1167,64 @@ impl Store {
     /// returns the number of documents.
     pub fn verify(&self) -> Result<usize, StoreError> {
         let mut n = 0;
-        for kv in self.tree.scan_prefix([HEAD]) {
+        for kv in self.mem.prefix(&self.tree, &[HEAD]) {
             let (k, v) = kv?;
             let id = doc_id(&k[1..])?;
             let head: Head = decode(id.as_str(), &v)?;
             self.load(&id)?;
-            if !self.tree.contains_key(feed_key(head.feed_seq))? {
+            if self.get(&feed_key(head.feed_seq))?.is_none() {
                 return Err(corrupt(id.as_str(), "its newest feed entry is missing"));
             }
             for k in head.case.iter().flat_map(|c| index_keys(&id, c)) {
-                if !self.tree.contains_key(&k)? {
+                if self.get(&k)?.is_none() {
                     return Err(corrupt(id.as_str(), "a case index entry is missing"));
                 }
             }
             n += 1;
         }
         Ok(n)
+    }
+}
+
+/// What a checkpoint needs, apart from the store (so it can run on its own
+/// thread).
+struct Checkpointer {
+    db: sled::Db,
+    tree: sled::Tree,
+    wal: Arc<Wal>,
+    mem: Arc<Mem>,
+    group: Arc<GroupCommit>,
+}
+
+impl Checkpointer {
+    /// Applies a frozen memtable to sled, flushes it, deletes the log
+    /// segments up to `segment` and forgets the table. A failure stops the
+    /// store accepting writes (the frozen table stays readable).
+    fn write_out(&self, frozen: &Table, segment: u64) {
+        let started = std::time::Instant::now();
+        let result = frozen
+            .iter()
+            .try_for_each(|(k, v)| match v {
+                Some(v) => self.tree.insert(k.as_slice(), v.clone()).map(drop),
+                None => self.tree.remove(k.as_slice()).map(drop),
+            })
+            .and_then(|()| self.db.flush().map(drop))
+            .map_err(|e| e.to_string())
+            .and_then(|()| self.wal.remove_upto(segment).map_err(|e| e.to_string()));
+        match result {
+            Ok(()) => {
+                self.mem.drop_frozen();
+                tracing::debug!(
+                    keys = frozen.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "checkpoint written"
+                );
+            }
+            Err(e) => {
+                let e = self.group.fail(format!("a checkpoint failed: {e}"));
+                tracing::error!(error = %e, "the store stops accepting writes");
+            }
+        }
     }
 }
 

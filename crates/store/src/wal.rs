@@ -2,20 +2,26 @@
 //!
 //! Each commit appends one record listing the exact key writes and deletes
 //! it makes, and is acknowledged once the log is synced (`fdatasync`,
-//! shared by concurrent writers). sled then receives plain inserts and
-//! removes and is flushed only at checkpoints, after which the log is
-//! emptied. On open, the records after the last checkpoint are replayed in
-//! order: each operation is a blind put or delete of one key, so replaying
-//! over any partly applied state yields exactly the state the log describes.
+//! shared by concurrent writers). The log is a series of segment files,
+//! `wal-<n>`; a checkpoint closes the current segment (syncing it first) and
+//! opens the next, and once sled holds everything the closed segments
+//! describe (applied and flushed), they are deleted. On open, the segments
+//! left are replayed in order: each operation is a blind put or delete of
+//! one key, so replaying over any partly applied state yields exactly the
+//! state the log describes.
 //!
 //! Record: `[len u32 LE][crc32 u32 LE][postcard Vec<Op>]`. A torn or
-//! damaged tail (a record whose sync never completed, so never
-//! acknowledged) ends the replay.
+//! damaged tail of the last segment (a record whose sync never completed, so
+//! never acknowledged) ends the replay. A damaged record in an earlier
+//! segment cannot come from a crash (a segment is synced whole before the
+//! next is opened) and is reported instead of skipped, since the records
+//! after it would be replayed without it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,86 +37,196 @@ pub(crate) enum Op {
 /// Largest record accepted when replaying (a commit of many documents).
 const MAX_RECORD: usize = 256 << 20;
 
+/// The log file of stores made before segments (replayed like segment 0).
+const LEGACY: &str = "wal";
+const SEGMENT_PREFIX: &str = "wal-";
+
+/// A segment being appended to.
+#[derive(Debug)]
+struct Segment {
+    number: u64,
+    file: File,
+}
+
 #[derive(Debug)]
 pub(crate) struct Wal {
-    file: File,
+    dir: PathBuf,
+    current: Mutex<Segment>,
+    /// Bytes in the current segment.
     size: AtomicU64,
 }
 
-impl Wal {
-    /// Opens the log, returning it and the records it holds.
-    pub(crate) fn open(path: &Path) -> std::io::Result<(Wal, Vec<Vec<Op>>)> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let mut records = Vec::new();
-        let mut pos = 0;
-        while let Some(header) = bytes.get(pos..pos + 8) {
-            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-            let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-            let Some(body) = bytes
-                .get(pos + 8..pos + 8 + len)
-                .filter(|_| len <= MAX_RECORD)
-            else {
-                break;
-            };
-            if crc32fast::hash(body) != crc {
-                break;
-            }
-            match postcard::from_bytes::<Vec<Op>>(body) {
-                Ok(ops) => records.push(ops),
-                Err(_) => break,
-            }
-            pos += 8 + len;
-        }
-        if pos < bytes.len() {
-            tracing::warn!(
-                kept = pos,
-                dropped = bytes.len() - pos,
-                "the write-ahead log ends in an incomplete record (a write cut off before it was acknowledged); ignoring it"
-            );
-        }
-        file.seek(SeekFrom::End(0))?;
-        let wal = Wal {
-            file,
-            size: AtomicU64::new(bytes.len() as u64),
+/// The segments found in `dir`, oldest first.
+fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let number = if name == LEGACY {
+            Some(0)
+        } else {
+            name.strip_prefix(SEGMENT_PREFIX)
+                .and_then(|n| n.parse::<u64>().ok())
         };
-        Ok((wal, records))
+        if let Some(n) = number {
+            found.push((n, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The records of one segment, and whether it ended cleanly.
+fn read_segment(path: &Path) -> std::io::Result<(Vec<Vec<Op>>, bool)> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let mut records = Vec::new();
+    let mut pos = 0;
+    while let Some(header) = bytes.get(pos..pos + 8) {
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let Some(body) = bytes
+            .get(pos + 8..pos + 8 + len)
+            .filter(|_| len <= MAX_RECORD)
+        else {
+            break;
+        };
+        if crc32fast::hash(body) != crc {
+            break;
+        }
+        match postcard::from_bytes::<Vec<Op>>(body) {
+            Ok(ops) => records.push(ops),
+            Err(_) => break,
+        }
+        pos += 8 + len;
+    }
+    if pos < bytes.len() {
+        tracing::warn!(
+            segment = %path.display(),
+            kept = pos,
+            dropped = bytes.len() - pos,
+            "a write-ahead log segment ends in an incomplete record (a write cut off before it was acknowledged); ignoring it"
+        );
+    }
+    Ok((records, pos == bytes.len()))
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn segment_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{SEGMENT_PREFIX}{number:08}"))
+}
+
+fn create_segment(dir: &Path, number: u64) -> std::io::Result<Segment> {
+    let file = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(segment_path(dir, number))?;
+    // The new name must survive a crash before any record in it is
+    // acknowledged.
+    sync_dir(dir)?;
+    Ok(Segment { number, file })
+}
+
+impl Wal {
+    /// The records of the log in `dir`, oldest first. Once the caller has
+    /// made them durable elsewhere, [`Wal::start`] deletes them.
+    pub(crate) fn recover(dir: &Path) -> std::io::Result<Vec<Vec<Op>>> {
+        let found = segments(dir)?;
+        let mut records = Vec::new();
+        for (i, (_, path)) in found.iter().enumerate() {
+            let (mut recs, clean) = read_segment(path)?;
+            records.append(&mut recs);
+            if !clean && i + 1 < found.len() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "write-ahead log segment {} is damaged before its end, and later segments exist",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(records)
     }
 
-    /// Appends a record (not yet synced). Callers serialise appends.
-    pub(crate) fn append(&self, ops: &[Op]) -> std::io::Result<()> {
+    /// Deletes every segment in `dir` (their records are all durable in
+    /// sled) and starts an empty one.
+    pub(crate) fn start(dir: &Path) -> std::io::Result<Wal> {
+        let found = segments(dir)?;
+        let next = found.last().map_or(1, |(n, _)| n + 1);
+        for (_, path) in &found {
+            std::fs::remove_file(path)?;
+        }
+        let current = create_segment(dir, next)?;
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            current: Mutex::new(current),
+            size: AtomicU64::new(0),
+        })
+    }
+
+    fn current(&self) -> std::sync::MutexGuard<'_, Segment> {
+        // Only swapped whole under the lock: never half-written.
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Encodes one commit's operations as a log record.
+    pub(crate) fn record(ops: &[Op]) -> std::io::Result<Vec<u8>> {
         let body = postcard::to_allocvec(ops).map_err(std::io::Error::other)?;
         let len = u32::try_from(body.len()).map_err(std::io::Error::other)?;
         let mut rec = Vec::with_capacity(body.len() + 8);
         rec.extend_from_slice(&len.to_le_bytes());
         rec.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         rec.extend_from_slice(&body);
-        (&self.file).write_all(&rec)?;
-        self.size.fetch_add(rec.len() as u64, Ordering::Relaxed);
+        Ok(rec)
+    }
+
+    /// Appends records to the current segment and syncs it. Callers
+    /// serialise writes (the group commit's flush leader).
+    pub(crate) fn write(&self, records: &[u8]) -> std::io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let current = self.current();
+        (&current.file).write_all(records)?;
+        current.file.sync_data()?;
+        self.size.fetch_add(records.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Makes every appended record durable.
-    pub(crate) fn sync(&self) -> std::io::Result<()> {
-        self.file.sync_data()
-    }
-
-    /// Bytes in the log.
+    /// Bytes in the current segment.
     pub(crate) fn size(&self) -> u64 {
         self.size.load(Ordering::Relaxed)
     }
 
-    /// Empties the log (after a checkpoint made its records redundant).
-    pub(crate) fn reset(&self) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.sync_all()?;
+    /// Appends records to the current segment, syncs and closes it, and
+    /// opens the next; returns the closed segment's number. Callers
+    /// serialise this with [`Wal::write`].
+    pub(crate) fn write_and_rotate(&self, records: &[u8]) -> std::io::Result<u64> {
+        let mut current = self.current();
+        (&current.file).write_all(records)?;
+        current.file.sync_data()?;
+        let next = create_segment(&self.dir, current.number + 1)?;
+        let closed = std::mem::replace(&mut *current, next).number;
         self.size.store(0, Ordering::Relaxed);
-        Ok(())
+        Ok(closed)
+    }
+
+    /// Deletes the closed segments up to `number`, whose records sled now
+    /// holds durably.
+    pub(crate) fn remove_upto(&self, number: u64) -> std::io::Result<()> {
+        for (n, path) in segments(&self.dir)? {
+            if n <= number {
+                std::fs::remove_file(path)?;
+            }
+        }
+        // Durably gone before a later segment can be: an old segment
+        // reappearing after a crash would replay stale values.
+        sync_dir(&self.dir)
     }
 }
 
@@ -118,35 +234,77 @@ impl Wal {
 mod tests {
     use super::*;
 
+    fn put(k: &str, len: usize) -> Op {
+        Op::Put(k.as_bytes().to_vec(), vec![7; len])
+    }
+
     #[test]
     fn records_survive_and_a_torn_tail_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wal");
+        assert!(Wal::recover(dir.path()).unwrap().is_empty());
         {
-            let (wal, recs) = Wal::open(&path).unwrap();
-            assert!(recs.is_empty());
-            wal.append(&[Op::Put(b"a".to_vec(), b"1".to_vec())])
-                .unwrap();
-            wal.append(&[Op::Del(b"a".to_vec()), Op::Put(b"b".to_vec(), vec![2; 300])])
-                .unwrap();
-            wal.sync().unwrap();
+            let wal = Wal::start(dir.path()).unwrap();
+            let mut records = Wal::record(&[put("a", 1)]).unwrap();
+            records.extend(Wal::record(&[Op::Del(b"a".to_vec()), put("b", 300)]).unwrap());
+            wal.write(&records).unwrap();
         }
+        let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
         let full = std::fs::read(&path).unwrap();
         let first = 8 + u32::from_le_bytes(full[..4].try_into().unwrap()) as usize;
         for cut in [full.len() - 1, full.len() - 200, first + 3] {
             std::fs::write(&path, &full[..cut]).unwrap();
-            let (_, recs) = Wal::open(&path).unwrap();
-            assert_eq!(recs.len(), 1, "cut at {cut}");
+            assert_eq!(Wal::recover(dir.path()).unwrap().len(), 1, "cut at {cut}");
         }
         let mut flipped = full.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 0xff;
         std::fs::write(&path, &flipped).unwrap();
-        assert_eq!(Wal::open(&path).unwrap().1.len(), 1);
+        assert_eq!(Wal::recover(dir.path()).unwrap().len(), 1);
         std::fs::write(&path, &full).unwrap();
-        let (wal, recs) = Wal::open(&path).unwrap();
-        assert_eq!(recs.len(), 2);
-        wal.reset().unwrap();
-        assert_eq!(Wal::open(&path).unwrap().1.len(), 0);
+        assert_eq!(Wal::recover(dir.path()).unwrap().len(), 2);
+        Wal::start(dir.path()).unwrap();
+        assert!(Wal::recover(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn segments_replay_in_order_and_closed_ones_can_be_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LEGACY), []).unwrap();
+        let wal = Wal::start(dir.path()).unwrap();
+        assert!(!dir.path().join(LEGACY).exists());
+        let first = wal
+            .write_and_rotate(&Wal::record(&[put("a", 1)]).unwrap())
+            .unwrap();
+        wal.write(&Wal::record(&[put("b", 1)]).unwrap()).unwrap();
+        let keys = |recs: Vec<Vec<Op>>| -> Vec<Vec<u8>> {
+            recs.into_iter()
+                .flatten()
+                .map(|op| match op {
+                    Op::Put(k, _) | Op::Del(k) => k,
+                })
+                .collect()
+        };
+        assert_eq!(
+            keys(Wal::recover(dir.path()).unwrap()),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
+        wal.remove_upto(first).unwrap();
+        assert_eq!(keys(Wal::recover(dir.path()).unwrap()), vec![b"b".to_vec()]);
+    }
+
+    #[test]
+    fn damage_inside_an_earlier_segment_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::start(dir.path()).unwrap();
+        let mut records = Wal::record(&[put("a", 40)]).unwrap();
+        records.extend(Wal::record(&[put("b", 40)]).unwrap());
+        wal.write_and_rotate(&records).unwrap();
+        wal.write(&Wal::record(&[put("c", 1)]).unwrap()).unwrap();
+        let (_, path) = segments(dir.path()).unwrap().remove(0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[20] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Wal::recover(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("damaged"), "{err}");
     }
 }
