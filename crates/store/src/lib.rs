@@ -802,12 +802,12 @@ impl Store {
             // operations become readable in the memtable; the commit is
             // acknowledged once a flush has synced its record, and from
             // then on survives any crash.
-            let record = match Wal::record(&ops) {
+            let (record, spans) = match Wal::record(&ops) {
                 Ok(r) => r,
                 Err(e) => return Err(self.group.fail(format!("writing a commit failed: {e}"))),
             };
             let ticket = self.group.push(&record);
-            self.mem.apply(&ops);
+            self.mem.apply(&Arc::from(record), &spans);
             *next = seq;
             (seq.saturating_sub(1), ticket)
         };
@@ -1205,7 +1205,7 @@ impl Checkpointer {
         let result = frozen
             .iter()
             .try_for_each(|(k, v)| match v {
-                Some(v) => self.tree.insert(k.as_slice(), v.clone()).map(drop),
+                Some(v) => self.tree.insert(k.as_slice(), v.as_slice()).map(drop),
                 None => self.tree.remove(k.as_slice()).map(drop),
             })
             .and_then(|()| self.db.flush().map(drop))

@@ -12,20 +12,73 @@
 //!
 //! Invariant: a frozen table is dropped only after sled holds all of it.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::Bound;
+use std::ops::{Bound, Range};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::IVec;
 
-use crate::wal::Op;
+use crate::wal::Span;
+
+/// Bytes inside a commit's log record, which the memtable keeps whole: one
+/// allocation per commit rather than one per key and value.
+#[derive(Debug, Clone)]
+pub(crate) struct Val {
+    record: Arc<[u8]>,
+    start: u32,
+    end: u32,
+}
+
+impl Val {
+    fn new(record: &Arc<[u8]>, at: &Range<usize>) -> Val {
+        // Records are at most 4 GiB (their length is a u32).
+        Val {
+            record: Arc::clone(record),
+            start: at.start as u32,
+            end: at.end as u32,
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        self.record
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+impl Borrow<[u8]> for Val {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for Val {
+    fn eq(&self, other: &Val) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Val {}
+
+impl PartialOrd for Val {
+    fn partial_cmp(&self, other: &Val) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Val {
+    fn cmp(&self, other: &Val) -> Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
 
 /// Key → new value, or `None` for a deletion.
-pub(crate) type Table = BTreeMap<Vec<u8>, Option<IVec>>;
+pub(crate) type Table = BTreeMap<Val, Option<Val>>;
 
-/// Rough bookkeeping cost of one entry beyond its key and value.
-const ENTRY_OVERHEAD: usize = 64;
+/// Rough bookkeeping cost of one entry beyond its record's bytes.
+const ENTRY_OVERHEAD: usize = 96;
 
 /// Overlay entries read per refill of a scan.
 const SCAN_CHUNK: usize = 256;
@@ -53,16 +106,14 @@ impl Mem {
         self.tables.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a commit's operations.
-    pub(crate) fn apply(&self, ops: &[Op]) {
+    /// Records a commit's operations: its log record and where each
+    /// operation lies in it.
+    pub(crate) fn apply(&self, record: &Arc<[u8]>, spans: &[Span]) {
         let mut t = self.write();
-        for op in ops {
-            let (k, v) = match op {
-                Op::Put(k, v) => (k, Some(IVec::from(v.as_slice()))),
-                Op::Del(k) => (k, None),
-            };
-            t.active_bytes += k.len() + v.as_ref().map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
-            t.active.insert(k.clone(), v);
+        t.active_bytes += record.len() + spans.len() * ENTRY_OVERHEAD;
+        for span in spans {
+            let value = span.value.as_ref().map(|v| Val::new(record, v));
+            t.active.insert(Val::new(record, &span.key), value);
         }
     }
 
@@ -95,10 +146,10 @@ impl Mem {
         {
             let t = self.read();
             if let Some(v) = t.active.get(key) {
-                return Ok(v.clone());
+                return Ok(v.as_ref().map(|v| IVec::from(v.as_slice())));
             }
             if let Some(v) = t.frozen.as_ref().and_then(|f| f.get(key)) {
-                return Ok(v.clone());
+                return Ok(v.as_ref().map(|v| IVec::from(v.as_slice())));
             }
         }
         tree.get(key)
@@ -135,7 +186,7 @@ impl Mem {
     /// overlay has no more.
     fn refill(
         &self,
-        buf: &mut VecDeque<(Vec<u8>, Option<IVec>)>,
+        buf: &mut VecDeque<(Val, Option<Val>)>,
         next_from: &mut Bound<Vec<u8>>,
         to: Option<&[u8]>,
     ) -> bool {
@@ -174,7 +225,7 @@ impl Mem {
             }
         }
         if let Some((k, _)) = buf.back() {
-            *next_from = Bound::Excluded(k.clone());
+            *next_from = Bound::Excluded(k.as_slice().to_vec());
         }
         taken < SCAN_CHUNK
     }
@@ -203,7 +254,7 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 pub(crate) struct Scan<'a> {
     mem: &'a Mem,
     disk: std::iter::Peekable<sled::Iter>,
-    buf: VecDeque<(Vec<u8>, Option<IVec>)>,
+    buf: VecDeque<(Val, Option<Val>)>,
     next_from: Bound<Vec<u8>>,
     to: Option<Vec<u8>>,
     mem_done: bool,
@@ -233,7 +284,7 @@ impl Iterator for Scan<'_> {
                 }
             }
             if let Some((k, Some(v))) = self.buf.pop_front() {
-                return Some(Ok((IVec::from(k), v)));
+                return Some(Ok((IVec::from(k.as_slice()), IVec::from(v.as_slice()))));
             }
         }
     }
@@ -242,6 +293,7 @@ impl Iterator for Scan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wal::{Op, Wal};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -280,7 +332,8 @@ mod tests {
                                 ops.push(Op::Put(k, v));
                             }
                         }
-                        mem.apply(&ops);
+                        let (record, spans) = Wal::record(&ops).unwrap();
+                        mem.apply(&Arc::from(record), &spans);
                     }
                     70..=79 if pending.is_none() => {
                         pending = mem.freeze().map(|t| (t, 0));
@@ -291,7 +344,7 @@ mod tests {
                             let n = rng.random_range(0..=t.len() - *done);
                             for (k, v) in t.iter().skip(*done).take(n) {
                                 match v {
-                                    Some(v) => tree.insert(k.as_slice(), v.clone()).map(drop),
+                                    Some(v) => tree.insert(k.as_slice(), v.as_slice()).map(drop),
                                     None => tree.remove(k.as_slice()).map(drop),
                                 }
                                 .unwrap();

@@ -19,6 +19,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -32,6 +33,23 @@ pub(crate) enum Op {
     Put(Vec<u8>, Vec<u8>),
     /// Delete a key.
     Del(Vec<u8>),
+}
+
+/// Where one operation's key and value (`None`: a delete) lie in its
+/// encoded record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) key: Range<usize>,
+    pub(crate) value: Option<Range<usize>>,
+}
+
+/// Appends `n` as a postcard varint (LEB128).
+fn varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }
 
 /// Largest record accepted when replaying (a commit of many documents).
@@ -174,15 +192,50 @@ impl Wal {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Encodes one commit's operations as a log record.
-    pub(crate) fn record(ops: &[Op]) -> std::io::Result<Vec<u8>> {
-        let body = postcard::to_allocvec(ops).map_err(std::io::Error::other)?;
+    /// Encodes one commit's operations as a log record, with where each
+    /// operation's key and value lie in it (so the memtable can keep the
+    /// record instead of copying every value). The body is the postcard
+    /// encoding of `ops`, written out by hand to learn those places.
+    pub(crate) fn record(ops: &[Op]) -> std::io::Result<(Vec<u8>, Vec<Span>)> {
+        let size: usize = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(k, v) => k.len() + v.len() + 21,
+                Op::Del(k) => k.len() + 11,
+            })
+            .sum();
+        let mut rec = Vec::with_capacity(size + 18);
+        rec.extend_from_slice(&[0; 8]);
+        let mut spans = Vec::with_capacity(ops.len());
+        varint(&mut rec, ops.len());
+        fn bytes(rec: &mut Vec<u8>, b: &[u8]) -> Range<usize> {
+            varint(rec, b.len());
+            rec.extend_from_slice(b);
+            rec.len() - b.len()..rec.len()
+        }
+        for op in ops {
+            spans.push(match op {
+                Op::Put(k, v) => {
+                    varint(&mut rec, 0);
+                    let key = bytes(&mut rec, k);
+                    let value = Some(bytes(&mut rec, v));
+                    Span { key, value }
+                }
+                Op::Del(k) => {
+                    varint(&mut rec, 1);
+                    Span {
+                        key: bytes(&mut rec, k),
+                        value: None,
+                    }
+                }
+            });
+        }
+        let body = rec.get(8..).unwrap_or_default();
         let len = u32::try_from(body.len()).map_err(std::io::Error::other)?;
-        let mut rec = Vec::with_capacity(body.len() + 8);
-        rec.extend_from_slice(&len.to_le_bytes());
-        rec.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        rec.extend_from_slice(&body);
-        Ok(rec)
+        let crc = crc32fast::hash(body);
+        rec[..4].copy_from_slice(&len.to_le_bytes());
+        rec[4..8].copy_from_slice(&crc.to_le_bytes());
+        Ok((rec, spans))
     }
 
     /// Appends records to the current segment and syncs it. Callers
@@ -244,8 +297,12 @@ mod tests {
         assert!(Wal::recover(dir.path()).unwrap().is_empty());
         {
             let wal = Wal::start(dir.path()).unwrap();
-            let mut records = Wal::record(&[put("a", 1)]).unwrap();
-            records.extend(Wal::record(&[Op::Del(b"a".to_vec()), put("b", 300)]).unwrap());
+            let mut records = Wal::record(&[put("a", 1)]).unwrap().0;
+            records.extend(
+                Wal::record(&[Op::Del(b"a".to_vec()), put("b", 300)])
+                    .unwrap()
+                    .0,
+            );
             wal.write(&records).unwrap();
         }
         let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
@@ -273,9 +330,9 @@ mod tests {
         let wal = Wal::start(dir.path()).unwrap();
         assert!(!dir.path().join(LEGACY).exists());
         let first = wal
-            .write_and_rotate(&Wal::record(&[put("a", 1)]).unwrap())
+            .write_and_rotate(&Wal::record(&[put("a", 1)]).unwrap().0)
             .unwrap();
-        wal.write(&Wal::record(&[put("b", 1)]).unwrap()).unwrap();
+        wal.write(&Wal::record(&[put("b", 1)]).unwrap().0).unwrap();
         let keys = |recs: Vec<Vec<Op>>| -> Vec<Vec<u8>> {
             recs.into_iter()
                 .flatten()
@@ -293,13 +350,42 @@ mod tests {
     }
 
     #[test]
+    fn records_are_postcard_and_spans_point_at_keys_and_values() {
+        let big = vec![9u8; 70_000];
+        let ops = vec![
+            put("a", 0),
+            Op::Del(vec![1; 200]),
+            Op::Put(b"k".to_vec(), big.clone()),
+            put("z", 127),
+            put("y", 128),
+        ];
+        let (rec, spans) = Wal::record(&ops).unwrap();
+        assert_eq!(rec[8..], postcard::to_allocvec(&ops).unwrap()[..]);
+        let len = u32::from_le_bytes(rec[..4].try_into().unwrap()) as usize;
+        assert_eq!(len, rec.len() - 8);
+        for (op, span) in ops.iter().zip(&spans) {
+            match op {
+                Op::Put(k, v) => {
+                    assert_eq!(&rec[span.key.clone()], k.as_slice());
+                    assert_eq!(&rec[span.value.clone().unwrap()], v.as_slice());
+                }
+                Op::Del(k) => {
+                    assert_eq!(&rec[span.key.clone()], k.as_slice());
+                    assert_eq!(span.value, None);
+                }
+            }
+        }
+        assert!(Wal::record(&[]).unwrap().1.is_empty());
+    }
+
+    #[test]
     fn damage_inside_an_earlier_segment_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let wal = Wal::start(dir.path()).unwrap();
-        let mut records = Wal::record(&[put("a", 40)]).unwrap();
-        records.extend(Wal::record(&[put("b", 40)]).unwrap());
+        let mut records = Wal::record(&[put("a", 40)]).unwrap().0;
+        records.extend(Wal::record(&[put("b", 40)]).unwrap().0);
         wal.write_and_rotate(&records).unwrap();
-        wal.write(&Wal::record(&[put("c", 1)]).unwrap()).unwrap();
+        wal.write(&Wal::record(&[put("c", 1)]).unwrap().0).unwrap();
         let (_, path) = segments(dir.path()).unwrap().remove(0);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[20] ^= 0xff;
