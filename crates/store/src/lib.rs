@@ -817,7 +817,11 @@ impl Store {
         // up to its last is.
         self.durable_feed
             .fetch_max(last, std::sync::atomic::Ordering::AcqRel);
-        self.maybe_checkpoint()?;
+        // The write is durable whatever happens next: a checkpoint that
+        // cannot start or finish is logged, and stops later writes.
+        if let Err(e) = self.maybe_checkpoint() {
+            tracing::error!(error = %e, "checkpoint failed; the store stops accepting writes");
+        }
         Ok(last)
     }
 
