@@ -82,7 +82,7 @@ impl Default for StoreOptions {
             cache_docs: 256,
             sled_cache_bytes: 16 << 20,
             compact_after_chunks: 8,
-            memtable_bytes: 4 << 20,
+            memtable_bytes: 1 << 20,
         }
     }
 }
