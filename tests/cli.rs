@@ -698,72 +698,31 @@ fn a_federation_from_the_command_line() {
     #[cfg(unix)]
     assert_eq!(mode(&fed.join("certs/ca.key")), 0o600);
     assert!(fed_fails(fed, &["ca", "init", "--name", "again"]).contains("already"));
-    // Mistakes an administrator makes, each refused with nothing written.
-    for (args, says) in [
+    // Mistakes an administrator makes, each refused with nothing written:
+    // (id, level, region, parent) and what the refusal says.
+    for (id, level, region, parent, says) in [
         (
-            vec![
-                "--id",
-                "tw-9",
-                "--name",
-                "x",
-                "--level",
-                "township",
-                "--region",
-                "140212109",
-                "--parent",
-                "nobody",
-            ],
+            "tw-9",
+            "township",
+            "140212109",
+            "nobody",
             "not in the topology",
         ),
+        ("tw-9", "county", "140212109", "cn-212", "township code"),
+        ("tw-9", "township", "140213101", "cn-212", "not above"),
         (
-            vec![
-                "--id",
-                "tw-9",
-                "--name",
-                "x",
-                "--level",
-                "county",
-                "--region",
-                "140212109",
-                "--parent",
-                "cn-212",
-            ],
-            "township code",
-        ),
-        (
-            vec![
-                "--id",
-                "tw-9",
-                "--name",
-                "x",
-                "--level",
-                "township",
-                "--region",
-                "140213101",
-                "--parent",
-                "cn-212",
-            ],
-            "not above",
-        ),
-        (
-            vec![
-                "--id",
-                "cn-212",
-                "--name",
-                "x",
-                "--level",
-                "township",
-                "--region",
-                "140212109",
-                "--parent",
-                "cn-212",
-            ],
+            "cn-212",
+            "township",
+            "140212109",
+            "cn-212",
             "already exists",
         ),
     ] {
-        let mut a = vec!["node", "add"];
-        a.extend(args);
-        let err = fed_fails(fed, &a);
+        let args = [
+            "node", "add", "--id", id, "--name", "x", "--level", level, "--region", region,
+            "--parent", parent,
+        ];
+        let err = fed_fails(fed, &args);
         assert!(err.contains(says), "{err}");
     }
     let bundle = fed.join("certs/bundles/tw-101");
