@@ -53,10 +53,6 @@ use commit::GroupCommit;
 use mem::{Mem, Table};
 use wal::{Op, Wal};
 
-/// A checkpoint also starts once the log's current segment holds this many
-/// times the memtable bound (a few large documents rewritten).
-const LOG_PER_MEMTABLE: u64 = 4;
-
 /// The on-disk format this build reads and writes.
 pub const FORMAT: u8 = 3;
 
@@ -826,8 +822,10 @@ impl Store {
     }
 
     fn checkpoint_due(&self, factor: usize) -> bool {
-        let bound = self.options.memtable_bytes.max(1) * factor;
-        self.wal.size() > bound as u64 * LOG_PER_MEMTABLE || self.mem.active_bytes() > bound
+        // The memtable counts every log record it holds, so it reaches its
+        // bound no later than the log segment written since the last
+        // checkpoint does.
+        self.mem.active_bytes() > self.options.memtable_bytes.max(1) * factor
     }
 
     /// Starts a background checkpoint when one is due. If the previous one

@@ -21,7 +21,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -70,8 +69,6 @@ struct Segment {
 pub(crate) struct Wal {
     dir: PathBuf,
     current: Mutex<Segment>,
-    /// Bytes in the current segment.
-    size: AtomicU64,
 }
 
 /// The segments found in `dir`, oldest first.
@@ -183,7 +180,6 @@ impl Wal {
         Ok(Wal {
             dir: dir.to_path_buf(),
             current: Mutex::new(current),
-            size: AtomicU64::new(0),
         })
     }
 
@@ -247,13 +243,7 @@ impl Wal {
         let current = self.current();
         (&current.file).write_all(records)?;
         current.file.sync_data()?;
-        self.size.fetch_add(records.len() as u64, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Bytes in the current segment.
-    pub(crate) fn size(&self) -> u64 {
-        self.size.load(Ordering::Relaxed)
     }
 
     /// Appends records to the current segment, syncs and closes it, and
@@ -265,7 +255,6 @@ impl Wal {
         current.file.sync_data()?;
         let next = create_segment(&self.dir, current.number + 1)?;
         let closed = std::mem::replace(&mut *current, next).number;
-        self.size.store(0, Ordering::Relaxed);
         Ok(closed)
     }
 
