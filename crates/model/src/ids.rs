@@ -282,6 +282,8 @@ pub enum DocKind {
     Case,
     /// One year of a region's holiday calendar.
     Cal,
+    /// A node's entry in the federation registry.
+    Node,
 }
 
 impl DocKind {
@@ -291,6 +293,7 @@ impl DocKind {
             DocKind::Item => "item",
             DocKind::Case => "case",
             DocKind::Cal => "cal",
+            DocKind::Node => "node",
         }
     }
 
@@ -299,6 +302,7 @@ impl DocKind {
             "item" => Some(DocKind::Item),
             "case" => Some(DocKind::Case),
             "cal" => Some(DocKind::Cal),
+            "node" => Some(DocKind::Node),
             _ => None,
         }
     }

@@ -18,7 +18,8 @@ use crate::catalogue::{
     ReviewAction, ReviewRecord,
 };
 use crate::clock::{LimitUnit, TimeLimit};
-use crate::ids::{DocId, DocKind, NodeId, RegionCode};
+use crate::ids::{DocId, DocKind, Level, NodeId, RegionCode};
+use crate::registry::{CrlCopy, RegistryEntry, MAX_CRL_BYTES};
 use crate::time::{parse_date, Ts};
 
 /// Schema tag of case documents.
@@ -27,6 +28,8 @@ pub const CASE_SCHEMA: &str = "hallsync/case/1";
 pub const ITEM_SCHEMA: &str = "hallsync/item/1";
 /// Schema tag of calendar documents.
 pub const CAL_SCHEMA: &str = "hallsync/cal/1";
+/// Schema tag of registry entries.
+pub const NODE_SCHEMA: &str = "hallsync/node/1";
 
 /// Longest string field accepted, in characters.
 pub const MAX_STR: usize = 4096;
@@ -82,6 +85,8 @@ pub enum Record {
     Case(Case),
     /// A calendar year.
     Calendar(CalendarYear),
+    /// A node's registry entry.
+    Node(RegistryEntry),
 }
 
 // ---------------------------------------------------------------- writing
@@ -347,6 +352,60 @@ pub fn write_calendar<T: Transactable>(
     Ok(())
 }
 
+/// Puts `value` at the root unless it is already there.
+fn put_changed<T: Transactable>(
+    doc: &mut T,
+    key: &str,
+    value: ScalarValue,
+) -> Result<(), AutomergeError> {
+    let same = matches!(
+        doc.get(ROOT, key)?,
+        Some((automerge::Value::Scalar(old), _)) if *old == value
+    );
+    if !same {
+        doc.put(ROOT, key, value)?;
+    }
+    Ok(())
+}
+
+/// Writes a registry entry. Only fields whose value differs are written, so
+/// a node rewriting its own entry adds only what changed.
+pub fn write_registry_entry<T: Transactable>(
+    doc: &mut T,
+    id: &DocId,
+    e: &RegistryEntry,
+) -> Result<(), AutomergeError> {
+    let s = |v: &str| ScalarValue::Str(v.into());
+    let opt = |v: Option<&str>| v.map_or(ScalarValue::Null, s);
+    let fields = [
+        ("schema", s(NODE_SCHEMA)),
+        ("id", s(id.as_str())),
+        ("node", s(e.node.as_str())),
+        ("name", s(&e.name)),
+        ("level", s(e.level.as_str())),
+        ("region", s(e.region.as_str())),
+        ("parent", opt(e.parent.as_ref().map(NodeId::as_str))),
+        ("addr", opt(e.addr.as_deref())),
+        ("serial", s(&e.serial)),
+        (
+            "crl_number",
+            e.crl
+                .as_ref()
+                .map_or(ScalarValue::Null, |c| ScalarValue::Uint(c.number)),
+        ),
+        (
+            "crl",
+            e.crl
+                .as_ref()
+                .map_or(ScalarValue::Null, |c| ScalarValue::Bytes(c.der.clone())),
+        ),
+    ];
+    for (key, value) in fields {
+        put_changed(doc, key, value)?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- reading
 
 struct Obj<'a> {
@@ -539,6 +598,19 @@ impl<'a> Obj<'a> {
     fn node(&self, key: &str) -> Result<NodeId, SchemaError> {
         let s = self.str(key)?;
         NodeId::parse(&s).map_err(|e| self.err(key, e.to_string()))
+    }
+
+    fn opt_bytes(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>, SchemaError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(hydrate::Value::Scalar(ScalarValue::Bytes(b))) if b.len() <= max => {
+                Ok(Some(b.clone()))
+            }
+            Some(hydrate::Value::Scalar(ScalarValue::Bytes(_))) => {
+                Err(self.err(key, format!("is longer than {max} bytes")))
+            }
+            Some(_) => Err(self.err(key, "is not bytes")),
+        }
     }
 }
 
@@ -799,6 +871,44 @@ fn read_calendar_root(root: &Obj<'_>, id: &DocId) -> Result<CalendarYear, Schema
     })
 }
 
+fn read_registry_root(root: &Obj<'_>, id: &DocId) -> Result<RegistryEntry, SchemaError> {
+    let region = root.parsed("region", |s| RegionCode::parse(s).ok())?;
+    let node = root.node("node")?;
+    if region != *id.region() || id.key() != node.as_str() {
+        return Err(root.err("node", format!("node/region do not match the id {id}")));
+    }
+    let parent = match root.get("parent") {
+        None => None,
+        Some(_) => Some(root.node("parent")?),
+    };
+    let addr = match root.get("addr") {
+        None => None,
+        Some(_) => Some(root.str("addr")?),
+    };
+    let crl = match root.opt_bytes("crl", MAX_CRL_BYTES)? {
+        None => None,
+        Some(der) => Some(CrlCopy {
+            number: u64::try_from(root.int("crl_number")?)
+                .map_err(|_| root.err("crl_number", "is negative"))?,
+            der,
+        }),
+    };
+    let entry = RegistryEntry {
+        node,
+        name: root.str("name")?,
+        level: root.parsed("level", |s| s.parse::<Level>().ok())?,
+        region,
+        parent,
+        addr,
+        serial: root.str("serial")?,
+        crl,
+    };
+    entry
+        .validate()
+        .map_err(|(path, reason)| root.err(path, reason))?;
+    Ok(entry)
+}
+
 /// Reads and validates any hallsync record. With `expected`, the document's
 /// own id must be that id.
 pub fn read_record(
@@ -815,6 +925,7 @@ pub fn read_record(
         CASE_SCHEMA => (DocKind::Case, check_id(&root, DocKind::Case, expected)?),
         ITEM_SCHEMA => (DocKind::Item, check_id(&root, DocKind::Item, expected)?),
         CAL_SCHEMA => (DocKind::Cal, check_id(&root, DocKind::Cal, expected)?),
+        NODE_SCHEMA => (DocKind::Node, check_id(&root, DocKind::Node, expected)?),
         other => {
             return Err(SchemaError::Foreign(format!(
                 "unknown schema {:?}",
@@ -826,6 +937,7 @@ pub fn read_record(
         DocKind::Case => Record::Case(read_case_root(&root, &id)?),
         DocKind::Item => Record::Item(read_item_root(&root, &id)?),
         DocKind::Cal => Record::Calendar(read_calendar_root(&root, &id)?),
+        DocKind::Node => Record::Node(read_registry_root(&root, &id)?),
     };
     Ok((id, record))
 }
@@ -843,6 +955,16 @@ pub fn read_item(doc: &impl ReadDoc, id: &DocId) -> Result<Item, SchemaError> {
     match read_record(doc, Some(id))?.1 {
         Record::Item(i) => Ok(i),
         _ => Err(SchemaError::Foreign(format!("{id} is not an item"))),
+    }
+}
+
+/// Reads a registry entry.
+pub fn read_registry_entry(doc: &impl ReadDoc, id: &DocId) -> Result<RegistryEntry, SchemaError> {
+    match read_record(doc, Some(id))?.1 {
+        Record::Node(e) => Ok(e),
+        _ => Err(SchemaError::Foreign(format!(
+            "{id} is not a registry entry"
+        ))),
     }
 }
 
@@ -960,5 +1082,33 @@ mod tests {
         let (id, mut doc, _) = case_doc();
         doc.put(ROOT, "channel", "x".repeat(MAX_STR + 1)).unwrap();
         assert!(read_case(&doc, &id).is_err());
+    }
+
+    #[test]
+    fn a_registry_entry_round_trips_and_a_rewrite_changes_only_what_changed() {
+        let e = crate::registry::tests::entry();
+        let id = e.doc_id().unwrap();
+        let mut doc = AutoCommit::new();
+        write_registry_entry(&mut doc, &id, &e).unwrap();
+        assert_eq!(read_registry_entry(&doc, &id).unwrap(), e);
+        let mut moved = e.clone();
+        moved.addr = Some("10.1.2.3:7400".into());
+        moved.crl = None;
+        doc.commit();
+        write_registry_entry(&mut doc, &id, &moved).unwrap();
+        assert_eq!(read_registry_entry(&doc, &id).unwrap(), moved);
+        // addr, crl_number and crl: three operations, nothing else.
+        assert_eq!(doc.pending_ops(), 3);
+        doc.commit();
+        // Claiming another node's id, or a level its region does not have,
+        // is refused.
+        let other = DocId::parse("node:140212101:tw-102").unwrap();
+        assert!(matches!(
+            read_registry_entry(&doc, &other),
+            Err(SchemaError::IdMismatch { .. })
+        ));
+        doc.put(ROOT, "level", "county").unwrap();
+        let err = read_registry_entry(&doc, &id).unwrap_err().to_string();
+        assert!(err.contains("level"), "{err}");
     }
 }

@@ -4,8 +4,8 @@
 //! A node at region R may hold:
 //! - every record of R's subtree (its own and, at a hub, its children's,
 //!   for supervision);
-//! - the catalogue items and calendars of R's ancestors (the standards that
-//!   come down).
+//! - the catalogue items, calendars and registry entries of R's ancestors
+//!   (the standards that come down, and the hubs above it).
 //!
 //! Nothing else: never a sibling's cases, nor a sibling's catalogue.
 
@@ -17,7 +17,7 @@ pub enum OutOfScope {
     /// The record's region is neither in the node's subtree nor above it.
     Unrelated,
     /// The record is above the node but is not a shared kind (only
-    /// catalogue items and calendars come down).
+    /// catalogue items, calendars and registry entries come down).
     NotShared,
 }
 
@@ -29,7 +29,7 @@ impl OutOfScope {
                 "it belongs to a region outside the node's subtree and its ancestors"
             }
             OutOfScope::NotShared => {
-                "only catalogue items and calendars come down from higher levels"
+                "only catalogue items, calendars and registry entries come down from higher levels"
             }
         }
     }
@@ -41,7 +41,7 @@ pub fn check(region: &RegionCode, id: &DocId) -> Result<(), OutOfScope> {
         Ok(())
     } else if !id.region().is_ancestor_of(region) {
         Err(OutOfScope::Unrelated)
-    } else if matches!(id.kind(), DocKind::Item | DocKind::Cal) {
+    } else if matches!(id.kind(), DocKind::Item | DocKind::Cal | DocKind::Node) {
         Ok(())
     } else {
         Err(OutOfScope::NotShared)
@@ -70,6 +70,9 @@ mod tests {
         assert!(visible(&town, &d("case:330102001:a1")));
         assert!(visible(&town, &d("item:330102:x")));
         assert!(visible(&town, &d("cal:33:2026")));
+        assert!(visible(&town, &d("node:330102:cn-102")));
+        assert!(visible(&town, &d("node:330102001:tw-1")));
+        assert!(!visible(&town, &d("node:330102002:tw-2")));
         assert_eq!(
             check(&town, &d("case:330102:c")),
             Err(OutOfScope::NotShared)
