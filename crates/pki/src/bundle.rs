@@ -186,4 +186,22 @@ impl Bundle {
     pub fn read(&self, name: &str) -> Result<String, PkiError> {
         read(&self.file(name))
     }
+
+    /// The node's own topology entry.
+    pub fn entry(&self) -> Result<NodeEntry, PkiError> {
+        let path = self.file(ENTRY);
+        toml::from_str(&read(&path)?).map_err(|e| PkiError::Invalid {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Replaces the revocation list (`der`, already checked) atomically.
+    pub fn replace_crl(&self, der: &[u8]) -> Result<(), PkiError> {
+        write_file(
+            &self.file(crate::CRL),
+            crate::crl_to_pem(der).as_bytes(),
+            0o644,
+        )
+    }
 }

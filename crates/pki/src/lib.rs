@@ -167,6 +167,12 @@ pub fn serial_of(der: &[u8]) -> Result<String, PkiError> {
     Ok(hex(cert.raw_serial()))
 }
 
+/// [`serial_of`] for a certificate in PEM form.
+pub fn serial_of_pem(pem: &str) -> Result<String, PkiError> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(cert_err)?;
+    serial_of(&p.contents)
+}
+
 /// The serial numbers (hex) a CRL (PEM) lists as revoked, after checking
 /// it is a CRL.
 pub fn revoked_serials(crl_pem: &str) -> Result<Vec<String>, PkiError> {
@@ -176,6 +182,59 @@ pub fn revoked_serials(crl_pem: &str) -> Result<Vec<String>, PkiError> {
         .iter_revoked_certificates()
         .map(|r| hex(r.raw_serial()))
         .collect())
+}
+
+/// A revocation list whose signature the federation CA's key made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedCrl {
+    /// Its CRL number: a later list has a higher one.
+    pub number: u64,
+    /// The list, DER.
+    pub der: Vec<u8>,
+}
+
+/// Checks that `der` is a revocation list issued and signed by the CA whose
+/// certificate is `ca_pem`.
+pub fn check_crl(ca_pem: &str, der: &[u8]) -> Result<CheckedCrl, PkiError> {
+    let refused = |why: String| PkiError::Refused(format!("revocation list: {why}"));
+    let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).map_err(cert_err)?;
+    let (_, ca) = x509_parser::parse_x509_certificate(&ca_pem.contents).map_err(cert_err)?;
+    let (rest, crl) =
+        x509_parser::parse_x509_crl(der).map_err(|e| refused(format!("not a CRL: {e}")))?;
+    if !rest.is_empty() {
+        return Err(refused("trailing bytes after the list".into()));
+    }
+    if crl.issuer() != ca.subject() {
+        return Err(refused(format!(
+            "issued by {}, not by the federation CA",
+            crl.issuer()
+        )));
+    }
+    crl.verify_signature(ca.public_key())
+        .map_err(|e| refused(format!("the signature is not the federation CA's: {e}")))?;
+    let number = crl
+        .crl_number()
+        .ok_or_else(|| refused("it has no CRL number".into()))?;
+    let number = match number.to_u64_digits().as_slice() {
+        [] => 0,
+        [n] => *n,
+        _ => return Err(refused("its CRL number is out of range".into())),
+    };
+    Ok(CheckedCrl {
+        number,
+        der: der.to_vec(),
+    })
+}
+
+/// [`check_crl`] for a list in PEM form (as in a bundle's `crl.pem`).
+pub fn check_crl_pem(ca_pem: &str, crl_pem: &str) -> Result<CheckedCrl, PkiError> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(crl_pem.as_bytes()).map_err(cert_err)?;
+    check_crl(ca_pem, &pem.contents)
+}
+
+/// A DER revocation list in PEM form.
+pub fn crl_to_pem(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("X509 CRL", der.to_vec()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -510,5 +569,27 @@ mod tests {
     fn pem_der(pem: &str) -> Vec<u8> {
         let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
         p.contents
+    }
+
+    #[test]
+    fn only_the_federation_cas_lists_pass_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca = Ca::init(&dir.path().join("a"), "A", Ts(1_700_000_000), 365).unwrap();
+        let first = check_crl_pem(ca.cert_pem(), &ca.crl_pem().unwrap()).unwrap();
+        ca.revoke("0a0b", "tw-1", Ts(1_700_000_100)).unwrap();
+        let second = check_crl_pem(ca.cert_pem(), &ca.crl_pem().unwrap()).unwrap();
+        assert!(second.number > first.number);
+        assert_eq!(
+            revoked_serials(&crl_to_pem(&second.der)).unwrap(),
+            vec!["0a0b".to_string()]
+        );
+        let other = Ca::init(&dir.path().join("b"), "B", Ts(1_700_000_000), 365).unwrap();
+        let err = check_crl(other.cert_pem(), &second.der).unwrap_err();
+        assert!(err.to_string().contains("federation CA"), "{err}");
+        let mut forged = second.der.clone();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert!(check_crl(ca.cert_pem(), &forged).is_err());
+        assert!(check_crl(ca.cert_pem(), b"not a list").is_err());
     }
 }
