@@ -67,6 +67,7 @@ impl Hall {
             _ => None,
         };
         let is_cal = matches!(merged.record, Record::Calendar(_));
+        let is_node = matches!(merged.record, Record::Node(_));
         l.doc = merged.doc;
         l.record = Some(merged.record);
         self.store.persist(&mut [Pending {
@@ -75,6 +76,9 @@ impl Hall {
             case,
         }])?;
         drop(l);
+        if is_node {
+            self.registry_written();
+        }
         if is_cal {
             self.calendar_changed(now)?;
         }

@@ -9,12 +9,14 @@ mod cases;
 mod catalogue;
 mod docs;
 pub mod import;
+mod registry;
 mod replica;
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use hallsync_model::calendar::Calendar;
 use hallsync_model::case::CaseError;
@@ -30,6 +32,7 @@ pub use calendar::CalendarImport;
 pub use cases::{CaseFilter, CaseRow, NewCase};
 pub use catalogue::{ImportReport, ItemChange, RowProblem};
 pub use docs::MAX_DOC_BYTES;
+pub use registry::CrlCheck;
 pub use replica::HallReplica;
 
 /// Name of the node configuration file in a data directory.
@@ -167,6 +170,8 @@ pub struct Hall {
     actor: automerge::ActorId,
     store: Store,
     calendar: RwLock<Option<Arc<Calendar>>>,
+    crl_check: OnceLock<registry::CrlChecker>,
+    registry_writes: AtomicU64,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HallError + '_ {
@@ -247,6 +252,8 @@ impl Hall {
             actor,
             store,
             calendar: RwLock::new(None),
+            crl_check: OnceLock::new(),
+            registry_writes: AtomicU64::new(0),
         })
     }
 
@@ -291,7 +298,7 @@ impl Hall {
     }
 
     /// Whether this node may hold a record: its own subtree's records, and
-    /// its ancestors' catalogue and calendar.
+    /// its ancestors' catalogue, calendar and registry entries.
     fn check_scope(&self, id: &DocId) -> Result<(), HallError> {
         hallsync_model::scope::check(&self.node.region, id).map_err(|e| HallError::OutOfScope {
             id: id.to_string(),

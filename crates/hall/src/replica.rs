@@ -59,6 +59,7 @@ impl Hall {
         }
         let (_, record) = schema::read_record(&doc, Some(id))
             .map_err(|e| format!("{id} would not be a valid record: {e}"))?;
+        self.check_registry_record(&record)?;
         doc.commit();
         Ok(Merged { doc, record })
     }
@@ -285,9 +286,11 @@ impl Replica for HallReplica<'_> {
         .collect();
         drop(work);
         let mut calendar_changed = false;
+        let mut registry_changed = false;
         let mut cases = Vec::with_capacity(prepared.len());
         for (p, guard) in prepared.into_iter().zip(guards.iter_mut()) {
             calendar_changed |= matches!(p.merged.record, Record::Calendar(_));
+            registry_changed |= matches!(p.merged.record, Record::Node(_));
             match p.saved_form {
                 Some(bytes) => guard.adopt(p.merged.doc, bytes),
                 None => guard.doc = p.merged.doc,
@@ -324,6 +327,9 @@ impl Replica for HallReplica<'_> {
             .map_err(|e| ApplyError::Local(e.to_string()))?;
         drop(pending);
         drop(guards);
+        if registry_changed {
+            hall.registry_written();
+        }
         if calendar_changed {
             hall.calendar_changed(self.now)
                 .map_err(|e| ApplyError::Local(e.to_string()))?;

@@ -19,6 +19,20 @@ fn t(s: &str) -> Ts {
     Ts::parse(s).unwrap()
 }
 
+/// A county above the support township (the unit tests include `support`
+/// alone).
+fn county(dir: &std::path::Path) -> Hall {
+    Hall::init(
+        dir,
+        NodeId::parse("cn-212").unwrap(),
+        "新荣区政务服务中心",
+        RegionCode::parse("140212").unwrap(),
+        Level::County,
+        StoreOptions::default(),
+    )
+    .unwrap()
+}
+
 fn published(hall: &Hall, code: &str) {
     publish(hall, code, t("2026-01-05"));
 }
@@ -317,15 +331,7 @@ fn document_files_are_checked_before_anything_is_stored() {
     let bytes = town.export_doc(&row.id).unwrap();
 
     let county_dir = tempfile::tempdir().unwrap();
-    let county = Hall::init(
-        county_dir.path(),
-        NodeId::parse("county").unwrap(),
-        "新荣区政务服务中心",
-        RegionCode::parse("140212").unwrap(),
-        Level::County,
-        StoreOptions::default(),
-    )
-    .unwrap();
+    let county = county(county_dir.path());
     let now = t("2026-11-17 12:00");
     for (bad, why) in [
         (&bytes[..bytes.len() / 2], "truncated"),
@@ -395,4 +401,74 @@ fn document_files_are_checked_before_anything_is_stored() {
         town.export_doc(&unknown),
         Err(HallError::UnknownDoc(_))
     ));
+}
+
+#[test]
+fn a_registry_entry_with_an_unsigned_revocation_list_is_refused() {
+    use hallsync_model::registry::{CrlCopy, RegistryEntry};
+    let county_dir = tempfile::tempdir().unwrap();
+    let county = county(county_dir.path());
+    let mut entry = RegistryEntry {
+        node: NodeId::parse("cn-212").unwrap(),
+        name: "样例县政务服务中心".into(),
+        level: Level::County,
+        region: RegionCode::parse("140212").unwrap(),
+        parent: None,
+        addr: Some("10.0.0.1:7400".into()),
+        serial: "0c".into(),
+        crl: Some(CrlCopy {
+            number: 4,
+            der: b"signed by the CA".to_vec(),
+        }),
+    };
+    assert!(county.publish_registry_entry(&entry).unwrap());
+    assert!(
+        !county.publish_registry_entry(&entry).unwrap(),
+        "rewrote an unchanged entry"
+    );
+    let mut other = entry.clone();
+    other.node = NodeId::parse("cn-213").unwrap();
+    assert!(
+        county.publish_registry_entry(&other).is_err(),
+        "wrote another node's entry"
+    );
+
+    // A township whose check accepts only the CA's list, as number 4.
+    let town_dir = tempfile::tempdir().unwrap();
+    let town = township(town_dir.path());
+    town.set_crl_check(Box::new(|der: &[u8]| {
+        if der == b"signed by the CA" {
+            Ok(4)
+        } else {
+            Err("the signature is not the federation CA's".into())
+        }
+    }));
+    let now = t("2026-11-23 10:00");
+    let id = entry.doc_id().unwrap();
+    let version = town.registry_version();
+    for (der, number, why) in [
+        (&b"forged"[..], 9, "federation CA"),
+        (&b"signed by the CA"[..], 5, "number 4"),
+    ] {
+        entry.crl = Some(CrlCopy {
+            number,
+            der: der.to_vec(),
+        });
+        county.publish_registry_entry(&entry).unwrap();
+        let err = town
+            .import_doc(&county.export_doc(&id).unwrap(), now)
+            .unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+        assert!(town.registry().unwrap().is_empty());
+        assert_eq!(town.registry_version(), version);
+    }
+    entry.crl = Some(CrlCopy {
+        number: 4,
+        der: b"signed by the CA".to_vec(),
+    });
+    county.publish_registry_entry(&entry).unwrap();
+    town.import_doc(&county.export_doc(&id).unwrap(), now)
+        .unwrap();
+    assert_eq!(town.registry().unwrap(), vec![entry]);
+    assert!(town.registry_version() > version);
 }
