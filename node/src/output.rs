@@ -628,6 +628,32 @@ impl Out {
         if st.peers.is_empty() {
             say!("no peers yet: no parent configured and no child has connected");
         }
+        if let Some(n) = st.revocation_list {
+            say!("revocation list in force: number {n}");
+        }
+        if !st.registry.is_empty() {
+            let mut r = table(&[
+                "node",
+                "name",
+                "level",
+                "region",
+                "parent",
+                "address",
+                "revocation list",
+            ]);
+            for k in &st.registry {
+                r.add_row(vec![
+                    k.id.clone(),
+                    k.name.clone(),
+                    k.level.clone(),
+                    k.region.clone(),
+                    k.parent.clone().unwrap_or_else(|| "—".into()),
+                    k.addr.clone().unwrap_or_else(|| "(dials out only)".into()),
+                    k.revocation_list.map_or("—".into(), |n| n.to_string()),
+                ]);
+            }
+            say!("registry (nodes this one knows):\n{r}");
+        }
         Ok(())
     }
 }

@@ -15,6 +15,7 @@
 //! Only this crate names quinn and rustls.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod registry;
 pub mod relay;
 pub mod status;
 pub mod tls;
@@ -174,6 +175,19 @@ pub async fn start(
             node.id, node.region, cfg.id, cfg.region
         )));
     }
+    registry::install_check(&hall, &bundle).map_err(NetError::Config)?;
+    // Before the TLS settings are made: a newer revocation list already
+    // held (from the registry) replaces the bundle's first.
+    let refreshed = {
+        let (hall, bundle) = (hall.clone(), bundle.clone());
+        tokio::task::spawn_blocking(move || registry::refresh(&hall, &bundle))
+            .await
+            .map_err(|e| NetError::Config(format!("registry: {e}")))?
+            .map_err(NetError::Config)?
+    };
+    if let Some((number, from)) = &refreshed.installed {
+        info!(node = %cfg.id, number, from = %from, "installed a newer revocation list found in the registry");
+    }
     let provider = tls::provider();
     let creds = Arc::new(Credentials::load(&bundle)?);
     let listen = match options.listen {
@@ -197,6 +211,7 @@ pub async fn start(
         options.status_file.clone(),
         local_addr.map(|a| a.to_string()),
     ));
+    board.set_registry(&refreshed);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         me: Endpoint {
@@ -626,30 +641,57 @@ fn flush(session: &mut Session, out: &mpsc::UnboundedSender<Vec<u8>>) -> Result<
     Ok(())
 }
 
-/// Writes the status file every second and picks up a replaced CRL: the
-/// endpoint gets new TLS settings and links of newly revoked peers close.
+/// Writes the status file every second and keeps the revocation list
+/// current: a `crl.pem` replaced by an administrator, or a newer list that
+/// arrived in another node's registry entry, gives the endpoint new TLS
+/// settings and closes the links of newly revoked peers; either way this
+/// node's own entry then carries the list onwards.
 async fn housekeeping(ctx: Arc<Ctx>, endpoint: quinn::Endpoint) {
     let crl_path = ctx.bundle.file(hallsync_pki::CRL);
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut crl_seen = modified(&crl_path);
-    let mut ticks = 0u64;
+    let mut registry_seen = ctx.hall.registry_version();
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
             () = stopped(ctx.shutdown.clone()) => return,
         }
         ctx.board.write_file();
-        ticks += 1;
-        if !ticks.is_multiple_of(5) {
+        let file_changed = modified(&crl_path) != crl_seen;
+        let version = ctx.hall.registry_version();
+        if !file_changed && version == registry_seen {
             continue;
         }
-        let now_mod = modified(&crl_path);
-        if now_mod == crl_seen {
-            continue;
-        }
-        crl_seen = now_mod;
-        if let Err(e) = reload_crl(&ctx, &endpoint) {
-            warn!("the revocation list changed but cannot be used; keeping the old one: {e}");
+        registry_seen = version;
+        let job = {
+            let ctx = ctx.clone();
+            tokio::task::spawn_blocking(move || registry::refresh(&ctx.hall, &ctx.bundle))
+        };
+        let reload = match job.await {
+            Ok(Ok(r)) => {
+                ctx.board.set_registry(&r);
+                match &r.installed {
+                    Some((number, from)) => {
+                        info!(number, from = %from, "installed a newer revocation list from the registry");
+                        true
+                    }
+                    None => file_changed,
+                }
+            }
+            Ok(Err(e)) => {
+                warn!("the revocation list cannot be brought up to date; keeping the one in force: {e}");
+                false
+            }
+            Err(e) => {
+                warn!("the revocation list check stopped: {e}");
+                false
+            }
+        };
+        crl_seen = modified(&crl_path);
+        if reload {
+            if let Err(e) = reload_crl(&ctx, &endpoint) {
+                warn!("the revocation list changed but cannot be used; keeping the old one: {e}");
+            }
         }
     }
 }

@@ -98,6 +98,32 @@ pub struct NodeStatus {
     pub feed_head: u64,
     /// Every peer.
     pub peers: Vec<PeerStatus>,
+    /// Number of the revocation list in force.
+    #[serde(default)]
+    pub revocation_list: Option<u64>,
+    /// The federation registry as this node holds it: itself, the halls
+    /// below it and the hubs above it.
+    #[serde(default)]
+    pub registry: Vec<KnownNode>,
+}
+
+/// A registry entry, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownNode {
+    /// Node id.
+    pub id: String,
+    /// Hall name.
+    pub name: String,
+    /// Level.
+    pub level: String,
+    /// Region.
+    pub region: String,
+    /// The node it dials.
+    pub parent: Option<String>,
+    /// Where it listens, if it does.
+    pub addr: Option<String>,
+    /// Number of the newest revocation list it reported.
+    pub revocation_list: Option<u64>,
 }
 
 /// The live board.
@@ -108,6 +134,7 @@ pub struct Board {
     listen: Option<String>,
     started: i64,
     peers: Mutex<BTreeMap<String, PeerStatus>>,
+    registry: Mutex<(Option<u64>, Vec<KnownNode>)>,
 }
 
 impl Board {
@@ -118,6 +145,26 @@ impl Board {
             listen,
             started: now_ts().0,
             peers: Mutex::new(BTreeMap::new()),
+            registry: Mutex::new((None, Vec::new())),
+        }
+    }
+
+    pub(crate) fn set_registry(&self, r: &crate::registry::Refreshed) {
+        let known = r
+            .known
+            .iter()
+            .map(|e| KnownNode {
+                id: e.node.to_string(),
+                name: e.name.clone(),
+                level: e.level.to_string(),
+                region: e.region.to_string(),
+                parent: e.parent.as_ref().map(ToString::to_string),
+                addr: e.addr.clone(),
+                revocation_list: e.crl.as_ref().map(|c| c.number),
+            })
+            .collect();
+        if let Ok(mut slot) = self.registry.lock() {
+            *slot = (Some(r.in_force), known);
         }
     }
 
@@ -209,6 +256,12 @@ impl Board {
                 .peers
                 .lock()
                 .map(|p| p.values().cloned().collect())
+                .unwrap_or_default(),
+            revocation_list: self.registry.lock().ok().and_then(|r| r.0),
+            registry: self
+                .registry
+                .lock()
+                .map(|r| r.1.clone())
                 .unwrap_or_default(),
         }
     }
