@@ -106,6 +106,16 @@ fn township_hall(dir: &Path, id: &str, region: &str) -> Arc<Hall> {
     )
 }
 
+/// The county with two of its townships, tw-101 and tw-102, each in a
+/// temporary directory (kept alive by the first value).
+fn county_and_two_townships() -> (Vec<tempfile::TempDir>, Arc<Hall>, Arc<Hall>, Arc<Hall>) {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let county = county_hall(dirs[0].path());
+    let a = Arc::new(support::township(dirs[1].path()));
+    let b = township_hall(dirs[2].path(), "tw-102", "140212102");
+    (dirs, county, a, b)
+}
+
 async fn start(hall: &Arc<Hall>, bundle: &Bundle, parent: Option<SocketAddr>) -> NodeHandle {
     hallsync_net::start(
         hall.clone(),
@@ -286,10 +296,7 @@ async fn a_week_offline_then_a_cut_mid_catch_up_resumes_without_resending() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_township_never_receives_a_siblings_cases() {
     let fed = Fed::new("样例市");
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let county = county_hall(dirs[0].path());
-    let a = Arc::new(support::township(dirs[1].path()));
-    let b = township_hall(dirs[2].path(), "tw-102", "140212102");
+    let (_dirs, county, a, b) = county_and_two_townships();
     with_cases(&a, "A1", 10, now());
     with_cases(&b, "B1", 10, now());
     county
@@ -362,10 +369,7 @@ fn crl_number(b: &Bundle) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_given_to_one_township_reaches_the_county_and_locks_out_the_sibling() {
     let fed = Fed::new("样例市");
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let county = county_hall(dirs[0].path());
-    let a = Arc::new(support::township(dirs[1].path()));
-    let b = township_hall(dirs[2].path(), "tw-102", "140212102");
+    let (_dirs, county, a, b) = county_and_two_townships();
     let cn_bundle = fed.bundle("cn-212", Level::County, "140212", None);
     let cn = start(&county, &cn_bundle, None).await;
     let a_bundle = fed.bundle("tw-101", Level::Township, "140212101", Some("cn-212"));

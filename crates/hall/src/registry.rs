@@ -30,7 +30,7 @@ impl Hall {
     /// from the list's own, is refused. A running node sets this from its
     /// bundle's CA certificate.
     pub fn set_crl_check(&self, check: CrlCheck) {
-        // Set once per process; a second call keeps the first check.
+        // Set once per open hall; a second call keeps the first check.
         let _ = self.crl_check.set(CrlChecker(check));
     }
 

@@ -583,9 +583,16 @@ mod tests {
             revoked_serials(&crl_to_pem(&second.der)).unwrap(),
             vec!["0a0b".to_string()]
         );
-        let other = Ca::init(&dir.path().join("b"), "B", Ts(1_700_000_000), 365).unwrap();
-        let err = check_crl(other.cert_pem(), &second.der).unwrap_err();
-        assert!(err.to_string().contains("federation CA"), "{err}");
+        // Another CA, under another name or the same one: the issuer, then
+        // the signature, gives it away.
+        for (sub, name, why) in [
+            ("b", "B", "not by the federation CA"),
+            ("c", "A", "signature"),
+        ] {
+            let other = Ca::init(&dir.path().join(sub), name, Ts(1_700_000_000), 365).unwrap();
+            let err = check_crl(other.cert_pem(), &second.der).unwrap_err();
+            assert!(err.to_string().contains(why), "{name}: {err}");
+        }
         let mut forged = second.der.clone();
         let last = forged.len() - 1;
         forged[last] ^= 1;
