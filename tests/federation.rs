@@ -39,14 +39,17 @@ impl Fed {
         Fed { dir, ca }
     }
 
+    /// A bundle valid from `from` to `until`. A node with `addr` listens
+    /// there and its topology entry (so its registry entry) says so; a node
+    /// without one listens on any loopback port if it has no parent.
     fn bundle_valid(
         &self,
         id: &str,
         level: Level,
         region: &str,
         parent: Option<&str>,
-        from: Ts,
-        until: Ts,
+        addr: Option<&str>,
+        (from, until): (Ts, Ts),
     ) -> Bundle {
         let who = Identity {
             id: NodeId::parse(id).unwrap(),
@@ -60,14 +63,17 @@ impl Fed {
             level,
             region: who.region.clone(),
             parent: parent.map(|p| NodeId::parse(p).unwrap()),
-            addr: None,
+            addr: addr.map(str::to_string),
             serial: issued.serial.clone(),
             issued: from.to_string(),
             expires: until.to_string(),
             revoked: None,
         };
         let dir = self.dir.path().join("bundles").join(id);
-        let listen = parent.is_none().then(|| "127.0.0.1:0".to_string());
+        let listen = match addr {
+            Some(a) => Some(a.to_string()),
+            None => parent.is_none().then(|| "127.0.0.1:0".to_string()),
+        };
         let parent = parent.map(|p| ParentConfig {
             id: NodeId::parse(p).unwrap(),
             addr: "127.0.0.1:9".into(),
@@ -80,11 +86,30 @@ impl Fed {
     }
 
     fn bundle(&self, id: &str, level: Level, region: &str, parent: Option<&str>) -> Bundle {
+        self.hub(id, level, region, parent, None)
+    }
+
+    /// A bundle valid for a day, listening at `addr` if given.
+    fn hub(
+        &self,
+        id: &str,
+        level: Level,
+        region: &str,
+        parent: Option<&str>,
+        addr: Option<&str>,
+    ) -> Bundle {
         let t = Ts(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64);
-        self.bundle_valid(id, level, region, parent, t.plus(-600), t.plus(86_400))
+        self.bundle_valid(
+            id,
+            level,
+            region,
+            parent,
+            addr,
+            (t.plus(-600), t.plus(86_400)),
+        )
     }
 }
 
@@ -405,6 +430,93 @@ async fn a_revocation_given_to_one_township_reaches_the_county_and_locks_out_the
     }
 }
 
+/// A free loopback address (bound, then released).
+fn free_addr() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_its_county_down_a_township_syncs_with_the_city_and_the_county_catches_up_from_it() {
+    let fed = Fed::new("样例市");
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let city = Arc::new(
+        Hall::init(
+            dirs[0].path(),
+            NodeId::parse("ct-02").unwrap(),
+            "样例市政务服务中心",
+            RegionCode::parse("1402").unwrap(),
+            Level::City,
+            StoreOptions::default(),
+        )
+        .unwrap(),
+    );
+    let county = county_hall(dirs[1].path());
+    let town = Arc::new(support::township(dirs[2].path()));
+    with_cases(&town, "T1", 3, now());
+    let city_addr = free_addr();
+    let ct_bundle = fed.hub(
+        "ct-02",
+        Level::City,
+        "1402",
+        None,
+        Some(&city_addr.to_string()),
+    );
+    let ct = start(&city, &ct_bundle, None).await;
+    let cn_bundle = fed.hub(
+        "cn-212",
+        Level::County,
+        "140212",
+        Some("ct-02"),
+        Some("127.0.0.1:0"),
+    );
+    let cn = start(&county, &cn_bundle, Some(city_addr)).await;
+    let tw = start_township(&fed, &town, cn.local_addr()).await;
+    wait_for(
+        "the township's cases at the city, through the county",
+        30,
+        || cases(&city) == 3,
+    )
+    .await;
+    wait_for("the city's registry entry at the township", 30, || {
+        registry_ids(&town).contains(&"ct-02".to_string())
+    })
+    .await;
+
+    // The county hub goes down for good; the township works on.
+    cn.shutdown().await;
+    for i in 3..8 {
+        town.accept_case(
+            support::new_case("T1", Some(format!("T1-{i}")), now()),
+            now(),
+        )
+        .unwrap();
+    }
+    wait_for(
+        "the new cases at the city, straight from the township",
+        60,
+        || cases(&city) == 8,
+    )
+    .await;
+    assert!(
+        peer(&tw, "ct-02").is_some_and(|p| p.role == hallsync_net::status::Role::Ancestor),
+        "the township did not say it fell back on the city"
+    );
+    assert_eq!(cases(&county), 3, "the county was down");
+
+    // The county comes back and gets them from the city: nothing twice.
+    let cn = start(&county, &cn_bundle, Some(city_addr)).await;
+    wait_for("the county to catch up from the city", 30, || {
+        cases(&county) == 8
+    })
+    .await;
+    for n in [tw, cn, ct] {
+        n.shutdown().await;
+    }
+}
+
 /// Starts a township with `bundle` against a running county and checks it
 /// gets nowhere: no data flows, the county never counts it connected.
 async fn refused(county: &Arc<Hall>, cn: &NodeHandle, bundle: &Bundle) -> String {
@@ -455,8 +567,8 @@ async fn strangers_are_refused_before_any_data_flows() {
         Level::Township,
         "140212101",
         Some("cn-212"),
-        t.plus(-10 * 86_400),
-        t.plus(-86_400),
+        None,
+        (t.plus(-10 * 86_400), t.plus(-86_400)),
     );
     refused(&county, &cn, &expired).await;
 

@@ -10,7 +10,10 @@
 //! - A peer counts as connected only once its application hello has
 //!   arrived: with TLS 1.3 a client learns that the server refused its
 //!   certificate only when it first uses the connection.
-//! - Dialing retries with exponential backoff and jitter.
+//! - Dialing retries with exponential backoff and jitter. After three failed
+//!   attempts on the parent, the node syncs for a while with the nearest hub
+//!   above it that the registry gives an address for, then tries the parent
+//!   again.
 //!
 //! Only this crate names quinn and rustls.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -360,27 +363,38 @@ async fn serve(ctx: Arc<Ctx>, incoming: quinn::Incoming) -> Result<(), String> {
     .await
 }
 
+/// Failed attempts on the parent before a hub further up is tried.
+const FALLBACK_AFTER: u32 = 3;
+
 async fn dial_loop(ctx: Arc<Ctx>, endpoint: quinn::Endpoint, parent: ParentConfig) {
     let max = Duration::from_secs(ctx.bundle.config.max_backoff_secs);
     let mut backoff = Duration::from_secs(1);
+    let mut failures = 0u32;
     let span = info_span!("link", peer = %parent.id, role = "parent");
     ctx.board.expect(&parent.id, Role::Parent, &parent.addr);
     loop {
         if *ctx.shutdown.borrow() {
             return;
         }
-        match dial_once(&ctx, &endpoint, &parent)
+        match dial_once(&ctx, &endpoint, &parent, None)
             .instrument(span.clone())
             .await
         {
-            Ok(established) => {
-                if established {
-                    backoff = Duration::from_secs(1);
-                }
+            Ok(true) => {
+                backoff = Duration::from_secs(1);
+                failures = 0;
             }
+            Ok(false) => failures += 1,
             Err(e) => {
                 warn!(parent: &span, "cannot sync with parent {} at {}: {e}", parent.id, parent.addr);
                 ctx.board.error(&parent.id, &e);
+                failures += 1;
+            }
+        }
+        if failures >= FALLBACK_AFTER && !*ctx.shutdown.borrow() {
+            info!(parent: &span, failures, "the parent is unreachable; trying the hubs above it");
+            if sync_with_ancestor(&ctx, &endpoint, &parent, max).await {
+                backoff = Duration::from_secs(1);
             }
         }
         if *ctx.shutdown.borrow() {
@@ -397,19 +411,68 @@ async fn dial_loop(ctx: Arc<Ctx>, endpoint: quinn::Endpoint, parent: ParentConfi
     }
 }
 
-/// One connection to the parent; `Ok(true)` if the session got going.
-async fn dial_once(
+/// Syncs with the nearest hub above the parent that answers (from the
+/// registry), for at most `lease`, so the parent is tried again after it.
+/// Records go up through it and reach the parent later from above; merges
+/// are idempotent, so nothing arrives twice. `true` if a session ran.
+async fn sync_with_ancestor(
     ctx: &Arc<Ctx>,
     endpoint: &quinn::Endpoint,
     parent: &ParentConfig,
-) -> Result<bool, String> {
-    let addr = match ctx.options.parent_addr {
-        Some(a) => a,
-        None => tokio::net::lookup_host(&parent.addr)
+    lease: Duration,
+) -> bool {
+    let candidates = {
+        let (ctx, parent) = (ctx.clone(), parent.id.clone());
+        tokio::task::spawn_blocking(move || registry::fallbacks(&ctx.hall, &parent)).await
+    };
+    let candidates = match candidates {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            warn!("cannot read the registry for a hub to fall back on: {e}");
+            return false;
+        }
+        Err(e) => {
+            warn!("the registry lookup stopped: {e}");
+            return false;
+        }
+    };
+    if candidates.is_empty() {
+        info!("no hub above the parent is known with an address; waiting for the parent");
+    }
+    for hub in candidates {
+        let span = info_span!("link", peer = %hub.id, role = "ancestor");
+        ctx.board.expect(&hub.id, Role::Ancestor, &hub.addr);
+        info!(parent: &span, addr = %hub.addr, lease_secs = lease.as_secs(), "syncing with a hub above the unreachable parent");
+        match dial_once(ctx, endpoint, &hub, Some(lease))
+            .instrument(span.clone())
             .await
-            .map_err(|e| format!("cannot resolve {}: {e}", parent.addr))?
+        {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(e) => {
+                warn!(parent: &span, "cannot sync with {} at {} either: {e}", hub.id, hub.addr);
+                ctx.board.error(&hub.id, &e);
+            }
+        }
+    }
+    false
+}
+
+/// One connection to the parent, or (with a lease) to a hub above it;
+/// `Ok(true)` if the session got going.
+async fn dial_once(
+    ctx: &Arc<Ctx>,
+    endpoint: &quinn::Endpoint,
+    target: &ParentConfig,
+    lease: Option<Duration>,
+) -> Result<bool, String> {
+    let addr = match ctx.options.parent_addr.filter(|_| lease.is_none()) {
+        Some(a) => a,
+        None => tokio::net::lookup_host(&target.addr)
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", target.addr))?
             .next()
-            .ok_or_else(|| format!("{} resolves to no address", parent.addr))?,
+            .ok_or_else(|| format!("{} resolves to no address", target.addr))?,
     };
     let creds = ctx
         .creds
@@ -418,22 +481,43 @@ async fn dial_once(
         .clone();
     let cfg = client_config(&creds, &ctx.provider, &ctx.bundle).map_err(|e| e.to_string())?;
     let connecting = endpoint
-        .connect_with(cfg, addr, &hallsync_pki::dns_name(&parent.id))
+        .connect_with(cfg, addr, &hallsync_pki::dns_name(&target.id))
         .map_err(|e| e.to_string())?;
     let conn = connecting
         .await
         .map_err(|e| format!("TLS handshake failed: {e}"))?;
     let (peer, serial) = peer_identity(&conn)?;
-    if peer.id != parent.id {
+    if peer.id != target.id {
         conn.close(2u32.into(), b"unexpected node");
+        return Err(format!("{addr} is {}, not {}", peer.id, target.id));
+    }
+    if lease.is_some() && !peer.region.is_ancestor_of(&ctx.me.region) {
+        conn.close(2u32.into(), b"not above this node");
         return Err(format!(
-            "{addr} is {}, not the parent {}",
-            peer.id, parent.id
+            "{} ({}) is not above this node ({}); its certificate disagrees with the registry",
+            peer.id, peer.region, ctx.me.region
         ));
     }
     let (send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-    info!(%addr, "connected to parent");
-    run_link(ctx, conn, send, recv, peer, serial, Role::Parent).await
+    let Some(lease) = lease else {
+        info!(%addr, "connected to parent");
+        return run_link(ctx, conn, send, recv, peer, serial, Role::Parent).await;
+    };
+    info!(%addr, "connected to a hub above the parent");
+    let expiry = {
+        let conn = conn.clone();
+        tokio::spawn(
+            async move {
+                tokio::time::sleep(lease).await;
+                info!("lease over: closing the link to try the parent again");
+                conn.close(6u32.into(), b"back to the parent");
+            }
+            .in_current_span(),
+        )
+    };
+    let outcome = run_link(ctx, conn, send, recv, peer, serial, Role::Ancestor).await;
+    expiry.abort();
+    outcome
 }
 
 /// Runs one session over an open stream until it ends. `Ok(true)` if the

@@ -7,7 +7,8 @@
 
 use hallsync_hall::Hall;
 use hallsync_model::registry::{newest_crl, CrlCopy, RegistryEntry};
-use hallsync_pki::bundle::{Bundle, NODE_CERT};
+use hallsync_model::NodeId;
+use hallsync_pki::bundle::{Bundle, ParentConfig, NODE_CERT};
 use hallsync_pki::{CheckedCrl, CA_CERT, CRL};
 
 /// What one pass of [`refresh`] found and did.
@@ -104,4 +105,26 @@ pub(crate) fn refresh(hall: &Hall, bundle: &Bundle) -> Result<Refreshed, String>
         in_force: held.number,
         known,
     })
+}
+
+/// The hubs above this node, other than its parent, that say where they
+/// listen: where to sync while the parent cannot be reached. Nearest first.
+pub(crate) fn fallbacks(hall: &Hall, parent: &NodeId) -> Result<Vec<ParentConfig>, String> {
+    let me = &hall.node().region;
+    let mut above: Vec<RegistryEntry> = hall
+        .registry()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|e| e.region.is_ancestor_of(me) && e.node != *parent && e.addr.is_some())
+        .collect();
+    above.sort_by_key(|e| std::cmp::Reverse(e.level.digits()));
+    Ok(above
+        .into_iter()
+        .filter_map(|e| {
+            Some(ParentConfig {
+                addr: e.addr?,
+                id: e.node,
+            })
+        })
+        .collect())
 }

@@ -20,6 +20,8 @@ use crate::now_ts;
 pub enum Role {
     /// The node this one dials.
     Parent,
+    /// A hub further up, dialled while the parent cannot be reached.
+    Ancestor,
     /// A node that dials this one.
     Child,
 }
