@@ -5,7 +5,8 @@
 # lists); then creates a federation CA, a county hub and the township's
 # certificates, runs both nodes on loopback over mutual-TLS QUIC, and shows
 # the township's cases at the county and the county's catalogue at the
-# township.
+# township; the county issues a supervision order about an overdue case,
+# the order goes down to the township, and its reply comes back up.
 #
 #   HALLSYNC_DEMO_DIR  where to put everything (default: a new temporary directory)
 #   HALLSYNC_NOW       the demo's "now" (default 2026-11-23 10:00, so it reads
@@ -88,30 +89,55 @@ port=$((20000 + $$ % 20000))
 "$hs" --data-dir "$county" item import "$sample/catalogue-county-140212.csv" --publish-by "县司法局 周敏"
 "$hs" --data-dir "$county" calendar import "$sample/calendar-2026.csv"
 
-step "run both nodes; the township dials the county"
-pids=()
+# Runs both nodes, the township dialling the county, until this run of the
+# township reports itself in sync; then stops both (Ctrl-C or SIGTERM: every
+# acknowledged write is already on disk). With "show", prints both statuses
+# while they run.
+sync_both() {
+    pids=()
+    trap stop EXIT
+    "$hs" --data-dir "$county" run --bundle "$fed/certs/bundles/cn-212" 2>>"$demo/county.log" &
+    pids+=($!)
+    "$hs" run --bundle "$fed/certs/bundles/tw-101" 2>>"$demo/township.log" &
+    pids+=($!)
+    for _ in $(seq 1 150); do
+        st=$("$hs" status --json 2>/dev/null || true)
+        if grep -q "\"pid\": ${pids[1]}," <<<"$st" && grep -q '"in_sync": true' <<<"$st"; then
+            break
+        fi
+        sleep 0.2
+    done
+    if [ "${1:-}" = show ]; then
+        "$hs" status
+        "$hs" --data-dir "$county" status
+    fi
+    stop
+    trap - EXIT
+}
 stop() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait; }
-trap stop EXIT
-"$hs" --data-dir "$county" run --bundle "$fed/certs/bundles/cn-212" 2>"$demo/county.log" &
-pids+=($!)
-"$hs" run --bundle "$fed/certs/bundles/tw-101" 2>"$demo/township.log" &
-pids+=($!)
-for _ in $(seq 1 150); do
-    if "$hs" status --json 2>/dev/null | grep -q '"in_sync": true'; then break; fi
-    sleep 0.2
-done
-"$hs" status
-"$hs" --data-dir "$county" status
 
-step "stop both (Ctrl-C or SIGTERM: acknowledged writes are already on disk)"
-stop
-trap - EXIT
+step "run both nodes; the township dials the county"
+sync_both show
 
 step "at the county: the township's open cases"
 "$hs" --data-dir "$county" case list
 
 step "at the township: the county's catalogue came down"
 "$hs" item list | tail -n 3
+
+step "the county supervises: a yellow-card order to the township about its overdue case"
+HALLSYNC_OPERATOR="县电子监察室 孙丽" "$hs" --data-dir "$county" order issue --unit 140212101 \
+    --case "$c1" --rule case_time_limit --card yellow \
+    --reason "超过承诺时限未办结，请说明原因并限期办结"
+
+step "sync: the order goes down to the township it is addressed to"
+sync_both
+"$hs" order list
+
+step "the township replies; the next sync takes the reply up"
+"$hs" order reply cn-212.1 --text "已补齐审核意见，定于11月25日办结"
+sync_both
+"$hs" --data-dir "$county" order show cn-212.1
 
 echo
 echo "Everything is in $demo (logs: county.log, township.log); try:"

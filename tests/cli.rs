@@ -510,6 +510,119 @@ fn the_sample_county_catalogue_imports_whole() {
 
 /// `hallsync` with the federation files of `fed` and the data directory
 /// `data`.
+/// Carries document `id` from one data directory to another as a file, the
+/// way an administrator would on a memory stick.
+fn carry(from: &Path, to: &Path, id: &str) {
+    let file = to.join("carried.automerge");
+    ok(
+        from,
+        &["doc", "export", id, "--output", file.to_str().unwrap()],
+    );
+    ok(to, &["doc", "import", file.to_str().unwrap()]);
+}
+
+#[test]
+fn supervision_orders_from_the_command_line() {
+    let (t, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (town, county) = (t.path(), c.path());
+    township(town);
+    ok(
+        county,
+        &[
+            "init",
+            "--id",
+            "cn-212",
+            "--name",
+            "样例县政务服务中心",
+            "--region",
+            "140212",
+            "--level",
+            "county",
+        ],
+    );
+    let accept = [
+        "case",
+        "accept",
+        "--item",
+        ITEM,
+        "--applicant",
+        "张三丰",
+        "--number",
+        "A-1",
+        "--at",
+        "2026-11-02 09:30",
+    ];
+    ok(town, &accept);
+    let issue = |dir: &Path, unit: &str, extra: &[&str]| {
+        let mut a = vec![
+            "order",
+            "issue",
+            "--unit",
+            unit,
+            "--case",
+            "A-1",
+            "--rule",
+            "case_time_limit",
+            "--reason",
+            "超过承诺时限未办结",
+        ];
+        a.extend_from_slice(extra);
+        hs(dir, &a)
+    };
+    let stderr = |o: Output| String::from_utf8(o.stderr).unwrap();
+    let err = stderr(issue(county, "140212101", &[]));
+    assert!(err.contains("no copy of case:140212101:A-1"), "{err}");
+    carry(town, county, "case:140212101:A-1");
+    let err = stderr(issue(county, "140212101", &["--card", "purple"]));
+    assert!(err.contains("use notice, yellow, red"), "{err}");
+    let err = stderr(issue(town, "140212", &[]));
+    assert!(err.contains("not below"), "{err}");
+    let out = issue(county, "140212101", &["--card", "red"]);
+    assert!(out.status.success(), "{}", stderr(out));
+    let id = "order:140212101:cn-212.1";
+
+    carry(county, town, id);
+    let list = json(town, &["order", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["view"]["state"], "open");
+    assert_eq!(list[0]["header"]["card"], "red");
+    let err = fails(county, &["order", "reply", "cn-212.1", "--text", "x"]);
+    assert!(
+        err.contains("reply is for the hall of region 140212101"),
+        "{err}"
+    );
+    ok(town, &["order", "reply", "cn-212.1", "--text", "已办结"]);
+    carry(town, county, id);
+    let err = fails(
+        county,
+        &[
+            "order", "close", "cn-212.1", "--result", "fixed", "--text", "x",
+        ],
+    );
+    assert!(
+        err.contains("use rectified, not_rectified, withdrawn"),
+        "{err}"
+    );
+    ok(
+        county,
+        &[
+            "order",
+            "close",
+            "cn-212.1",
+            "--result",
+            "rectified",
+            "--text",
+            "经核实已整改",
+        ],
+    );
+    let shown = json(county, &["order", "show", "cn-212.1"]);
+    assert_eq!(shown["view"]["state"], "closed");
+    assert_eq!(shown["events"].as_array().unwrap().len(), 2);
+    assert!(ok(county, &["order", "list", "--open"]).contains("0 order(s)"));
+    let err = fails(county, &["order", "show", "cn-212.7"]);
+    assert!(err.contains("no supervision order"), "{err}");
+}
+
 fn fed_args<'a>(fed: &'a Path, rest: &[&'a str]) -> Vec<String> {
     let mut a: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
     a.extend([

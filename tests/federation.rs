@@ -12,8 +12,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hallsync_hall::{CaseFilter, Hall};
-use hallsync_model::{Level, NodeId, RegionCode, Ts};
+use hallsync_hall::{CaseFilter, Hall, NewOrder};
+use hallsync_model::order::{Card, OrderState, Resolution, Rule};
+use hallsync_model::{Level, NodeId, RegionCode, TimeLimit, Ts};
 use hallsync_net::relay::{Mode, Relay};
 use hallsync_net::{NodeHandle, Options};
 use hallsync_pki::bundle::{Bundle, ParentConfig};
@@ -347,6 +348,78 @@ async fn a_township_never_receives_a_siblings_cases() {
     assert_eq!(cases(&a), 10);
     assert_eq!(cases(&b), 10);
     assert!(a.item("B1").is_err(), "a sibling's catalogue item leaked");
+    for n in [ta, tb, cn] {
+        n.shutdown().await;
+    }
+}
+
+fn order_state(h: &Hall) -> Option<OrderState> {
+    h.order("cn-212.1", now()).ok().map(|r| r.view.state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_reaches_only_the_township_it_names_and_its_reply_comes_back_up() {
+    let fed = Fed::new("样例市");
+    let (_dirs, county, a, b) = county_and_two_townships();
+    with_cases(&a, "A1", 3, now());
+    with_cases(&b, "B1", 3, now());
+    let cn = start_county(&fed, &county).await;
+    let ta = start_township(&fed, &a, cn.local_addr()).await;
+    let tb = start_township(&fed, &b, cn.local_addr()).await;
+    wait_for("both townships' cases at the county", 30, || {
+        cases(&county) == 6
+    })
+    .await;
+    let issued = county
+        .issue_order(
+            NewOrder {
+                unit: a.node().region.clone(),
+                department: String::new(),
+                case: "A1-0".into(),
+                rule: Rule::CaseTimeLimit,
+                card: Card::Yellow,
+                reason: "超过承诺时限未办结".into(),
+                by: "县电子监察室".into(),
+                reply_within: TimeLimit::parse("3wd").unwrap(),
+            },
+            now(),
+        )
+        .unwrap();
+    wait_for("the order at the township it names", 30, || {
+        order_state(&a) == Some(OrderState::Open)
+    })
+    .await;
+    a.reply_order("cn-212.1", "已办结", "李四", now().plus(60))
+        .unwrap();
+    wait_for("the reply at the county", 30, || {
+        order_state(&county) == Some(OrderState::Replied)
+    })
+    .await;
+    county
+        .close_order(
+            "cn-212.1",
+            Resolution::Rectified,
+            "整改到位",
+            "县电子监察室",
+            now().plus(120),
+        )
+        .unwrap();
+    wait_for("the closing at the township", 30, || {
+        order_state(&a) == Some(OrderState::Closed)
+    })
+    .await;
+    wait_for("every link caught up", 30, || {
+        [(&ta, "cn-212"), (&tb, "cn-212")].iter().all(|(n, p)| {
+            peer(n, p).is_some_and(|s| s.connected && s.backlog_in == 0 && s.backlog_out == 0)
+        })
+    })
+    .await;
+    assert!(
+        b.orders(now()).unwrap().is_empty(),
+        "a sibling got the order"
+    );
+    assert!(!b.store().contains(&issued.id).unwrap());
+    assert_eq!(a.orders(now()).unwrap().len(), 1);
     for n in [ta, tb, cn] {
         n.shutdown().await;
     }

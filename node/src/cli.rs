@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use hallsync_hall::import::{items_from_table, read_table};
-use hallsync_hall::{CaseFilter, Hall, NewCase};
+use hallsync_hall::{CaseFilter, Hall, NewCase, NewOrder};
 use hallsync_model::calendar::parse_office_hours;
 use hallsync_model::case::{Applicant, Outcome, Procedure};
 use hallsync_model::catalogue::ItemContent;
+use hallsync_model::order::{Card, OrderState, Resolution, Rule};
 use hallsync_model::{
     CaseState, DocId, EventKind, ItemStatus, Level, NodeId, RegionCode, ReviewAction, TimeLimit, Ts,
 };
@@ -61,6 +62,10 @@ enum Command {
     /// Cases (办件).
     #[command(subcommand)]
     Case(CaseCmd),
+    /// Supervision orders (督办): a hub issues them to the halls below it,
+    /// the hall replies, the hub closes them.
+    #[command(subcommand)]
+    Order(OrderCmd),
     /// The holiday calendar.
     #[command(subcommand)]
     Calendar(CalendarCmd),
@@ -296,6 +301,80 @@ enum CaseCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum OrderCmd {
+    /// Issue an order to a hall below this one about one of its cases
+    /// (held here once that hall has synced).
+    Issue {
+        /// Region code of the supervised hall.
+        #[arg(long, value_parser = parse_region)]
+        unit: RegionCode,
+        /// The case: its number at that hall, or its document id.
+        #[arg(long)]
+        case: String,
+        /// The rule broken: case_time_limit, special_procedure,
+        /// pre_acceptance, certificate_delivery, complaint_reply,
+        /// disclosure or anomaly.
+        #[arg(long, value_parser = parse_rule)]
+        rule: Rule,
+        /// Warning level: notice, yellow or red.
+        #[arg(long, value_parser = parse_card, default_value = "notice")]
+        card: Card,
+        /// What the hall is to put right.
+        #[arg(long)]
+        reason: String,
+        /// The department within the hall, if the order names one.
+        #[arg(long, default_value = "")]
+        department: String,
+        /// How long the hall has to reply, e.g. 3wd or 24h.
+        #[arg(long, value_parser = parse_limit, default_value = "3wd")]
+        reply_within: TimeLimit,
+        /// Who issues it.
+        #[arg(long, env = "HALLSYNC_OPERATOR")]
+        by: String,
+    },
+    /// Reply to an order addressed to this hall.
+    Reply {
+        /// The order: its key (e.g. cn-212.1) or document id.
+        order: String,
+        /// What was done.
+        #[arg(long)]
+        text: String,
+        /// Who replies.
+        #[arg(long, env = "HALLSYNC_OPERATOR")]
+        by: String,
+    },
+    /// Close an order this hall issued, with its result.
+    Close {
+        /// The order: its key (e.g. cn-212.1) or document id.
+        order: String,
+        /// The result: rectified, not_rectified or withdrawn.
+        #[arg(long, value_parser = parse_resolution)]
+        result: Resolution,
+        /// Remarks.
+        #[arg(long)]
+        text: String,
+        /// Who closes it.
+        #[arg(long, env = "HALLSYNC_OPERATOR")]
+        by: String,
+    },
+    /// Show an order with its replies.
+    Show {
+        /// The order: its key (e.g. cn-212.1) or document id.
+        order: String,
+    },
+    /// List the orders held here (issued here, addressed to this hall or,
+    /// at a hub, to the halls below), soonest reply due first.
+    List {
+        /// Only orders not yet closed.
+        #[arg(long)]
+        open: bool,
+        /// Only orders whose reply came late or is missing past its due time.
+        #[arg(long)]
+        late: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum EventCmd {
     /// Accept a received case.
     Accept,
@@ -475,6 +554,25 @@ fn parse_state(s: &str) -> Result<CaseState, String> {
 fn parse_limit(s: &str) -> Result<TimeLimit, String> {
     TimeLimit::parse(s).map_err(|e| e.to_string())
 }
+/// Parses one of a fixed set of names, listing them all when it fails.
+fn parse_named<T: Copy + std::fmt::Display>(what: &str, all: &[T], s: &str) -> Result<T, String> {
+    all.iter()
+        .copied()
+        .find(|v| v.to_string() == s)
+        .ok_or_else(|| {
+            let names: Vec<String> = all.iter().map(T::to_string).collect();
+            format!("{s:?} is not a {what}: use {}", names.join(", "))
+        })
+}
+fn parse_rule(s: &str) -> Result<Rule, String> {
+    parse_named("rule", Rule::ALL, s)
+}
+fn parse_card(s: &str) -> Result<Card, String> {
+    parse_named("card", Card::ALL, s)
+}
+fn parse_resolution(s: &str) -> Result<Resolution, String> {
+    parse_named("result", Resolution::ALL, s)
+}
 fn parse_procedure(s: &str) -> Result<Procedure, String> {
     Procedure::parse(s).ok_or_else(|| format!("{s:?} is not a special procedure: use hearing, bidding, auction, testing, inspection, quarantine, appraisal or expert_review"))
 }
@@ -538,6 +636,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         Command::Item(cmd) => with_node(&dir, |hall| item(hall, cmd, now, &out)),
         Command::Case(cmd) => with_node(&dir, |hall| case(hall, cmd, now, &out)),
+        Command::Order(cmd) => with_node(&dir, |hall| order(hall, cmd, now, &out)),
         Command::Calendar(cmd) => with_node(&dir, |hall| calendar(hall, cmd, now, &out)),
         Command::Doc(cmd) => with_node(&dir, |hall| doc(hall, cmd, now, &out)),
         // Certificates live in real time, whatever --now says.
@@ -764,6 +863,55 @@ fn case(hall: &Hall, cmd: CaseCmd, now: Ts, out: &Out) -> Result<()> {
                 eprintln!("warning: the calendar has no entries for {uncovered}; working days there count weekends only (import it with `hallsync calendar import`)");
             }
             out.case_rows(&rows, limit, now)
+        }
+    }
+}
+
+fn order(hall: &Hall, cmd: OrderCmd, now: Ts, out: &Out) -> Result<()> {
+    match cmd {
+        OrderCmd::Issue {
+            unit,
+            case,
+            rule,
+            card,
+            reason,
+            department,
+            reply_within,
+            by,
+        } => {
+            let row = hall.issue_order(
+                NewOrder {
+                    unit,
+                    department,
+                    case,
+                    rule,
+                    card,
+                    reason,
+                    by,
+                    reply_within,
+                },
+                now,
+            )?;
+            out.order_row(&row)
+        }
+        OrderCmd::Reply { order, text, by } => {
+            out.order_row(&hall.reply_order(&order, &text, &by, now)?)
+        }
+        OrderCmd::Close {
+            order,
+            result,
+            text,
+            by,
+        } => out.order_row(&hall.close_order(&order, result, &text, &by, now)?),
+        OrderCmd::Show { order } => out.order(&hall.order(&order, now)?),
+        OrderCmd::List { open, late } => {
+            let rows: Vec<_> = hall
+                .orders(now)?
+                .into_iter()
+                .filter(|r| !open || r.view.state != OrderState::Closed)
+                .filter(|r| !late || r.view.reply_late)
+                .collect();
+            out.order_rows(&rows, now)
         }
     }
 }

@@ -17,11 +17,12 @@ use std::path::Path;
 use anyhow::Result;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
-use hallsync_hall::{CalendarImport, CaseRow, ImportReport, ItemChange, NodeConfig};
+use hallsync_hall::{CalendarImport, CaseRow, ImportReport, ItemChange, NodeConfig, OrderRow};
 use hallsync_model::calendar::OfficeHours;
 use hallsync_model::case::StartBasis;
 use hallsync_model::catalogue::{Item, ItemView};
 use hallsync_model::clock::LimitUnit;
+use hallsync_model::order::OrderAction;
 use hallsync_model::schema::CalendarYear;
 use hallsync_model::time::{DAY, HOUR};
 use hallsync_model::{Case, DocId, NodeId, Ts};
@@ -434,6 +435,114 @@ impl Out {
                 String::new()
             }
         );
+        Ok(())
+    }
+
+    pub fn order_row(&self, row: &OrderRow) -> Result<()> {
+        if self.json {
+            return self.print_json(row);
+        }
+        let h = &row.order.header;
+        say!(
+            "{}: {} {} order to {} about {}: {}, reply due {}{}",
+            row.id.key(),
+            h.card,
+            h.rule,
+            h.unit,
+            h.case,
+            row.view.state,
+            due(Some(h.reply_due)),
+            if row.view.reply_late { " [LATE]" } else { "" }
+        );
+        Ok(())
+    }
+
+    pub fn order(&self, row: &OrderRow) -> Result<()> {
+        if self.json {
+            return self.print_json(row);
+        }
+        let h = &row.order.header;
+        let mut t = table(&["field", "value"]);
+        let closed = row
+            .view
+            .closed
+            .map_or_else(|| "-".into(), |(r, at)| format!("{r} at {at}"));
+        let rows: Vec<(&str, String)> = vec![
+            ("id", row.id.to_string()),
+            ("supervised unit", format!("{} {}", h.unit, h.department)),
+            ("case", h.case.to_string()),
+            ("rule", h.rule.to_string()),
+            ("card", h.card.to_string()),
+            ("reason", h.reason.clone()),
+            (
+                "issued",
+                format!(
+                    "{} by {} ({}, {})",
+                    h.issued_at, h.issued_by, h.issuer_node, h.issuer
+                ),
+            ),
+            ("reply due", due(Some(h.reply_due))),
+            ("state", row.view.state.to_string()),
+            ("first reply", opt(row.view.first_reply)),
+            ("closed", closed),
+            ("reply late", row.view.reply_late.to_string()),
+        ];
+        for (k, v) in rows {
+            t.add_row(vec![k.to_string(), v]);
+        }
+        say!("{t}");
+        if row.order.events.is_empty() {
+            return Ok(());
+        }
+        let mut e = table(&["when", "event", "by", "node", "text"]);
+        let mut events: Vec<_> = row.order.events.iter().collect();
+        events.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        for ev in events {
+            let text = match &ev.action {
+                OrderAction::Reply { text } => text.clone(),
+                OrderAction::Close { resolution, text } => format!("{resolution}: {text}"),
+            };
+            e.add_row(vec![
+                ev.at.to_string(),
+                ev.action.name().into(),
+                ev.by.clone(),
+                ev.node.to_string(),
+                text,
+            ]);
+        }
+        say!("{e}");
+        Ok(())
+    }
+
+    pub fn order_rows(&self, rows: &[OrderRow], now: Ts) -> Result<()> {
+        if self.json {
+            return self.print_json(&rows);
+        }
+        let mut t = table(&[
+            "order",
+            "unit",
+            "case",
+            "rule",
+            "card",
+            "state",
+            "reply due",
+            "flags",
+        ]);
+        for r in rows {
+            let h = &r.order.header;
+            t.add_row(vec![
+                r.id.key().to_string(),
+                h.unit.to_string(),
+                h.case.key().to_string(),
+                h.rule.to_string(),
+                h.card.to_string(),
+                r.view.state.to_string(),
+                due(Some(h.reply_due)),
+                if r.view.reply_late { "LATE" } else { "" }.to_string(),
+            ]);
+        }
+        say!("{t}");
+        say!("{} order(s) as of {now}", rows.len());
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! A hall node's operations over its store: the power catalogue and its
-//! review workflow, cases and their events, the holiday calendar, and raw
-//! documents. Every operation validates with the model before anything is
+//! review workflow, cases and their events, supervision orders, the holiday
+//! calendar, the registry, and raw documents. Every operation validates with the model before anything is
 //! written, and is acknowledged only once durable. Time is always passed in.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -9,6 +9,7 @@ mod cases;
 mod catalogue;
 mod docs;
 pub mod import;
+mod orders;
 mod registry;
 mod replica;
 
@@ -22,6 +23,7 @@ use hallsync_model::calendar::Calendar;
 use hallsync_model::case::CaseError;
 use hallsync_model::catalogue::{ItemStatus, WorkflowError};
 use hallsync_model::ids::IdError;
+use hallsync_model::order::OrderError;
 use hallsync_model::schema::SchemaError;
 use hallsync_model::{DocId, DocKind, Level, NodeId, RegionCode};
 use hallsync_store::{Store, StoreError, StoreOptions};
@@ -32,6 +34,7 @@ pub use calendar::CalendarImport;
 pub use cases::{CaseFilter, CaseRow, NewCase};
 pub use catalogue::{ImportReport, ItemChange, RowProblem};
 pub use docs::MAX_DOC_BYTES;
+pub use orders::{NewOrder, OrderRow};
 pub use registry::CrlCheck;
 pub use replica::HallReplica;
 
@@ -99,6 +102,12 @@ pub enum HallError {
     /// No such document.
     #[error("no document {0}")]
     UnknownDoc(String),
+    /// No such supervision order.
+    #[error("no supervision order {0:?} (see `hallsync order list`)")]
+    UnknownOrder(String),
+    /// An action on a supervision order was refused.
+    #[error(transparent)]
+    Order(#[from] OrderError),
     /// A case action was refused.
     #[error(transparent)]
     Case(#[from] CaseError),
@@ -297,8 +306,9 @@ impl Hall {
         Ok(DocId::new(kind, &self.node.region, key)?)
     }
 
-    /// Whether this node may hold a record: its own subtree's records, and
-    /// its ancestors' catalogue, calendar and registry entries.
+    /// Whether this node may hold a record: its own subtree's records
+    /// (orders addressed to it among them), and its ancestors' catalogue,
+    /// calendar and registry entries.
     fn check_scope(&self, id: &DocId) -> Result<(), HallError> {
         hallsync_model::scope::check(&self.node.region, id).map_err(|e| HallError::OutOfScope {
             id: id.to_string(),

@@ -472,3 +472,112 @@ fn a_registry_entry_with_an_unsigned_revocation_list_is_refused() {
     assert_eq!(town.registry().unwrap(), vec![entry]);
     assert!(town.registry_version() > version);
 }
+
+#[test]
+fn an_order_goes_down_to_its_hall_the_reply_comes_up_and_the_county_closes_it() {
+    use crate::NewOrder;
+    use hallsync_model::order::{Card, OrderState, Resolution, Rule};
+    use hallsync_model::TimeLimit;
+    let (town_dir, county_dir, sib_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let town = township(town_dir.path());
+    let county = county(county_dir.path());
+    let now = t("2026-11-23 10:00");
+    published(&town, "A1");
+    let case = town
+        .accept_case(new_case("A1", "2026-11-20 09:00"), now)
+        .unwrap();
+    let order = |case: &str| NewOrder {
+        unit: RegionCode::parse("140212101").unwrap(),
+        department: "民政办".into(),
+        case: case.into(),
+        rule: Rule::CaseTimeLimit,
+        card: Card::Notice,
+        reason: "临近承诺时限，请加快办理".into(),
+        by: "县电子监察室".into(),
+        reply_within: TimeLimit::parse("3wd").unwrap(),
+    };
+    // The county holds no copy of the case yet: it cannot name it.
+    let err = county
+        .issue_order(order(&case.header.number), now)
+        .unwrap_err();
+    assert!(err.to_string().contains("no copy of"), "{err}");
+    county
+        .import_doc(&town.export_doc(&case.id).unwrap(), now)
+        .unwrap();
+    // Orders go down only: the township cannot issue one to the county.
+    let mut up = order(case.id.as_str());
+    up.unit = RegionCode::parse("140212").unwrap();
+    assert!(town.issue_order(up, now).is_err());
+    let issued = county.issue_order(order(&case.header.number), now).unwrap();
+    assert_eq!(issued.id.as_str(), "order:140212101:cn-212.1");
+    // Three working days from Monday 10:00 end on Thursday at midnight.
+    assert_eq!(issued.order.header.reply_due, t("2026-11-27 00:00"));
+    assert_eq!(issued.view.state, OrderState::Open);
+    assert_eq!(
+        county
+            .issue_order(order(&case.header.number), now)
+            .unwrap()
+            .id
+            .key(),
+        "cn-212.2"
+    );
+
+    // Addressed to the township: its hall takes it, the sibling does not.
+    let bytes = county.export_doc(&issued.id).unwrap();
+    town.import_doc(&bytes, now).unwrap();
+    let sibling = Hall::init(
+        sib_dir.path(),
+        NodeId::parse("tw-102").unwrap(),
+        "另一个镇",
+        RegionCode::parse("140212102").unwrap(),
+        Level::Township,
+        StoreOptions::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        sibling.import_doc(&bytes, now).unwrap_err(),
+        HallError::OutOfScope { .. }
+    ));
+    assert!(sibling.orders(now).unwrap().is_empty());
+
+    // The county cannot reply for the township, nor the township close it.
+    let later = t("2026-11-24 15:00");
+    assert!(county.reply_order("cn-212.1", "x", "y", later).is_err());
+    assert!(town
+        .close_order("cn-212.1", Resolution::Rectified, "x", "y", later)
+        .is_err());
+    let replied = town
+        .reply_order("cn-212.1", "已于今日办结", "镇民政办 李四", later)
+        .unwrap();
+    assert_eq!(replied.view.state, OrderState::Replied);
+    county
+        .import_doc(&town.export_doc(&issued.id).unwrap(), later)
+        .unwrap();
+    let closed = county
+        .close_order(
+            "cn-212.1",
+            Resolution::Rectified,
+            "经核实已整改",
+            "县电子监察室",
+            later.plus(3600),
+        )
+        .unwrap();
+    assert_eq!(closed.view.state, OrderState::Closed);
+    assert!(!closed.view.reply_late);
+    town.import_doc(&county.export_doc(&issued.id).unwrap(), later)
+        .unwrap();
+    let seen = town.order("cn-212.1", later.plus(7200)).unwrap();
+    assert_eq!(seen.view, closed.view);
+    assert!(matches!(
+        town.reply_order("cn-212.1", "再补充", "李四", later.plus(7200)),
+        Err(HallError::Order(_))
+    ));
+    assert!(matches!(
+        town.order("cn-212.9", now),
+        Err(HallError::UnknownOrder(_))
+    ));
+}

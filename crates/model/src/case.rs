@@ -912,13 +912,7 @@ impl Case {
     /// The id the next event recorded by `node` with actor tag `actor`
     /// should take.
     pub fn next_event_id(&self, node: &NodeId, actor: &str) -> String {
-        let prefix = format!("{node}.{actor}.");
-        let n = self
-            .events
-            .iter()
-            .filter(|e| e.id.starts_with(&prefix))
-            .count();
-        format!("{prefix}{}", n + 1)
+        crate::ids::next_log_id(self.events.iter().map(|e| e.id.as_str()), node, actor)
     }
 }
 

@@ -284,6 +284,8 @@ pub enum DocKind {
     Cal,
     /// A node's entry in the federation registry.
     Node,
+    /// A supervision order (督办), filed under the supervised hall's region.
+    Order,
 }
 
 impl DocKind {
@@ -294,6 +296,7 @@ impl DocKind {
             DocKind::Case => "case",
             DocKind::Cal => "cal",
             DocKind::Node => "node",
+            DocKind::Order => "order",
         }
     }
 
@@ -303,6 +306,7 @@ impl DocKind {
             "case" => Some(DocKind::Case),
             "cal" => Some(DocKind::Cal),
             "node" => Some(DocKind::Node),
+            "order" => Some(DocKind::Order),
             _ => None,
         }
     }
@@ -312,6 +316,19 @@ impl fmt::Display for DocKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A fresh key for a log entry (an event, a review record) written by
+/// `node` with actor tag `actor`: `NODE.ACTOR.N`, N one past how many of the
+/// `existing` keys that writer has made.
+pub fn next_log_id<'a>(
+    existing: impl Iterator<Item = &'a str>,
+    node: &NodeId,
+    actor: &str,
+) -> String {
+    let prefix = format!("{node}.{actor}.");
+    let n = existing.filter(|k| k.starts_with(&prefix)).count();
+    format!("{prefix}{}", n + 1)
 }
 
 /// Longest key part of a document id.

@@ -11,6 +11,7 @@
 //! - [`catalogue`]: power catalogue items and their review workflow;
 //! - [`case`]: cases as event logs and the state derived from them;
 //! - [`registry`]: the federation registry, one entry per node;
+//! - [`order`]: supervision orders, addressed to the hall they supervise;
 //! - [`schema`]: how each record is laid out as an Automerge document;
 //! - [`scope`]: which node may hold which record.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -20,6 +21,7 @@ pub mod case;
 pub mod catalogue;
 pub mod clock;
 pub mod ids;
+pub mod order;
 pub mod registry;
 pub mod schema;
 pub mod scope;

@@ -19,6 +19,9 @@ use crate::catalogue::{
 };
 use crate::clock::{LimitUnit, TimeLimit};
 use crate::ids::{DocId, DocKind, Level, NodeId, RegionCode};
+use crate::order::{
+    Card, Order, OrderAction, OrderError, OrderEvent, OrderHeader, Resolution, Rule, MAX_EVENTS,
+};
 use crate::registry::{CrlCopy, RegistryEntry, MAX_CRL_BYTES};
 use crate::time::{parse_date, Ts};
 
@@ -30,6 +33,8 @@ pub const ITEM_SCHEMA: &str = "hallsync/item/1";
 pub const CAL_SCHEMA: &str = "hallsync/cal/1";
 /// Schema tag of registry entries.
 pub const NODE_SCHEMA: &str = "hallsync/node/1";
+/// Schema tag of supervision orders.
+pub const ORDER_SCHEMA: &str = "hallsync/order/1";
 
 /// Longest string field accepted, in characters.
 pub const MAX_STR: usize = 4096;
@@ -87,6 +92,8 @@ pub enum Record {
     Calendar(CalendarYear),
     /// A node's registry entry.
     Node(RegistryEntry),
+    /// A supervision order.
+    Order(Order),
 }
 
 // ---------------------------------------------------------------- writing
@@ -170,19 +177,76 @@ pub fn write_new_case<T: Transactable>(
     Ok(())
 }
 
-/// Adds one event to a case document.
-pub fn write_event<T: Transactable>(doc: &mut T, e: &CaseEvent) -> Result<(), AutomergeError> {
+/// Puts a new event map under `events.<id>` with the fields every event
+/// has, and returns it for the kind's own fields.
+fn put_event_map<T: Transactable>(
+    doc: &mut T,
+    id: &str,
+    kind: &str,
+    at: Ts,
+    by: &str,
+    node: &NodeId,
+) -> Result<automerge::ObjId, AutomergeError> {
     let events = match doc.get(ROOT, "events")? {
         Some((automerge::Value::Object(ObjType::Map), id)) => id,
         _ => doc.put_object(ROOT, "events", ObjType::Map)?,
     };
-    let m = doc.put_object(&events, e.id.as_str(), ObjType::Map)?;
-    doc.put(&m, "kind", e.kind.name())?;
-    doc.put(&m, "at", ts(e.at))?;
-    doc.put(&m, "by", e.by.as_str())?;
-    doc.put(&m, "node", e.node.as_str())?;
+    let m = doc.put_object(&events, id, ObjType::Map)?;
+    doc.put(&m, "kind", kind)?;
+    doc.put(&m, "at", ts(at))?;
+    doc.put(&m, "by", by)?;
+    doc.put(&m, "node", node.as_str())?;
+    Ok(m)
+}
+
+/// Adds one event to a case document.
+pub fn write_event<T: Transactable>(doc: &mut T, e: &CaseEvent) -> Result<(), AutomergeError> {
+    let m = put_event_map(doc, &e.id, e.kind.name(), e.at, &e.by, &e.node)?;
     for (k, v) in event_fields(&e.kind) {
         doc.put(&m, k, v)?;
+    }
+    Ok(())
+}
+
+/// Writes a new supervision order: schema, header and any events.
+pub fn write_new_order<T: Transactable>(
+    doc: &mut T,
+    id: &DocId,
+    order: &Order,
+) -> Result<(), AutomergeError> {
+    let h = &order.header;
+    doc.put(ROOT, "schema", ORDER_SCHEMA)?;
+    doc.put(ROOT, "id", id.as_str())?;
+    doc.put(ROOT, "unit", h.unit.as_str())?;
+    doc.put(ROOT, "department", h.department.as_str())?;
+    doc.put(ROOT, "issuer", h.issuer.as_str())?;
+    doc.put(ROOT, "issuer_node", h.issuer_node.as_str())?;
+    doc.put(ROOT, "case", h.case.as_str())?;
+    doc.put(ROOT, "rule", h.rule.as_str())?;
+    doc.put(ROOT, "card", h.card.as_str())?;
+    doc.put(ROOT, "reason", h.reason.as_str())?;
+    doc.put(ROOT, "issued_at", ts(h.issued_at))?;
+    doc.put(ROOT, "issued_by", h.issued_by.as_str())?;
+    doc.put(ROOT, "reply_due", ts(h.reply_due))?;
+    doc.put_object(ROOT, "events", ObjType::Map)?;
+    for e in &order.events {
+        write_order_event(doc, e)?;
+    }
+    Ok(())
+}
+
+/// Adds one event (a reply or the closing) to an order.
+pub fn write_order_event<T: Transactable>(
+    doc: &mut T,
+    e: &OrderEvent,
+) -> Result<(), AutomergeError> {
+    let m = put_event_map(doc, &e.id, e.action.name(), e.at, &e.by, &e.node)?;
+    match &e.action {
+        OrderAction::Reply { text } => doc.put(&m, "text", text.as_str())?,
+        OrderAction::Close { resolution, text } => {
+            doc.put(&m, "resolution", resolution.as_str())?;
+            doc.put(&m, "text", text.as_str())?;
+        }
     }
     Ok(())
 }
@@ -909,6 +973,62 @@ fn read_registry_root(root: &Obj<'_>, id: &DocId) -> Result<RegistryEntry, Schem
     Ok(entry)
 }
 
+fn read_order_event(id: String, e: &Obj<'_>) -> Result<OrderEvent, SchemaError> {
+    if id.is_empty() || id.len() > 100 {
+        return Err(e.err("", "event id must be 1-100 characters"));
+    }
+    let action = match e.str("kind")?.as_str() {
+        "reply" => OrderAction::Reply {
+            text: e.str("text")?,
+        },
+        "close" => OrderAction::Close {
+            resolution: e.parsed("resolution", Resolution::parse)?,
+            text: e.str("text")?,
+        },
+        other => return Err(e.err("kind", format!("{other:?} is not an order event"))),
+    };
+    Ok(OrderEvent {
+        id,
+        at: e.ts("at")?,
+        by: e.str("by")?,
+        node: e.node("node")?,
+        action,
+    })
+}
+
+fn read_order_root(root: &Obj<'_>, id: &DocId) -> Result<Order, SchemaError> {
+    let region = |s: &str| RegionCode::parse(s).ok();
+    let header = OrderHeader {
+        unit: root.parsed("unit", region)?,
+        department: root.opt_str("department")?,
+        issuer: root.parsed("issuer", region)?,
+        issuer_node: root.node("issuer_node")?,
+        case: root.parsed("case", |s| DocId::parse(s).ok())?,
+        rule: root.parsed("rule", Rule::parse)?,
+        card: root.parsed("card", Card::parse)?,
+        reason: root.str("reason")?,
+        issued_at: root.ts("issued_at")?,
+        issued_by: root.str("issued_by")?,
+        reply_due: root.ts("reply_due")?,
+    };
+    if header.unit != *id.region() {
+        return Err(root.err("unit", format!("does not match the id {id}")));
+    }
+    header.validate().map_err(|e| match e {
+        OrderError::Invalid { field, reason } => root.err(field, reason),
+        other => root.err("", other.to_string()),
+    })?;
+    let entries = root.entries("events")?;
+    if entries.len() > MAX_EVENTS {
+        return Err(root.err("events", format!("has more than {MAX_EVENTS} entries")));
+    }
+    let events = entries
+        .into_iter()
+        .map(|(k, e)| read_order_event(k, &e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Order { header, events })
+}
+
 /// Reads and validates any hallsync record. With `expected`, the document's
 /// own id must be that id.
 pub fn read_record(
@@ -926,6 +1046,7 @@ pub fn read_record(
         ITEM_SCHEMA => (DocKind::Item, check_id(&root, DocKind::Item, expected)?),
         CAL_SCHEMA => (DocKind::Cal, check_id(&root, DocKind::Cal, expected)?),
         NODE_SCHEMA => (DocKind::Node, check_id(&root, DocKind::Node, expected)?),
+        ORDER_SCHEMA => (DocKind::Order, check_id(&root, DocKind::Order, expected)?),
         other => {
             return Err(SchemaError::Foreign(format!(
                 "unknown schema {:?}",
@@ -938,6 +1059,7 @@ pub fn read_record(
         DocKind::Item => Record::Item(read_item_root(&root, &id)?),
         DocKind::Cal => Record::Calendar(read_calendar_root(&root, &id)?),
         DocKind::Node => Record::Node(read_registry_root(&root, &id)?),
+        DocKind::Order => Record::Order(read_order_root(&root, &id)?),
     };
     Ok((id, record))
 }
@@ -964,6 +1086,16 @@ pub fn read_registry_entry(doc: &impl ReadDoc, id: &DocId) -> Result<RegistryEnt
         Record::Node(e) => Ok(e),
         _ => Err(SchemaError::Foreign(format!(
             "{id} is not a registry entry"
+        ))),
+    }
+}
+
+/// Reads a supervision order.
+pub fn read_order(doc: &impl ReadDoc, id: &DocId) -> Result<Order, SchemaError> {
+    match read_record(doc, Some(id))?.1 {
+        Record::Order(o) => Ok(o),
+        _ => Err(SchemaError::Foreign(format!(
+            "{id} is not a supervision order"
         ))),
     }
 }
@@ -1110,5 +1242,65 @@ mod tests {
         doc.put(ROOT, "level", "county").unwrap();
         let err = read_registry_entry(&doc, &id).unwrap_err().to_string();
         assert!(err.contains("level"), "{err}");
+    }
+
+    #[test]
+    fn an_order_round_trips_and_copies_replied_and_closed_apart_merge() {
+        use crate::order::tests::{event, order};
+        let o = order();
+        let id = DocId::parse("order:140212101:cn-212.1").unwrap();
+        let mut county = AutoCommit::new();
+        write_new_order(&mut county, &id, &o).unwrap();
+        county.commit();
+        assert_eq!(read_order(&county, &id).unwrap(), o);
+        let mut town = county.fork();
+        let reply = event(
+            "tw-101.a.1",
+            "2026-11-24 09:00",
+            OrderAction::Reply {
+                text: "已办结并向申请人致歉".into(),
+            },
+        );
+        let close = event(
+            "cn-212.b.1",
+            "2026-11-25 09:00",
+            OrderAction::Close {
+                resolution: Resolution::Rectified,
+                text: "整改到位".into(),
+            },
+        );
+        write_order_event(&mut town, &reply).unwrap();
+        write_order_event(&mut county, &close).unwrap();
+        let mut a = county.fork();
+        a.merge(&mut town).unwrap();
+        let mut b = town.fork();
+        b.merge(&mut county).unwrap();
+        let (oa, ob) = (read_order(&a, &id).unwrap(), read_order(&b, &id).unwrap());
+        assert_eq!(oa.events.len(), 2);
+        let now = Ts::parse("2026-11-26 09:00").unwrap();
+        assert_eq!(oa.view(now), ob.view(now));
+        assert_eq!(oa.view(now).state, crate::order::OrderState::Closed);
+    }
+
+    #[test]
+    fn an_order_that_goes_up_or_names_another_halls_case_is_refused() {
+        let o = crate::order::tests::order();
+        let id = DocId::parse("order:140212101:cn-212.1").unwrap();
+        let mut doc = AutoCommit::new();
+        write_new_order(&mut doc, &id, &o).unwrap();
+        doc.put(ROOT, "issuer", "140212101").unwrap();
+        let err = read_order(&doc, &id).unwrap_err().to_string();
+        assert!(err.contains("issuer"), "{err}");
+        doc.put(ROOT, "issuer", "140212").unwrap();
+        doc.put(ROOT, "case", "case:140212102:B1-1").unwrap();
+        let err = read_order(&doc, &id).unwrap_err().to_string();
+        assert!(err.contains("case"), "{err}");
+        doc.put(ROOT, "case", "case:140212101:A1-1").unwrap();
+        doc.put(ROOT, "unit", "140212102").unwrap();
+        let err = read_order(&doc, &id).unwrap_err().to_string();
+        assert!(err.contains("unit"), "{err}");
+        doc.put(ROOT, "unit", "140212101").unwrap();
+        doc.put(ROOT, "card", "purple").unwrap();
+        assert!(read_order(&doc, &id).is_err());
     }
 }

@@ -8,6 +8,11 @@
 //!   (the standards that come down, and the hubs above it).
 //!
 //! Nothing else: never a sibling's cases, nor a sibling's catalogue.
+//!
+//! A record addressed to a hall (a supervision order) is filed under the
+//! addressee's region, not the writer's: a county's order to a township is
+//! `order:TOWNSHIP:KEY`. The first rule then carries it down to that
+//! township and up to every hub above it, and keeps it from the siblings.
 
 use crate::ids::{DocId, DocKind, RegionCode};
 
@@ -73,6 +78,12 @@ mod tests {
         assert!(visible(&town, &d("node:330102:cn-102")));
         assert!(visible(&town, &d("node:330102001:tw-1")));
         assert!(!visible(&town, &d("node:330102002:tw-2")));
+        assert!(visible(&town, &d("order:330102001:cn-102.1")));
+        assert!(!visible(&town, &d("order:330102002:cn-102.1")));
+        assert_eq!(
+            check(&town, &d("order:330102:cty-1.1")),
+            Err(OutOfScope::NotShared)
+        );
         assert_eq!(
             check(&town, &d("case:330102:c")),
             Err(OutOfScope::NotShared)
@@ -94,5 +105,7 @@ mod tests {
         assert!(visible(&county, &d("case:330102:a1")));
         assert!(!visible(&county, &d("case:330103001:a1")));
         assert!(visible(&county, &d("item:3301:x")));
+        assert!(visible(&county, &d("order:330102001:cn-102.1")));
+        assert!(visible(&r("3301"), &d("order:330102001:cn-102.1")));
     }
 }

@@ -1,0 +1,279 @@
+//! Supervision orders at a hall: a hub issues them to the halls below it,
+//! the supervised hall replies, the hub closes them. Each order is filed
+//! under the supervised hall's region, so replication takes it down to that
+//! hall and the reply back up.
+
+use hallsync_model::clock::{clock_start, due};
+use hallsync_model::order::{
+    Card, Order, OrderAction, OrderEvent, OrderHeader, OrderView, Resolution, Rule,
+};
+use hallsync_model::schema::{self, Record};
+use hallsync_model::{DocId, DocKind, RegionCode, TimeLimit, Ts};
+use hallsync_store::{lock, Loaded, Pending};
+use serde::Serialize;
+
+use crate::{Hall, HallError};
+
+/// An order to issue.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    /// The supervised hall's region; strictly below this hall.
+    pub unit: RegionCode,
+    /// The department within it, or empty.
+    pub department: String,
+    /// The case: a document id, or a case number of the unit.
+    pub case: String,
+    /// The rule broken.
+    pub rule: Rule,
+    /// The warning level.
+    pub card: Card,
+    /// What the unit is to put right.
+    pub reason: String,
+    /// Who issues it.
+    pub by: String,
+    /// How long the unit has to reply.
+    pub reply_within: TimeLimit,
+}
+
+/// An order with where it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderRow {
+    /// Document id.
+    pub id: DocId,
+    /// The order.
+    #[serde(flatten)]
+    pub order: Order,
+    /// Derived at the time asked.
+    pub view: OrderView,
+}
+
+impl Hall {
+    fn order_of(loaded: &mut Loaded, id: &DocId) -> Result<Option<Order>, HallError> {
+        if !loaded.exists() {
+            return Ok(None);
+        }
+        if let Some(Record::Order(o)) = &loaded.record {
+            return Ok(Some(o.clone()));
+        }
+        let order = schema::read_order(&loaded.doc, id).map_err(|e| HallError::schema(id, e))?;
+        loaded.record = Some(Record::Order(order.clone()));
+        Ok(Some(order))
+    }
+
+    /// Every order id held here.
+    fn order_ids(&self) -> Result<Vec<DocId>, HallError> {
+        Ok(self
+            .store
+            .ids(DocKind::Order)
+            .collect::<Result<Vec<DocId>, _>>()?)
+    }
+
+    /// The id of an order given as a document id or as its key
+    /// (`NODE.N`).
+    pub fn order_id(&self, key: &str) -> Result<DocId, HallError> {
+        let unknown = || HallError::UnknownOrder(key.into());
+        let found = if key.starts_with("order:") {
+            let id = DocId::parse(key)?;
+            self.store.contains(&id)?.then_some(id)
+        } else {
+            self.order_ids()?.into_iter().find(|id| id.key() == key)
+        };
+        found.ok_or_else(unknown)
+    }
+
+    /// The next key for an order issued here: `NODE.N`, N one past the
+    /// highest this node has used.
+    fn next_order_key(&self) -> Result<String, HallError> {
+        let prefix = format!("{}.", self.node.id);
+        let last = self
+            .order_ids()?
+            .iter()
+            .filter_map(|id| id.key().strip_prefix(&prefix)?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        Ok(format!("{prefix}{}", last + 1))
+    }
+
+    /// Issues a supervision order to a hall below this one, about one of
+    /// its cases held here. The reply falls due `reply_within` after now,
+    /// on this hall's calendar.
+    pub fn issue_order(&self, req: NewOrder, now: Ts) -> Result<OrderRow, HallError> {
+        let here = &self.node.region;
+        if !here.is_ancestor_of(&req.unit) {
+            return Err(HallError::BadInput(format!(
+                "orders go to halls below this one: {} is not below {here}",
+                req.unit
+            )));
+        }
+        let case = if req.case.starts_with("case:") {
+            DocId::parse(&req.case)?
+        } else {
+            DocId::new(DocKind::Case, &req.unit, &req.case)?
+        };
+        if !req.unit.contains(case.region()) {
+            return Err(HallError::BadInput(format!(
+                "{case} is not a case of the supervised unit {}",
+                req.unit
+            )));
+        }
+        if !self.store.contains(&case)? {
+            return Err(HallError::BadInput(format!(
+                "no copy of {case} is held here: a hub holds a hall's case once that hall has synced (see `hallsync case list`)"
+            )));
+        }
+        let cal = self.calendar()?;
+        let limit = req.reply_within;
+        let reply_due = due(
+            &cal,
+            limit.unit,
+            clock_start(limit, now),
+            limit.budget(),
+            &[],
+            now,
+        )
+        .ok_or_else(|| {
+            HallError::BadInput(format!(
+                "a reply due {limit} from now lies beyond the calendar's horizon"
+            ))
+        })?;
+        let order = Order {
+            header: OrderHeader {
+                unit: req.unit,
+                department: req.department.trim().to_string(),
+                issuer: here.clone(),
+                issuer_node: self.node.id.clone(),
+                case,
+                rule: req.rule,
+                card: req.card,
+                reason: req.reason.trim().to_string(),
+                issued_at: now,
+                issued_by: req.by.trim().to_string(),
+                reply_due,
+            },
+            events: Vec::new(),
+        };
+        order.header.validate()?;
+        let id = DocId::new(DocKind::Order, &order.header.unit, &self.next_order_key()?)?;
+        let h = self.store.doc(&id)?;
+        let mut l = lock(&h)?;
+        if l.exists() {
+            return Err(HallError::BadInput(format!("order {id} already exists")));
+        }
+        let mut doc = self.new_doc();
+        schema::write_new_order(&mut doc, &id, &order)
+            .map_err(|e| HallError::BadInput(e.to_string()))?;
+        doc.commit();
+        l.doc = doc;
+        self.finish_order_write(&id, &mut l, order, now)
+    }
+
+    /// Records the supervised hall's reply to an order addressed to it.
+    pub fn reply_order(
+        &self,
+        key: &str,
+        text: &str,
+        by: &str,
+        now: Ts,
+    ) -> Result<OrderRow, HallError> {
+        let action = OrderAction::Reply {
+            text: text.trim().to_string(),
+        };
+        self.order_event(key, action, by, now)
+    }
+
+    /// Closes an order this hall issued, with its result.
+    pub fn close_order(
+        &self,
+        key: &str,
+        resolution: Resolution,
+        text: &str,
+        by: &str,
+        now: Ts,
+    ) -> Result<OrderRow, HallError> {
+        let action = OrderAction::Close {
+            resolution,
+            text: text.trim().to_string(),
+        };
+        self.order_event(key, action, by, now)
+    }
+
+    fn order_event(
+        &self,
+        key: &str,
+        action: OrderAction,
+        by: &str,
+        now: Ts,
+    ) -> Result<OrderRow, HallError> {
+        let id = self.order_id(key)?;
+        let h = self.store.doc(&id)?;
+        let mut l = lock(&h)?;
+        let mut order =
+            Self::order_of(&mut l, &id)?.ok_or_else(|| HallError::UnknownOrder(key.into()))?;
+        let event = OrderEvent {
+            id: order.next_event_id(&self.node.id, self.actor_tag()),
+            at: now,
+            by: by.trim().to_string(),
+            node: self.node.id.clone(),
+            action,
+        };
+        order.check(&event, &self.node.region)?;
+        if let Err(e) = schema::write_order_event(&mut l.doc, &event) {
+            l.doc.rollback();
+            return Err(HallError::BadInput(e.to_string()));
+        }
+        l.doc.commit();
+        order.events.push(event);
+        self.finish_order_write(&id, &mut l, order, now)
+    }
+
+    fn finish_order_write(
+        &self,
+        id: &DocId,
+        l: &mut Loaded,
+        order: Order,
+        now: Ts,
+    ) -> Result<OrderRow, HallError> {
+        let view = order.view(now);
+        l.record = Some(Record::Order(order.clone()));
+        self.store.persist(&mut [Pending {
+            id,
+            loaded: l,
+            case: None,
+        }])?;
+        Ok(OrderRow {
+            id: id.clone(),
+            order,
+            view,
+        })
+    }
+
+    /// One order with where it stands at `now`.
+    pub fn order(&self, key: &str, now: Ts) -> Result<OrderRow, HallError> {
+        let id = self.order_id(key)?;
+        self.order_row(id, now)
+    }
+
+    fn order_row(&self, id: DocId, now: Ts) -> Result<OrderRow, HallError> {
+        let h = self.store.doc(&id)?;
+        let mut l = lock(&h)?;
+        let order =
+            Self::order_of(&mut l, &id)?.ok_or_else(|| HallError::UnknownOrder(id.to_string()))?;
+        let view = order.view(now);
+        Ok(OrderRow { id, order, view })
+    }
+
+    /// Every order held here (those it issued, those addressed to it and,
+    /// at a hub, those addressed to the halls below it), soonest reply due
+    /// first.
+    pub fn orders(&self, now: Ts) -> Result<Vec<OrderRow>, HallError> {
+        let mut rows = self
+            .order_ids()?
+            .into_iter()
+            .map(|id| self.order_row(id, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by(|a, b| {
+            (a.order.header.reply_due, &a.id).cmp(&(b.order.header.reply_due, &b.id))
+        });
+        Ok(rows)
+    }
+}

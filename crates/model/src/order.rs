@@ -1,0 +1,560 @@
+//! Supervision orders (督查督办): a hub orders a hall below it to act on one
+//! of that hall's cases, the hall replies, and the hub closes the order with
+//! a result.
+//!
+//! An order is a record *addressed* to the supervised hall: its document id
+//! carries that hall's region (`order:UNIT:KEY`), so the scope rules carry it
+//! down to the hall and up to every hub above it, and never to a sibling.
+//! The hall's reply travels back up in the same document. Replies and the
+//! closing are events in a map keyed by event id, so copies edited at both
+//! levels merge, and the state is derived from the events in one order.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::ids::{DocId, DocKind, NodeId, RegionCode};
+use crate::time::Ts;
+
+/// Longest reason, reply or result text, in characters.
+pub const MAX_TEXT: usize = 2000;
+/// Longest name of a person or department, in characters.
+pub const MAX_NAME: usize = 100;
+/// Most events on one order.
+pub const MAX_EVENTS: usize = 200;
+
+macro_rules! named {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $v),+ }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$v),+];
+
+            /// The name stored in documents and typed on the command line.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s),+ }
+            }
+
+            /// Parses a stored or typed name.
+            pub fn parse(s: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named! {
+    /// The supervision rule an order enforces (DOMAIN §5).
+    Rule {
+        /// Case time limit (办理时限).
+        CaseTimeLimit => "case_time_limit",
+        /// Special procedure past its approved end.
+        SpecialProcedure => "special_procedure",
+        /// Online pre-acceptance overdue.
+        PreAcceptance => "pre_acceptance",
+        /// Certificate not delivered within 3 days of conclusion.
+        CertificateDelivery => "certificate_delivery",
+        /// Complaint or consultation reply overdue.
+        ComplaintReply => "complaint_reply",
+        /// Disclosure late or missing.
+        Disclosure => "disclosure",
+        /// Another anomaly: refusal without reasons, a step overtime, a fee
+        /// outside the catalogue, work off the system …
+        Anomaly => "anomaly",
+    }
+}
+
+named! {
+    /// Warning level (预警 / 黄牌 / 红牌).
+    Card {
+        /// 预警.
+        Notice => "notice",
+        /// 黄牌.
+        Yellow => "yellow",
+        /// 红牌.
+        Red => "red",
+    }
+}
+
+named! {
+    /// How the issuing hub closed an order.
+    Resolution {
+        /// The unit put it right (整改到位).
+        Rectified => "rectified",
+        /// The unit did not put it right (未整改); the finding stands.
+        NotRectified => "not_rectified",
+        /// The order was issued in error (撤销).
+        Withdrawn => "withdrawn",
+    }
+}
+
+/// The fixed part of an order, written when it is issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderHeader {
+    /// The supervised hall's region: the addressee.
+    pub unit: RegionCode,
+    /// The department within the unit, if the order names one.
+    pub department: String,
+    /// The issuing hub's region; strictly above the unit.
+    pub issuer: RegionCode,
+    /// The issuing node.
+    pub issuer_node: NodeId,
+    /// The case it names; in the unit's subtree.
+    pub case: DocId,
+    /// The rule broken.
+    pub rule: Rule,
+    /// The warning level.
+    pub card: Card,
+    /// What the unit is to put right.
+    pub reason: String,
+    /// When it was issued.
+    pub issued_at: Ts,
+    /// Who issued it.
+    pub issued_by: String,
+    /// When the unit's reply is due.
+    pub reply_due: Ts,
+}
+
+/// What happened to an order after it was issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OrderAction {
+    /// The unit's reply (整改情况).
+    Reply {
+        /// What was done.
+        text: String,
+    },
+    /// The issuing hub closed the order.
+    Close {
+        /// The result.
+        resolution: Resolution,
+        /// The hub's remarks.
+        text: String,
+    },
+}
+
+impl OrderAction {
+    /// The name stored in documents.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OrderAction::Reply { .. } => "reply",
+            OrderAction::Close { .. } => "close",
+        }
+    }
+}
+
+/// One event on an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderEvent {
+    /// Unique within the order: `NODE.ACTOR.N`.
+    pub id: String,
+    /// When.
+    pub at: Ts,
+    /// Who.
+    pub by: String,
+    /// At which node.
+    pub node: NodeId,
+    /// What.
+    #[serde(flatten)]
+    pub action: OrderAction,
+}
+
+/// A supervision order: its header and its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// Fixed part.
+    pub header: OrderHeader,
+    /// Replies and the closing, in any order.
+    pub events: Vec<OrderEvent>,
+}
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    /// Issued, no reply yet (待反馈).
+    Open,
+    /// The unit replied; the hub has not closed it (已反馈).
+    Replied,
+    /// Closed by the hub (已办结).
+    Closed,
+}
+
+impl OrderState {
+    /// The name shown and typed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Open => "open",
+            OrderState::Replied => "replied",
+            OrderState::Closed => "closed",
+        }
+    }
+}
+
+impl std::fmt::Display for OrderState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the events of an order add up to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderView {
+    /// Where it stands.
+    pub state: OrderState,
+    /// When the unit first replied.
+    pub first_reply: Option<Ts>,
+    /// How it was closed, and when.
+    pub closed: Option<(Resolution, Ts)>,
+    /// The reply came after its due time, or is still missing past it.
+    pub reply_late: bool,
+}
+
+/// Why an action on an order was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum OrderError {
+    /// A field is missing, too long or inconsistent.
+    #[error("order {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The order is closed and takes no more events.
+    #[error("the order was closed ({0}); it takes no more replies or results")]
+    Closed(Resolution),
+    /// This hall may not take this action on this order.
+    #[error("{action} is for {who}: this hall is {here}")]
+    NotYours {
+        /// The action attempted.
+        action: &'static str,
+        /// Who may take it.
+        who: String,
+        /// This hall's region.
+        here: RegionCode,
+    },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> OrderError {
+    OrderError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn check_text(field: &'static str, s: &str, max: usize) -> Result<(), OrderError> {
+    if s.trim().is_empty() {
+        return Err(invalid(field, "is empty"));
+    }
+    if s.chars().count() > max {
+        return Err(invalid(field, format!("is longer than {max} characters")));
+    }
+    Ok(())
+}
+
+impl OrderHeader {
+    /// Checks the fields against each other: the issuer lies strictly above
+    /// the unit, the case is one of the unit's subtree, the texts are
+    /// bounded, and the reply falls due after the order was issued.
+    pub fn validate(&self) -> Result<(), OrderError> {
+        if !self.issuer.is_ancestor_of(&self.unit) {
+            return Err(invalid(
+                "issuer",
+                format!(
+                    "{} is not above the supervised unit {}: orders go down the tree",
+                    self.issuer, self.unit
+                ),
+            ));
+        }
+        if self.case.kind() != DocKind::Case || !self.unit.contains(self.case.region()) {
+            return Err(invalid(
+                "case",
+                format!(
+                    "{} is not a case of the supervised unit {}",
+                    self.case, self.unit
+                ),
+            ));
+        }
+        check_text("reason", &self.reason, MAX_TEXT)?;
+        check_text("issued_by", &self.issued_by, MAX_NAME)?;
+        if self.department.chars().count() > MAX_NAME {
+            return Err(invalid(
+                "department",
+                format!("is longer than {MAX_NAME} characters"),
+            ));
+        }
+        if self.reply_due <= self.issued_at {
+            return Err(invalid("reply_due", "must be after the issue time"));
+        }
+        Ok(())
+    }
+}
+
+impl Order {
+    /// The events in the one order every copy agrees on: by time, then id.
+    fn sorted(&self) -> Vec<&OrderEvent> {
+        let mut v: Vec<&OrderEvent> = self.events.iter().collect();
+        v.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        v
+    }
+
+    /// Derives where the order stands at `now`. The first closing (by time,
+    /// then id) decides the result; replies after it are kept but change
+    /// nothing.
+    pub fn view(&self, now: Ts) -> OrderView {
+        let sorted = self.sorted();
+        let closed = sorted.iter().find_map(|e| match &e.action {
+            OrderAction::Close { resolution, .. } => Some((*resolution, e.at)),
+            OrderAction::Reply { .. } => None,
+        });
+        let first_reply = sorted
+            .iter()
+            .find(|e| matches!(e.action, OrderAction::Reply { .. }))
+            .map(|e| e.at);
+        let state = match (closed, first_reply) {
+            (Some(_), _) => OrderState::Closed,
+            (None, Some(_)) => OrderState::Replied,
+            (None, None) => OrderState::Open,
+        };
+        let due = self.header.reply_due;
+        let reply_late = match (first_reply, closed) {
+            (Some(at), _) => at > due,
+            (None, Some((_, at))) => at > due,
+            (None, None) => now > due,
+        };
+        OrderView {
+            state,
+            first_reply,
+            closed,
+            reply_late,
+        }
+    }
+
+    /// Checks that the hall at `here` may record `event` now. Replies are
+    /// the unit's, the closing is the issuer's, and a closed order takes
+    /// nothing more.
+    pub fn check(&self, event: &OrderEvent, here: &RegionCode) -> Result<(), OrderError> {
+        if let Some((resolution, _)) = self.view(event.at).closed {
+            return Err(OrderError::Closed(resolution));
+        }
+        if self.events.len() >= MAX_EVENTS {
+            return Err(invalid("events", format!("at most {MAX_EVENTS}")));
+        }
+        if event.at < self.header.issued_at {
+            return Err(invalid(
+                "at",
+                format!("{} is before the order was issued", event.at),
+            ));
+        }
+        check_text("by", &event.by, MAX_NAME)?;
+        let (who, text) = match &event.action {
+            OrderAction::Reply { text } => (&self.header.unit, text),
+            OrderAction::Close { text, .. } => (&self.header.issuer, text),
+        };
+        if who != here {
+            return Err(OrderError::NotYours {
+                action: event.action.name(),
+                who: format!("the hall of region {who}"),
+                here: here.clone(),
+            });
+        }
+        check_text("text", text, MAX_TEXT)
+    }
+
+    /// A fresh event id for this node and actor.
+    pub fn next_event_id(&self, node: &NodeId, actor: &str) -> String {
+        crate::ids::next_log_id(self.events.iter().map(|e| e.id.as_str()), node, actor)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn r(s: &str) -> RegionCode {
+        RegionCode::parse(s).unwrap()
+    }
+
+    pub(crate) fn order() -> Order {
+        Order {
+            header: OrderHeader {
+                unit: r("140212101"),
+                department: "民政办".into(),
+                issuer: r("140212"),
+                issuer_node: NodeId::parse("cn-212").unwrap(),
+                case: DocId::parse("case:140212101:A1-1").unwrap(),
+                rule: Rule::CaseTimeLimit,
+                card: Card::Yellow,
+                reason: "超过承诺时限未办结".into(),
+                issued_at: Ts::parse("2026-11-23 10:00").unwrap(),
+                issued_by: "县监察室".into(),
+                reply_due: Ts::parse("2026-11-26 00:00").unwrap(),
+            },
+            events: Vec::new(),
+        }
+    }
+
+    pub(crate) fn event(id: &str, at: &str, action: OrderAction) -> OrderEvent {
+        OrderEvent {
+            id: id.into(),
+            at: Ts::parse(at).unwrap(),
+            by: "某人".into(),
+            node: NodeId::parse(id.split('.').next().unwrap()).unwrap(),
+            action,
+        }
+    }
+
+    fn reply() -> OrderAction {
+        OrderAction::Reply {
+            text: "已补办".into(),
+        }
+    }
+
+    fn close(resolution: Resolution) -> OrderAction {
+        OrderAction::Close {
+            resolution,
+            text: "核实".into(),
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for r in Rule::ALL {
+            assert_eq!(Rule::parse(r.as_str()), Some(*r));
+        }
+        for c in Card::ALL {
+            assert_eq!(Card::parse(c.as_str()), Some(*c));
+        }
+        assert_eq!(Resolution::parse("withdrawn"), Some(Resolution::Withdrawn));
+        assert_eq!(Rule::parse("nope"), None);
+    }
+
+    #[test]
+    fn orders_go_down_to_a_case_of_the_unit() {
+        assert_eq!(order().header.validate(), Ok(()));
+        let mut up = order();
+        up.header.issuer = r("140212101");
+        up.header.unit = r("140212");
+        up.header.case = DocId::parse("case:140212:x").unwrap();
+        assert!(matches!(
+            up.header.validate(),
+            Err(OrderError::Invalid {
+                field: "issuer",
+                ..
+            })
+        ));
+        let mut sibling = order();
+        sibling.header.case = DocId::parse("case:140212102:x").unwrap();
+        assert!(matches!(
+            sibling.header.validate(),
+            Err(OrderError::Invalid { field: "case", .. })
+        ));
+        let mut item = order();
+        item.header.case = DocId::parse("item:140212101:x").unwrap();
+        assert!(item.header.validate().is_err());
+        let mut due = order();
+        due.header.reply_due = due.header.issued_at;
+        assert!(due.header.validate().is_err());
+        let mut long = order();
+        long.header.reason = "长".repeat(MAX_TEXT + 1);
+        assert!(long.header.validate().is_err());
+    }
+
+    #[test]
+    fn the_unit_replies_and_the_issuer_closes() {
+        let unit = r("140212101");
+        let county = r("140212");
+        let mut o = order();
+        let rep = event("tw-101.a.1", "2026-11-24 09:00", reply());
+        assert!(matches!(
+            o.check(&rep, &county),
+            Err(OrderError::NotYours { .. })
+        ));
+        o.check(&rep, &unit).unwrap();
+        o.events.push(rep);
+        let now = Ts::parse("2026-11-24 10:00").unwrap();
+        assert_eq!(o.view(now).state, OrderState::Replied);
+        assert!(!o.view(now).reply_late);
+        let shut = event(
+            "cn-212.b.1",
+            "2026-11-25 09:00",
+            close(Resolution::Rectified),
+        );
+        assert!(o.check(&shut, &unit).is_err());
+        o.check(&shut, &county).unwrap();
+        o.events.push(shut);
+        let v = o.view(now);
+        assert_eq!(v.state, OrderState::Closed);
+        assert_eq!(
+            v.closed,
+            Some((
+                Resolution::Rectified,
+                Ts::parse("2026-11-25 09:00").unwrap()
+            ))
+        );
+        let again = event("tw-101.a.2", "2026-11-25 10:00", reply());
+        assert_eq!(
+            o.check(&again, &unit),
+            Err(OrderError::Closed(Resolution::Rectified))
+        );
+        let before = event("tw-101.a.2", "2026-11-22 10:00", reply());
+        let fresh = order();
+        assert!(fresh.check(&before, &unit).is_err());
+    }
+
+    #[test]
+    fn a_missing_reply_is_late_one_second_after_its_due_time() {
+        let o = order();
+        let due = o.header.reply_due;
+        assert!(!o.view(due).reply_late);
+        assert!(o.view(due.plus(1)).reply_late);
+        let mut replied = order();
+        replied
+            .events
+            .push(event("tw-101.a.1", "2026-11-26 00:00", reply()));
+        assert!(!replied.view(due.plus(86_400)).reply_late);
+        replied.events[0].at = due.plus(1);
+        assert!(replied.view(due.plus(1)).reply_late);
+    }
+
+    #[test]
+    fn concurrent_closings_resolve_the_same_whatever_the_order() {
+        let a = event(
+            "cn-212.a.1",
+            "2026-11-25 09:00",
+            close(Resolution::Rectified),
+        );
+        let b = event(
+            "cn-212.b.1",
+            "2026-11-25 09:00",
+            close(Resolution::Withdrawn),
+        );
+        let mut one = order();
+        one.events = vec![a.clone(), b.clone()];
+        let mut two = order();
+        two.events = vec![b, a];
+        let now = Ts::parse("2026-11-26 09:00").unwrap();
+        assert_eq!(one.view(now), two.view(now));
+        assert_eq!(one.view(now).closed.unwrap().0, Resolution::Rectified);
+    }
+
+    #[test]
+    fn event_ids_count_per_node_and_actor() {
+        let mut o = order();
+        o.events
+            .push(event("tw-101.a.1", "2026-11-24 09:00", reply()));
+        let node = NodeId::parse("tw-101").unwrap();
+        assert_eq!(o.next_event_id(&node, "a"), "tw-101.a.2");
+        assert_eq!(o.next_event_id(&node, "b"), "tw-101.b.1");
+    }
+}
