@@ -84,15 +84,13 @@ impl Hall {
     }
 
     fn case_of(loaded: &mut Loaded, id: &DocId) -> Result<Option<Case>, HallError> {
-        if !loaded.exists() {
-            return Ok(None);
+        fn held(r: &Record) -> Option<&Case> {
+            match r {
+                Record::Case(x) => Some(x),
+                _ => None,
+            }
         }
-        if let Some(Record::Case(c)) = &loaded.record {
-            return Ok(Some(c.clone()));
-        }
-        let case = schema::read_case(&loaded.doc, id).map_err(|e| HallError::schema(id, e))?;
-        loaded.record = Some(Record::Case(case.clone()));
-        Ok(Some(case))
+        Self::record_of(loaded, id, held, schema::read_case, Record::Case)
     }
 
     /// The index record of a case: what it is filed under, and the earliest

@@ -54,15 +54,13 @@ impl Hall {
 
     /// The typed item held by a loaded document.
     fn item_of(loaded: &mut Loaded, id: &DocId) -> Result<Option<Item>, HallError> {
-        if !loaded.exists() {
-            return Ok(None);
+        fn held(r: &Record) -> Option<&Item> {
+            match r {
+                Record::Item(x) => Some(x),
+                _ => None,
+            }
         }
-        if let Some(Record::Item(i)) = &loaded.record {
-            return Ok(Some(i.clone()));
-        }
-        let item = schema::read_item(&loaded.doc, id).map_err(|e| HallError::schema(id, e))?;
-        loaded.record = Some(Record::Item(item.clone()));
-        Ok(Some(item))
+        Self::record_of(loaded, id, held, schema::read_item, Record::Item)
     }
 
     fn review_record(

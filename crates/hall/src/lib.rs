@@ -24,7 +24,7 @@ use hallsync_model::case::CaseError;
 use hallsync_model::catalogue::{ItemStatus, WorkflowError};
 use hallsync_model::ids::IdError;
 use hallsync_model::order::OrderError;
-use hallsync_model::schema::SchemaError;
+use hallsync_model::schema::{Record, SchemaError};
 use hallsync_model::{DocId, DocKind, Level, NodeId, RegionCode};
 use hallsync_store::{Store, StoreError, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -291,6 +291,26 @@ impl Hall {
             })
             .collect();
         Ok(self.store.persist(&mut pending)?)
+    }
+
+    /// The typed record a loaded document holds: read (strictly) once, then
+    /// kept with the document. `None` if the document does not exist.
+    fn record_of<T: Clone>(
+        loaded: &mut hallsync_store::Loaded,
+        id: &DocId,
+        held: fn(&Record) -> Option<&T>,
+        read: fn(&automerge::AutoCommit, &DocId) -> Result<T, SchemaError>,
+        wrap: fn(T) -> Record,
+    ) -> Result<Option<T>, HallError> {
+        if !loaded.exists() {
+            return Ok(None);
+        }
+        if let Some(r) = loaded.record.as_ref().and_then(held) {
+            return Ok(Some(r.clone()));
+        }
+        let r = read(&loaded.doc, id).map_err(|e| HallError::schema(id, e))?;
+        loaded.record = Some(wrap(r.clone()));
+        Ok(Some(r))
     }
 
     /// The short actor tag used in event and review ids.

@@ -49,15 +49,13 @@ pub struct OrderRow {
 
 impl Hall {
     fn order_of(loaded: &mut Loaded, id: &DocId) -> Result<Option<Order>, HallError> {
-        if !loaded.exists() {
-            return Ok(None);
+        fn held(r: &Record) -> Option<&Order> {
+            match r {
+                Record::Order(x) => Some(x),
+                _ => None,
+            }
         }
-        if let Some(Record::Order(o)) = &loaded.record {
-            return Ok(Some(o.clone()));
-        }
-        let order = schema::read_order(&loaded.doc, id).map_err(|e| HallError::schema(id, e))?;
-        loaded.record = Some(Record::Order(order.clone()));
-        Ok(Some(order))
+        Self::record_of(loaded, id, held, schema::read_order, Record::Order)
     }
 
     /// Every order id held here.
