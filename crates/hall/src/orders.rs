@@ -48,7 +48,7 @@ pub struct OrderRow {
 }
 
 impl Hall {
-    fn order_of(loaded: &mut Loaded, id: &DocId) -> Result<Option<Order>, HallError> {
+    pub(crate) fn order_of(loaded: &mut Loaded, id: &DocId) -> Result<Option<Order>, HallError> {
         fn held(r: &Record) -> Option<&Order> {
             match r {
                 Record::Order(x) => Some(x),

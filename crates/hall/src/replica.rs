@@ -4,9 +4,9 @@
 use automerge::{AutoCommit, ChangeHash};
 use hallsync_model::calendar::Calendar;
 use hallsync_model::schema::{self, Record};
-use hallsync_model::{DocId, NodeId, Ts};
+use hallsync_model::{DocId, NodeId, RegionCode, Ts};
 use hallsync_store::{lock, CaseRecord, Checkpoint, Loaded, Pending};
-use hallsync_sync::{ApplyError, Entry, Hash, Payload, Position, Received, Replica};
+use hallsync_sync::{ApplyError, Endpoint, Entry, Hash, Payload, Position, Received, Replica};
 
 use crate::Hall;
 
@@ -64,14 +64,16 @@ impl Hall {
         Ok(Merged { doc, record })
     }
 
-    /// Checks and merges what a peer sent for one document, and works out
-    /// its case index record; touches nothing stored.
+    /// Checks and merges what a peer at region `from` sent for one
+    /// document, and works out its case index record; touches nothing
+    /// stored.
     fn prepare_incoming(
         &self,
         received: &mut Received,
         stored: &mut Loaded,
         cal: &Calendar,
         now: Ts,
+        from: &RegionCode,
     ) -> Result<Prepared, ApplyError> {
         let id = &received.id;
         let payload = std::mem::replace(&mut received.payload, Payload::Nothing);
@@ -97,6 +99,13 @@ impl Hall {
                 return Err(ApplyError::Rejected(format!("{id}: an empty payload")))
             }
         };
+        if let Record::Order(after) = &merged.record {
+            let before =
+                Self::order_of(stored, id).map_err(|e| ApplyError::Local(e.to_string()))?;
+            after
+                .check_received(before.as_ref(), from)
+                .map_err(|e| ApplyError::Rejected(format!("{id}: {e}")))?;
+        }
         let mut heads: Vec<Hash> = merged.doc.get_heads().iter().map(|h| h.0).collect();
         heads.sort_unstable();
         received.heads.sort_unstable();
@@ -217,7 +226,7 @@ impl Replica for HallReplica<'_> {
 
     fn apply(
         &mut self,
-        peer: &NodeId,
+        peer: &Endpoint,
         mut docs: Vec<Received>,
         checkpoint: Option<Position>,
     ) -> Result<(), ApplyError> {
@@ -266,9 +275,10 @@ impl Replica for HallReplica<'_> {
                 .chunks_mut(chunk)
                 .map(|part| {
                     let cal = &cal;
+                    let from = &peer.region;
                     s.spawn(move || {
                         part.iter_mut()
-                            .map(|(r, l)| hall.prepare_incoming(r, l, cal, now))
+                            .map(|(r, l)| hall.prepare_incoming(r, l, cal, now, from))
                             .collect::<Result<Vec<_>, _>>()
                     })
                 })
@@ -297,7 +307,7 @@ impl Replica for HallReplica<'_> {
             }
             guard.record = Some(p.merged.record);
             if p.exact {
-                guard.set_origin(peer.as_str());
+                guard.set_origin(peer.id.as_str());
             }
             cases.push(p.case);
         }
@@ -316,7 +326,7 @@ impl Replica for HallReplica<'_> {
                 &mut pending,
                 checkpoint.map(|c| {
                     (
-                        peer.as_str(),
+                        peer.id.as_str(),
                         Checkpoint {
                             feed: c.feed,
                             seq: c.seq,

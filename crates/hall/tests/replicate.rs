@@ -12,7 +12,7 @@ use levels::county;
 use std::time::Duration;
 
 use hallsync_hall::{Hall, HallReplica};
-use hallsync_model::{NodeId, Ts};
+use hallsync_model::Ts;
 use hallsync_sync::{msg, Config, Endpoint, Msg, Payload, Session, SessionError};
 
 fn endpoint(h: &Hall) -> Endpoint {
@@ -221,7 +221,7 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
         .unwrap();
     let id = town.case_id("T1-1").unwrap();
     let good = town.export_doc(&id).unwrap();
-    let peer = NodeId::parse("tw-101").unwrap();
+    let peer = endpoint(&town);
     let mut rc = HallReplica {
         hall: &county,
         now: now(),
@@ -259,7 +259,7 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
     };
     let err = rt
         .apply(
-            &NodeId::parse("cn-212").unwrap(),
+            &endpoint(&county),
             vec![received(&sibling, Payload::Whole(good))],
             Some(AT),
         )
@@ -320,4 +320,93 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
         .unwrap_err();
     assert!(matches!(err, SessionError::Peer(_)), "{err}");
     assert_eq!(county.store().durable_seq(), head);
+}
+
+#[test]
+fn a_township_can_neither_close_its_own_order_nor_soften_it() {
+    use automerge::{transaction::Transactable, AutoCommit, ROOT};
+    use hallsync_model::order::{Card, OrderAction, OrderEvent, OrderState, Resolution, Rule};
+    use hallsync_model::schema::write_order_event;
+    use hallsync_sync::Replica;
+    let (dt, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let town = support::township(dt.path());
+    let county = county(dc.path());
+    support::publish(&town, "T1", now());
+    town.accept_case(support::new_case("T1", Some("T1-1".into()), now()), now())
+        .unwrap();
+    sync(&town, &county).unwrap();
+    let order = county
+        .issue_order(
+            hallsync_hall::NewOrder {
+                unit: town.node().region.clone(),
+                department: String::new(),
+                case: "T1-1".into(),
+                rule: Rule::CaseTimeLimit,
+                card: Card::Red,
+                reason: "逾期未办结".into(),
+                by: "县电子监察室".into(),
+                reply_within: hallsync_model::TimeLimit::parse("3wd").unwrap(),
+            },
+            now(),
+        )
+        .unwrap();
+    sync(&town, &county).unwrap();
+    let state = |h: &Hall| h.order("cn-212.1", now()).unwrap().view.state;
+    assert_eq!(state(&town), OrderState::Open);
+
+    // A tampered township edits its copy directly, past the hall's checks.
+    let forge = |edit: &dyn Fn(&mut AutoCommit)| {
+        let mut d = AutoCommit::load(&town.export_doc(&order.id).unwrap()).unwrap();
+        edit(&mut d);
+        d.save()
+    };
+    let self_closed = forge(&|d| {
+        let close = OrderEvent {
+            id: "tw-101.forged.1".into(),
+            at: now(),
+            by: "镇长".into(),
+            node: town.node().id.clone(),
+            action: OrderAction::Close {
+                resolution: Resolution::Withdrawn,
+                text: "不予督办".into(),
+            },
+        };
+        write_order_event(d, &close).unwrap();
+    });
+    let softened = forge(&|d| {
+        d.put(ROOT, "card", "notice").unwrap();
+    });
+    let mut rc = HallReplica {
+        hall: &county,
+        now: now(),
+    };
+    let head = county.store().durable_seq();
+    for (bytes, why) in [
+        (self_closed, "close is for the issuing hall"),
+        (softened, "header"),
+    ] {
+        let err = rc
+            .apply(
+                &endpoint(&town),
+                vec![received(&order.id, Payload::Whole(bytes))],
+                None,
+            )
+            .unwrap_err();
+        match err {
+            hallsync_sync::ApplyError::Rejected(r) => assert!(r.contains(why), "{r}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(county.store().durable_seq(), head, "nothing was stored");
+    assert_eq!(state(&county), OrderState::Open);
+    assert_eq!(
+        county.order("cn-212.1", now()).unwrap().order.header.card,
+        Card::Red
+    );
+
+    // Its reply goes up.
+    town.reply_order("cn-212.1", "已办结", "李四", now())
+        .unwrap();
+    sync(&town, &county).unwrap();
+    assert_eq!(state(&county), OrderState::Replied);
 }

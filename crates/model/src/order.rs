@@ -371,6 +371,43 @@ impl Order {
         check_text("text", text, MAX_TEXT)
     }
 
+    /// Checks what a peer at region `from` brought to this order (`self`,
+    /// the merged copy; `before`, the copy held until now, if any). The
+    /// header never changes once issued, and a peer at or below the
+    /// supervised unit brings replies only: the unit cannot close its own
+    /// order. A hub above the unit may bring anything, since it relays both
+    /// the issuer's closing and the unit's replies.
+    pub fn check_received(
+        &self,
+        before: Option<&Order>,
+        from: &RegionCode,
+    ) -> Result<(), OrderError> {
+        let Some(before) = before else {
+            return Ok(());
+        };
+        if before.header != self.header {
+            return Err(invalid(
+                "header",
+                "an order's header never changes after it is issued",
+            ));
+        }
+        if !self.header.unit.contains(from) {
+            return Ok(());
+        }
+        let closing = self.events.iter().find(|e| {
+            matches!(e.action, OrderAction::Close { .. })
+                && !before.events.iter().any(|b| b.id == e.id)
+        });
+        match closing {
+            Some(e) => Err(OrderError::NotYours {
+                action: e.action.name(),
+                who: format!("the issuing hall ({})", self.header.issuer),
+                here: from.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// A fresh event id for this node and actor.
     pub fn next_event_id(&self, node: &NodeId, actor: &str) -> String {
         crate::ids::next_log_id(self.events.iter().map(|e| e.id.as_str()), node, actor)
@@ -546,6 +583,47 @@ pub(crate) mod tests {
         let now = Ts::parse("2026-11-26 09:00").unwrap();
         assert_eq!(one.view(now), two.view(now));
         assert_eq!(one.view(now).closed.unwrap().0, Resolution::Rectified);
+    }
+
+    #[test]
+    fn from_below_only_replies_arrive_and_the_header_never_changes() {
+        let held = order();
+        let (unit, county, city) = (r("140212101"), r("140212"), r("1402"));
+        let mut replied = held.clone();
+        replied
+            .events
+            .push(event("tw-101.a.1", "2026-11-24 09:00", reply()));
+        assert_eq!(replied.check_received(Some(&held), &unit), Ok(()));
+        let mut closed = replied.clone();
+        closed.events.push(event(
+            "tw-101.a.2",
+            "2026-11-24 09:30",
+            close(Resolution::Rectified),
+        ));
+        assert!(matches!(
+            closed.check_received(Some(&replied), &unit),
+            Err(OrderError::NotYours {
+                action: "close",
+                ..
+            })
+        ));
+        // From above (the issuer, or a hub relaying it) a closing is fine.
+        assert_eq!(closed.check_received(Some(&replied), &county), Ok(()));
+        assert_eq!(closed.check_received(Some(&replied), &city), Ok(()));
+        // A closing already held may come back from below.
+        assert_eq!(closed.check_received(Some(&closed), &unit), Ok(()));
+        let mut softer = held.clone();
+        softer.header.card = Card::Notice;
+        for from in [&unit, &county] {
+            assert!(matches!(
+                softer.check_received(Some(&held), from),
+                Err(OrderError::Invalid {
+                    field: "header",
+                    ..
+                })
+            ));
+        }
+        assert_eq!(softer.check_received(None, &unit), Ok(()));
     }
 
     #[test]

@@ -118,12 +118,13 @@ pub trait Replica {
     fn changes_since(&mut self, id: &DocId, have: &[Hash]) -> Result<Vec<u8>, String>;
     /// How far this node has applied `peer`'s feed.
     fn checkpoint(&mut self, peer: &NodeId) -> Result<Position, String>;
-    /// Validates and stores payloads from `peer`, and moves the checkpoint
-    /// of its feed to `checkpoint` if given, atomically and durably. On any
-    /// error nothing is stored.
+    /// Validates and stores payloads from `peer` (its identity and region
+    /// from its certificate), and moves the checkpoint of its feed to
+    /// `checkpoint` if given, atomically and durably. On any error nothing
+    /// is stored.
     fn apply(
         &mut self,
-        peer: &NodeId,
+        peer: &Endpoint,
         docs: Vec<Received>,
         checkpoint: Option<Position>,
     ) -> Result<(), ApplyError>;
@@ -705,7 +706,7 @@ impl Session {
             seq,
         });
         replica
-            .apply(&self.peer.id, apply, position)
+            .apply(&self.peer, apply, position)
             .map_err(|e| match e {
                 ApplyError::Rejected(r) => SessionError::Peer(r),
                 ApplyError::Local(r) => SessionError::Local(r),

@@ -117,7 +117,7 @@ impl Replica for Mem {
     }
     fn apply(
         &mut self,
-        peer: &NodeId,
+        peer: &Endpoint,
         docs: Vec<Received>,
         checkpoint: Option<Position>,
     ) -> Result<(), ApplyError> {
@@ -154,11 +154,11 @@ impl Replica for Mem {
             if before.as_ref() != Some(&after) {
                 self.applied_docs += 1;
                 let exact = after.iter().map(|h| h.0).collect::<Vec<_>>() == theirs;
-                self.bump(&id, exact.then(|| peer.to_string()));
+                self.bump(&id, exact.then(|| peer.id.to_string()));
             }
         }
         if let Some(c) = checkpoint {
-            let e = self.checkpoints.entry(peer.clone()).or_default();
+            let e = self.checkpoints.entry(peer.id.clone()).or_default();
             if e.feed != c.feed || c.seq > e.seq {
                 *e = c;
             }
