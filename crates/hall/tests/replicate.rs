@@ -210,15 +210,22 @@ fn all() -> hallsync_hall::CaseFilter {
     }
 }
 
-#[test]
-fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
-    use hallsync_sync::Replica;
-    let (dt, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let town = support::township(dt.path());
-    let county = county(dc.path());
+/// A township holding case T1-1 (under published item T1), and its county,
+/// in temporary directories (kept alive by the first value).
+fn town_and_county_with_a_case() -> ([tempfile::TempDir; 2], Hall, Hall) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let town = support::township(dirs[0].path());
+    let county = county(dirs[1].path());
     support::publish(&town, "T1", now());
     town.accept_case(support::new_case("T1", Some("T1-1".into()), now()), now())
         .unwrap();
+    (dirs, town, county)
+}
+
+#[test]
+fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
+    use hallsync_sync::Replica;
+    let (_dirs, town, county) = town_and_county_with_a_case();
     let id = town.case_id("T1-1").unwrap();
     let good = town.export_doc(&id).unwrap();
     let peer = endpoint(&town);
@@ -328,12 +335,7 @@ fn a_township_can_neither_close_its_own_order_nor_soften_it() {
     use hallsync_model::order::{Card, OrderAction, OrderEvent, OrderState, Resolution, Rule};
     use hallsync_model::schema::write_order_event;
     use hallsync_sync::Replica;
-    let (dt, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let town = support::township(dt.path());
-    let county = county(dc.path());
-    support::publish(&town, "T1", now());
-    town.accept_case(support::new_case("T1", Some("T1-1".into()), now()), now())
-        .unwrap();
+    let (_dirs, town, county) = town_and_county_with_a_case();
     sync(&town, &county).unwrap();
     let order = county
         .issue_order(
