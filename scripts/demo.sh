@@ -108,6 +108,7 @@ sync_both() {
         sleep 0.2
     done
     if [ "${1:-}" = show ]; then
+        sleep 1.5 # the status file shows registry entries received within the second
         "$hs" status
         "$hs" --data-dir "$county" status
     fi

@@ -754,6 +754,7 @@ async fn housekeeping(ctx: Arc<Ctx>, endpoint: quinn::Endpoint) {
         let reload = match job.await {
             Ok(Ok(r)) => {
                 ctx.board.set_registry(&r);
+                ctx.board.write_file();
                 match &r.installed {
                     Some((number, from)) => {
                         info!(number, from = %from, "installed a newer revocation list from the registry");
