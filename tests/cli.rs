@@ -586,6 +586,9 @@ fn supervision_orders_from_the_command_line() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["view"]["state"], "open");
     assert_eq!(list[0]["header"]["card"], "red");
+    let shown = json(town, &["case", "show", "A-1"]);
+    assert_eq!(shown["orders"][0]["id"], id);
+    assert!(ok(town, &["case", "show", "A-1"]).contains("supervision orders about this case"));
     let err = fails(county, &["order", "reply", "cn-212.1", "--text", "x"]);
     assert!(
         err.contains("reply is for the hall of region 140212101"),

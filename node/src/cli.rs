@@ -839,7 +839,8 @@ fn case(hall: &Hall, cmd: CaseCmd, now: Ts, out: &Out) -> Result<()> {
         }
         CaseCmd::Show { case } => {
             let (case, row) = hall.case(&case, now)?;
-            out.case(&case, &row)
+            let orders = hall.orders_about(&row.id, now)?;
+            out.case(&case, &row, &orders)
         }
         CaseCmd::List {
             state,

@@ -67,6 +67,33 @@ fn amount(secs: i64, unit: LimitUnit) -> String {
     format!("{:.1}{suffix}", secs as f64 / per as f64)
 }
 
+fn order_table(rows: &[OrderRow]) -> Table {
+    let mut t = table(&[
+        "order",
+        "unit",
+        "case",
+        "rule",
+        "card",
+        "state",
+        "reply due",
+        "flags",
+    ]);
+    for r in rows {
+        let h = &r.order.header;
+        t.add_row(vec![
+            r.id.key().to_string(),
+            h.unit.to_string(),
+            h.case.key().to_string(),
+            h.rule.to_string(),
+            h.card.to_string(),
+            r.view.state.to_string(),
+            due(Some(h.reply_due)),
+            if r.view.reply_late { "LATE" } else { "" }.to_string(),
+        ]);
+    }
+    t
+}
+
 fn flags(row: &CaseRow) -> String {
     let c = &row.clock;
     let mut f = Vec::new();
@@ -306,9 +333,9 @@ impl Out {
         Ok(())
     }
 
-    pub fn case(&self, case: &Case, row: &CaseRow) -> Result<()> {
+    pub fn case(&self, case: &Case, row: &CaseRow, orders: &[OrderRow]) -> Result<()> {
         if self.json {
-            return self.print_json(&json!({ "case": case, "row": row }));
+            return self.print_json(&json!({ "case": case, "row": row, "orders": orders }));
         }
         let h = &row.header;
         let c = &row.clock;
@@ -392,6 +419,10 @@ impl Out {
         say!("{e}");
         for c in &row.view.conflicts {
             say!("conflict: event {} ({}): {}", c.event, c.kind, c.reason);
+        }
+        if !orders.is_empty() {
+            say!("supervision orders about this case:");
+            say!("{}", order_table(orders));
         }
         Ok(())
     }
@@ -518,30 +549,7 @@ impl Out {
         if self.json {
             return self.print_json(&rows);
         }
-        let mut t = table(&[
-            "order",
-            "unit",
-            "case",
-            "rule",
-            "card",
-            "state",
-            "reply due",
-            "flags",
-        ]);
-        for r in rows {
-            let h = &r.order.header;
-            t.add_row(vec![
-                r.id.key().to_string(),
-                h.unit.to_string(),
-                h.case.key().to_string(),
-                h.rule.to_string(),
-                h.card.to_string(),
-                r.view.state.to_string(),
-                due(Some(h.reply_due)),
-                if r.view.reply_late { "LATE" } else { "" }.to_string(),
-            ]);
-        }
-        say!("{t}");
+        say!("{}", order_table(rows));
         say!("{} order(s) as of {now}", rows.len());
         Ok(())
     }

@@ -260,6 +260,13 @@ impl Hall {
         Ok(OrderRow { id, order, view })
     }
 
+    /// The orders held here that name case `case`.
+    pub fn orders_about(&self, case: &DocId, now: Ts) -> Result<Vec<OrderRow>, HallError> {
+        let mut rows = self.orders(now)?;
+        rows.retain(|r| r.order.header.case == *case);
+        Ok(rows)
+    }
+
     /// Every order held here (those it issued, those addressed to it and,
     /// at a hub, those addressed to the halls below it), soonest reply due
     /// first.

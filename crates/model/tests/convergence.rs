@@ -1,12 +1,15 @@
-//! Convergence: two copies of one case document, edited concurrently at two
-//! levels and merged in either order, give the same events and the same
-//! derived state; and the derived state does not depend on the order the
-//! events are listed in.
+//! Convergence: two copies of one case document (or supervision order),
+//! edited concurrently at two levels and merged in either order, give the
+//! same events and the same derived state; and the derived state does not
+//! depend on the order the events are listed in.
 
 use automerge::AutoCommit;
 use hallsync_model::case::{Applicant, CaseHeader, ItemRef, Outcome, Procedure};
 use hallsync_model::catalogue::{CaseType, Category, Disclosure};
-use hallsync_model::schema::{read_case, write_event, write_new_case};
+use hallsync_model::order::{Card, Order, OrderAction, OrderEvent, OrderHeader, Resolution, Rule};
+use hallsync_model::schema::{
+    read_case, read_order, write_event, write_new_case, write_new_order, write_order_event,
+};
 use hallsync_model::{
     Case, CaseEvent, DocId, DocKind, EventKind, LimitUnit, NodeId, RegionCode, TimeLimit, Ts,
 };
@@ -136,8 +139,94 @@ fn sorted(mut c: Case) -> Case {
     c
 }
 
+/// A red-card order from the county to the township about case XK-1.
+fn order_doc() -> (DocId, AutoCommit) {
+    let unit = RegionCode::parse("140212101").unwrap();
+    let id = DocId::new(DocKind::Order, &unit, "county.1").unwrap();
+    let order = Order {
+        header: OrderHeader {
+            unit,
+            department: String::new(),
+            issuer: RegionCode::parse("140212").unwrap(),
+            issuer_node: NodeId::parse("county").unwrap(),
+            case: DocId::parse("case:140212101:XK-1").unwrap(),
+            rule: Rule::CaseTimeLimit,
+            card: Card::Red,
+            reason: "逾期".into(),
+            issued_at: Ts::parse("2026-11-16 09:00").unwrap(),
+            issued_by: "监察室".into(),
+            reply_due: Ts::parse("2026-11-19 00:00").unwrap(),
+        },
+        events: Vec::new(),
+    };
+    let mut doc = AutoCommit::new();
+    write_new_order(&mut doc, &id, &order).unwrap();
+    doc.commit();
+    (id, doc)
+}
+
+/// What the hall at `here` records on its copy of the order, as a node
+/// would: replies at the township, closings at the county, each checked
+/// against the copy first.
+fn edit_order(doc: &mut AutoCommit, id: &DocId, here: &str, steps: &[(u8, u32)]) {
+    let region = RegionCode::parse(here).unwrap();
+    let node = NodeId::parse(if here.len() > 6 { "town" } else { "county" }).unwrap();
+    let mut at = Ts::parse("2026-11-16 10:00").unwrap();
+    for (choice, minutes) in steps {
+        at = at.plus(i64::from(*minutes) * 60);
+        let order = read_order(doc, id).unwrap();
+        let text = "说明".to_string();
+        let action = match choice % 4 {
+            0 => OrderAction::Close {
+                resolution: Resolution::Rectified,
+                text,
+            },
+            1 => OrderAction::Close {
+                resolution: Resolution::Withdrawn,
+                text,
+            },
+            _ => OrderAction::Reply { text },
+        };
+        let event = OrderEvent {
+            id: order.next_event_id(&node, "a"),
+            at,
+            by: "某人".into(),
+            node: node.clone(),
+            action,
+        };
+        if order.check(&event, &region).is_ok() {
+            write_order_event(doc, &event).unwrap();
+            doc.commit();
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn an_order_replied_and_closed_apart_merges_to_one_state(
+        town in prop::collection::vec((0u8..4, 0u32..3000), 0..6),
+        county in prop::collection::vec((0u8..4, 0u32..3000), 0..6),
+    ) {
+        let (id, mut doc) = order_doc();
+        let (mut a, mut b) = (doc.fork(), doc.fork());
+        edit_order(&mut a, &id, "140212101", &town);
+        edit_order(&mut b, &id, "140212", &county);
+        let mut ab = a.fork();
+        ab.merge(&mut b.fork()).unwrap();
+        let mut ba = b.fork();
+        ba.merge(&mut a.fork()).unwrap();
+        let (oab, oba) = (read_order(&ab, &id).unwrap(), read_order(&ba, &id).unwrap());
+        let now = Ts::parse("2026-12-01 00:00").unwrap();
+        prop_assert_eq!(oab.view(now), oba.view(now));
+        let forks = read_order(&a, &id).unwrap().events.len() + read_order(&b, &id).unwrap().events.len();
+        prop_assert_eq!(oab.events.len(), forks);
+        // The county's copy holds at most one closing, and the township's none.
+        let closes = |o: &Order| o.events.iter().filter(|e| matches!(e.action, OrderAction::Close { .. })).count();
+        prop_assert!(closes(&read_order(&b, &id).unwrap()) <= 1);
+        prop_assert_eq!(closes(&read_order(&a, &id).unwrap()), 0);
+    }
 
     #[test]
     fn concurrent_edits_merge_to_one_state_in_either_order(
