@@ -353,8 +353,22 @@ async fn a_township_never_receives_a_siblings_cases() {
     }
 }
 
-fn order_state(h: &Hall) -> Option<OrderState> {
-    h.order("cn-212.1", now()).ok().map(|r| r.view.state)
+fn order_state(h: &Hall, key: &str) -> Option<OrderState> {
+    h.order(key, now()).ok().map(|r| r.view.state)
+}
+
+/// A yellow-card order about case `case` of the hall at `unit`.
+fn yellow_order(unit: &Hall, case: &str) -> NewOrder {
+    NewOrder {
+        unit: unit.node().region.clone(),
+        department: String::new(),
+        case: case.into(),
+        rule: Rule::CaseTimeLimit,
+        card: Card::Yellow,
+        reason: "超过承诺时限未办结".into(),
+        by: "电子监察室".into(),
+        reply_within: TimeLimit::parse("3wd").unwrap(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,29 +384,15 @@ async fn an_order_reaches_only_the_township_it_names_and_its_reply_comes_back_up
         cases(&county) == 6
     })
     .await;
-    let issued = county
-        .issue_order(
-            NewOrder {
-                unit: a.node().region.clone(),
-                department: String::new(),
-                case: "A1-0".into(),
-                rule: Rule::CaseTimeLimit,
-                card: Card::Yellow,
-                reason: "超过承诺时限未办结".into(),
-                by: "县电子监察室".into(),
-                reply_within: TimeLimit::parse("3wd").unwrap(),
-            },
-            now(),
-        )
-        .unwrap();
+    let issued = county.issue_order(yellow_order(&a, "A1-0"), now()).unwrap();
     wait_for("the order at the township it names", 30, || {
-        order_state(&a) == Some(OrderState::Open)
+        order_state(&a, "cn-212.1") == Some(OrderState::Open)
     })
     .await;
     a.reply_order("cn-212.1", "已办结", "李四", now().plus(60))
         .unwrap();
     wait_for("the reply at the county", 30, || {
-        order_state(&county) == Some(OrderState::Replied)
+        order_state(&county, "cn-212.1") == Some(OrderState::Replied)
     })
     .await;
     county
@@ -405,7 +405,7 @@ async fn an_order_reaches_only_the_township_it_names_and_its_reply_comes_back_up
         )
         .unwrap();
     wait_for("the closing at the township", 30, || {
-        order_state(&a) == Some(OrderState::Closed)
+        order_state(&a, "cn-212.1") == Some(OrderState::Closed)
     })
     .await;
     wait_for("every link caught up", 30, || {
@@ -579,10 +579,29 @@ async fn with_its_county_down_a_township_syncs_with_the_city_and_the_county_catc
     );
     assert_eq!(cases(&county), 3, "the county was down");
 
+    // Meanwhile the city supervises the township directly: its order comes
+    // down the fallback link and the reply goes back up it.
+    city.issue_order(yellow_order(&town, "T1-5"), now())
+        .unwrap();
+    wait_for("the city's order at the township", 60, || {
+        order_state(&town, "ct-02.1") == Some(OrderState::Open)
+    })
+    .await;
+    town.reply_order("ct-02.1", "已办结", "李四", now())
+        .unwrap();
+    wait_for("the township's reply at the city", 60, || {
+        order_state(&city, "ct-02.1") == Some(OrderState::Replied)
+    })
+    .await;
+
     // The county comes back and gets them from the city: nothing twice.
     let cn = start(&county, &cn_bundle, Some(city_addr)).await;
     wait_for("the county to catch up from the city", 30, || {
         cases(&county) == 8
+    })
+    .await;
+    wait_for("the city's order, replied to, at the county", 30, || {
+        order_state(&county, "ct-02.1") == Some(OrderState::Replied)
     })
     .await;
     for n in [tw, cn, ct] {
