@@ -260,10 +260,22 @@ impl Hall {
         Ok(OrderRow { id, order, view })
     }
 
-    /// The orders held here that name case `case`.
+    /// The orders held here that name case `case`. Only orders addressed to
+    /// the case's region or a region above it can, so only those are read.
     pub fn orders_about(&self, case: &DocId, now: Ts) -> Result<Vec<OrderRow>, HallError> {
-        let mut rows = self.orders(now)?;
-        rows.retain(|r| r.order.header.case == *case);
+        let mut rows = Vec::new();
+        let mut unit = Some(case.region().clone());
+        while let Some(r) = unit {
+            let prefix = format!("{}:{}:", DocKind::Order.as_str(), r.as_str());
+            for id in self.store.ids_with_prefix(&prefix) {
+                let row = self.order_row(id?, now)?;
+                if row.order.header.case == *case {
+                    rows.push(row);
+                }
+            }
+            unit = r.parent();
+        }
+        soonest_due_first(&mut rows);
         Ok(rows)
     }
 
@@ -276,9 +288,11 @@ impl Hall {
             .into_iter()
             .map(|id| self.order_row(id, now))
             .collect::<Result<Vec<_>, _>>()?;
-        rows.sort_by(|a, b| {
-            (a.order.header.reply_due, &a.id).cmp(&(b.order.header.reply_due, &b.id))
-        });
+        soonest_due_first(&mut rows);
         Ok(rows)
     }
+}
+
+fn soonest_due_first(rows: &mut [OrderRow]) {
+    rows.sort_by(|a, b| (a.order.header.reply_due, &a.id).cmp(&(b.order.header.reply_due, &b.id)));
 }
