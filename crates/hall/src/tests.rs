@@ -525,6 +525,9 @@ fn an_order_goes_down_to_its_hall_the_reply_comes_up_and_the_county_closes_it() 
             .key(),
         "cn-212.2"
     );
+    assert_eq!(county.orders_about(&case.id, now).unwrap().len(), 2);
+    let other = DocId::parse("case:140212101:NOPE").unwrap();
+    assert!(county.orders_about(&other, now).unwrap().is_empty());
 
     // Addressed to the township: its hall takes it, the sibling does not.
     let bytes = county.export_doc(&issued.id).unwrap();
