@@ -211,6 +211,30 @@ fn peer(node: &NodeHandle, id: &str) -> Option<hallsync_net::status::PeerStatus>
         .find(|p| p.id == id)
 }
 
+/// Starts the county and both its townships.
+async fn start_all(
+    fed: &Fed,
+    county: &Arc<Hall>,
+    a: &Arc<Hall>,
+    b: &Arc<Hall>,
+) -> (NodeHandle, NodeHandle, NodeHandle) {
+    let cn = start_county(fed, county).await;
+    let ta = start_township(fed, a, cn.local_addr()).await;
+    let tb = start_township(fed, b, cn.local_addr()).await;
+    (cn, ta, tb)
+}
+
+/// Waits until both townships' links to the county are up with nothing
+/// owed either way.
+async fn both_caught_up(ta: &NodeHandle, tb: &NodeHandle) {
+    wait_for("every link caught up", 30, || {
+        [(ta, "cn-212"), (tb, "cn-212")].iter().all(|(n, p)| {
+            peer(n, p).is_some_and(|s| s.connected && s.backlog_in == 0 && s.backlog_out == 0)
+        })
+    })
+    .await;
+}
+
 fn cases(h: &Hall) -> usize {
     h.list_cases(&all(), now()).unwrap().len()
 }
@@ -328,9 +352,7 @@ async fn a_township_never_receives_a_siblings_cases() {
     county
         .add_item(&support::item("C9", "15个工作日"), "县法制办", now())
         .unwrap();
-    let cn = start_county(&fed, &county).await;
-    let ta = start_township(&fed, &a, cn.local_addr()).await;
-    let tb = start_township(&fed, &b, cn.local_addr()).await;
+    let (cn, ta, tb) = start_all(&fed, &county, &a, &b).await;
     wait_for("both townships' cases at the county", 30, || {
         cases(&county) == 20
     })
@@ -339,12 +361,7 @@ async fn a_township_never_receives_a_siblings_cases() {
         a.item("C9").is_ok() && b.item("C9").is_ok()
     })
     .await;
-    wait_for("every link caught up", 30, || {
-        [(&ta, "cn-212"), (&tb, "cn-212")].iter().all(|(n, p)| {
-            peer(n, p).is_some_and(|s| s.connected && s.backlog_in == 0 && s.backlog_out == 0)
-        })
-    })
-    .await;
+    both_caught_up(&ta, &tb).await;
     assert_eq!(cases(&a), 10);
     assert_eq!(cases(&b), 10);
     assert!(a.item("B1").is_err(), "a sibling's catalogue item leaked");
@@ -377,9 +394,7 @@ async fn an_order_reaches_only_the_township_it_names_and_its_reply_comes_back_up
     let (_dirs, county, a, b) = county_and_two_townships();
     with_cases(&a, "A1", 3, now());
     with_cases(&b, "B1", 3, now());
-    let cn = start_county(&fed, &county).await;
-    let ta = start_township(&fed, &a, cn.local_addr()).await;
-    let tb = start_township(&fed, &b, cn.local_addr()).await;
+    let (cn, ta, tb) = start_all(&fed, &county, &a, &b).await;
     wait_for("both townships' cases at the county", 30, || {
         cases(&county) == 6
     })
@@ -408,12 +423,7 @@ async fn an_order_reaches_only_the_township_it_names_and_its_reply_comes_back_up
         order_state(&a, "cn-212.1") == Some(OrderState::Closed)
     })
     .await;
-    wait_for("every link caught up", 30, || {
-        [(&ta, "cn-212"), (&tb, "cn-212")].iter().all(|(n, p)| {
-            peer(n, p).is_some_and(|s| s.connected && s.backlog_in == 0 && s.backlog_out == 0)
-        })
-    })
-    .await;
+    both_caught_up(&ta, &tb).await;
     assert!(
         b.orders(now()).unwrap().is_empty(),
         "a sibling got the order"
