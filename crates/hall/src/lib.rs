@@ -1,7 +1,8 @@
 //! A hall node's operations over its store: the power catalogue and its
 //! review workflow, cases and their events, supervision orders, the holiday
-//! calendar, the registry, and raw documents. Every operation validates with the model before anything is
-//! written, and is acknowledged only once durable. Time is always passed in.
+//! calendar, the registry, and raw documents. Every operation validates with
+//! the model before anything is written, and is acknowledged only once
+//! durable. Time is always passed in.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod calendar;
