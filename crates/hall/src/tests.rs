@@ -33,6 +33,19 @@ fn county(dir: &std::path::Path) -> Hall {
     .unwrap()
 }
 
+/// The support township's sibling, tw-102 (region 140212102).
+fn sibling(dir: &std::path::Path) -> Hall {
+    Hall::init(
+        dir,
+        NodeId::parse("tw-102").unwrap(),
+        "邻镇",
+        RegionCode::parse("140212102").unwrap(),
+        Level::Township,
+        StoreOptions::default(),
+    )
+    .unwrap()
+}
+
 fn published(hall: &Hall, code: &str) {
     publish(hall, code, t("2026-01-05"));
 }
@@ -376,15 +389,7 @@ fn document_files_are_checked_before_anything_is_stored() {
 
     // A sibling township's case is refused by another township.
     let sib_dir = tempfile::tempdir().unwrap();
-    let sibling = Hall::init(
-        sib_dir.path(),
-        NodeId::parse("tw-102").unwrap(),
-        "邻镇",
-        RegionCode::parse("140212102").unwrap(),
-        Level::Township,
-        StoreOptions::default(),
-    )
-    .unwrap();
+    let sibling = sibling(sib_dir.path());
     let err = sibling.import_doc(&bytes, now).unwrap_err();
     assert!(matches!(err, HallError::OutOfScope { .. }), "{err}");
     // But the county's catalogue item may come down to it.
@@ -532,15 +537,7 @@ fn an_order_goes_down_to_its_hall_the_reply_comes_up_and_the_county_closes_it() 
     // Addressed to the township: its hall takes it, the sibling does not.
     let bytes = county.export_doc(&issued.id).unwrap();
     town.import_doc(&bytes, now).unwrap();
-    let sibling = Hall::init(
-        sib_dir.path(),
-        NodeId::parse("tw-102").unwrap(),
-        "另一个镇",
-        RegionCode::parse("140212102").unwrap(),
-        Level::Township,
-        StoreOptions::default(),
-    )
-    .unwrap();
+    let sibling = sibling(sib_dir.path());
     assert!(matches!(
         sibling.import_doc(&bytes, now).unwrap_err(),
         HallError::OutOfScope { .. }
