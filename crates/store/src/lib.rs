@@ -11,7 +11,7 @@
 //!
 //! | prefix | key                      | value                                        |
 //! |--------|--------------------------|----------------------------------------------|
-//! | `d`    | doc id                   | saved (compacted) document                   |
+//! | `d`    | doc id                   | saved (compacted) document, zstd-compressed  |
 //! | `h`    | doc id                   | [`Head`]: feed seq, chunk seqs, case record  |
 //! | `c`    | seq (u64 BE)             | doc id + changes saved after `d` (a *chunk*), or doc id alone (a *marker*) |
 //! | `x`    | field tag, value, doc id | empty: the case index                        |
@@ -37,6 +37,7 @@ mod commit;
 mod mem;
 mod wal;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -53,8 +54,16 @@ use commit::GroupCommit;
 use mem::{Mem, Table};
 use wal::{Op, Wal};
 
-/// The on-disk format this build reads and writes.
-pub const FORMAT: u8 = 3;
+/// The on-disk format this build writes.
+pub const FORMAT: u8 = 4;
+
+/// The previous format, which this build reads and upgrades in place: it
+/// differs only in keeping saved documents uncompressed.
+const FORMAT_3: u8 = 3;
+
+/// The largest saved document the store unpacks (a bound on what a damaged
+/// value can make it allocate).
+const MAX_SAVED: u64 = 64 << 20;
 
 /// Tuning knobs; the defaults suit a township PC.
 #[derive(Debug, Clone)]
@@ -196,7 +205,8 @@ struct Head {
 enum Body {
     /// Adds changes saved after the stored state.
     Append(Vec<u8>),
-    /// Replaces the saved document and drops its chunks.
+    /// Replaces the saved document (as stored: see [`pack_saved`]) and
+    /// drops its chunks.
     Replace(Vec<u8>),
     /// Changes only the case record.
     Index,
@@ -305,32 +315,39 @@ impl Loaded {
         id: &DocId,
         case: Option<CaseRecord>,
         compact_after: u32,
-    ) -> Option<Write> {
+    ) -> Result<Option<Write>, StoreError> {
         let heads = self.doc.get_heads();
         let origin = self.origin.take();
         let body = if self.exists && heads == self.saved_heads {
             // Nothing new in the document: an index change, or nothing.
-            case.as_ref()?;
+            if case.is_none() {
+                return Ok(None);
+            }
             Body::Index
         } else if !self.exists || self.chunks + 1 >= compact_after as usize {
+            let saved = match self.saved_form.take() {
+                Some((bytes, at)) if !self.exists && at == heads => bytes,
+                // The store compresses the whole saved form with zstd, at
+                // less than half the cost of Automerge's per-column deflate
+                // and to the same size.
+                _ => self.doc.save_nocompress(),
+            };
+            let packed = pack_saved(id.as_str(), &saved)?;
             self.chunks = 0;
-            match self.saved_form.take() {
-                Some((bytes, at)) if !self.exists && at == heads => Body::Replace(bytes),
-                _ => Body::Replace(self.doc.save()),
-            }
+            Body::Replace(packed)
         } else {
             self.chunks += 1;
             Body::Append(self.doc.save_after(&self.saved_heads))
         };
         self.exists = true;
         self.saved_heads = heads.clone();
-        Some(Write {
+        Ok(Some(Write {
             id: id.clone(),
             body,
             case,
             heads,
             origin,
-        })
+        }))
     }
 }
 
@@ -405,7 +422,49 @@ fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
 
 fn unversioned<'a>(key: &str, v: &'a [u8]) -> Result<&'a [u8], StoreError> {
     match v.split_first() {
-        Some((&FORMAT, rest)) => Ok(rest),
+        Some((&(FORMAT | FORMAT_3), rest)) => Ok(rest),
+        Some((other, _)) => Err(corrupt(key, format!("unknown value format {other}"))),
+        None => Err(corrupt(key, "empty value")),
+    }
+}
+
+thread_local! {
+    static PACKER: std::cell::RefCell<zstd::block::Compressor> =
+        std::cell::RefCell::new(zstd::block::Compressor::new());
+    static UNPACKER: std::cell::RefCell<zstd::block::Decompressor> =
+        std::cell::RefCell::new(zstd::block::Decompressor::new());
+}
+
+/// A saved document as stored: zstd-compressed (level 3), which makes
+/// Automerge's own column compression unnecessary (see
+/// [`Loaded::prepare`]).
+fn pack_saved(key: &str, saved: &[u8]) -> Result<Vec<u8>, StoreError> {
+    PACKER
+        .with(|p| p.borrow_mut().compress(saved, 3))
+        .map(|packed| versioned(&packed))
+        .map_err(|e| corrupt(key, format!("compressing the saved document: {e}")))
+}
+
+/// The saved document in a stored value (format 3 kept it as it was).
+fn unpack_saved<'a>(key: &str, v: &'a [u8]) -> Result<Cow<'a, [u8]>, StoreError> {
+    match v.split_first() {
+        Some((&FORMAT_3, rest)) => Ok(Cow::Borrowed(rest)),
+        Some((&FORMAT, packed)) => {
+            let size = zstd::zstd_safe::get_frame_content_size(packed);
+            if size > MAX_SAVED {
+                return Err(corrupt(
+                    key,
+                    "the saved document's size is missing or too large",
+                ));
+            }
+            let saved = UNPACKER
+                .with(|u| u.borrow_mut().decompress(packed, size as usize))
+                .map_err(|e| corrupt(key, format!("saved document: {e}")))?;
+            if saved.len() as u64 != size {
+                return Err(corrupt(key, "the saved document is shorter than it says"));
+            }
+            Ok(Cow::Owned(saved))
+        }
         Some((other, _)) => Err(corrupt(key, format!("unknown value format {other}"))),
         None => Err(corrupt(key, "empty value")),
     }
@@ -581,6 +640,13 @@ impl Store {
                 db.flush()?;
             }
             Some([FORMAT]) => {}
+            Some([FORMAT_3]) => {
+                tracing::info!(
+                    "upgrading the store from format 3 to 4 (new saved documents are compressed)"
+                );
+                tree.insert(FORMAT_KEY, &[FORMAT])?;
+                db.flush()?;
+            }
             Some([found]) if *found > FORMAT => {
                 return Err(StoreError::NewerFormat { found: *found })
             }
@@ -648,7 +714,7 @@ impl Store {
         let saved = self
             .get(&key(DOC, name.as_bytes()))?
             .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
-        let mut doc = AutoCommit::load(unversioned(name, &saved)?)
+        let mut doc = AutoCommit::load(&unpack_saved(name, &saved)?)
             .map_err(|e| corrupt(name, format!("saved document: {e}")))?;
         for seq in &head.chunks {
             let v = self
@@ -698,15 +764,19 @@ impl Store {
         checkpoint: Option<(&str, Checkpoint)>,
     ) -> Result<u64, StoreError> {
         let compact_after = self.options.compact_after_chunks;
-        let writes: Vec<Write> = pending
+        let writes: Result<Vec<Write>, StoreError> = pending
             .iter_mut()
-            .filter_map(|p| p.loaded.prepare(p.id, p.case.take(), compact_after))
+            .filter_map(|p| {
+                p.loaded
+                    .prepare(p.id, p.case.take(), compact_after)
+                    .transpose()
+            })
             .collect();
-        let result = self.commit(&writes, checkpoint);
+        let result = writes.and_then(|writes| self.commit(&writes, checkpoint));
         if let Err(e) = &result {
-            tracing::error!(error = %e, docs = writes.len(), "write failed; reloading the documents from disk");
-            for w in &writes {
-                self.evict(&w.id);
+            tracing::error!(error = %e, docs = pending.len(), "write failed; reloading the documents from disk");
+            for p in pending.iter() {
+                self.evict(p.id);
             }
         }
         result
@@ -758,7 +828,7 @@ impl Store {
                         head.feed_seq = seq;
                     }
                     Body::Replace(saved) => {
-                        ops.push(Op::Put(key(DOC, name), versioned(saved)));
+                        ops.push(Op::Put(key(DOC, name), saved.clone()));
                         for c in head.chunks.drain(..) {
                             ops.push(Op::Del(feed_key(c)));
                         }
@@ -1031,28 +1101,36 @@ impl Store {
     }
 
     /// The document as stored: its saved form followed by its chunks, which
-    /// Automerge loads as one document. Cheaper than [`Store::save`]: nothing
-    /// is parsed.
+    /// Automerge loads as one document. Cheaper than [`Store::save`]: the
+    /// saved form is decompressed, nothing is parsed.
     pub fn stored_bytes(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
-        // Under the writer lock, so a commit compacting this document cannot
-        // slip between reading its head and reading its parts.
-        let _writer = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
-        let Some(head) = self.head(id)? else {
-            return Ok(None);
-        };
         let name = id.as_str();
-        let saved = self
-            .get(&key(DOC, name.as_bytes()))?
-            .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
-        let mut out = unversioned(name, &saved)?.to_vec();
-        for seq in &head.chunks {
-            let v = self
-                .get(&feed_key(*seq))?
-                .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))?;
-            out.extend_from_slice(parse_feed_value(&v)?.bytes);
+        let (saved, chunks) = {
+            // Under the writer lock, so a commit compacting this document
+            // cannot slip between reading its head and reading its parts.
+            let _writer = self
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
+            let Some(head) = self.head(id)? else {
+                return Ok(None);
+            };
+            let saved = self
+                .get(&key(DOC, name.as_bytes()))?
+                .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
+            let chunks = head
+                .chunks
+                .iter()
+                .map(|seq| {
+                    self.get(&feed_key(*seq))?
+                        .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (saved, chunks)
+        };
+        let mut out = unpack_saved(name, &saved)?.into_owned();
+        for v in &chunks {
+            out.extend_from_slice(parse_feed_value(v)?.bytes);
         }
         Ok(Some(out))
     }

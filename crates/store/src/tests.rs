@@ -171,6 +171,63 @@ fn damaged_values_and_newer_formats_are_reported() {
 }
 
 #[test]
+fn a_format_3_store_is_read_and_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = id("A");
+    let bytes = {
+        let s = open(dir.path());
+        write(&s, &a, "x", 7, None);
+        s.checkpoint().unwrap();
+        // As format 3 left it: the saved document as Automerge wrote it.
+        let saved = s.save(&a).unwrap().unwrap();
+        s.tree
+            .insert(key(DOC, a.as_str().as_bytes()), key(FORMAT_3, &saved))
+            .unwrap();
+        s.tree.insert(FORMAT_KEY, &[FORMAT_3]).unwrap();
+        s.db.flush().unwrap();
+        saved
+    };
+    let s = open(dir.path());
+    assert_eq!(s.tree.get(FORMAT_KEY).unwrap().unwrap().as_ref(), &[FORMAT]);
+    assert_eq!(s.stored_bytes(&a).unwrap().unwrap(), bytes);
+    let h = s.doc(&a).unwrap();
+    let value = lock(&h)
+        .unwrap()
+        .doc
+        .get(ROOT, "x")
+        .unwrap()
+        .unwrap()
+        .0
+        .to_i64();
+    assert_eq!(value, Some(7));
+    drop(h);
+    // The next compaction stores it compressed.
+    for n in 0..StoreOptions::default().compact_after_chunks {
+        write(&s, &a, "x", i64::from(n), None);
+    }
+    s.checkpoint().unwrap();
+    let stored = s
+        .tree
+        .get(key(DOC, a.as_str().as_bytes()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored[0], FORMAT);
+    assert_eq!(s.verify().unwrap(), 1);
+}
+
+#[test]
+fn a_compressed_document_claiming_a_huge_size_is_refused_unread() {
+    let mut claim = zstd::block::compress(&[0u8; 64], 1).unwrap();
+    // A frame header whose content size says 2^40 bytes.
+    claim.truncate(4);
+    claim.extend_from_slice(&[0xe0, 0, 0, 0, 0, 0, 1, 0, 0]);
+    let err = unpack_saved("case", &key(FORMAT, &claim)).unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
+    let err = unpack_saved("case", &key(FORMAT, b"not zstd")).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+}
+
+#[test]
 fn a_second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _first = open(dir.path());
