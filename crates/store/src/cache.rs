@@ -48,19 +48,21 @@ impl DocCache {
         }
         let h = Arc::new(Mutex::new(load()?));
         c.put(id.clone(), Arc::clone(&h));
+        let mut evicted = Vec::new();
         while c.len() > self.bound {
             let idle = c
                 .iter()
                 .rev()
                 .find(|(_, h)| Arc::strong_count(h) == 1)
                 .map(|(k, _)| k.clone());
-            match idle {
-                Some(k) => {
-                    c.pop(&k);
-                }
+            match idle.and_then(|k| c.pop(&k)) {
+                Some(e) => evicted.push(e),
                 None => break,
             }
         }
+        // Freeing a loaded document takes a while: not under the lock.
+        drop(c);
+        drop(evicted);
         Ok(h)
     }
 
