@@ -6,6 +6,7 @@ use hallsync_model::calendar::Calendar;
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, NodeId, RegionCode, Ts};
 use hallsync_store::{lock, CaseRecord, Checkpoint, Loaded, Pending};
+use hallsync_sync::msg::MAX_DOC_BYTES;
 use hallsync_sync::{ApplyError, Endpoint, Entry, Hash, Payload, Position, Received, Replica};
 
 use crate::Hall;
@@ -190,7 +191,14 @@ impl Replica for HallReplica<'_> {
     }
 
     fn whole(&mut self, id: &DocId) -> Result<Option<Vec<u8>>, String> {
-        self.hall.store().stored_bytes(id).map_err(local)
+        let store = self.hall.store();
+        match store.stored_bytes(id).map_err(local)? {
+            // The store keeps documents without Automerge's column
+            // compression; one too large for a message that way may still
+            // fit in Automerge's compressed form.
+            Some(bytes) if bytes.len() > MAX_DOC_BYTES => store.save(id).map_err(local),
+            stored => Ok(stored),
+        }
     }
 
     fn changes_since(&mut self, id: &DocId, have: &[Hash]) -> Result<Vec<u8>, String> {

@@ -581,3 +581,41 @@ fn an_order_goes_down_to_its_hall_the_reply_comes_up_and_the_county_closes_it() 
         Err(HallError::UnknownOrder(_))
     ));
 }
+
+#[test]
+fn a_document_too_large_to_send_as_stored_is_sent_compressed() {
+    use automerge::transaction::Transactable;
+    use hallsync_sync::msg::MAX_DOC_BYTES as MESSAGE_LIMIT;
+    use hallsync_sync::Replica;
+
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "A1");
+    let now = t("2026-11-16 09:00");
+    let row = hall
+        .accept_case(new_case("A1", "2026-11-16 09:00"), now)
+        .unwrap();
+    let long = "附".repeat(MESSAGE_LIMIT / 3 + 1);
+    {
+        let h = hall.store().doc(&row.id).unwrap();
+        let mut l = hallsync_store::lock(&h).unwrap();
+        l.doc
+            .put(automerge::ROOT, "attachment", long.as_str())
+            .unwrap();
+        l.doc.commit();
+        hall.store()
+            .persist(&mut [hallsync_store::Pending {
+                id: &row.id,
+                loaded: &mut l,
+                case: None,
+            }])
+            .unwrap();
+    }
+    let stored = hall.store().stored_bytes(&row.id).unwrap().unwrap();
+    assert!(stored.len() > MESSAGE_LIMIT, "{} bytes", stored.len());
+    let mut replica = crate::HallReplica { hall: &hall, now };
+    let sent = replica.whole(&row.id).unwrap().unwrap();
+    assert!(sent.len() <= MESSAGE_LIMIT, "{} bytes", sent.len());
+    let heads = |bytes: &[u8]| automerge::AutoCommit::load(bytes).unwrap().get_heads();
+    assert_eq!(heads(&sent), heads(&stored));
+}
