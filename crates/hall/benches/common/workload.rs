@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hallsync_hall::Hall;
+use hallsync_hall::{Hall, NewCase};
 use hallsync_model::case::Outcome;
 use hallsync_model::{EventKind, Ts};
 
@@ -32,33 +32,58 @@ pub fn status_kb(pid: Option<u32>, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The eight events after acceptance that complete a case.
-pub fn events() -> [EventKind; 8] {
+/// Picks one of `options` for case `i` and a salt, so that cases differ as
+/// real ones do (applicants, handlers' opinions) rather than repeating one
+/// text, which would flatter every compression figure.
+fn pick(options: &[&'static str], i: usize, salt: usize) -> &'static str {
+    options[(i.wrapping_mul(2_654_435_761) >> (salt * 3)) % options.len()]
+}
+
+/// The eight events after acceptance that complete case `i`.
+pub fn events(i: usize) -> [EventKind; 8] {
     let s = |x: &str| x.to_string();
+    let review = pick(
+        &[
+            "材料齐全，符合条件",
+            "经核查，申请材料真实有效",
+            "现场踏勘无异议，符合规划要求",
+            "申请人已补齐户籍证明，符合条件",
+            "公示期满无异议",
+            "经村民代表会议讨论同意",
+        ],
+        i,
+        1,
+    );
+    let decision = pick(
+        &["同意", "同意，按规定办理", "准予办理", "经研究同意"],
+        i,
+        2,
+    );
+    let delivery = pick(&["窗口领取", "邮寄送达", "网上送达", "村代办员代领"], i, 3);
     [
         EventKind::StepStarted { step: s("审核") },
         EventKind::StepFinished {
             step: s("审核"),
             pass: true,
-            opinion: s("材料齐全，符合条件"),
+            opinion: s(review),
         },
         EventKind::StepStarted { step: s("决定") },
         EventKind::StepFinished {
             step: s("决定"),
             pass: true,
-            opinion: s("同意"),
+            opinion: s(decision),
         },
         EventKind::FeeCharged {
             name: s("工本费"),
-            amount_fen: 1000,
+            amount_fen: 500 + (i % 4) as i64 * 500,
         },
         EventKind::Concluded {
             outcome: Outcome::Approved,
             opinion: s("准予许可"),
-            certificate: s("宅基地批准书 2026-0001"),
+            certificate: format!("宅基地批准书 2026-{:06}", i + 1),
         },
         EventKind::CertificateDelivered {
-            method: s("窗口领取"),
+            method: s(delivery),
         },
         EventKind::Published,
     ]
@@ -76,14 +101,35 @@ pub fn number(i: usize) -> String {
     format!("{CODE}-{i:08}")
 }
 
+/// Case `i` as received at the window: a different applicant each time.
+fn new_case(i: usize, at: Ts) -> NewCase {
+    const SURNAMES: &[&str] = &[
+        "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙",
+    ];
+    const GIVEN: &[&str] = &[
+        "伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+        "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "建国",
+    ];
+    let mut case = support::new_case(CODE, Some(number(i)), at);
+    case.applicant.name = format!("{}{}", pick(SURNAMES, i, 4), pick(GIVEN, i, 5));
+    case.applicant.id_number = format!(
+        "14021219{:02}{:02}{:02}{:04}",
+        50 + i % 50,
+        1 + i % 12,
+        1 + i % 28,
+        i % 10_000
+    );
+    case.by = pick(&["王芳", "李静", "赵磊", "孙丽"], i, 6).to_string();
+    case
+}
+
 fn write_case(hall: &Hall, i: usize) {
     let base = Ts::parse("2026-03-02 08:00").unwrap().plus(i as i64 * 7);
-    let number = number(i);
-    hall.accept_case(support::new_case(CODE, Some(number.clone()), base), base)
-        .unwrap();
-    for (k, kind) in events().into_iter().enumerate() {
+    hall.accept_case(new_case(i, base), base).unwrap();
+    let by = pick(&["李四", "王五", "陈红", "周平"], i, 7);
+    for (k, kind) in events(i).into_iter().enumerate() {
         let at = base.plus(k as i64 + 1);
-        hall.record_event(&number, kind, "李四", at, at).unwrap();
+        hall.record_event(&number(i), kind, by, at, at).unwrap();
     }
 }
 
