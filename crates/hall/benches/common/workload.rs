@@ -125,11 +125,13 @@ fn new_case(i: usize, at: Ts) -> NewCase {
 
 fn write_case(hall: &Hall, i: usize) {
     let base = Ts::parse("2026-03-02 08:00").unwrap().plus(i as i64 * 7);
-    hall.accept_case(new_case(i, base), base).unwrap();
+    let case = new_case(i, base);
+    let number = case.number.clone().unwrap();
+    hall.accept_case(case, base).unwrap();
     let by = pick(&["李四", "王五", "陈红", "周平"], i, 7);
     for (k, kind) in events(i).into_iter().enumerate() {
         let at = base.plus(k as i64 + 1);
-        hall.record_event(&number(i), kind, by, at, at).unwrap();
+        hall.record_event(&number, kind, by, at, at).unwrap();
     }
 }
 
