@@ -439,6 +439,13 @@ thread_local! {
 /// Automerge's own column compression unnecessary (see
 /// [`Loaded::prepare`]).
 fn pack_saved(key: &str, saved: &[u8]) -> Result<Vec<u8>, StoreError> {
+    // What could not be read back is not written.
+    if saved.len() as u64 > MAX_SAVED {
+        return Err(StoreError::Durability(format!(
+            "{key} saves to {} bytes; the store keeps documents of at most {MAX_SAVED}",
+            saved.len()
+        )));
+    }
     PACKER
         .with(|p| p.borrow_mut().compress(saved, 3))
         .map(|packed| versioned(&packed))
