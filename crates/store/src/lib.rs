@@ -648,11 +648,11 @@ impl Store {
             }
             Some([FORMAT]) => {}
             Some([FORMAT_3]) => {
-                tracing::info!(
-                    "upgrading the store from format 3 to 4 (new saved documents are compressed)"
-                );
                 tree.insert(FORMAT_KEY, &[FORMAT])?;
                 db.flush()?;
+                tracing::warn!(
+                    "upgraded the data directory from store format 3 to 4 (saved documents are now compressed); hallsync builds older than this one can no longer open it"
+                );
             }
             Some([found]) if *found > FORMAT => {
                 return Err(StoreError::NewerFormat { found: *found })
