@@ -509,6 +509,20 @@ struct FeedValue<'a> {
     bytes: &'a [u8],
 }
 
+/// The changes chunk `seq` holds, checked to be `id`'s.
+fn chunk_changes<'a>(id: &DocId, seq: u64, v: &'a [u8]) -> Result<&'a [u8], StoreError> {
+    let FeedValue {
+        id: owner, bytes, ..
+    } = parse_feed_value(v)?;
+    if owner != *id {
+        return Err(corrupt(
+            id.as_str(),
+            format!("chunk {seq} belongs to {owner}"),
+        ));
+    }
+    Ok(bytes)
+}
+
 fn parse_feed_value(v: &[u8]) -> Result<FeedValue<'_>, StoreError> {
     fn field(rest: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
         let (&n, rest) = rest
@@ -718,22 +732,11 @@ impl Store {
             return Ok(Loaded::empty());
         };
         let name = id.as_str();
-        let saved = self
-            .get(&key(DOC, name.as_bytes()))?
-            .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
+        let (saved, chunks) = self.parts(id, &head)?;
         let mut doc = AutoCommit::load(&unpack_saved(name, &saved)?)
             .map_err(|e| corrupt(name, format!("saved document: {e}")))?;
-        for seq in &head.chunks {
-            let v = self
-                .get(&feed_key(*seq))?
-                .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))?;
-            let FeedValue {
-                id: owner, bytes, ..
-            } = parse_feed_value(&v)?;
-            if owner != *id {
-                return Err(corrupt(name, format!("chunk {seq} belongs to {owner}")));
-            }
-            doc.load_incremental(bytes)
+        for (seq, v) in &chunks {
+            doc.load_incremental(chunk_changes(id, *seq, v)?)
                 .map_err(|e| corrupt(name, format!("chunk {seq}: {e}")))?;
         }
         let saved_heads = doc.get_heads();
@@ -746,6 +749,30 @@ impl Store {
             saved_form: None,
             origin: None,
         })
+    }
+
+    /// A stored document's saved form and its chunks (with their sequence
+    /// numbers), as stored.
+    fn parts(
+        &self,
+        id: &DocId,
+        head: &Head,
+    ) -> Result<(sled::IVec, Vec<(u64, sled::IVec)>), StoreError> {
+        let name = id.as_str();
+        let saved = self
+            .get(&key(DOC, name.as_bytes()))?
+            .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
+        let chunks = head
+            .chunks
+            .iter()
+            .map(|&seq| {
+                let v = self
+                    .get(&feed_key(seq))?
+                    .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))?;
+                Ok((seq, v))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((saved, chunks))
     }
 
     /// Whether a document is stored.
@@ -1111,7 +1138,6 @@ impl Store {
     /// Automerge loads as one document. Cheaper than [`Store::save`]: the
     /// saved form is decompressed, nothing is parsed.
     pub fn stored_bytes(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
-        let name = id.as_str();
         let (saved, chunks) = {
             // Under the writer lock, so a commit compacting this document
             // cannot slip between reading its head and reading its parts.
@@ -1122,22 +1148,11 @@ impl Store {
             let Some(head) = self.head(id)? else {
                 return Ok(None);
             };
-            let saved = self
-                .get(&key(DOC, name.as_bytes()))?
-                .ok_or_else(|| corrupt(name, "the document has a head but no saved form"))?;
-            let chunks = head
-                .chunks
-                .iter()
-                .map(|seq| {
-                    self.get(&feed_key(*seq))?
-                        .ok_or_else(|| corrupt(name, format!("chunk {seq} is missing")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            (saved, chunks)
+            self.parts(id, &head)?
         };
-        let mut out = unpack_saved(name, &saved)?.into_owned();
-        for v in &chunks {
-            out.extend_from_slice(parse_feed_value(v)?.bytes);
+        let mut out = unpack_saved(id.as_str(), &saved)?.into_owned();
+        for (seq, v) in &chunks {
+            out.extend_from_slice(chunk_changes(id, *seq, v)?);
         }
         Ok(Some(out))
     }
