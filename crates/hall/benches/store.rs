@@ -18,6 +18,10 @@ use hallsync_hall::Hall;
 use hallsync_model::Ts;
 use hallsync_store::StoreOptions;
 
+/// The allocator the `hallsync` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
