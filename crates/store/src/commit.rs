@@ -14,18 +14,27 @@ struct State {
     written: u64,
     /// Records known to be on disk.
     durable: u64,
+    /// Flushes started so far.
+    flushes: u64,
     /// Whether a flush is running.
     flushing: bool,
+    /// The last ticket the running flush covers, once it has taken its
+    /// records (until then it will cover every record buffered so far).
+    covers: Option<u64>,
     /// A flush failed: nothing more is acknowledged.
     failed: Option<String>,
     /// Records not yet handed to a flush, in ticket order.
     buffer: Vec<u8>,
 }
 
+/// Writers wait on one of two condition variables, by the flush that will
+/// make their record durable: the running one or the next. A flush ending
+/// wakes only the writers it covered, and one writer of the next flush to
+/// lead it, instead of every waiting writer.
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
     state: Mutex<State>,
-    cv: Condvar,
+    flushed: [Condvar; 2],
 }
 
 impl GroupCommit {
@@ -34,6 +43,11 @@ impl GroupCommit {
         // cannot leave it half-written, so a poisoned lock is safe to keep
         // using.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The condition variable signalled when flush number `flush` ends.
+    fn ends(&self, flush: u64) -> &Condvar {
+        &self.flushed[(flush % 2) as usize]
     }
 
     pub(crate) fn check(&self) -> Result<(), StoreError> {
@@ -48,7 +62,8 @@ impl GroupCommit {
     pub(crate) fn fail(&self, reason: String) -> StoreError {
         let mut s = self.lock();
         s.failed.get_or_insert(reason.clone());
-        self.cv.notify_all();
+        drop(s);
+        self.flushed.iter().for_each(Condvar::notify_all);
         StoreError::Durability(reason)
     }
 
@@ -77,13 +92,16 @@ impl GroupCommit {
             if s.durable >= ticket {
                 return Ok(());
             }
-            if s.flushing {
-                s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
-            } else {
-                let (guard, result) = self.lead(s, &flush);
-                result?;
-                s = guard;
+            if !s.flushing {
+                // The flush takes every record buffered, this one included.
+                return self.lead(s, &flush);
             }
+            let by = if s.covers.is_none_or(|last| ticket <= last) {
+                s.flushes
+            } else {
+                s.flushes + 1
+            };
+            s = self.ends(by).wait(s).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -96,22 +114,29 @@ impl GroupCommit {
     ) -> Result<T, StoreError> {
         let mut s = self.lock();
         while s.flushing && s.failed.is_none() {
-            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+            let running = s.flushes;
+            s = self
+                .ends(running)
+                .wait(s)
+                .unwrap_or_else(|e| e.into_inner());
         }
         if let Some(e) = &s.failed {
             return Err(StoreError::Durability(e.clone()));
         }
-        self.lead(s, &flush).1
+        self.lead(s, &flush)
     }
 
     /// Runs one flush of everything buffered; the caller saw no flush
     /// running under the lock it hands over.
-    fn lead<'a, T>(
-        &'a self,
-        mut s: MutexGuard<'a, State>,
+    fn lead<T>(
+        &self,
+        mut s: MutexGuard<'_, State>,
         flush: &impl Fn(&[u8]) -> std::io::Result<T>,
-    ) -> (MutexGuard<'a, State>, Result<T, StoreError>) {
+    ) -> Result<T, StoreError> {
         s.flushing = true;
+        s.covers = None;
+        s.flushes += 1;
+        let this = s.flushes;
         // Give writers that are ready to buffer a record the chance to do
         // so first: one sync then covers them too. Measured with the store
         // benchmark: ~40% fewer syncs and ~10% more cases per second.
@@ -119,6 +144,7 @@ impl GroupCommit {
         std::thread::yield_now();
         let mut s = self.lock();
         let target = s.written;
+        s.covers = Some(target);
         let bytes = std::mem::take(&mut s.buffer);
         drop(s);
         let result = flush(&bytes);
@@ -139,7 +165,124 @@ impl GroupCommit {
                 Err(StoreError::Durability(e.to_string()))
             }
         };
-        self.cv.notify_all();
-        (s, out)
+        let failed = s.failed.is_some();
+        drop(s);
+        // The writers this flush covered; and one writer waiting for the
+        // next flush, to lead it (the rest wait for that one to end).
+        self.ends(this).notify_all();
+        if failed {
+            self.ends(this + 1).notify_all();
+        } else {
+            self.ends(this + 1).notify_one();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Each record is its ticket as 8 bytes; a flush "writes" by raising
+    /// the highest ticket on disk, so a writer can check that its record
+    /// really was flushed before it was told so.
+    #[test]
+    fn every_writer_returns_only_after_its_record_was_flushed() {
+        let group = GroupCommit::default();
+        let on_disk = AtomicU64::new(0);
+        let flushes = AtomicU64::new(0);
+        let writer = std::sync::Mutex::new(());
+        std::thread::scope(|s| {
+            for w in 0..12u64 {
+                let (group, on_disk, flushes, writer) = (&group, &on_disk, &flushes, &writer);
+                s.spawn(move || {
+                    for i in 0..400u64 {
+                        let ticket = {
+                            let _serialised = writer.lock().unwrap();
+                            let next = group.lock().written + 1;
+                            group.push(&next.to_be_bytes())
+                        };
+                        group
+                            .wait_durable(ticket, |bytes| {
+                                for r in bytes.chunks(8) {
+                                    let t = u64::from_be_bytes(r.try_into().unwrap());
+                                    assert_eq!(t, on_disk.load(Ordering::SeqCst) + 1);
+                                    on_disk.store(t, Ordering::SeqCst);
+                                }
+                                flushes.fetch_add(1, Ordering::SeqCst);
+                                if (w + i) % 7 == 0 {
+                                    std::thread::sleep(std::time::Duration::from_micros(200));
+                                }
+                                Ok(())
+                            })
+                            .unwrap();
+                        assert!(on_disk.load(Ordering::SeqCst) >= ticket);
+                    }
+                });
+            }
+        });
+        assert_eq!(on_disk.load(Ordering::SeqCst), 12 * 400);
+        assert!(flushes.load(Ordering::SeqCst) <= 12 * 400);
+    }
+
+    #[test]
+    fn a_writer_that_missed_a_flush_gets_the_next_one_when_nobody_else_writes() {
+        let group = GroupCommit::default();
+        let (done, finished) = std::sync::mpsc::channel();
+        let group = &group;
+        std::thread::scope(|s| {
+            let first = group.push(b"a");
+            s.spawn(move || {
+                group
+                    .wait_durable(first, |_| {
+                        // The second record arrives while this flush runs,
+                        // after it took its records.
+                        while group.lock().written < 2 {
+                            std::thread::yield_now();
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        Ok(())
+                    })
+                    .unwrap();
+            });
+            while group.lock().covers.is_none() {
+                std::thread::yield_now();
+            }
+            let second = group.push(b"b");
+            s.spawn(move || {
+                let flushed = group.wait_durable(second, |_| Ok(()));
+                done.send(flushed.is_ok()).unwrap();
+            });
+            let ok = finished.recv_timeout(std::time::Duration::from_secs(20));
+            if ok.is_err() {
+                // Release the stuck writer, so the test ends and reports.
+                group.fail("stuck".into());
+            }
+            assert_eq!(ok, Ok(true), "the second writer was never woken to flush");
+        });
+    }
+
+    #[test]
+    fn a_failed_flush_fails_every_waiting_writer_and_all_later_ones() {
+        let group = GroupCommit::default();
+        let failures = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let ticket = group.push(b"r");
+                    let result = group.wait_durable(ticket, |_| {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        Err(std::io::Error::other("disk gone"))
+                    });
+                    assert!(result.is_err());
+                    failures.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(failures.load(Ordering::SeqCst), 8);
+        let ticket = group.push(b"r");
+        assert!(group.wait_durable(ticket, |_| Ok(())).is_err());
+        assert!(group.check().is_err());
     }
 }
