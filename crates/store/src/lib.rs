@@ -654,7 +654,10 @@ impl Store {
         }
         // Start from an empty log: new records must never land behind a torn
         // tail, where a later replay would stop before reaching them.
-        let wal = Wal::start(path).map_err(io)?;
+        // A spare log segment holds what a checkpoint covers, even when the
+        // memtable grew to twice its bound before one started.
+        let spare = options.memtable_bytes.saturating_mul(2).min(64 << 20);
+        let wal = Wal::start(path, spare).map_err(io)?;
         match tree.get(FORMAT_KEY)?.as_deref() {
             None => {
                 tree.insert(FORMAT_KEY, &[FORMAT])?;
@@ -953,7 +956,7 @@ impl Store {
             let job = self.checkpointer();
             let spawned = std::thread::Builder::new()
                 .name("hallsync-checkpoint".into())
-                .spawn(move || job.write_out(&frozen, segment));
+                .spawn(move || job.in_background(&frozen, segment));
             match spawned {
                 Ok(handle) => *running = Some(handle),
                 Err(e) => {
@@ -1299,6 +1302,16 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
+    /// [`Checkpointer::write_out`], then the spare log segment for the next
+    /// checkpoint, while writers carry on. (A checkpoint on close makes
+    /// none: a one-off command would write one for nothing.)
+    fn in_background(&self, frozen: &Table, segment: u64) {
+        self.write_out(frozen, segment);
+        if let Err(e) = self.wal.prepare_spare() {
+            tracing::warn!(error = %e, "could not prepare the next write-ahead log segment; it will be made when needed, and syncing it will cost more");
+        }
+    }
+
     /// Applies a frozen memtable to sled, flushes it, deletes the log
     /// segments up to `segment` and forgets the table. A failure stops the
     /// store accepting writes (the frozen table stays readable).

@@ -10,6 +10,12 @@
 //! one key, so replaying over any partly applied state yields exactly the
 //! state the log describes.
 //!
+//! A new segment is, when one is ready, a spare file the checkpoint thread
+//! filled with zeros beforehand (`wal.spare`, renamed): records then
+//! overwrite blocks the file already has, so each sync writes only them,
+//! not the file's size and block map as well. Zeros after the last record
+//! are a clean end.
+//!
 //! Record: `[len u32 LE][crc32 u32 LE][postcard Vec<Op>]`. A torn or
 //! damaged tail of the last segment (a record whose sync never completed, so
 //! never acknowledged) ends the replay. A damaged record in an earlier
@@ -57,6 +63,10 @@ const MAX_RECORD: usize = 256 << 20;
 /// The log file of stores made before segments (replayed like segment 0).
 const LEGACY: &str = "wal";
 const SEGMENT_PREFIX: &str = "wal-";
+/// A zero-filled file ready to become the next segment, and the name it is
+/// filled under.
+const SPARE: &str = "wal.spare";
+const SPARE_FILLING: &str = "wal.spare.filling";
 
 /// A segment being appended to.
 #[derive(Debug)]
@@ -69,6 +79,8 @@ struct Segment {
 pub(crate) struct Wal {
     dir: PathBuf,
     current: Mutex<Segment>,
+    /// Size of a spare segment (0: none are made).
+    spare_bytes: usize,
 }
 
 /// The segments found in `dir`, oldest first.
@@ -116,7 +128,8 @@ fn read_segment(path: &Path) -> std::io::Result<(Vec<Vec<Op>>, bool)> {
         }
         pos += 8 + len;
     }
-    if pos < bytes.len() {
+    let clean = bytes[pos..].iter().all(|&b| b == 0);
+    if !clean {
         tracing::warn!(
             segment = %path.display(),
             kept = pos,
@@ -124,7 +137,7 @@ fn read_segment(path: &Path) -> std::io::Result<(Vec<Vec<Op>>, bool)> {
             "a write-ahead log segment ends in an incomplete record (a write cut off before it was acknowledged); ignoring it"
         );
     }
-    Ok((records, pos == bytes.len()))
+    Ok((records, clean))
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -135,11 +148,18 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{SEGMENT_PREFIX}{number:08}"))
 }
 
+/// Opens segment `number`: the spare, renamed, if there is one, or else a
+/// new empty file. Records are written from the start of the file on.
 fn create_segment(dir: &Path, number: u64) -> std::io::Result<Segment> {
-    let file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(segment_path(dir, number))?;
+    let path = segment_path(dir, number);
+    let file = match std::fs::rename(dir.join(SPARE), &path) {
+        Ok(()) => OpenOptions::new().write(true).open(&path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?,
+        Err(e) => return Err(e),
+    };
     // The new name must survive a crash before any record in it is
     // acknowledged.
     sync_dir(dir)?;
@@ -169,18 +189,44 @@ impl Wal {
     }
 
     /// Deletes every segment in `dir` (their records are all durable in
-    /// sled) and starts an empty one.
-    pub(crate) fn start(dir: &Path) -> std::io::Result<Wal> {
+    /// sled) and starts an empty one. Spare segments made later are
+    /// `spare_bytes` long.
+    pub(crate) fn start(dir: &Path, spare_bytes: usize) -> std::io::Result<Wal> {
         let found = segments(dir)?;
         let next = found.last().map_or(1, |(n, _)| n + 1);
         for (_, path) in &found {
             std::fs::remove_file(path)?;
         }
+        match std::fs::remove_file(dir.join(SPARE_FILLING)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let current = create_segment(dir, next)?;
         Ok(Wal {
             dir: dir.to_path_buf(),
             current: Mutex::new(current),
+            spare_bytes,
         })
+    }
+
+    /// Makes the spare segment the next rotation takes, if there is none:
+    /// zeros written (not just allocated) and synced, then renamed into
+    /// place. Run off the write path (by the checkpoint thread).
+    pub(crate) fn prepare_spare(&self) -> std::io::Result<()> {
+        if self.spare_bytes == 0 || self.dir.join(SPARE).exists() {
+            return Ok(());
+        }
+        let filling = self.dir.join(SPARE_FILLING);
+        let mut file = File::create(&filling)?;
+        let zeros = vec![0u8; 64 << 10];
+        let mut left = self.spare_bytes;
+        while left > 0 {
+            let n = left.min(zeros.len());
+            file.write_all(&zeros[..n])?;
+            left -= n;
+        }
+        file.sync_all()?;
+        std::fs::rename(filling, self.dir.join(SPARE))
     }
 
     fn current(&self) -> std::sync::MutexGuard<'_, Segment> {
@@ -285,7 +331,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(Wal::recover(dir.path()).unwrap().is_empty());
         {
-            let wal = Wal::start(dir.path()).unwrap();
+            let wal = Wal::start(dir.path(), 0).unwrap();
             let mut records = Wal::record(&[put("a", 1)]).unwrap().0;
             records.extend(
                 Wal::record(&[Op::Del(b"a".to_vec()), put("b", 300)])
@@ -308,7 +354,7 @@ mod tests {
         assert_eq!(Wal::recover(dir.path()).unwrap().len(), 1);
         std::fs::write(&path, &full).unwrap();
         assert_eq!(Wal::recover(dir.path()).unwrap().len(), 2);
-        Wal::start(dir.path()).unwrap();
+        Wal::start(dir.path(), 0).unwrap();
         assert!(Wal::recover(dir.path()).unwrap().is_empty());
     }
 
@@ -316,7 +362,7 @@ mod tests {
     fn segments_replay_in_order_and_closed_ones_can_be_removed() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(LEGACY), []).unwrap();
-        let wal = Wal::start(dir.path()).unwrap();
+        let wal = Wal::start(dir.path(), 0).unwrap();
         assert!(!dir.path().join(LEGACY).exists());
         let first = wal
             .write_and_rotate(&Wal::record(&[put("a", 1)]).unwrap().0)
@@ -368,9 +414,71 @@ mod tests {
     }
 
     #[test]
+    fn a_spare_becomes_the_next_segment_and_its_zeros_are_a_clean_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::start(dir.path(), 4096).unwrap();
+        wal.prepare_spare().unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join(SPARE)).unwrap().len(),
+            4096
+        );
+        let first = wal
+            .write_and_rotate(&Wal::record(&[put("a", 10)]).unwrap().0)
+            .unwrap();
+        // The rotation took the spare: the new segment is zeros so far.
+        assert!(!dir.path().join(SPARE).exists());
+        let (_, second) = segments(dir.path()).unwrap().pop().unwrap();
+        assert_eq!(std::fs::metadata(&second).unwrap().len(), 4096);
+        wal.write(&Wal::record(&[put("b", 20)]).unwrap().0).unwrap();
+        wal.write(&Wal::record(&[put("c", 30)]).unwrap().0).unwrap();
+        // Records overwrite the zeros from the start, in order.
+        wal.prepare_spare().unwrap();
+        wal.write_and_rotate(&Wal::record(&[put("d", 1)]).unwrap().0)
+            .unwrap();
+        wal.write(&Wal::record(&[put("e", 1)]).unwrap().0).unwrap();
+        let replayed: Vec<Vec<u8>> = Wal::recover(dir.path())
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .map(|op| match op {
+                Op::Put(k, _) | Op::Del(k) => k,
+            })
+            .collect();
+        assert_eq!(replayed, [b"a", b"b", b"c", b"d", b"e"].map(|k| k.to_vec()));
+        assert!(
+            read_segment(&second).unwrap().1,
+            "zeros end a segment cleanly"
+        );
+        // A record torn in the zeros of the last segment is ignored, and
+        // the one before it kept.
+        let (_, last) = segments(dir.path()).unwrap().pop().unwrap();
+        let mut bytes = std::fs::read(&last).unwrap();
+        let end = 8 + u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        bytes[end..end + 3].copy_from_slice(&[40, 0, 0]);
+        std::fs::write(&last, &bytes).unwrap();
+        assert_eq!(Wal::recover(dir.path()).unwrap().len(), 5);
+        // ... but not in a segment that was closed.
+        let mut bytes = std::fs::read(&second).unwrap();
+        bytes[4000] = 1;
+        std::fs::write(&second, &bytes).unwrap();
+        assert!(Wal::recover(dir.path()).is_err());
+        wal.remove_upto(first).unwrap();
+    }
+
+    #[test]
+    fn a_spare_half_filled_when_the_power_went_is_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SPARE_FILLING), [0u8; 100]).unwrap();
+        let wal = Wal::start(dir.path(), 4096).unwrap();
+        assert!(!dir.path().join(SPARE_FILLING).exists());
+        wal.write(&Wal::record(&[put("a", 1)]).unwrap().0).unwrap();
+        assert_eq!(Wal::recover(dir.path()).unwrap().len(), 1);
+    }
+
+    #[test]
     fn damage_inside_an_earlier_segment_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let wal = Wal::start(dir.path()).unwrap();
+        let wal = Wal::start(dir.path(), 0).unwrap();
         let mut records = Wal::record(&[put("a", 40)]).unwrap().0;
         records.extend(Wal::record(&[put("b", 40)]).unwrap().0);
         wal.write_and_rotate(&records).unwrap();
