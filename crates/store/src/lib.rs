@@ -124,6 +124,14 @@ pub enum StoreError {
     /// An earlier flush failed; the store refuses further writes.
     #[error("the store could not make writes durable ({0}); restart hallsync and check the disk")]
     Durability(String),
+    /// A document grew past what the store keeps; nothing was written.
+    #[error("{key} saves to {bytes} bytes, more than the {MAX_SAVED} bytes the store keeps for one document; nothing was written")]
+    TooLarge {
+        /// Which document.
+        key: String,
+        /// Its saved size.
+        bytes: usize,
+    },
 }
 
 /// The indexed and summarised facts of a case, computed by the caller from
@@ -441,10 +449,10 @@ thread_local! {
 fn pack_saved(key: &str, saved: &[u8]) -> Result<Vec<u8>, StoreError> {
     // What could not be read back is not written.
     if saved.len() as u64 > MAX_SAVED {
-        return Err(StoreError::Durability(format!(
-            "{key} saves to {} bytes; the store keeps documents of at most {MAX_SAVED}",
-            saved.len()
-        )));
+        return Err(StoreError::TooLarge {
+            key: key.to_string(),
+            bytes: saved.len(),
+        });
     }
     PACKER
         .with(|p| p.borrow_mut().compress(saved, 3))

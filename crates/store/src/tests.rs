@@ -227,7 +227,8 @@ fn a_compressed_document_claiming_a_huge_size_is_refused_unread() {
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     // Nothing is stored that could not be read back.
     let limit = MAX_SAVED as usize;
-    assert!(pack_saved("case", &vec![7; limit + 1]).is_err());
+    let err = pack_saved("case", &vec![7; limit + 1]).unwrap_err();
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
     let packed = pack_saved("case", &vec![7; limit]).unwrap();
     assert_eq!(unpack_saved("case", &packed).unwrap().len(), limit);
 }
