@@ -105,7 +105,8 @@ fn main() {
             'd' => "saved documents",
             'h' => "heads + case records",
             'c' => "feed chunks/markers",
-            'x' => "case index",
+            'x' => "case index (memtable)",
+            'y' => "case index blocks",
             _ => "meta",
         };
         println!(

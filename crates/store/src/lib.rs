@@ -14,8 +14,12 @@
 //! | `d`    | doc id                   | saved (compacted) document, zstd-compressed  |
 //! | `h`    | doc id                   | [`Head`]: feed seq, chunk seqs, case record  |
 //! | `c`    | seq (u64 BE)             | doc id + changes saved after `d` (a *chunk*), or doc id alone (a *marker*) |
-//! | `x`    | field tag, value, doc id | empty: the case index                        |
+//! | `y`    | an index entry           | the case index, packed (see `index.rs`)      |
 //! | `m`    | name                     | store format                                 |
+//!
+//! Commits log and memtable each case index entry as a key of its own (`x`,
+//! field tag, value, doc id; empty value); checkpoints fold those into the
+//! `y` blocks, and index reads merge the two.
 //!
 //! The `c` entries are the change feed: every write of a document takes the
 //! next sequence number and writes a chunk (new changes) or, when the write
@@ -34,11 +38,12 @@
 
 mod cache;
 mod commit;
+mod index;
 mod mem;
 mod wal;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -51,14 +56,19 @@ use thiserror::Error;
 
 use cache::DocCache;
 use commit::GroupCommit;
-use mem::{Mem, Table};
+use index::BlockError;
+use mem::{prefix_end, Mem, Table, Val};
 use wal::{Op, Wal};
 
 /// The on-disk format this build writes.
-pub const FORMAT: u8 = 4;
+pub const FORMAT: u8 = 5;
 
 /// The previous format, which this build reads and upgrades in place: it
-/// differs only in keeping saved documents uncompressed.
+/// kept each case index entry as a sled key of its own.
+const FORMAT_4: u8 = 4;
+
+/// The format before, also upgraded in place: it also kept saved documents
+/// uncompressed.
 const FORMAT_3: u8 = 3;
 
 /// The largest saved document the store unpacks (a bound on what a damaged
@@ -132,6 +142,21 @@ pub enum StoreError {
         /// Its saved size.
         bytes: usize,
     },
+}
+
+impl From<BlockError> for StoreError {
+    fn from(e: BlockError) -> StoreError {
+        match e {
+            BlockError::Db(e) => StoreError::Db(e),
+            BlockError::Damaged(bound, why) => corrupt(
+                &format!(
+                    "the case index block at {}",
+                    String::from_utf8_lossy(&bound)
+                ),
+                why,
+            ),
+        }
+    }
 }
 
 /// The indexed and summarised facts of a case, computed by the caller from
@@ -430,7 +455,7 @@ fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
 
 fn unversioned<'a>(key: &str, v: &'a [u8]) -> Result<&'a [u8], StoreError> {
     match v.split_first() {
-        Some((&(FORMAT | FORMAT_3), rest)) => Ok(rest),
+        Some((&(FORMAT | FORMAT_4 | FORMAT_3), rest)) => Ok(rest),
         Some((other, _)) => Err(corrupt(key, format!("unknown value format {other}"))),
         None => Err(corrupt(key, "empty value")),
     }
@@ -464,7 +489,7 @@ fn pack_saved(key: &str, saved: &[u8]) -> Result<Vec<u8>, StoreError> {
 fn unpack_saved<'a>(key: &str, v: &'a [u8]) -> Result<Cow<'a, [u8]>, StoreError> {
     match v.split_first() {
         Some((&FORMAT_3, rest)) => Ok(Cow::Borrowed(rest)),
-        Some((&FORMAT, packed)) => {
+        Some((&(FORMAT | FORMAT_4), packed)) => {
             let size = zstd::zstd_safe::get_frame_content_size(packed);
             if size > MAX_SAVED {
                 return Err(corrupt(
@@ -598,13 +623,51 @@ fn reindex(ops: &mut Vec<Op>, id: &DocId, old: Option<&CaseRecord>, new: &CaseRe
     }
 }
 
-fn apply(tree: &sled::Tree, ops: &[Op]) -> Result<(), sled::Error> {
-    for op in ops {
-        match op {
-            Op::Put(k, v) => tree.insert(k.as_slice(), v.as_slice()).map(drop)?,
-            Op::Del(k) => tree.remove(k.as_slice()).map(drop)?,
+/// Writes key changes (in key order, each key once) to sled, folding the
+/// case index entries among them into blocks.
+fn write_ops<'a>(
+    tree: &sled::Tree,
+    changes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+) -> Result<(), StoreError> {
+    let mut entries = Vec::new();
+    for (k, v) in changes {
+        match (k.split_first(), v) {
+            (Some((&INDEX, entry)), v) => entries.push((entry, v.is_some())),
+            (_, Some(v)) => drop(tree.insert(k, v)?),
+            (_, None) => drop(tree.remove(k)?),
         }
     }
+    Ok(index::fold(tree, entries)?)
+}
+
+/// Index entries moved into blocks per step of an upgrade.
+const UPGRADE_STEP: usize = 50_000;
+
+/// Moves a format 3 or 4 store's case index (a sled key per entry) into
+/// blocks, then marks the store as this format. Every step can be redone, so
+/// an upgrade cut short resumes at the next open.
+fn upgrade(db: &sled::Db, tree: &sled::Tree, old: u8) -> Result<(), StoreError> {
+    loop {
+        let step = tree
+            .scan_prefix([INDEX])
+            .keys()
+            .take(UPGRADE_STEP)
+            .collect::<Result<Vec<_>, _>>()?;
+        if step.is_empty() {
+            break;
+        }
+        index::fold(tree, step.iter().map(|k| (&k[1..], true)))?;
+        db.flush()?;
+        for k in &step {
+            tree.remove(k)?;
+        }
+    }
+    tree.insert(FORMAT_KEY, &[FORMAT])?;
+    db.flush()?;
+    tracing::warn!(
+        "upgraded the data directory from store format {old} to {FORMAT} (the case index is packed into blocks{}); hallsync builds older than this one can no longer open it",
+        if old == FORMAT_3 { ", saved documents are compressed" } else { "" }
+    );
     Ok(())
 }
 
@@ -652,12 +715,27 @@ impl Store {
             }
         };
         let tree = db.open_tree("hallsync")?;
+        let format = tree.get(FORMAT_KEY)?;
+        match format.as_deref() {
+            None | Some([FORMAT]) => {}
+            Some([old @ (FORMAT_4 | FORMAT_3)]) => upgrade(&db, &tree, *old)?,
+            Some([found]) if *found > FORMAT => {
+                return Err(StoreError::NewerFormat { found: *found })
+            }
+            Some([found]) => return Err(StoreError::OlderFormat { found: *found }),
+            Some(other) => return Err(corrupt("meta/format", format!("unexpected {other:?}"))),
+        }
         let records = Wal::recover(path).map_err(io)?;
         if !records.is_empty() {
             tracing::info!(records = records.len(), "replaying the write-ahead log");
-            for ops in &records {
-                apply(&tree, ops)?;
+            let mut latest = BTreeMap::new();
+            for op in records.iter().flatten() {
+                match op {
+                    Op::Put(k, v) => latest.insert(k.as_slice(), Some(v.as_slice())),
+                    Op::Del(k) => latest.insert(k.as_slice(), None),
+                };
             }
+            write_ops(&tree, latest)?;
             db.flush()?;
         }
         // Start from an empty log: new records must never land behind a torn
@@ -666,24 +744,9 @@ impl Store {
         // memtable grew to twice its bound before one started.
         let spare = options.memtable_bytes.saturating_mul(2).min(64 << 20);
         let wal = Wal::start(path, spare).map_err(io)?;
-        match tree.get(FORMAT_KEY)?.as_deref() {
-            None => {
-                tree.insert(FORMAT_KEY, &[FORMAT])?;
-                db.flush()?;
-            }
-            Some([FORMAT]) => {}
-            Some([FORMAT_3]) => {
-                tree.insert(FORMAT_KEY, &[FORMAT])?;
-                db.flush()?;
-                tracing::warn!(
-                    "upgraded the data directory from store format 3 to 4 (saved documents are now compressed); hallsync builds older than this one can no longer open it"
-                );
-            }
-            Some([found]) if *found > FORMAT => {
-                return Err(StoreError::NewerFormat { found: *found })
-            }
-            Some([found]) => return Err(StoreError::OlderFormat { found: *found }),
-            Some(other) => return Err(corrupt("meta/format", format!("unexpected {other:?}"))),
+        if format.is_none() {
+            tree.insert(FORMAT_KEY, &[FORMAT])?;
+            db.flush()?;
         }
         let feed_id = match tree.get(FEED_ID_KEY)? {
             Some(v) => unversioned("meta/feed id", &v)?
@@ -1212,10 +1275,9 @@ impl Store {
         let mut prefix = vec![INDEX, tag];
         prefix.extend_from_slice(&value);
         prefix.extend(sep);
-        self.mem
-            .prefix(&self.tree, &prefix)
-            .map(|kv| {
-                let k = kv?.0;
+        self.index_range(&prefix, prefix_end(&prefix).as_deref())?
+            .iter()
+            .map(|k| {
                 let rest = &k[prefix.len()..];
                 let id = match sep {
                     Some(_) => rest,
@@ -1242,10 +1304,9 @@ impl Store {
             k.extend_from_slice(&time_bytes(t));
             k
         };
-        self.mem
-            .range(&self.tree, bound(from), Some(bound(to)))
-            .map(|kv| {
-                let k = kv?.0;
+        self.index_range(&bound(from), Some(&bound(to)))?
+            .iter()
+            .map(|k| {
                 let t = k
                     .get(2..10)
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -1254,6 +1315,29 @@ impl Store {
                 Ok((t, doc_id(&k[10..])?))
             })
             .collect()
+    }
+
+    /// The case index entries (as the memtable keys them, `x` first) in
+    /// `[from, to)` (`to`: `None` for no end), in order.
+    fn index_range(&self, from: &[u8], to: Option<&[u8]>) -> Result<Vec<Vec<u8>>, StoreError> {
+        // The overlay is read before the blocks: an entry a checkpoint folds
+        // meanwhile is then seen in one or the other, which agree.
+        let overlay = self.mem.overlay(from, to);
+        let entry = |k: &[u8]| k.strip_prefix(&[INDEX]).map(<[u8]>::to_vec);
+        let start = entry(from).unwrap_or_default();
+        let mut found: std::collections::BTreeSet<Vec<u8>> =
+            index::scan(&self.tree, &start, to.and_then(entry).as_deref())?
+                .into_iter()
+                .map(|e| key(INDEX, &e))
+                .collect();
+        for (k, present) in overlay {
+            if present {
+                found.insert(k);
+            } else {
+                found.remove(&k);
+            }
+        }
+        Ok(found.into_iter().collect())
     }
 
     /// Live data by key prefix: (prefix, keys, key and value bytes), for
@@ -1279,6 +1363,8 @@ impl Store {
     /// exists, and that every case has the index entries of its record;
     /// returns the number of documents.
     pub fn verify(&self) -> Result<usize, StoreError> {
+        // Every index block decodes.
+        index::scan(&self.tree, &[], None)?;
         let mut n = 0;
         for kv in self.mem.prefix(&self.tree, &[HEAD]) {
             let (k, v) = kv?;
@@ -1289,7 +1375,8 @@ impl Store {
                 return Err(corrupt(id.as_str(), "its newest feed entry is missing"));
             }
             for k in head.case.iter().flat_map(|c| index_keys(&id, c)) {
-                if self.get(&k)?.is_none() {
+                let end = [k.as_slice(), &[0]].concat();
+                if self.index_range(&k, Some(&end))?.is_empty() {
                     return Err(corrupt(id.as_str(), "a case index entry is missing"));
                 }
             }
@@ -1325,13 +1412,11 @@ impl Checkpointer {
     /// store accepting writes (the frozen table stays readable).
     fn write_out(&self, frozen: &Table, segment: u64) {
         let started = std::time::Instant::now();
-        let result = frozen
+        let changes = frozen
             .iter()
-            .try_for_each(|(k, v)| match v {
-                Some(v) => self.tree.insert(k.as_slice(), v.as_slice()).map(drop),
-                None => self.tree.remove(k.as_slice()).map(drop),
-            })
-            .and_then(|()| self.db.flush().map(drop))
+            .map(|(k, v)| (k.as_slice(), v.as_ref().map(Val::as_slice)));
+        let result = write_ops(&self.tree, changes)
+            .and_then(|()| Ok(self.db.flush().map(drop)?))
             .map_err(|e| e.to_string())
             .and_then(|()| self.wal.remove_upto(segment).map_err(|e| e.to_string()));
         match result {

@@ -230,6 +230,24 @@ impl Mem {
         taken < SCAN_CHUNK
     }
 
+    /// What the tables alone say of the keys in `[from, to)` (`to`: `None`
+    /// for no end): each key written since the last checkpoint, and
+    /// whether it is now present.
+    pub(crate) fn overlay(&self, from: &[u8], to: Option<&[u8]>) -> BTreeMap<Vec<u8>, bool> {
+        let t = self.read();
+        let range = (
+            Bound::Included(from),
+            to.map_or(Bound::Unbounded, Bound::Excluded),
+        );
+        let mut out = BTreeMap::new();
+        for table in t.frozen.iter().map(|f| &**f).chain([&t.active]) {
+            for (k, v) in table.range::<[u8], _>(range) {
+                out.insert(k.as_slice().to_vec(), v.is_some());
+            }
+        }
+        out
+    }
+
     /// The entries whose key starts with `prefix`, in key order.
     pub(crate) fn prefix<'a>(&'a self, tree: &sled::Tree, prefix: &[u8]) -> Scan<'a> {
         self.range(tree, prefix.to_vec(), prefix_end(prefix))
@@ -238,7 +256,7 @@ impl Mem {
 
 /// The first key after every key starting with `prefix` (`None`: no such
 /// key, the prefix is all 0xff).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < u8::MAX {

@@ -400,3 +400,113 @@ fn concurrent_writers_through_background_checkpoints_lose_nothing() {
     assert_eq!(s.cases_where(IndexKey::State(3)).unwrap().len(), 120);
     assert_eq!(s.cases_between(TimeField::Due, 0, 1000).unwrap().len(), 120);
 }
+
+/// A case record of `n`'s own: state, item and due time all vary with `n`.
+fn varied(n: u32) -> CaseRecord {
+    let mut r = record(3 + (n % 3) as u8, Some(1_000 + i64::from(n % 50) * 7));
+    r.item = format!("A{}", n % 7);
+    r
+}
+
+/// Some index queries' answers: by exact field, and by time range.
+type Answers = Vec<(Vec<DocId>, Vec<(i64, DocId)>)>;
+
+fn index_answers(s: &Store) -> Answers {
+    (3..6)
+        .map(|state| {
+            let by_state = s.cases_where(IndexKey::State(state)).unwrap();
+            let due = s.cases_between(TimeField::Due, 1_100, 1_200).unwrap();
+            (by_state, due)
+        })
+        .chain([(
+            s.cases_where(IndexKey::Item("A4")).unwrap(),
+            s.cases_between(TimeField::Accepted, 0, 101).unwrap(),
+        )])
+        .collect()
+}
+
+fn expected_answers(records: &BTreeMap<DocId, CaseRecord>) -> Answers {
+    let mut due: Vec<(i64, DocId)> = records
+        .iter()
+        .filter_map(|(id, r)| {
+            r.due
+                .filter(|d| (1_100..1_200).contains(d))
+                .map(|d| (d, id.clone()))
+        })
+        .collect();
+    due.sort();
+    let ids = |f: &dyn Fn(&CaseRecord) -> bool| -> Vec<DocId> {
+        records
+            .iter()
+            .filter(|(_, r)| f(r))
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    (3..6)
+        .map(|state| (ids(&|r| r.state == state), due.clone()))
+        .chain([(
+            ids(&|r| r.item == "A4"),
+            records.keys().map(|id| (100, id.clone())).collect(),
+        )])
+        .collect()
+}
+
+#[test]
+fn the_index_answers_the_same_from_the_memtable_blocks_and_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = BTreeMap::new();
+    {
+        let s = open(dir.path());
+        for n in 0..300u32 {
+            let a = id(&format!("c{n:04}"));
+            write(&s, &a, "x", 1, Some(varied(n)));
+            records.insert(a, varied(n));
+        }
+        assert_eq!(index_answers(&s), expected_answers(&records));
+        s.checkpoint().unwrap();
+        assert_eq!(index_answers(&s), expected_answers(&records));
+        // Changes on top of the blocks, not yet checkpointed.
+        for n in (0..300u32).step_by(4) {
+            let a = id(&format!("c{n:04}"));
+            write(&s, &a, "x", 2, Some(varied(n + 1)));
+            records.insert(a, varied(n + 1));
+        }
+        assert_eq!(index_answers(&s), expected_answers(&records));
+        s.verify().unwrap();
+    }
+    let s = open(dir.path());
+    assert_eq!(index_answers(&s), expected_answers(&records));
+    assert_eq!(s.verify().unwrap(), 300);
+    // sled holds the index as blocks only.
+    assert!(s.tree.scan_prefix([INDEX]).next().is_none());
+    assert!(s.tree.scan_prefix([index::BLOCK]).count() < 60);
+}
+
+#[test]
+fn a_format_4_store_has_its_index_packed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = BTreeMap::new();
+    {
+        let s = open(dir.path());
+        for n in 0..120u32 {
+            let a = id(&format!("c{n:04}"));
+            write(&s, &a, "x", 1, Some(varied(n)));
+            records.insert(a, varied(n));
+        }
+        s.checkpoint().unwrap();
+        // As format 4 left it: one sled key per index entry.
+        for e in index::scan(&s.tree, &[], None).unwrap() {
+            s.tree.insert(key(INDEX, &e), &[][..]).unwrap();
+        }
+        for k in s.tree.scan_prefix([index::BLOCK]).keys() {
+            s.tree.remove(k.unwrap()).unwrap();
+        }
+        s.tree.insert(FORMAT_KEY, &[FORMAT_4]).unwrap();
+        s.db.flush().unwrap();
+    }
+    let s = open(dir.path());
+    assert_eq!(s.tree.get(FORMAT_KEY).unwrap().unwrap().as_ref(), &[FORMAT]);
+    assert!(s.tree.scan_prefix([INDEX]).next().is_none());
+    assert_eq!(index_answers(&s), expected_answers(&records));
+    assert_eq!(s.verify().unwrap(), 120);
+}
