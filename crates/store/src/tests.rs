@@ -451,26 +451,31 @@ fn expected_answers(records: &BTreeMap<DocId, CaseRecord>) -> Answers {
         .collect()
 }
 
+/// Writes case `n` with record `varied(r)` for each `(n, r)`, noting it.
+fn write_cases(
+    s: &Store,
+    cases: impl Iterator<Item = (u32, u32)>,
+    records: &mut BTreeMap<DocId, CaseRecord>,
+) {
+    for (n, r) in cases {
+        let a = id(&format!("c{n:04}"));
+        write(s, &a, "x", i64::from(r), Some(varied(r)));
+        records.insert(a, varied(r));
+    }
+}
+
 #[test]
 fn the_index_answers_the_same_from_the_memtable_blocks_and_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let mut records = BTreeMap::new();
     {
         let s = open(dir.path());
-        for n in 0..300u32 {
-            let a = id(&format!("c{n:04}"));
-            write(&s, &a, "x", 1, Some(varied(n)));
-            records.insert(a, varied(n));
-        }
+        write_cases(&s, (0..300).map(|n| (n, n)), &mut records);
         assert_eq!(index_answers(&s), expected_answers(&records));
         s.checkpoint().unwrap();
         assert_eq!(index_answers(&s), expected_answers(&records));
         // Changes on top of the blocks, not yet checkpointed.
-        for n in (0..300u32).step_by(4) {
-            let a = id(&format!("c{n:04}"));
-            write(&s, &a, "x", 2, Some(varied(n + 1)));
-            records.insert(a, varied(n + 1));
-        }
+        write_cases(&s, (0..300).step_by(4).map(|n| (n, n + 1)), &mut records);
         assert_eq!(index_answers(&s), expected_answers(&records));
         s.verify().unwrap();
     }
@@ -488,11 +493,7 @@ fn a_format_4_store_has_its_index_packed_at_open() {
     let mut records = BTreeMap::new();
     {
         let s = open(dir.path());
-        for n in 0..120u32 {
-            let a = id(&format!("c{n:04}"));
-            write(&s, &a, "x", 1, Some(varied(n)));
-            records.insert(a, varied(n));
-        }
+        write_cases(&s, (0..120).map(|n| (n, n)), &mut records);
         s.checkpoint().unwrap();
         // As format 4 left it: one sled key per index entry.
         for e in index::scan(&s.tree, &[], None).unwrap() {
