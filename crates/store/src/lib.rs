@@ -38,6 +38,7 @@
 
 mod cache;
 mod commit;
+mod dict;
 mod index;
 mod mem;
 mod wal;
@@ -56,6 +57,7 @@ use thiserror::Error;
 
 use cache::DocCache;
 use commit::GroupCommit;
+use dict::Dicts;
 use index::BlockError;
 use mem::{prefix_end, Mem, Table, Val};
 use wal::{Op, Wal};
@@ -89,6 +91,9 @@ pub struct StoreOptions {
     /// sled and deletes the log it covers. While one runs, a second table
     /// fills, and writers wait only if that one reaches twice the bound.
     pub memtable_bytes: usize,
+    /// After this many documents saved without a compression dictionary,
+    /// one is trained on a sample of the stored documents (0: never).
+    pub dictionary_after: usize,
 }
 
 impl Default for StoreOptions {
@@ -98,6 +103,7 @@ impl Default for StoreOptions {
             sled_cache_bytes: 16 << 20,
             compact_after_chunks: 8,
             memtable_bytes: 1 << 20,
+            dictionary_after: 1_000,
         }
     }
 }
@@ -348,6 +354,7 @@ impl Loaded {
         id: &DocId,
         case: Option<CaseRecord>,
         compact_after: u32,
+        dicts: &Dicts,
     ) -> Result<Option<Write>, StoreError> {
         let heads = self.doc.get_heads();
         let origin = self.origin.take();
@@ -365,7 +372,7 @@ impl Loaded {
                 // the same size.
                 _ => self.doc.save_nocompress(),
             };
-            let packed = pack_saved(id.as_str(), &saved)?;
+            let packed = pack_saved(id.as_str(), &saved, dicts)?;
             self.chunks = 0;
             Body::Replace(packed)
         } else {
@@ -405,6 +412,10 @@ pub struct Store {
     mem: Arc<Mem>,
     /// The checkpoint running in the background, if any.
     background: Mutex<Option<JoinHandle<()>>>,
+    /// Compression dictionaries for saved documents.
+    dicts: Arc<Dicts>,
+    /// The dictionary being trained in the background, if any.
+    trainer: Mutex<Option<JoinHandle<()>>>,
     options: StoreOptions,
     /// Serialises commits; holds the next feed sequence number.
     writer: Mutex<u64>,
@@ -461,17 +472,10 @@ fn unversioned<'a>(key: &str, v: &'a [u8]) -> Result<&'a [u8], StoreError> {
     }
 }
 
-thread_local! {
-    static PACKER: std::cell::RefCell<zstd::block::Compressor> =
-        std::cell::RefCell::new(zstd::block::Compressor::new());
-    static UNPACKER: std::cell::RefCell<zstd::block::Decompressor> =
-        std::cell::RefCell::new(zstd::block::Decompressor::new());
-}
-
-/// A saved document as stored: zstd-compressed (level 3), which makes
+/// A saved document as stored: zstd-compressed (see `dict.rs`), which makes
 /// Automerge's own column compression unnecessary (see
 /// [`Loaded::prepare`]).
-fn pack_saved(key: &str, saved: &[u8]) -> Result<Vec<u8>, StoreError> {
+fn pack_saved(key: &str, saved: &[u8], dicts: &Dicts) -> Result<Vec<u8>, StoreError> {
     // What could not be read back is not written.
     if saved.len() as u64 > MAX_SAVED {
         return Err(StoreError::TooLarge {
@@ -479,35 +483,25 @@ fn pack_saved(key: &str, saved: &[u8]) -> Result<Vec<u8>, StoreError> {
             bytes: saved.len(),
         });
     }
-    PACKER
-        .with(|p| p.borrow_mut().compress(saved, 3))
+    dicts
+        .pack(saved)
         .map(|packed| versioned(&packed))
         .map_err(|e| StoreError::Durability(format!("could not compress {key}: {e}")))
 }
 
-/// The saved document in a stored value (format 3 kept it as it was).
-fn unpack_saved<'a>(key: &str, v: &'a [u8]) -> Result<Cow<'a, [u8]>, StoreError> {
-    match v.split_first() {
-        Some((&FORMAT_3, rest)) => Ok(Cow::Borrowed(rest)),
-        Some((&(FORMAT | FORMAT_4), packed)) => {
-            let size = zstd::zstd_safe::get_frame_content_size(packed);
-            if size > MAX_SAVED {
-                return Err(corrupt(
-                    key,
-                    "the saved document's size is missing or too large",
-                ));
-            }
-            let saved = UNPACKER
-                .with(|u| u.borrow_mut().decompress(packed, size as usize))
-                .map_err(|e| corrupt(key, format!("saved document: {e}")))?;
-            if saved.len() as u64 != size {
-                return Err(corrupt(key, "the saved document is shorter than it says"));
-            }
-            Ok(Cow::Owned(saved))
-        }
-        Some((other, _)) => Err(corrupt(key, format!("unknown value format {other}"))),
-        None => Err(corrupt(key, "empty value")),
-    }
+/// The saved document in a stored value (format 3 kept it as it was,
+/// format 4 as a zstd frame with no dictionary).
+fn unpack_saved<'a>(key: &str, v: &'a [u8], dicts: &Dicts) -> Result<Cow<'a, [u8]>, StoreError> {
+    let saved = match v.split_first() {
+        Some((&FORMAT_3, rest)) => return Ok(Cow::Borrowed(rest)),
+        Some((&FORMAT_4, frame)) => dict::decompress(frame, None, MAX_SAVED),
+        Some((&FORMAT, packed)) => dicts.unpack(packed, MAX_SAVED),
+        Some((other, _)) => return Err(corrupt(key, format!("unknown value format {other}"))),
+        None => return Err(corrupt(key, "empty value")),
+    };
+    saved
+        .map(Cow::Owned)
+        .map_err(|e| corrupt(key, format!("saved document: {e}")))
 }
 
 fn encode<T: Serialize>(key: &str, v: &T) -> Result<Vec<u8>, StoreError> {
@@ -764,6 +758,14 @@ impl Store {
             Some(k) => seq_of(&k?)?,
             None => 0,
         };
+        let dicts = Dicts::read(
+            tree.scan_prefix(dict::DICT_PREFIX)
+                .collect::<Result<Vec<_>, _>>()?
+                .iter()
+                .map(|(k, v)| Ok((k.as_ref(), unversioned("meta/dictionary", v)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?,
+        )
+        .map_err(|e| corrupt("meta/dictionary", e))?;
         let cache = DocCache::new(options.cache_docs);
         Ok(Store {
             db,
@@ -771,6 +773,8 @@ impl Store {
             wal: Arc::new(wal),
             mem: Arc::default(),
             background: Mutex::new(None),
+            dicts: Arc::new(dicts),
+            trainer: Mutex::new(None),
             options,
             writer: Mutex::new(last + 1),
             group: Arc::default(),
@@ -807,7 +811,7 @@ impl Store {
         };
         let name = id.as_str();
         let (saved, chunks) = self.parts(id, &head)?;
-        let mut doc = AutoCommit::load(&unpack_saved(name, &saved)?)
+        let mut doc = AutoCommit::load(&unpack_saved(name, &saved, &self.dicts)?)
             .map_err(|e| corrupt(name, format!("saved document: {e}")))?;
         for (seq, v) in &chunks {
             doc.load_incremental(chunk_changes(id, *seq, v)?)
@@ -876,7 +880,7 @@ impl Store {
             .iter_mut()
             .filter_map(|p| {
                 p.loaded
-                    .prepare(p.id, p.case.take(), compact_after)
+                    .prepare(p.id, p.case.take(), compact_after, &self.dicts)
                     .transpose()
             })
             .collect();
@@ -996,7 +1000,42 @@ impl Store {
         if let Err(e) = self.maybe_checkpoint() {
             tracing::error!(error = %e, "checkpoint failed; the store stops accepting writes");
         }
+        self.maybe_train();
         Ok(last)
+    }
+
+    /// Starts training a compression dictionary in the background when one
+    /// is due (see `dict.rs`).
+    fn maybe_train(&self) {
+        if !self.dicts.claim_training(self.options.dictionary_after) {
+            return;
+        }
+        let mut slot = self.trainer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(done) = slot.take() {
+            // The previous one has finished: it released the claim.
+            let _ = done.join();
+        }
+        let (db, tree, mem, dicts) = (
+            self.db.clone(),
+            self.tree.clone(),
+            Arc::clone(&self.mem),
+            Arc::clone(&self.dicts),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("hallsync-dictionary".into())
+            .spawn(move || {
+                if let Err(e) = train_dictionary(&db, &tree, &mem, &dicts) {
+                    tracing::warn!(error = %e, "could not train a compression dictionary; documents stay compressed without one, and training is tried again later");
+                }
+                dicts.trained();
+            });
+        match spawned {
+            Ok(handle) => *slot = Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start a thread to train a compression dictionary");
+                self.dicts.trained();
+            }
+        }
     }
 
     fn checkpoint_due(&self, factor: usize) -> bool {
@@ -1224,7 +1263,7 @@ impl Store {
             };
             self.parts(id, &head)?
         };
-        let mut out = unpack_saved(id.as_str(), &saved)?.into_owned();
+        let mut out = unpack_saved(id.as_str(), &saved, &self.dicts)?.into_owned();
         for (seq, v) in &chunks {
             out.extend_from_slice(chunk_changes(id, *seq, v)?);
         }
@@ -1436,8 +1475,50 @@ impl Checkpointer {
     }
 }
 
+/// Trains a dictionary on a sample of the stored documents, stores it,
+/// flushes sled, and only then lets new saves use it.
+fn train_dictionary(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    mem: &Mem,
+    dicts: &Dicts,
+) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let mut samples = Vec::new();
+    for kv in mem.prefix(tree, &[DOC]).take(dict::SAMPLES) {
+        let (k, v) = kv?;
+        let name = String::from_utf8_lossy(&k[1..]);
+        samples.push(unpack_saved(&name, &v, dicts)?.into_owned());
+    }
+    let raw = dict::train(&samples).map_err(|e| {
+        StoreError::Durability(format!("training on {} documents: {e}", samples.len()))
+    })?;
+    let number = dicts.next_number();
+    let mut k = dict::DICT_PREFIX.to_vec();
+    k.extend_from_slice(&number.to_be_bytes());
+    tree.insert(k, versioned(&dict::stored_form(&raw)))?;
+    db.flush()?;
+    dicts.install(number, &raw);
+    tracing::info!(
+        dictionary = number,
+        samples = samples.len(),
+        bytes = raw.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "trained a compression dictionary for saved documents"
+    );
+    Ok(())
+}
+
 impl Drop for Store {
     fn drop(&mut self) {
+        let training = self
+            .trainer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(job) = training {
+            let _ = job.join();
+        }
         if let Err(e) = self.checkpoint() {
             tracing::warn!(error = %e, "could not checkpoint on close; the log will be replayed at the next start");
         }

@@ -221,16 +221,22 @@ fn a_compressed_document_claiming_a_huge_size_is_refused_unread() {
     // A frame header whose content size says 2^40 bytes.
     claim.truncate(4);
     claim.extend_from_slice(&[0xe0, 0, 0, 0, 0, 0, 1, 0, 0]);
-    let err = unpack_saved("case", &key(FORMAT, &claim)).unwrap_err();
+    let none = Dicts::default();
+    let err = unpack_saved("case", &key(FORMAT_4, &claim), &none).unwrap_err();
     assert!(err.to_string().contains("too large"), "{err}");
-    let err = unpack_saved("case", &key(FORMAT, b"not zstd")).unwrap_err();
+    let err =
+        unpack_saved("case", &[&[FORMAT, 0, 0, 0, 0][..], &claim].concat(), &none).unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
+    let err = unpack_saved("case", &key(FORMAT, b"not zstd"), &none).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    let err = unpack_saved("case", &[FORMAT, 0, 0, 0, 9, 1, 2], &none).unwrap_err();
+    assert!(err.to_string().contains("dictionary 9 is missing"), "{err}");
     // Nothing is stored that could not be read back.
     let limit = MAX_SAVED as usize;
-    let err = pack_saved("case", &vec![7; limit + 1]).unwrap_err();
+    let err = pack_saved("case", &vec![7; limit + 1], &none).unwrap_err();
     assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
-    let packed = pack_saved("case", &vec![7; limit]).unwrap();
-    assert_eq!(unpack_saved("case", &packed).unwrap().len(), limit);
+    let packed = pack_saved("case", &vec![7; limit], &none).unwrap();
+    assert_eq!(unpack_saved("case", &packed, &none).unwrap().len(), limit);
 }
 
 #[test]
@@ -510,4 +516,97 @@ fn a_format_4_store_has_its_index_packed_at_open() {
     assert!(s.tree.scan_prefix([INDEX]).next().is_none());
     assert_eq!(index_answers(&s), expected_answers(&records));
     assert_eq!(s.verify().unwrap(), 120);
+}
+
+/// Writes a case-like document: a dozen fields, some shared by every
+/// case, some its own.
+fn write_case_like(s: &Store, n: u32) {
+    let a = id(&format!("c{n:05}"));
+    let h = s.doc(&a).unwrap();
+    let mut l = lock(&h).unwrap();
+    for f in 0..12 {
+        let shared = format!("民政办 field {f} applies to every case of item A{}", f % 3);
+        l.doc.put(ROOT, format!("f{f}"), shared).unwrap();
+    }
+    l.doc
+        .put(ROOT, "own", format!("applicant {n} {}", n * 7919))
+        .unwrap();
+    l.doc.commit();
+    s.persist(&mut [Pending {
+        id: &a,
+        loaded: &mut l,
+        case: None,
+    }])
+    .unwrap();
+}
+
+fn packed_size(s: &Store, n: u32) -> (u32, usize) {
+    let v = s
+        .get(&key(DOC, id(&format!("c{n:05}")).as_str().as_bytes()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(v[0], FORMAT);
+    (u32::from_be_bytes(v[1..5].try_into().unwrap()), v.len())
+}
+
+#[test]
+fn a_dictionary_is_trained_from_stored_documents_and_read_back_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        cache_docs: 4,
+        dictionary_after: 300,
+        ..StoreOptions::default()
+    };
+    {
+        let s = Store::open(dir.path(), options.clone()).unwrap();
+        for n in 0..300 {
+            write_case_like(&s, n);
+        }
+        let trainer = s.trainer.lock().unwrap().take().expect("training started");
+        trainer.join().unwrap();
+        assert!(s
+            .tree
+            .get([dict::DICT_PREFIX, &1u32.to_be_bytes()].concat())
+            .unwrap()
+            .is_some());
+        for n in 300..400 {
+            write_case_like(&s, n);
+        }
+        let (before, plain) = packed_size(&s, 299);
+        let (after, with_dict) = packed_size(&s, 399);
+        assert_eq!((before, after), (0, 1));
+        assert!(with_dict * 2 < plain, "{with_dict} against {plain}");
+    }
+    let s = Store::open(dir.path(), options).unwrap();
+    assert_eq!(s.verify().unwrap(), 400);
+    let h = s.doc(&id("c00399")).unwrap();
+    let own = lock(&h)
+        .unwrap()
+        .doc
+        .get(ROOT, "own")
+        .unwrap()
+        .unwrap()
+        .0
+        .to_string();
+    assert!(own.contains("applicant 399"), "{own}");
+    // No second dictionary: one is trained per store.
+    for n in 400..750 {
+        write_case_like(&s, n);
+    }
+    assert!(s.trainer.lock().unwrap().is_none());
+}
+
+#[test]
+fn a_damaged_dictionary_is_reported_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        let k = [dict::DICT_PREFIX, &1u32.to_be_bytes()].concat();
+        let mut v = versioned(&dict::stored_form(b"a dictionary"));
+        v[6] ^= 1;
+        s.tree.insert(k, v).unwrap();
+        s.db.flush().unwrap();
+    }
+    let err = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("fails its checksum"), "{err}");
 }
