@@ -105,8 +105,7 @@ fn main() {
             'd' => "saved documents",
             'h' => "heads + case records",
             'c' => "feed chunks/markers",
-            'x' => "case index (memtable)",
-            'y' => "case index blocks",
+            'x' => "case index",
             _ => "meta",
         };
         println!(

@@ -1,25 +1,24 @@
 //! The hallsync store: every record as an Automerge document in sled, a
 //! change feed for replication, and a case index, kept in step atomically.
 //!
-//! Everything lives in one sled tree, under one-byte key prefixes; every
-//! value starts with a format byte. A commit is made atomic and durable by
-//! the store's own write-ahead log (see `wal.rs`), not by sled: sled's
-//! batches and transactions each force a write and a `sync_file_range`, and
-//! its flush costs milliseconds, which held the store to ~150 cases/s.
-//! Commits land in a memtable (see `mem.rs`) that background checkpoints
-//! write to sled, each key once at its latest value.
+//! The store works on *logical* keys under one-byte prefixes; every value
+//! starts with a format byte. A commit is made atomic and durable by the
+//! store's own write-ahead log (see `wal.rs`), not by sled: sled's batches
+//! and transactions each force a write and a `sync_file_range`, and its
+//! flush costs milliseconds, which held the store to ~150 cases/s. Commits
+//! land in a memtable (see `mem.rs`) that background checkpoints fold into
+//! sled, each key once at its latest value, packed into blocks of ~4 KiB
+//! (see `packed.rs`): sled keeps only blocks, plus the format, the feed id
+//! and the compression dictionaries (`mdict:`, see `dict.rs`) under keys of
+//! their own.
 //!
 //! | prefix | key                      | value                                        |
 //! |--------|--------------------------|----------------------------------------------|
 //! | `d`    | doc id                   | saved (compacted) document, zstd-compressed  |
 //! | `h`    | doc id                   | [`Head`]: feed seq, chunk seqs, case record  |
 //! | `c`    | seq (u64 BE)             | doc id + changes saved after `d` (a *chunk*), or doc id alone (a *marker*) |
-//! | `y`    | an index entry           | the case index, packed (see `index.rs`)      |
-//! | `m`    | name                     | store format                                 |
-//!
-//! Commits log and memtable each case index entry as a key of its own (`x`,
-//! field tag, value, doc id; empty value); checkpoints fold those into the
-//! `y` blocks, and index reads merge the two.
+//! | `x`    | field tag, value, doc id | empty: the case index                        |
+//! | `m`    | `peer:` + node id        | how far this node applied that peer's feed   |
 //!
 //! The `c` entries are the change feed: every write of a document takes the
 //! next sequence number and writes a chunk (new changes) or, when the write
@@ -39,8 +38,8 @@
 mod cache;
 mod commit;
 mod dict;
-mod index;
 mod mem;
+mod packed;
 mod wal;
 
 use std::borrow::Cow;
@@ -58,8 +57,8 @@ use thiserror::Error;
 use cache::DocCache;
 use commit::GroupCommit;
 use dict::Dicts;
-use index::BlockError;
-use mem::{prefix_end, Mem, Table, Val};
+use mem::{Mem, Table, Val};
+use packed::{BlockError, Blocks};
 use wal::{Op, Wal};
 
 /// The on-disk format this build writes.
@@ -406,9 +405,13 @@ pub fn lock(handle: &DocHandle) -> Result<MutexGuard<'_, Loaded>, StoreError> {
 #[derive(Debug)]
 pub struct Store {
     db: sled::Db,
+    /// For the keys written to sled directly (format, feed id,
+    /// dictionaries).
     tree: sled::Tree,
+    /// Everything else, packed (see `packed.rs`).
+    blocks: Arc<Blocks>,
     wal: Arc<Wal>,
-    /// Commits since the last checkpoint, in front of `tree`.
+    /// Commits since the last checkpoint, in front of `blocks`.
     mem: Arc<Mem>,
     /// The checkpoint running in the background, if any.
     background: Mutex<Option<JoinHandle<()>>>,
@@ -617,54 +620,6 @@ fn reindex(ops: &mut Vec<Op>, id: &DocId, old: Option<&CaseRecord>, new: &CaseRe
     }
 }
 
-/// Writes key changes (in key order, each key once) to sled, folding the
-/// case index entries among them into blocks.
-fn write_ops<'a>(
-    tree: &sled::Tree,
-    changes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
-) -> Result<(), StoreError> {
-    let mut entries = Vec::new();
-    for (k, v) in changes {
-        match (k.split_first(), v) {
-            (Some((&INDEX, entry)), v) => entries.push((entry, v.is_some())),
-            (_, Some(v)) => drop(tree.insert(k, v)?),
-            (_, None) => drop(tree.remove(k)?),
-        }
-    }
-    Ok(index::fold(tree, entries)?)
-}
-
-/// Index entries moved into blocks per step of an upgrade.
-const UPGRADE_STEP: usize = 50_000;
-
-/// Moves a format 3 or 4 store's case index (a sled key per entry) into
-/// blocks, then marks the store as this format. Every step can be redone, so
-/// an upgrade cut short resumes at the next open.
-fn upgrade(db: &sled::Db, tree: &sled::Tree, old: u8) -> Result<(), StoreError> {
-    loop {
-        let step = tree
-            .scan_prefix([INDEX])
-            .keys()
-            .take(UPGRADE_STEP)
-            .collect::<Result<Vec<_>, _>>()?;
-        if step.is_empty() {
-            break;
-        }
-        index::fold(tree, step.iter().map(|k| (&k[1..], true)))?;
-        db.flush()?;
-        for k in &step {
-            tree.remove(k)?;
-        }
-    }
-    tree.insert(FORMAT_KEY, &[FORMAT])?;
-    db.flush()?;
-    tracing::warn!(
-        "upgraded the data directory from store format {old} to {FORMAT} (the case index is packed into blocks{}); hallsync builds older than this one can no longer open it",
-        if old == FORMAT_3 { ", saved documents are compressed" } else { "" }
-    );
-    Ok(())
-}
-
 fn doc_id(key: &[u8]) -> Result<DocId, StoreError> {
     std::str::from_utf8(key)
         .ok()
@@ -677,6 +632,51 @@ fn seq_of(k: &[u8]) -> Result<u64, StoreError> {
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map(u64::from_be_bytes)
         .ok_or_else(|| corrupt("feed", "a sequence number is not 8 bytes"))
+}
+
+/// Keys moved into blocks per step of an upgrade.
+const UPGRADE_STEP: usize = 20_000;
+
+/// Whether a sled key is one the store writes to sled directly rather than
+/// into blocks.
+fn direct(k: &[u8]) -> bool {
+    k == FORMAT_KEY || k == FEED_ID_KEY || k.starts_with(dict::DICT_PREFIX)
+}
+
+/// Moves a format 3 or 4 store's keys (one sled key each) into blocks, then
+/// marks the store as this format. Every step can be redone, so an upgrade
+/// cut short resumes at the next open.
+fn upgrade(db: &sled::Db, tree: &sled::Tree, blocks: &Blocks, old: u8) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let mut moved = 0;
+    loop {
+        let step = tree
+            .range(vec![packed::BLOCK + 1]..)
+            .filter(|kv| kv.as_ref().map_or(true, |(k, _)| !direct(k)))
+            .take(UPGRADE_STEP)
+            .collect::<Result<Vec<_>, _>>()?;
+        if step.is_empty() {
+            break;
+        }
+        blocks.fold(step.iter().map(|(k, v)| (k.as_ref(), Some(v.as_ref()))))?;
+        db.flush()?;
+        for (k, _) in &step {
+            tree.remove(k)?;
+        }
+        moved += step.len();
+        tracing::info!(
+            moved,
+            "upgrading the data directory: keys packed into blocks"
+        );
+    }
+    tree.insert(FORMAT_KEY, &[FORMAT])?;
+    db.flush()?;
+    tracing::warn!(
+        ms = started.elapsed().as_millis() as u64,
+        "upgraded the data directory from store format {old} to {FORMAT} (records packed into blocks{}); hallsync builds older than this one can no longer open it",
+        if old == FORMAT_3 { ", saved documents compressed" } else { "" }
+    );
+    Ok(())
 }
 
 impl Store {
@@ -709,10 +709,11 @@ impl Store {
             }
         };
         let tree = db.open_tree("hallsync")?;
+        let blocks = Arc::new(Blocks::new(tree.clone()));
         let format = tree.get(FORMAT_KEY)?;
         match format.as_deref() {
             None | Some([FORMAT]) => {}
-            Some([old @ (FORMAT_4 | FORMAT_3)]) => upgrade(&db, &tree, *old)?,
+            Some([old @ (FORMAT_4 | FORMAT_3)]) => upgrade(&db, &tree, &blocks, *old)?,
             Some([found]) if *found > FORMAT => {
                 return Err(StoreError::NewerFormat { found: *found })
             }
@@ -729,7 +730,7 @@ impl Store {
                     Op::Del(k) => latest.insert(k.as_slice(), None),
                 };
             }
-            write_ops(&tree, latest)?;
+            blocks.fold(latest)?;
             db.flush()?;
         }
         // Start from an empty log: new records must never land behind a torn
@@ -754,9 +755,9 @@ impl Store {
                 id
             }
         };
-        let last = match tree.scan_prefix([FEED]).keys().next_back() {
-            Some(k) => seq_of(&k?)?,
-            None => 0,
+        let last = match blocks.last_below(&[FEED + 1])? {
+            Some((k, _)) if k.first() == Some(&FEED) => seq_of(&k)?,
+            _ => 0,
         };
         let dicts = Dicts::read(
             tree.scan_prefix(dict::DICT_PREFIX)
@@ -770,6 +771,7 @@ impl Store {
         Ok(Store {
             db,
             tree,
+            blocks,
             wal: Arc::new(wal),
             mem: Arc::default(),
             background: Mutex::new(None),
@@ -796,7 +798,7 @@ impl Store {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.mem.get(&self.tree, key)?)
+        Ok(self.mem.get(&self.blocks, key)?)
     }
 
     fn head(&self, id: &DocId) -> Result<Option<Head>, StoreError> {
@@ -1015,16 +1017,17 @@ impl Store {
             // The previous one has finished: it released the claim.
             let _ = done.join();
         }
-        let (db, tree, mem, dicts) = (
+        let (db, tree, blocks, mem, dicts) = (
             self.db.clone(),
             self.tree.clone(),
+            Arc::clone(&self.blocks),
             Arc::clone(&self.mem),
             Arc::clone(&self.dicts),
         );
         let spawned = std::thread::Builder::new()
             .name("hallsync-dictionary".into())
             .spawn(move || {
-                if let Err(e) = train_dictionary(&db, &tree, &mem, &dicts) {
+                if let Err(e) = train_dictionary(&db, &tree, &blocks, &mem, &dicts) {
                     tracing::warn!(error = %e, "could not train a compression dictionary; documents stay compressed without one, and training is tried again later");
                 }
                 dicts.trained();
@@ -1082,7 +1085,7 @@ impl Store {
     fn checkpointer(&self) -> Checkpointer {
         Checkpointer {
             db: self.db.clone(),
-            tree: self.tree.clone(),
+            blocks: Arc::clone(&self.blocks),
             wal: Arc::clone(&self.wal),
             mem: Arc::clone(&self.mem),
             group: Arc::clone(&self.group),
@@ -1148,7 +1151,7 @@ impl Store {
         prefix: &str,
     ) -> impl Iterator<Item = Result<DocId, StoreError>> + '_ {
         self.mem
-            .prefix(&self.tree, &key(HEAD, prefix.as_bytes()))
+            .prefix(&self.blocks, &key(HEAD, prefix.as_bytes()))
             .map(|kv| doc_id(&kv?.0[1..]))
     }
 
@@ -1196,7 +1199,7 @@ impl Store {
         let mut scanned = upto;
         for kv in self
             .mem
-            .range(&self.tree, feed_key(after.saturating_add(1)), Some(end))
+            .range(&self.blocks, feed_key(after.saturating_add(1)), Some(end))
         {
             let (k, v) = kv?;
             let seq = seq_of(&k)?;
@@ -1285,7 +1288,7 @@ impl Store {
         &self,
     ) -> impl Iterator<Item = Result<(DocId, CaseRecord), StoreError>> + '_ {
         self.mem
-            .prefix(&self.tree, &key(HEAD, b"case:"))
+            .prefix(&self.blocks, &key(HEAD, b"case:"))
             .filter_map(|kv| {
                 let (k, v) = match kv {
                     Ok(kv) => kv,
@@ -1314,9 +1317,10 @@ impl Store {
         let mut prefix = vec![INDEX, tag];
         prefix.extend_from_slice(&value);
         prefix.extend(sep);
-        self.index_range(&prefix, prefix_end(&prefix).as_deref())?
-            .iter()
-            .map(|k| {
+        self.mem
+            .prefix(&self.blocks, &prefix)
+            .map(|kv| {
+                let k = kv?.0;
                 let rest = &k[prefix.len()..];
                 let id = match sep {
                     Some(_) => rest,
@@ -1343,9 +1347,10 @@ impl Store {
             k.extend_from_slice(&time_bytes(t));
             k
         };
-        self.index_range(&bound(from), Some(&bound(to)))?
-            .iter()
-            .map(|k| {
+        self.mem
+            .range(&self.blocks, bound(from), Some(bound(to)))
+            .map(|kv| {
+                let k = kv?.0;
                 let t = k
                     .get(2..10)
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -1356,34 +1361,11 @@ impl Store {
             .collect()
     }
 
-    /// The case index entries (as the memtable keys them, `x` first) in
-    /// `[from, to)` (`to`: `None` for no end), in order.
-    fn index_range(&self, from: &[u8], to: Option<&[u8]>) -> Result<Vec<Vec<u8>>, StoreError> {
-        // The overlay is read before the blocks: an entry a checkpoint folds
-        // meanwhile is then seen in one or the other, which agree.
-        let overlay = self.mem.overlay(from, to);
-        let entry = |k: &[u8]| k.strip_prefix(&[INDEX]).map(<[u8]>::to_vec);
-        let start = entry(from).unwrap_or_default();
-        let mut found: std::collections::BTreeSet<Vec<u8>> =
-            index::scan(&self.tree, &start, to.and_then(entry).as_deref())?
-                .into_iter()
-                .map(|e| key(INDEX, &e))
-                .collect();
-        for (k, present) in overlay {
-            if present {
-                found.insert(k);
-            } else {
-                found.remove(&k);
-            }
-        }
-        Ok(found.into_iter().collect())
-    }
-
     /// Live data by key prefix: (prefix, keys, key and value bytes), for
     /// telling the store's own data from sled's overhead.
     pub fn live_bytes(&self) -> Result<Vec<(char, u64, u64)>, StoreError> {
         let mut out: Vec<(char, u64, u64)> = Vec::new();
-        for kv in self.mem.range(&self.tree, Vec::new(), None) {
+        for kv in self.mem.range(&self.blocks, Vec::new(), None) {
             let (k, v) = kv?;
             let prefix = char::from(k[0]);
             let size = (k.len() + v.len()) as u64;
@@ -1402,10 +1384,8 @@ impl Store {
     /// exists, and that every case has the index entries of its record;
     /// returns the number of documents.
     pub fn verify(&self) -> Result<usize, StoreError> {
-        // Every index block decodes.
-        index::scan(&self.tree, &[], None)?;
         let mut n = 0;
-        for kv in self.mem.prefix(&self.tree, &[HEAD]) {
+        for kv in self.mem.prefix(&self.blocks, &[HEAD]) {
             let (k, v) = kv?;
             let id = doc_id(&k[1..])?;
             let head: Head = decode(id.as_str(), &v)?;
@@ -1414,8 +1394,7 @@ impl Store {
                 return Err(corrupt(id.as_str(), "its newest feed entry is missing"));
             }
             for k in head.case.iter().flat_map(|c| index_keys(&id, c)) {
-                let end = [k.as_slice(), &[0]].concat();
-                if self.index_range(&k, Some(&end))?.is_empty() {
+                if self.get(&k)?.is_none() {
                     return Err(corrupt(id.as_str(), "a case index entry is missing"));
                 }
             }
@@ -1429,7 +1408,7 @@ impl Store {
 /// thread).
 struct Checkpointer {
     db: sled::Db,
-    tree: sled::Tree,
+    blocks: Arc<Blocks>,
     wal: Arc<Wal>,
     mem: Arc<Mem>,
     group: Arc<GroupCommit>,
@@ -1454,7 +1433,10 @@ impl Checkpointer {
         let changes = frozen
             .iter()
             .map(|(k, v)| (k.as_slice(), v.as_ref().map(Val::as_slice)));
-        let result = write_ops(&self.tree, changes)
+        let result = self
+            .blocks
+            .fold(changes)
+            .map_err(StoreError::from)
             .and_then(|()| Ok(self.db.flush().map(drop)?))
             .map_err(|e| e.to_string())
             .and_then(|()| self.wal.remove_upto(segment).map_err(|e| e.to_string()));
@@ -1480,12 +1462,13 @@ impl Checkpointer {
 fn train_dictionary(
     db: &sled::Db,
     tree: &sled::Tree,
+    blocks: &Blocks,
     mem: &Mem,
     dicts: &Dicts,
 ) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     let mut samples = Vec::new();
-    for kv in mem.prefix(tree, &[DOC]).take(dict::SAMPLES) {
+    for kv in mem.prefix(blocks, &[DOC]).take(dict::SAMPLES) {
         let (k, v) = kv?;
         let name = String::from_utf8_lossy(&k[1..]);
         samples.push(unpack_saved(&name, &v, dicts)?.into_owned());

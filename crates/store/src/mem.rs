@@ -20,6 +20,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::IVec;
 
+use crate::packed::{BlockError, Blocks, Entries};
 use crate::wal::Span;
 
 /// Bytes inside a commit's log record, which the memtable keeps whole: one
@@ -142,7 +143,7 @@ impl Mem {
     }
 
     /// A key's current value.
-    pub(crate) fn get(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<IVec>, sled::Error> {
+    pub(crate) fn get(&self, blocks: &Blocks, key: &[u8]) -> Result<Option<IVec>, BlockError> {
         {
             let t = self.read();
             if let Some(v) = t.active.get(key) {
@@ -152,13 +153,13 @@ impl Mem {
                 return Ok(v.as_ref().map(|v| IVec::from(v.as_slice())));
             }
         }
-        tree.get(key)
+        Ok(blocks.get(key)?.map(IVec::from))
     }
 
     /// The entries in `[from, to)` (`to`: `None` for no end), in key order.
     pub(crate) fn range<'a>(
         &'a self,
-        tree: &sled::Tree,
+        blocks: &'a Blocks,
         from: Vec<u8>,
         to: Option<Vec<u8>>,
     ) -> Scan<'a> {
@@ -167,10 +168,7 @@ impl Mem {
         // The overlay is read before sled: a key a checkpoint moves to sled
         // meanwhile is then seen in one or the other.
         let mem_done = self.refill(&mut buf, &mut next_from, to.as_deref());
-        let disk = match &to {
-            Some(to) => tree.range(from..to.clone()),
-            None => tree.range(from..),
-        };
+        let disk = blocks.entries(from, to.clone());
         Scan {
             mem: self,
             disk: disk.peekable(),
@@ -230,27 +228,9 @@ impl Mem {
         taken < SCAN_CHUNK
     }
 
-    /// What the tables alone say of the keys in `[from, to)` (`to`: `None`
-    /// for no end): each key written since the last checkpoint, and
-    /// whether it is now present.
-    pub(crate) fn overlay(&self, from: &[u8], to: Option<&[u8]>) -> BTreeMap<Vec<u8>, bool> {
-        let t = self.read();
-        let range = (
-            Bound::Included(from),
-            to.map_or(Bound::Unbounded, Bound::Excluded),
-        );
-        let mut out = BTreeMap::new();
-        for table in t.frozen.iter().map(|f| &**f).chain([&t.active]) {
-            for (k, v) in table.range::<[u8], _>(range) {
-                out.insert(k.as_slice().to_vec(), v.is_some());
-            }
-        }
-        out
-    }
-
     /// The entries whose key starts with `prefix`, in key order.
-    pub(crate) fn prefix<'a>(&'a self, tree: &sled::Tree, prefix: &[u8]) -> Scan<'a> {
-        self.range(tree, prefix.to_vec(), prefix_end(prefix))
+    pub(crate) fn prefix<'a>(&'a self, blocks: &'a Blocks, prefix: &[u8]) -> Scan<'a> {
+        self.range(blocks, prefix.to_vec(), prefix_end(prefix))
     }
 }
 
@@ -271,7 +251,7 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// hide sled's value). Like sled's own iterators it is not a snapshot.
 pub(crate) struct Scan<'a> {
     mem: &'a Mem,
-    disk: std::iter::Peekable<sled::Iter>,
+    disk: std::iter::Peekable<Entries<'a>>,
     buf: VecDeque<(Val, Option<Val>)>,
     next_from: Bound<Vec<u8>>,
     to: Option<Vec<u8>>,
@@ -279,7 +259,7 @@ pub(crate) struct Scan<'a> {
 }
 
 impl Iterator for Scan<'_> {
-    type Item = Result<(IVec, IVec), sled::Error>;
+    type Item = Result<(IVec, IVec), BlockError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -331,7 +311,7 @@ mod tests {
         for seed in 0..8 {
             let mut rng = StdRng::seed_from_u64(seed);
             let db = sled::Config::new().temporary(true).open().unwrap();
-            let tree = db.open_tree("t").unwrap();
+            let tree = Blocks::new(db.open_tree("t").unwrap());
             let mem = Mem::default();
             let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
             let mut pending: Option<(Arc<Table>, usize)> = None;
@@ -360,13 +340,11 @@ mod tests {
                         // Write part of the frozen table to sled.
                         if let Some((t, done)) = pending.as_mut() {
                             let n = rng.random_range(0..=t.len() - *done);
-                            for (k, v) in t.iter().skip(*done).take(n) {
-                                match v {
-                                    Some(v) => tree.insert(k.as_slice(), v.as_slice()).map(drop),
-                                    None => tree.remove(k.as_slice()).map(drop),
-                                }
-                                .unwrap();
-                            }
+                            let part = t.iter().skip(*done).take(n);
+                            tree.fold(
+                                part.map(|(k, v)| (k.as_slice(), v.as_ref().map(Val::as_slice))),
+                            )
+                            .unwrap();
                             *done += n;
                             if *done == t.len() {
                                 mem.drop_frozen();

@@ -74,7 +74,7 @@ fn documents_survive_reopen_through_chunks_and_compaction() {
     // Compaction keeps fewer chunks than the threshold.
     let chunks = s.head(&a).unwrap().unwrap().chunks.len();
     assert!(chunks < 8, "{chunks} chunks left");
-    let feed_entries = s.tree.scan_prefix([FEED]).count();
+    let feed_entries = s.mem.prefix(&s.blocks, &[FEED]).count();
     assert_eq!(feed_entries, chunks.max(1), "live chunks, or one marker");
     assert_eq!(s.verify().unwrap(), 1);
 }
@@ -154,8 +154,9 @@ fn damaged_values_and_newer_formats_are_reported() {
         let s = open(dir.path());
         write(&s, &a, "x", 1, None);
         s.checkpoint().unwrap();
-        s.tree
-            .insert(key(DOC, a.as_str().as_bytes()), &[FORMAT, 1, 2, 3][..])
+        let k = key(DOC, a.as_str().as_bytes());
+        s.blocks
+            .fold([(&k[..], Some(&[FORMAT, 1, 2, 3][..]))])
             .unwrap();
         s.db.flush().unwrap();
     }
@@ -207,8 +208,8 @@ fn a_format_3_store_is_read_and_upgraded_in_place() {
     }
     s.checkpoint().unwrap();
     let stored = s
-        .tree
-        .get(key(DOC, a.as_str().as_bytes()))
+        .blocks
+        .get(&key(DOC, a.as_str().as_bytes()))
         .unwrap()
         .unwrap();
     assert_eq!(stored[0], FORMAT);
@@ -470,6 +471,14 @@ fn write_cases(
     }
 }
 
+/// sled holds nothing but blocks and the keys written to it directly.
+fn assert_only_blocks(s: &Store) {
+    for k in s.tree.iter().keys() {
+        let k = k.unwrap();
+        assert!(k[0] == packed::BLOCK || direct(&k), "{k:?}");
+    }
+}
+
 #[test]
 fn the_index_answers_the_same_from_the_memtable_blocks_and_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -488,24 +497,36 @@ fn the_index_answers_the_same_from_the_memtable_blocks_and_after_reopen() {
     let s = open(dir.path());
     assert_eq!(index_answers(&s), expected_answers(&records));
     assert_eq!(s.verify().unwrap(), 300);
-    // sled holds the index as blocks only.
-    assert!(s.tree.scan_prefix([INDEX]).next().is_none());
-    assert!(s.tree.scan_prefix([index::BLOCK]).count() < 60);
+    assert_only_blocks(&s);
 }
 
 #[test]
-fn a_format_4_store_has_its_index_packed_at_open() {
+fn a_format_4_store_has_its_records_packed_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut records = BTreeMap::new();
     {
         let s = open(dir.path());
         write_cases(&s, (0..120).map(|n| (n, n)), &mut records);
+        let h = s.doc(&id("c0000")).unwrap();
+        let mut l = lock(&h).unwrap();
+        l.doc.put(ROOT, "y", 1).unwrap();
+        l.doc.commit();
+        let pending = Pending {
+            id: &id("c0000"),
+            loaded: &mut l,
+            case: None,
+        };
+        let at = Checkpoint { feed: 9, seq: 4 };
+        s.persist_from(&mut [pending], Some(("county", at)))
+            .unwrap();
+        drop(l);
         s.checkpoint().unwrap();
-        // As format 4 left it: one sled key per index entry.
-        for e in index::scan(&s.tree, &[], None).unwrap() {
-            s.tree.insert(key(INDEX, &e), &[][..]).unwrap();
+        // As format 4 left it: one sled key per record.
+        for kv in s.blocks.entries(Vec::new(), None) {
+            let (k, v) = kv.unwrap();
+            s.tree.insert(k, v).unwrap();
         }
-        for k in s.tree.scan_prefix([index::BLOCK]).keys() {
+        for k in s.tree.scan_prefix([packed::BLOCK]).keys() {
             s.tree.remove(k.unwrap()).unwrap();
         }
         s.tree.insert(FORMAT_KEY, &[FORMAT_4]).unwrap();
@@ -513,9 +534,11 @@ fn a_format_4_store_has_its_index_packed_at_open() {
     }
     let s = open(dir.path());
     assert_eq!(s.tree.get(FORMAT_KEY).unwrap().unwrap().as_ref(), &[FORMAT]);
-    assert!(s.tree.scan_prefix([INDEX]).next().is_none());
+    assert_only_blocks(&s);
     assert_eq!(index_answers(&s), expected_answers(&records));
     assert_eq!(s.verify().unwrap(), 120);
+    assert_eq!(read(&s, &id("c0077"), "x"), Some(77));
+    assert!(s.peer_checkpoint("county").unwrap().seq > 0);
 }
 
 /// Writes a case-like document: a dozen fields, some shared by every

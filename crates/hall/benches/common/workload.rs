@@ -142,16 +142,20 @@ pub fn fill(hall: &Hall, cases: usize, writers: usize) {
     let start = Instant::now();
     let mut report = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..writers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= cases {
-                    break;
-                }
-                write_case(hall, i);
-            });
-        }
-        while next.load(Ordering::Relaxed) < cases {
+        let handles: Vec<_> = (0..writers)
+            .map(|_| {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= cases {
+                        break;
+                    }
+                    write_case(hall, i);
+                })
+            })
+            .collect();
+        // Until every writer is done (or has failed: the scope then
+        // reports its panic).
+        while !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(Duration::from_millis(200));
             if report.elapsed() > Duration::from_secs(10) {
                 let done = next.load(Ordering::Relaxed).min(cases);
