@@ -179,6 +179,16 @@ impl Dicts {
     }
 }
 
+/// Compresses `src` into one zstd frame, with no dictionary.
+pub(crate) fn compress(src: &[u8], level: i32) -> Result<Vec<u8>, String> {
+    let mut out = vec![0; zstd_safe::compress_bound(src.len())];
+    let written = CCTX
+        .with(|c| c.borrow_mut().compress(&mut out[..], src, level))
+        .map_err(|code| zstd_safe::get_error_name(code).to_string())?;
+    out.truncate(written);
+    Ok(out)
+}
+
 /// Decompresses one zstd frame (with its dictionary, if any), refusing one
 /// that claims more than `max` bytes or delivers fewer than it claims.
 pub(crate) fn decompress(frame: &[u8], dict: Option<&Dict>, max: u64) -> Result<Vec<u8>, String> {

@@ -116,7 +116,7 @@ fn encode(entries: &[Entry]) -> Vec<u8> {
         prev = k;
     }
     if raw.len() <= MAX_ZSTD_BLOCK {
-        if let Ok(frame) = zstd::block::compress(&raw[1..], 1) {
+        if let Ok(frame) = crate::dict::compress(&raw[1..], 1) {
             let framed = zstd::zstd_safe::get_frame_content_size(&frame) == (raw.len() - 1) as u64;
             if framed && frame.len() * 8 <= (raw.len() - 1) * 7 {
                 return [&[ZSTD][..], &frame].concat();
@@ -126,41 +126,57 @@ fn encode(entries: &[Entry]) -> Vec<u8> {
     raw
 }
 
-fn decode(bound: &[u8], v: &[u8]) -> Result<Vec<Entry>, BlockError> {
+/// Walks a block's entries in order, handing each key and value to `f`
+/// until it returns `false`.
+fn walk(bound: &[u8], v: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), BlockError> {
     let damaged = |why: &str| BlockError::Damaged(bound.to_vec(), why.to_string());
     let unpacked;
     let mut rest = match v.split_first() {
         Some((&RAW, rest)) => rest,
         Some((&ZSTD, frame)) => {
-            let size = zstd::zstd_safe::get_frame_content_size(frame);
-            if size > MAX_ZSTD_BLOCK as u64 {
-                return Err(damaged("its size is missing or too large"));
-            }
-            unpacked = zstd::block::decompress(frame, size as usize)
+            unpacked = crate::dict::decompress(frame, None, MAX_ZSTD_BLOCK as u64)
                 .map_err(|e| damaged(&format!("does not decompress: {e}")))?;
             &unpacked[..]
         }
         Some(_) => return Err(damaged("unknown block format")),
         None => return Err(damaged("empty block")),
     };
-    let mut entries: Vec<Entry> = Vec::new();
+    if rest.is_empty() && !bound.is_empty() {
+        return Err(damaged("empty block"));
+    }
+    let mut key: Vec<u8> = Vec::with_capacity(64);
+    let mut first = true;
     while !rest.is_empty() {
-        let prev = entries.last().map_or(&[][..], |(k, _)| k.as_slice());
         let shared = take_len(&mut rest).ok_or_else(|| damaged("bad length"))?;
         let suffix = take(&mut rest).ok_or_else(|| damaged("a key runs past the block"))?;
         let value = take(&mut rest).ok_or_else(|| damaged("a value runs past the block"))?;
-        if shared > prev.len() {
-            return Err(damaged("a key shares more than the one before has"));
-        }
-        let key = [&prev[..shared], suffix].concat();
-        if key.as_slice() <= prev && !entries.is_empty() {
+        // The key after `key` shares `shared` bytes with it and is greater:
+        // its next byte is greater, or `key` ends there and it goes on.
+        let greater = match (key.get(shared), suffix.first()) {
+            _ if first => true,
+            (Some(old), Some(new)) => new > old,
+            (None, Some(_)) => shared == key.len(),
+            (_, None) => false,
+        };
+        if shared > key.len() || !greater {
             return Err(damaged("keys out of order"));
         }
-        entries.push((key, value.to_vec()));
+        key.truncate(shared);
+        key.extend_from_slice(suffix);
+        first = false;
+        if !f(&key, value) {
+            break;
+        }
     }
-    if entries.is_empty() && !bound.is_empty() {
-        return Err(damaged("empty block"));
-    }
+    Ok(())
+}
+
+fn decode(bound: &[u8], v: &[u8]) -> Result<Vec<Entry>, BlockError> {
+    let mut entries = Vec::new();
+    walk(bound, v, |k, v| {
+        entries.push((k.to_vec(), v.to_vec()));
+        true
+    })?;
     Ok(entries)
 }
 
@@ -313,11 +329,16 @@ impl Blocks {
         let Some((k, v)) = found else {
             return Ok(None);
         };
-        let mut entries = decode(&k[1..], &v)?;
-        Ok(entries
-            .binary_search_by(|(k, _)| k.as_slice().cmp(key))
-            .ok()
-            .map(|i| entries.swap_remove(i).1))
+        let mut value = None;
+        walk(&k[1..], &v, |k, v| match k.cmp(key) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Equal => {
+                value = Some(v.to_vec());
+                false
+            }
+            std::cmp::Ordering::Greater => false,
+        })?;
+        Ok(value)
     }
 
     /// The stored entry with the greatest key below `to`.
