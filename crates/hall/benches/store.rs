@@ -4,7 +4,9 @@
 //!
 //! `cargo bench -p hallsync-hall --bench store` (or `scripts/bench-store.sh`).
 //! Environment: `BENCH_CASES` (default 100000), `BENCH_WRITERS` (default 16,
-//! the concurrent windows sharing group commits).
+//! the concurrent windows sharing group commits), `BENCH_SPREAD` (default
+//! 1: cases each window advances together, so that a case's writes are
+//! spread over time and over many checkpoints).
 
 use std::path::Path;
 use std::time::Instant;
@@ -49,12 +51,13 @@ fn dir_bytes(p: &Path) -> u64 {
 fn main() {
     let cases = env("BENCH_CASES", 100_000);
     let writers = env("BENCH_WRITERS", 16).max(1);
+    let spread = env("BENCH_SPREAD", 1).max(1);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let hall = workload::setup(dir);
     let rss_before = workload::status_kb(None, "VmRSS:");
     let start = Instant::now();
-    workload::fill(&hall, cases, writers);
+    workload::fill(&hall, cases, writers, spread);
     let write_secs = start.elapsed().as_secs_f64();
     let peak_rss_mb = workload::status_kb(None, "VmHWM:") as f64 / 1024.0;
     let docs = hall.store().verify().unwrap();
@@ -69,7 +72,7 @@ fn main() {
     assert!(row.view.state.is_concluded());
 
     println!();
-    println!("hallsync store benchmark: {cases} complete cases (accept + 8 events), {writers} writers, every write durable");
+    println!("hallsync store benchmark: {cases} complete cases (accept + 8 events), {writers} writers advancing {spread} at a time, every write durable");
     println!("| measure                       | value        | target     |");
     println!("|-------------------------------|--------------|------------|");
     println!(

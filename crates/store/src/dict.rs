@@ -4,16 +4,20 @@
 //! One hall's documents share most of their bytes: the schema's field
 //! names, the hall's actor, its items, departments and staff. Compressed one
 //! by one, a complete case still takes ~1.1 KB; with a dictionary trained on
-//! a sample of the store's documents it takes a fraction of that. Once
-//! [`crate::StoreOptions::dictionary_after`] documents have been saved
-//! without one, a background thread samples the stored documents, trains a
-//! dictionary, stores it (`mdict:` + its number, with a CRC) and flushes
-//! sled; only then do new saves use it. Every packed document names its
-//! dictionary (0: none), and dictionaries are never deleted, so any stored
-//! value can always be read.
+//! a sample of the store's documents it takes a fraction of that.
+//!
+//! Once the change feed reaches [`crate::StoreOptions::dictionary_after`]
+//! writes, and again each time it grows tenfold from the last training (so
+//! the dictionary learns what later documents hold: a young store's cases
+//! have few events), a background thread samples the stored documents,
+//! trains a dictionary, stores it (`mdict:` + its number: a CRC, the feed
+//! position it was trained at, the dictionary) and flushes sled; only then
+//! do new saves use it. Every packed document names its dictionary (0:
+//! none), and dictionaries are never deleted, so any stored value can
+//! always be read; a document moves to the newest at its next compaction.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
@@ -33,14 +37,17 @@ const LEVEL: i32 = 3;
 /// A dictionary ready for use.
 pub(crate) struct Dict {
     number: u32,
+    /// The feed position when it was trained.
+    trained_at: u64,
     cdict: CDict<'static>,
     ddict: DDict<'static>,
 }
 
 impl Dict {
-    fn new(number: u32, raw: &[u8]) -> Dict {
+    fn new(number: u32, trained_at: u64, raw: &[u8]) -> Dict {
         Dict {
             number,
+            trained_at,
             cdict: CDict::create(raw, LEVEL),
             ddict: DDict::create(raw),
         }
@@ -51,9 +58,9 @@ impl Dict {
 #[derive(Default)]
 pub(crate) struct Dicts {
     by_number: RwLock<BTreeMap<u32, Arc<Dict>>>,
-    /// Documents saved without a dictionary since the store opened.
-    plain: AtomicUsize,
     training: AtomicBool,
+    /// No training before this feed position (set after a failed one).
+    not_before: AtomicU64,
 }
 
 impl std::fmt::Debug for Dicts {
@@ -70,10 +77,11 @@ thread_local! {
     static DCTX: std::cell::RefCell<DCtx<'static>> = std::cell::RefCell::new(DCtx::create());
 }
 
-/// A stored dictionary's value: CRC-32 (big-endian) of the dictionary, then
-/// the dictionary.
-pub(crate) fn stored_form(raw: &[u8]) -> Vec<u8> {
-    [&crc32fast::hash(raw).to_be_bytes()[..], raw].concat()
+/// A stored dictionary's value: CRC-32 of the rest, the feed position it
+/// was trained at (both big-endian), then the dictionary.
+pub(crate) fn stored_form(trained_at: u64, raw: &[u8]) -> Vec<u8> {
+    let rest = [&trained_at.to_be_bytes()[..], raw].concat();
+    [&crc32fast::hash(&rest).to_be_bytes()[..], &rest].concat()
 }
 
 impl Dicts {
@@ -89,11 +97,13 @@ impl Dicts {
                 .and_then(|n| <[u8; 4]>::try_from(n).ok())
                 .map(u32::from_be_bytes)
                 .ok_or("a dictionary key is not a number")?;
-            let (crc, raw) = v.split_at_checked(4).ok_or("short dictionary")?;
-            if crc != crc32fast::hash(raw).to_be_bytes() {
+            let (crc, rest) = v.split_at_checked(4).ok_or("short dictionary")?;
+            if crc != crc32fast::hash(rest).to_be_bytes() {
                 return Err(format!("dictionary {number} fails its checksum"));
             }
-            by_number.insert(number, Arc::new(Dict::new(number, raw)));
+            let (at, raw) = rest.split_first_chunk::<8>().ok_or("short dictionary")?;
+            let dict = Dict::new(number, u64::from_be_bytes(*at), raw);
+            by_number.insert(number, Arc::new(dict));
         }
         Ok(Dicts {
             by_number: RwLock::new(by_number),
@@ -117,23 +127,31 @@ impl Dicts {
     }
 
     /// Makes a stored (and flushed) dictionary the one new saves use.
-    pub(crate) fn install(&self, number: u32, raw: &[u8]) {
+    pub(crate) fn install(&self, number: u32, trained_at: u64, raw: &[u8]) {
         let mut map = self.by_number.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(number, Arc::new(Dict::new(number, raw)));
+        map.insert(number, Arc::new(Dict::new(number, trained_at, raw)));
     }
 
-    /// Whether a dictionary should be trained now; if so, the caller trains
-    /// one and then calls [`Dicts::trained`].
-    pub(crate) fn claim_training(&self, after: usize) -> bool {
-        after > 0
-            && self.plain.load(Ordering::Relaxed) >= after
-            && self.current().is_none()
+    /// Whether a dictionary should be trained now, the feed being at `seq`
+    /// (first at `first`, then at ten times the last training); if so, the
+    /// caller trains one and then calls [`Dicts::trained`].
+    pub(crate) fn claim_training(&self, seq: u64, first: u64) -> bool {
+        let due = match self.current() {
+            _ if first == 0 => false,
+            None => seq >= first,
+            Some(d) => seq >= d.trained_at.max(first).saturating_mul(10),
+        };
+        due && seq >= self.not_before.load(Ordering::Relaxed)
             && !self.training.swap(true, Ordering::AcqRel)
     }
 
-    /// Training ended (a failed one is tried again after as many saves).
-    pub(crate) fn trained(&self) {
-        self.plain.store(0, Ordering::Relaxed);
+    /// Training ended; after a failed one (`ok` false) the next waits until
+    /// the feed is `first` writes further on from `seq`.
+    pub(crate) fn trained(&self, ok: bool, seq: u64, first: u64) {
+        if !ok {
+            self.not_before
+                .store(seq.saturating_add(first), Ordering::Relaxed);
+        }
         self.training.store(false, Ordering::Release);
     }
 
@@ -141,9 +159,6 @@ impl Dicts {
     /// big-endian, 0 for none), then a zstd frame.
     pub(crate) fn pack(&self, saved: &[u8]) -> Result<Vec<u8>, String> {
         let dict = self.current();
-        if dict.is_none() {
-            self.plain.fetch_add(1, Ordering::Relaxed);
-        }
         let number = dict.as_ref().map_or(0, |d| d.number);
         let mut out = vec![0; 4 + zstd_safe::compress_bound(saved.len())];
         out[..4].copy_from_slice(&number.to_be_bytes());
@@ -214,4 +229,27 @@ pub(crate) fn decompress(frame: &[u8], dict: Option<&Dict>, max: u64) -> Result<
 /// Trains a dictionary on sample documents.
 pub(crate) fn train(samples: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
     zstd::dict::from_samples(samples, DICT_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionaries_are_trained_at_the_first_mark_then_at_each_tenfold() {
+        let d = Dicts::default();
+        assert!(!d.claim_training(4_999, 5_000));
+        assert!(d.claim_training(5_000, 5_000));
+        // One training at a time.
+        assert!(!d.claim_training(5_001, 5_000));
+        // A failed one is tried again further on.
+        d.trained(false, 5_001, 5_000);
+        assert!(!d.claim_training(9_999, 5_000));
+        assert!(d.claim_training(10_001, 5_000));
+        d.install(1, 10_001, b"a dictionary of raw content");
+        d.trained(true, 10_001, 5_000);
+        assert!(!d.claim_training(100_009, 5_000));
+        assert!(d.claim_training(100_010, 5_000));
+        assert!(!Dicts::default().claim_training(1 << 40, 0));
+    }
 }

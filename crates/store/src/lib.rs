@@ -90,9 +90,10 @@ pub struct StoreOptions {
     /// sled and deletes the log it covers. While one runs, a second table
     /// fills, and writers wait only if that one reaches twice the bound.
     pub memtable_bytes: usize,
-    /// After this many documents saved without a compression dictionary,
-    /// one is trained on a sample of the stored documents (0: never).
-    pub dictionary_after: usize,
+    /// A compression dictionary for saved documents is trained on a sample
+    /// of them when the change feed reaches this many writes, and again
+    /// each time it grows tenfold (0: never).
+    pub dictionary_after: u64,
 }
 
 impl Default for StoreOptions {
@@ -102,7 +103,7 @@ impl Default for StoreOptions {
             sled_cache_bytes: 16 << 20,
             compact_after_chunks: 8,
             memtable_bytes: 1 << 20,
-            dictionary_after: 1_000,
+            dictionary_after: 5_000,
         }
     }
 }
@@ -1002,14 +1003,15 @@ impl Store {
         if let Err(e) = self.maybe_checkpoint() {
             tracing::error!(error = %e, "checkpoint failed; the store stops accepting writes");
         }
-        self.maybe_train();
+        self.maybe_train(last);
         Ok(last)
     }
 
     /// Starts training a compression dictionary in the background when one
-    /// is due (see `dict.rs`).
-    fn maybe_train(&self) {
-        if !self.dicts.claim_training(self.options.dictionary_after) {
+    /// is due, the feed being at `seq` (see `dict.rs`).
+    fn maybe_train(&self, seq: u64) {
+        let first = self.options.dictionary_after;
+        if !self.dicts.claim_training(seq, first) {
             return;
         }
         let mut slot = self.trainer.lock().unwrap_or_else(|e| e.into_inner());
@@ -1027,16 +1029,17 @@ impl Store {
         let spawned = std::thread::Builder::new()
             .name("hallsync-dictionary".into())
             .spawn(move || {
-                if let Err(e) = train_dictionary(&db, &tree, &blocks, &mem, &dicts) {
-                    tracing::warn!(error = %e, "could not train a compression dictionary; documents stay compressed without one, and training is tried again later");
+                let trained = train_dictionary(&db, &tree, &blocks, &mem, &dicts, seq);
+                if let Err(e) = &trained {
+                    tracing::warn!(error = %e, "could not train a compression dictionary; documents stay compressed as they are, and training is tried again later");
                 }
-                dicts.trained();
+                dicts.trained(trained.is_ok(), seq, first);
             });
         match spawned {
             Ok(handle) => *slot = Some(handle),
             Err(e) => {
                 tracing::warn!(error = %e, "could not start a thread to train a compression dictionary");
-                self.dicts.trained();
+                self.dicts.trained(false, seq, first);
             }
         }
     }
@@ -1465,6 +1468,7 @@ fn train_dictionary(
     blocks: &Blocks,
     mem: &Mem,
     dicts: &Dicts,
+    seq: u64,
 ) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     let mut samples = Vec::new();
@@ -1479,11 +1483,12 @@ fn train_dictionary(
     let number = dicts.next_number();
     let mut k = dict::DICT_PREFIX.to_vec();
     k.extend_from_slice(&number.to_be_bytes());
-    tree.insert(k, versioned(&dict::stored_form(&raw)))?;
+    tree.insert(k, versioned(&dict::stored_form(seq, &raw)))?;
     db.flush()?;
-    dicts.install(number, &raw);
+    dicts.install(number, seq, &raw);
     tracing::info!(
         dictionary = number,
+        feed = seq,
         samples = samples.len(),
         bytes = raw.len(),
         ms = started.elapsed().as_millis() as u64,

@@ -625,7 +625,7 @@ fn a_damaged_dictionary_is_reported_at_open() {
     {
         let s = open(dir.path());
         let k = [dict::DICT_PREFIX, &1u32.to_be_bytes()].concat();
-        let mut v = versioned(&dict::stored_form(b"a dictionary"));
+        let mut v = versioned(&dict::stored_form(7, b"a dictionary"));
         v[6] ^= 1;
         s.tree.insert(k, v).unwrap();
         s.db.flush().unwrap();

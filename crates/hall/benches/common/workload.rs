@@ -123,21 +123,29 @@ fn new_case(i: usize, at: Ts) -> NewCase {
     case
 }
 
-fn write_case(hall: &Hall, i: usize) {
-    let base = Ts::parse("2026-03-02 08:00").unwrap().plus(i as i64 * 7);
-    let case = new_case(i, base);
-    let number = case.number.clone().unwrap();
-    hall.accept_case(case, base).unwrap();
-    let by = pick(&["李四", "王五", "陈红", "周平"], i, 7);
-    for (k, kind) in events(i).into_iter().enumerate() {
-        let at = base.plus(k as i64 + 1);
-        hall.record_event(&number, kind, by, at, at).unwrap();
+/// The cases `batch`, complete: all accepted, then each one's first event,
+/// then each one's second, and so on.
+fn write_cases(hall: &Hall, batch: std::ops::Range<usize>) {
+    let base = |i: usize| Ts::parse("2026-03-02 08:00").unwrap().plus(i as i64 * 7);
+    for i in batch.clone() {
+        hall.accept_case(new_case(i, base(i)), base(i)).unwrap();
+    }
+    let events: Vec<_> = batch.clone().map(events).collect();
+    for k in 0..events[0].len() {
+        for (i, kinds) in batch.clone().zip(&events) {
+            let by = pick(&["李四", "王五", "陈红", "周平"], i, 7);
+            let at = base(i).plus(k as i64 + 1);
+            hall.record_event(&number(i), kinds[k].clone(), by, at, at)
+                .unwrap();
+        }
     }
 }
 
-/// Writes `cases` complete cases from `writers` threads, reporting
-/// progress every 10 s.
-pub fn fill(hall: &Hall, cases: usize, writers: usize) {
+/// Writes `cases` complete cases from `writers` threads, each taking
+/// `spread` cases at a time and advancing them together (1: one case from
+/// acceptance to its last event, then the next), reporting progress every
+/// 10 s.
+pub fn fill(hall: &Hall, cases: usize, writers: usize, spread: usize) {
     let next = AtomicUsize::new(0);
     let start = Instant::now();
     let mut report = Instant::now();
@@ -145,11 +153,11 @@ pub fn fill(hall: &Hall, cases: usize, writers: usize) {
         let handles: Vec<_> = (0..writers)
             .map(|_| {
                 s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let i = next.fetch_add(spread, Ordering::Relaxed);
                     if i >= cases {
                         break;
                     }
-                    write_case(hall, i);
+                    write_cases(hall, i..(i + spread).min(cases));
                 })
             })
             .collect();
