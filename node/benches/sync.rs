@@ -139,7 +139,7 @@ impl Pair {
         );
         eprintln!("writing {n} complete cases at the township …");
         let hall = workload::setup(&tmp.path().join("tw"));
-        workload::fill(&hall, n, writers);
+        workload::fill(&hall, n, writers, 1);
         let (mut saved_bytes, mut docs) = (0, 0);
         for kind in [DocKind::Case, DocKind::Item] {
             let ids: Vec<_> = hall.store().ids(kind).map(Result::unwrap).collect();
