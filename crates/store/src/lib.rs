@@ -686,10 +686,13 @@ impl Store {
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         let io = |e: std::io::Error| StoreError::Db(sled::Error::Io(e));
         std::fs::create_dir_all(path).map_err(io)?;
+        // sled reclaims the space of rewritten blocks only on its periodic
+        // flusher thread (which moves what is still live out of mostly dead
+        // segments); the store's own durability does not depend on it.
         let config = sled::Config::new()
             .path(path.join("sled"))
             .cache_capacity(options.sled_cache_bytes)
-            .flush_every_ms(None);
+            .flush_every_ms(Some(500));
         // sled releases its file lock only when its last background thread
         // lets go of a closed database, a moment after the close returns:
         // a quick reopen (a restart) waits for that instead of failing.
