@@ -16,7 +16,9 @@
 //! Invariant: blocks partition the keys by bound. The first block's bound is
 //! the empty key, and a key lives in the block with the greatest bound at or
 //! below it, so every entry is at or above its block's bound and below the
-//! next block's. Only the first block may be empty, and a block holds more
+//! next block's. (A crash in the middle of a cut can leave the old block
+//! whole beside its new pieces; readers count a block's entries only below
+//! the next bound, and the next fold that loads it drops the rest.) Only the first block may be empty, and a block holds more
 //! than [`BLOCK_BYTES`] of entries only when it holds a single entry.
 //! Folding is idempotent (a change already applied changes nothing), so a
 //! replayed log folds safely.
@@ -211,7 +213,7 @@ fn first_after(tree: &sled::Tree, after: Option<&[u8]>) -> sled::Iter {
 /// The block that holds (or would hold) `key`: the first block, bound
 /// by the empty key, is made when there is none.
 fn block_for(tree: &sled::Tree, key: &[u8]) -> Result<Block, BlockError> {
-    let (bound, entries) = match block_at(tree, key)? {
+    let (bound, mut entries) = match block_at(tree, key)? {
         Some((k, v)) => (bound_of(&k), decode(&k[1..], &v)?),
         None => (Vec::new(), Vec::new()),
     };
@@ -220,11 +222,14 @@ fn block_for(tree: &sled::Tree, key: &[u8]) -> Result<Block, BlockError> {
         .next()
         .transpose()?
         .map(|k| bound_of(&k));
+    // Left over from a cut cut short: the next block holds those.
+    let held = entries.len();
+    entries.retain(|(k, _)| next.as_ref().is_none_or(|n| k < n));
     Ok(Block {
         bound,
+        changed: entries.len() < held,
         entries,
         next,
-        changed: false,
     })
 }
 
@@ -343,13 +348,16 @@ impl Blocks {
 
     /// The stored entry with the greatest key below `to`.
     pub(crate) fn last_below(&self, to: &[u8]) -> Result<Option<Entry>, BlockError> {
+        // A block's entries count only below the next block's bound.
+        let mut limit = to.to_vec();
         for kv in self.tree.range(vec![BLOCK]..block_key(to)).rev() {
             let (k, v) = kv?;
             let mut entries = decode(&k[1..], &v)?;
-            entries.retain(|(k, _)| k.as_slice() < to);
+            entries.retain(|(k, _)| *k < limit);
             if let Some(last) = entries.pop() {
                 return Ok(Some(last));
             }
+            limit = k[1..].to_vec();
         }
         Ok(None)
     }
@@ -364,7 +372,7 @@ impl Blocks {
 /// order, read a block at a time.
 pub(crate) struct Entries<'a> {
     cutting: &'a RwLock<()>,
-    blocks: sled::Iter,
+    blocks: std::iter::Peekable<sled::Iter>,
     from: Vec<u8>,
     to: Option<Vec<u8>>,
     current: std::vec::IntoIter<Entry>,
@@ -390,7 +398,7 @@ impl<'a> Entries<'a> {
         };
         Entries {
             cutting: &b.cutting,
-            blocks: b.tree.range((start, end)),
+            blocks: b.tree.range((start, end)).peekable(),
             from,
             to,
             current: Vec::new().into_iter(),
@@ -413,16 +421,26 @@ impl Iterator for Entries<'_> {
                     return Some(Ok((IVec::from(k), IVec::from(v))));
                 }
             }
-            let next = {
+            let (next, after) = {
                 let _no_cut = self.cutting.read().unwrap_or_else(|e| e.into_inner());
-                self.blocks.next()?
+                let next = self.blocks.next()?;
+                let after = match self.blocks.peek() {
+                    Some(Ok((k, _))) => Some(k[1..].to_vec()),
+                    _ => None,
+                };
+                (next, after)
             };
             let (k, v) = match next {
                 Ok(kv) => kv,
                 Err(e) => return Some(Err(e.into())),
             };
             match decode(&k[1..], &v) {
-                Ok(entries) => self.current = entries.into_iter(),
+                Ok(mut entries) => {
+                    // Left over from a cut cut short: the next block holds
+                    // those.
+                    entries.retain(|(k, _)| after.as_ref().is_none_or(|a| k < a));
+                    self.current = entries.into_iter();
+                }
                 Err(e) => return Some(Err(e)),
             }
         }
@@ -595,6 +613,37 @@ mod tests {
             done.store(true, std::sync::atomic::Ordering::Relaxed);
         });
         check(&t);
+    }
+
+    /// What a crash between writing a cut's new pieces and shrinking the
+    /// old block leaves: the old block whole, its upper entries older than
+    /// the pieces'.
+    #[test]
+    fn a_block_left_whole_by_a_cut_cut_short_is_read_only_below_the_next() {
+        let (_db, t) = tree();
+        let keys: Vec<_> = (0..60).map(key).collect();
+        let fresh = vec![1u8; 200];
+        t.fold(keys.iter().map(|k| (k.as_slice(), Some(&fresh[..]))))
+            .unwrap();
+        let all = blocks(&t);
+        assert!(all.len() >= 3);
+        let (a, b) = (&all[0], &all[1]);
+        let mut whole = a.1.clone();
+        whole.extend(b.1.iter().map(|(k, _)| (k.clone(), b"stale".to_vec())));
+        t.tree.insert(block_key(&a.0), encode(&whole)).unwrap();
+        let want: Vec<Entry> = keys.iter().map(|k| (k.clone(), fresh.clone())).collect();
+        assert_eq!(scan(&t, &[], None), want);
+        assert_eq!(t.get(&b.1[0].0).unwrap(), Some(fresh.clone()));
+        assert_eq!(t.last_below(&all[2].0).unwrap(), b.1.last().cloned());
+        let (first_b, last_a) = (&b.1[0].0, a.1.last().unwrap());
+        assert_eq!(t.last_below(first_b).unwrap().as_ref(), Some(last_a));
+        // A fold into the second block leaves reads right; one into the
+        // first drops what it held beyond its range.
+        t.fold([(first_b.as_slice(), None)]).unwrap();
+        assert_eq!(scan(&t, &[], None).len(), 59);
+        t.fold([(a.1[0].0.as_slice(), Some(&fresh[..]))]).unwrap();
+        check(&t);
+        assert_eq!(scan(&t, &[], None).len(), 59);
     }
 
     #[test]
