@@ -155,10 +155,7 @@ impl From<BlockError> for StoreError {
         match e {
             BlockError::Db(e) => StoreError::Db(e),
             BlockError::Damaged(bound, why) => corrupt(
-                &format!(
-                    "the case index block at {}",
-                    String::from_utf8_lossy(&bound)
-                ),
+                &format!("the stored block at {}", String::from_utf8_lossy(&bound)),
                 why,
             ),
         }
@@ -1472,22 +1469,24 @@ fn train_dictionary(
     mem: &Mem,
     dicts: &Dicts,
     seq: u64,
-) -> Result<(), StoreError> {
+) -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut samples = Vec::new();
     for kv in mem.prefix(blocks, &[DOC]).take(dict::SAMPLES) {
-        let (k, v) = kv?;
+        let (k, v) = kv.map_err(|e| StoreError::from(e).to_string())?;
         let name = String::from_utf8_lossy(&k[1..]);
-        samples.push(unpack_saved(&name, &v, dicts)?.into_owned());
+        let saved = unpack_saved(&name, &v, dicts).map_err(|e| e.to_string())?;
+        samples.push(saved.into_owned());
     }
-    let raw = dict::train(&samples).map_err(|e| {
-        StoreError::Durability(format!("training on {} documents: {e}", samples.len()))
-    })?;
+    let raw = dict::train(&samples)
+        .map_err(|e| format!("zstd could not train on {} documents: {e}", samples.len()))?;
     let number = dicts.next_number();
     let mut k = dict::DICT_PREFIX.to_vec();
     k.extend_from_slice(&number.to_be_bytes());
-    tree.insert(k, versioned(&dict::stored_form(seq, &raw)))?;
-    db.flush()?;
+    let stored = tree
+        .insert(k, versioned(&dict::stored_form(seq, &raw)))
+        .and_then(|_| db.flush());
+    stored.map_err(|e| format!("could not store it: {e}"))?;
     dicts.install(number, seq, &raw);
     tracing::info!(
         dictionary = number,

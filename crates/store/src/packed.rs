@@ -16,20 +16,23 @@
 //! Invariant: blocks partition the keys by bound. The first block's bound is
 //! the empty key, and a key lives in the block with the greatest bound at or
 //! below it, so every entry is at or above its block's bound and below the
-//! next block's. (A crash in the middle of a cut can leave the old block
-//! whole beside its new pieces; readers count a block's entries only below
-//! the next bound, and the next fold that loads it drops the rest.) Only the first block may be empty, and a block holds more
+//! next block's. Only the first block may be empty, and a block holds more
 //! than [`BLOCK_BYTES`] of entries only when it holds a single entry.
 //! Folding is idempotent (a change already applied changes nothing), so a
 //! replayed log folds safely.
 //!
+//! Cutting a block writes its new pieces first, then shrinks it. A crash in
+//! between leaves the old block whole beside the pieces: readers therefore
+//! count a block's entries only below the next block's bound, and the next
+//! fold that loads it drops the rest.
+//!
 //! Readers run while a checkpoint folds. Changing one block is one sled
-//! write, seen whole or not at all. Cutting one writes the new pieces and
-//! then shrinks it, while holding `cutting` for writing; readers find and
-//! read each block holding it for reading. Without that, a lookup (which
-//! walks sled backwards) could pass a new piece before it was written and
-//! then find its block already shrunk. A scan may still see an entry twice,
-//! in a block read before a cut and in a piece read after; it skips it.
+//! write, seen whole or not at all. A cut holds `cutting` for writing, and
+//! readers hold it for reading while they find and read a block (and the
+//! bound after it). Without that, a lookup (which walks sled backwards)
+//! could pass a new piece before it was written and then find its block
+//! already shrunk. A scan that read a block before a cut may meet some of
+//! its entries again in a piece; it skips them.
 
 use std::ops::Bound;
 use std::sync::RwLock;
