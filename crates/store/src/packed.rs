@@ -16,8 +16,8 @@
 //! Invariant: blocks partition the keys by bound. The first block's bound is
 //! the empty key, and a key lives in the block with the greatest bound at or
 //! below it, so every entry is at or above its block's bound and below the
-//! next block's. Only the first block may be empty, and a block holds more
-//! than [`BLOCK_BYTES`] of entries only when it holds a single entry.
+//! next block's. Only the first block may be empty, and a block holds at
+//! most [`BLOCK_BYTES`] of entries plus one entry.
 //! Folding is idempotent (a change already applied changes nothing), so a
 //! replayed log folds safely.
 //!
@@ -191,6 +191,8 @@ struct Block {
     entries: Vec<Entry>,
     next: Option<Vec<u8>>,
     changed: bool,
+    /// Whether every change was a new entry after all the others.
+    appended: bool,
 }
 
 fn bound_of(k: &IVec) -> Vec<u8> {
@@ -233,22 +235,33 @@ fn block_for(tree: &sled::Tree, key: &[u8]) -> Result<Block, BlockError> {
         changed: entries.len() < held,
         entries,
         next,
+        appended: true,
     })
 }
 
-/// Writes a changed block back: cut into pieces of about [`BLOCK_BYTES`]
+/// Writes a changed block back: cut into pieces when over [`BLOCK_BYTES`]
 /// (the new pieces first, under `cutting`), deleted when empty (unless it is
-/// the first).
+/// the first). A block that only grew at its end is cut into full pieces and
+/// a remainder, as keys that arrive in order keep doing; any other into
+/// pieces of even size, leaving each room to grow.
 fn store(tree: &sled::Tree, cutting: &RwLock<()>, block: Block) -> Result<(), sled::Error> {
     if !block.changed {
         return Ok(());
     }
+    let total: usize = block.entries.iter().map(cost).sum();
+    let n = total.div_ceil(BLOCK_BYTES);
     let mut pieces: Vec<&[Entry]> = Vec::new();
-    let (mut start, mut filled) = (0, 0);
+    let (mut start, mut filled, mut done) = (0, 0, 0);
     for (i, e) in block.entries.iter().enumerate() {
-        if i > start && filled + cost(e) > BLOCK_BYTES {
+        let full = if block.appended {
+            filled + cost(e) > BLOCK_BYTES
+        } else {
+            // Piece k ends at the entry that reaches k/n of the whole.
+            filled > 0 && (done + filled) * n >= total * (pieces.len() + 1)
+        };
+        if i > start && full {
             pieces.push(&block.entries[start..i]);
-            (start, filled) = (i, 0);
+            (start, done, filled) = (i, done + filled, 0);
         }
         filled += cost(e);
     }
@@ -305,18 +318,22 @@ impl Blocks {
             let at = block
                 .entries
                 .binary_search_by(|(k, _)| k.as_slice().cmp(key));
+            let end = block.entries.len();
             match (at, value) {
                 (Ok(i), Some(v)) if block.entries[i].1 != v => {
                     block.entries[i].1 = v.to_vec();
                     block.changed = true;
+                    block.appended = false;
                 }
                 (Err(i), Some(v)) => {
                     block.entries.insert(i, (key.to_vec(), v.to_vec()));
                     block.changed = true;
+                    block.appended &= i == end;
                 }
                 (Ok(i), None) => {
                     block.entries.remove(i);
                     block.changed = true;
+                    block.appended = false;
                 }
                 _ => {}
             }
@@ -478,7 +495,7 @@ mod tests {
     }
 
     /// The block invariant: the first bound is the empty key, no other
-    /// block is empty, blocks are filled to the limit unless single, entries
+    /// block is empty, blocks hold at most the limit plus one entry, entries
     /// are at or above their bound and below the next block's.
     fn check(b: &Blocks) {
         let all = blocks(b);
@@ -486,7 +503,8 @@ mod tests {
         for (i, (bound, entries)) in all.iter().enumerate() {
             assert!(i == 0 || !entries.is_empty());
             let size: usize = entries.iter().map(cost).sum();
-            assert!(entries.len() == 1 || size <= BLOCK_BYTES, "{size}");
+            let largest = entries.iter().map(cost).max().unwrap_or(0);
+            assert!(size <= BLOCK_BYTES + largest, "{size}");
             if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
                 assert!(first.0 >= *bound);
                 if let Some((next, _)) = all.get(i + 1) {
@@ -558,6 +576,27 @@ mod tests {
         let per_block = BLOCK_BYTES / cost(&(key(0), vec![0; 40]));
         assert_eq!(blocks(&t).len(), 1000usize.div_ceil(per_block));
         assert_eq!(scan(&t, &[], None).len(), 1000);
+    }
+
+    #[test]
+    fn a_full_block_that_grows_inside_is_cut_in_even_pieces() {
+        let (_db, t) = tree();
+        for n in 0..1000u32 {
+            t.fold([(key(2 * n).as_slice(), Some(&[7u8; 40][..]))])
+                .unwrap();
+        }
+        let before = blocks(&t).len();
+        t.fold([(key(1001).as_slice(), Some(&[7u8; 40][..]))])
+            .unwrap();
+        check(&t);
+        let after = blocks(&t);
+        assert_eq!(after.len(), before + 1);
+        let sizes: Vec<usize> = after
+            .iter()
+            .filter(|(_, e)| e.iter().any(|(k, _)| (key(980)..key(1020)).contains(k)))
+            .map(|(_, e)| e.iter().map(cost).sum())
+            .collect();
+        assert!(sizes.iter().all(|s| *s > BLOCK_BYTES / 3), "{sizes:?}");
     }
 
     #[test]
