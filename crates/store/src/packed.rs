@@ -206,13 +206,18 @@ fn block_at(tree: &sled::Tree, key: &[u8]) -> Result<Option<(IVec, IVec)>, sled:
         .transpose()
 }
 
-/// The blocks whose bound is above `after` (or all of them).
-fn first_after(tree: &sled::Tree, after: Option<&[u8]>) -> sled::Iter {
-    let from = match after {
-        Some(b) => Bound::Excluded(block_key(b)),
-        None => Bound::Included(vec![BLOCK]),
-    };
-    tree.range((from, Bound::Excluded(vec![BLOCK + 1])))
+/// The bound of the block after the one bound by `bound`, if any.
+fn next_bound(tree: &sled::Tree, bound: &[u8]) -> Result<Option<Vec<u8>>, sled::Error> {
+    let after = (
+        Bound::Excluded(block_key(bound)),
+        Bound::Excluded(vec![BLOCK + 1]),
+    );
+    Ok(tree
+        .range(after)
+        .keys()
+        .next()
+        .transpose()?
+        .map(|k| bound_of(&k)))
 }
 
 /// The block that holds (or would hold) `key`: the first block, bound
@@ -222,11 +227,7 @@ fn block_for(tree: &sled::Tree, key: &[u8]) -> Result<Block, BlockError> {
         Some((k, v)) => (bound_of(&k), decode(&k[1..], &v)?),
         None => (Vec::new(), Vec::new()),
     };
-    let next = first_after(tree, Some(&bound))
-        .keys()
-        .next()
-        .transpose()?
-        .map(|k| bound_of(&k));
+    let next = next_bound(tree, &bound)?;
     // Left over from a cut cut short: the next block holds those.
     let held = entries.len();
     entries.retain(|(k, _)| next.as_ref().is_none_or(|n| k < n));
