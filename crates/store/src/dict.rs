@@ -160,20 +160,10 @@ impl Dicts {
     pub(crate) fn pack(&self, saved: &[u8]) -> Result<Vec<u8>, String> {
         let dict = self.current();
         let number = dict.as_ref().map_or(0, |d| d.number);
-        let mut out = vec![0; 4 + zstd_safe::compress_bound(saved.len())];
-        out[..4].copy_from_slice(&number.to_be_bytes());
-        let frame = &mut out[4..];
-        let written = CCTX
-            .with(|c| {
-                let mut c = c.borrow_mut();
-                match &dict {
-                    Some(d) => c.compress_using_cdict(frame, saved, &d.cdict),
-                    None => c.compress(frame, saved, LEVEL),
-                }
-            })
-            .map_err(|code| zstd_safe::get_error_name(code).to_string())?;
-        out.truncate(4 + written);
-        Ok(out)
+        frame_after(&number.to_be_bytes(), saved, |c, out| match &dict {
+            Some(d) => c.compress_using_cdict(out, saved, &d.cdict),
+            None => c.compress(out, saved, LEVEL),
+        })
     }
 
     /// Reads what [`Dicts::pack`] wrote, refusing a frame that claims more
@@ -194,14 +184,25 @@ impl Dicts {
     }
 }
 
+/// `header`, then the zstd frame `compress` writes for `src` with this
+/// thread's context.
+fn frame_after(
+    header: &[u8],
+    src: &[u8],
+    compress: impl FnOnce(&mut CCtx<'static>, &mut [u8]) -> zstd_safe::SafeResult,
+) -> Result<Vec<u8>, String> {
+    let mut out = vec![0; header.len() + zstd_safe::compress_bound(src.len())];
+    out[..header.len()].copy_from_slice(header);
+    let written = CCTX
+        .with(|c| compress(&mut c.borrow_mut(), &mut out[header.len()..]))
+        .map_err(|code| zstd_safe::get_error_name(code).to_string())?;
+    out.truncate(header.len() + written);
+    Ok(out)
+}
+
 /// Compresses `src` into one zstd frame, with no dictionary.
 pub(crate) fn compress(src: &[u8], level: i32) -> Result<Vec<u8>, String> {
-    let mut out = vec![0; zstd_safe::compress_bound(src.len())];
-    let written = CCTX
-        .with(|c| c.borrow_mut().compress(&mut out[..], src, level))
-        .map_err(|code| zstd_safe::get_error_name(code).to_string())?;
-    out.truncate(written);
-    Ok(out)
+    frame_after(&[], src, |c, out| c.compress(out, src, level))
 }
 
 /// Decompresses one zstd frame (with its dictionary, if any), refusing one
