@@ -35,6 +35,11 @@ pub struct Args {
     /// always use the real clock.
     #[arg(long, global = true, env = "HALLSYNC_NOW", value_name = "TIME", value_parser = parse_ts)]
     now: Option<Ts>,
+    /// Log more: -v adds what the node does and what its libraries (sled,
+    /// automerge, quinn) report, -vv adds debugging detail. `$HALLSYNC_LOG`
+    /// (a tracing filter) overrides both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,12 +93,45 @@ enum Command {
     },
     /// Show the links of the node: connected or not, last sync, backlog.
     Status,
+    /// Open a data directory that a damaged write-ahead log stopped: replay
+    /// what comes before the damage and discard the acknowledged writes
+    /// after it. Copy the data directory somewhere safe first.
+    Repair {
+        /// Confirms that the writes after the damage may be lost.
+        #[arg(long)]
+        accept_log_loss: bool,
+    },
 }
 
+/// The crates of this workspace, whose warnings every command shows.
+const OWN_CRATES: [&str; 7] = [
+    "hallsync",
+    "hallsync_model",
+    "hallsync_store",
+    "hallsync_hall",
+    "hallsync_sync",
+    "hallsync_net",
+    "hallsync_pki",
+];
+
 impl Args {
-    /// Whether the command is `run` (which logs at info level by default).
-    pub fn is_run(&self) -> bool {
-        matches!(self.command, Command::Run { .. })
+    /// The log filter when `$HALLSYNC_LOG` sets none: a running node
+    /// reports its links at info level; one-shot commands show only this
+    /// project's warnings, libraries' own lines only with `-v`.
+    pub fn log_filter(&self) -> String {
+        let own = |level: &str| {
+            OWN_CRATES
+                .iter()
+                .map(|c| format!("{c}={level}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match (self.verbose, matches!(self.command, Command::Run { .. })) {
+            (0, true) => format!("warn,{}", own("info")),
+            (0, false) => format!("off,{}", own("warn")),
+            (1, _) => "info".into(),
+            _ => "debug".into(),
+        }
     }
 }
 
@@ -644,7 +682,23 @@ pub fn run(args: Args) -> Result<()> {
         Command::Node(cmd) => fed::node(cmd, clock(), &out),
         Command::Run { bundle } => fed::run(&dir, &bundle),
         Command::Status => fed::status(&dir, &out),
+        Command::Repair { accept_log_loss } => repair(&dir, accept_log_loss, &out),
     }
+}
+
+/// Opens the node accepting the loss of what a damaged log cannot replay.
+fn repair(dir: &Path, accept_log_loss: bool, out: &Out) -> Result<()> {
+    if !accept_log_loss {
+        bail!("repair discards acknowledged writes the damaged log holds; copy {} somewhere safe, then pass --accept-log-loss to confirm", dir.display());
+    }
+    let hall = Hall::open(
+        dir,
+        StoreOptions {
+            accept_log_loss: true,
+            ..StoreOptions::default()
+        },
+    )?;
+    out.repaired(hall.store().discarded_log())
 }
 
 /// Opens the node and runs `f` inside a span naming it, so every log line

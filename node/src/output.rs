@@ -140,6 +140,19 @@ impl Out {
         Ok(())
     }
 
+    pub fn repaired(&self, discarded: Option<&str>) -> Result<()> {
+        if self.json {
+            return self.print_json(&json!({ "discarded": discarded }));
+        }
+        match discarded {
+            Some(what) => say!(
+                "opened; the log was damaged ({what}), and the writes from there on were discarded"
+            ),
+            None => say!("the write-ahead log was whole: nothing was discarded"),
+        }
+        Ok(())
+    }
+
     pub fn node(&self, node: &NodeConfig, dir: &Path) -> Result<()> {
         if self.json {
             return self.print_json(&json!({ "node": node, "data_dir": dir }));

@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Hall, HallError};
 
+/// How case records are derived from events. Raise it when a build derives
+/// them differently: every store re-derives its records at the next open.
+/// 1: events at the same time ordered by node, writer and counter (as a
+/// number), not by their key as text.
+pub(crate) const DERIVATION: u32 = 1;
+
 /// A new application at the window.
 #[derive(Debug, Clone)]
 pub struct NewCase {
@@ -184,7 +190,6 @@ impl Hall {
             applicant: req.applicant,
             channel: req.channel,
         };
-        header.validate()?;
         let id = self.doc_id(DocKind::Case, &header.number)?;
         let mut case = Case {
             header,
@@ -196,7 +201,7 @@ impl Hall {
         }
         for kind in kinds {
             let event = CaseEvent {
-                id: case.next_event_id(&self.node.id, self.actor_tag()),
+                id: case.next_event_id(&self.node.id, self.actor_tag())?,
                 at: req.at,
                 by: req.by.trim().to_string(),
                 node: self.node.id.clone(),
@@ -231,7 +236,7 @@ impl Hall {
         let record = self.case_record(&case, &view, &clock, &cal)?;
         let header = case.header.clone();
         l.record = Some(Record::Case(case));
-        self.store.persist(&mut [Pending {
+        self.persist(&mut [Pending {
             id,
             loaded: l,
             case: Some(record),
@@ -274,7 +279,7 @@ impl Hall {
         let mut case =
             Self::case_of(&mut l, &id)?.ok_or_else(|| HallError::UnknownCase(key.into()))?;
         let event = CaseEvent {
-            id: case.next_event_id(&self.node.id, self.actor_tag()),
+            id: case.next_event_id(&self.node.id, self.actor_tag())?,
             at,
             by: by.trim().to_string(),
             node: self.node.id.clone(),
@@ -411,6 +416,60 @@ impl Hall {
         Ok(rows)
     }
 
+    /// Re-derives every case's index record from its events, for a store
+    /// whose records an older build derived (in an older event order), and
+    /// records [`DERIVATION`] with the last batch. Only records that change
+    /// are rewritten. Each record is made as at its case's last event (the
+    /// time such a record was first made), so indexed due times stay lower
+    /// bounds. Cut short, it is done again at the next open.
+    pub(crate) fn rederive_cases(&self) -> Result<(), HallError> {
+        const BATCH: usize = 1_000;
+        let started = std::time::Instant::now();
+        let cal = self.calendar()?;
+        let (mut seen, mut changed) = (0usize, 0usize);
+        let mut updates = Vec::new();
+        let ids = self
+            .store
+            .ids(DocKind::Case)
+            .collect::<Result<Vec<_>, _>>()?;
+        for id in ids {
+            let h = self.store.doc(&id)?;
+            let mut l = lock(&h)?;
+            let Some(case) = Self::case_of(&mut l, &id)? else {
+                continue;
+            };
+            drop(l);
+            let view = case.view();
+            let at = view.last_event_at.unwrap_or(Ts(0));
+            let record = self.case_record(&case, &view, &case.clock(&view, &cal, at), &cal)?;
+            if self.store.case_record(&id)?.as_ref() != Some(&record) {
+                updates.push((id, record));
+            }
+            seen += 1;
+            if updates.len() >= BATCH {
+                changed += updates.len();
+                self.store
+                    .reindex_cases(std::mem::take(&mut updates), None)?;
+                tracing::info!(
+                    seen,
+                    changed,
+                    "re-deriving case records in the current event order"
+                );
+            }
+        }
+        changed += updates.len();
+        self.store.reindex_cases(updates, Some(DERIVATION))?;
+        if seen > 0 {
+            tracing::warn!(
+                cases = seen,
+                changed,
+                ms = started.elapsed().as_millis() as u64,
+                "re-derived every case's state in the current event order (same-time events now fold by node, writer and counter)"
+            );
+        }
+        Ok(())
+    }
+
     /// Recomputes the index records of open cases (after the calendar
     /// changed, their due times may have moved).
     pub(crate) fn reindex_open_cases(&self, now: Ts) -> Result<usize, HallError> {
@@ -429,7 +488,7 @@ impl Hall {
             updates.push((id, self.case_record(&case, &row.view, &row.clock, &cal)?));
         }
         let n = updates.len();
-        self.store.reindex_cases(updates)?;
+        self.store.reindex_cases(updates, None)?;
         Ok(n)
     }
 }

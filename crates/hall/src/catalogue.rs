@@ -2,7 +2,7 @@
 
 use hallsync_model::catalogue::{Item, ItemContent, ItemView, ReviewAction, ReviewRecord};
 use hallsync_model::schema::{self, Record};
-use hallsync_model::{DocId, DocKind, Ts};
+use hallsync_model::{DocId, DocKind, LogId, Ts};
 use hallsync_store::{lock, Loaded, Pending};
 use serde::Serialize;
 
@@ -70,22 +70,20 @@ impl Hall {
         by: &str,
         reason: &str,
         at: Ts,
-    ) -> ReviewRecord {
-        let prefix = format!("{}.{}.", self.node.id, self.actor_tag());
-        let n = item
-            .history
-            .iter()
-            .filter(|r| r.id.starts_with(&prefix))
-            .count();
-        ReviewRecord {
-            id: format!("{prefix}{}", n + 1),
+    ) -> Result<ReviewRecord, HallError> {
+        Ok(ReviewRecord {
+            id: LogId::next(
+                item.history.iter().map(|r| &r.id),
+                &self.node.id,
+                self.actor_tag(),
+            )?,
             action,
             version: item.version,
             by: by.trim().to_string(),
             at,
             reason: reason.trim().to_string(),
             node: self.node.id.clone(),
-        }
+        })
     }
 
     /// Applies content and review actions to one loaded item in memory.
@@ -136,7 +134,7 @@ impl Hall {
                 continue;
             }
             item.check(action, who, "")?;
-            let r = self.review_record(&item, action, who, "", now);
+            let r = self.review_record(&item, action, who, "", now)?;
             item.history.push(r.clone());
             records.push(r);
             published |= action == ReviewAction::Published;
@@ -180,7 +178,7 @@ impl Hall {
         let (change, _) = self
             .stage_item(&mut l, &id, content, by, None, now)
             .inspect_err(|_| self.store.evict(&id))?;
-        self.store.persist(&mut [Pending {
+        self.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
             case: None,
@@ -289,7 +287,7 @@ impl Hall {
         let mut item =
             Self::item_of(&mut l, &id)?.ok_or_else(|| HallError::UnknownItem(code.into()))?;
         item.check(action, by, reason)?;
-        let r = self.review_record(&item, action, by, reason, now);
+        let r = self.review_record(&item, action, by, reason, now)?;
         if let Err(e) = schema::write_review(&mut l.doc, &r) {
             l.doc.rollback();
             return Err(HallError::BadInput(e.to_string()));
@@ -298,7 +296,7 @@ impl Hall {
         item.history.push(r);
         let view = item.view();
         l.record = Some(Record::Item(item));
-        self.store.persist(&mut [Pending {
+        self.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
             case: None,

@@ -70,7 +70,7 @@ impl Hall {
         let is_node = matches!(merged.record, Record::Node(_));
         l.doc = merged.doc;
         l.record = Some(merged.record);
-        self.store.persist(&mut [Pending {
+        self.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
             case,

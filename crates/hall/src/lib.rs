@@ -26,8 +26,9 @@ use hallsync_model::catalogue::{ItemStatus, WorkflowError};
 use hallsync_model::ids::IdError;
 use hallsync_model::order::OrderError;
 use hallsync_model::schema::{Record, SchemaError};
+use hallsync_model::valid::Invalid;
 use hallsync_model::{DocId, DocKind, Level, NodeId, RegionCode};
-use hallsync_store::{Store, StoreError, StoreOptions};
+use hallsync_store::{Pending, Store, StoreError, StoreOptions};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -118,6 +119,14 @@ pub enum HallError {
     /// Input that is not what it claims to be.
     #[error("{0}")]
     BadInput(String),
+    /// A record that would not be valid; nothing was stored.
+    #[error("{id} was not stored: {source}")]
+    Invalid {
+        /// The document.
+        id: String,
+        /// The field at fault and the limit.
+        source: Invalid,
+    },
     /// A record outside what this node may hold.
     #[error("{id} lies outside this hall's scope ({region}): {why}")]
     OutOfScope {
@@ -157,6 +166,20 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// Checks the configuration read from `file`, and returns its actor.
+    fn checked_actor(&self, file: &Path) -> Result<automerge::ActorId, HallError> {
+        let config_err = |reason: String| HallError::Config {
+            path: file.to_path_buf(),
+            reason,
+        };
+        self.validate().map_err(config_err)?;
+        (0..16)
+            .map(|i| u8::from_str_radix(&self.actor[2 * i..2 * i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map(automerge::ActorId::from)
+            .map_err(|e| config_err(e.to_string()))
+    }
+
     /// Checks the fields against each other.
     pub fn validate(&self) -> Result<(), String> {
         self.region.check_level(self.level)?;
@@ -192,7 +215,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HallError + '_ {
 }
 
 impl Hall {
-    /// Creates a node in `dir`: writes `node.toml` and an empty store.
+    /// Creates a node in `dir`: an empty store, then `node.toml` (so a
+    /// directory with `node.toml` always has its store; a creation cut short
+    /// leaves no `node.toml`, and can be run again).
     pub fn init(
         dir: &Path,
         id: NodeId,
@@ -213,15 +238,13 @@ impl Hall {
             level,
             actor: actor.iter().map(|b| format!("{b:02x}")).collect(),
         };
-        node.validate().map_err(|reason| HallError::Config {
-            path: file.clone(),
-            reason,
-        })?;
+        let actor = node.checked_actor(&file)?;
         fs::create_dir_all(dir).map_err(io(dir))?;
         let text = toml::to_string_pretty(&node).map_err(|e| HallError::Config {
             path: file.clone(),
             reason: e.to_string(),
         })?;
+        let store = Store::create(&dir.join(STORE_DIR), options)?;
         let tmp = dir.join(format!("{NODE_FILE}.tmp"));
         let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(
@@ -231,10 +254,14 @@ impl Hall {
         .and_then(|()| f.sync_all())
         .map_err(io(&tmp))?;
         fs::rename(&tmp, &file).map_err(io(&file))?;
-        Hall::open(dir, options)
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+        Hall::with_store(node, actor, store)
     }
 
-    /// Opens the node in `dir`.
+    /// Opens the node in `dir`. A node whose store is missing is reported,
+    /// never given an empty one.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Hall, HallError> {
         let file = dir.join(NODE_FILE);
         let text = match fs::read_to_string(&file) {
@@ -244,27 +271,38 @@ impl Hall {
             }
             Err(e) => return Err(io(&file)(e)),
         };
-        let config_err = |reason: String| HallError::Config {
+        let node: NodeConfig = toml::from_str(&text).map_err(|e| HallError::Config {
             path: file.clone(),
-            reason,
-        };
-        let node: NodeConfig = toml::from_str(&text).map_err(|e| config_err(e.to_string()))?;
-        node.validate().map_err(config_err)?;
-        let actor = automerge::ActorId::from(
-            (0..16)
-                .map(|i| u8::from_str_radix(&node.actor[2 * i..2 * i + 2], 16))
-                .collect::<Result<Vec<u8>, _>>()
-                .map_err(|e| config_err(e.to_string()))?,
-        );
+            reason: e.to_string(),
+        })?;
+        let actor = node.checked_actor(&file)?;
         let store = Store::open(&dir.join(STORE_DIR), options)?;
-        Ok(Hall {
+        Hall::with_store(node, actor, store)
+    }
+
+    fn with_store(
+        node: NodeConfig,
+        actor: automerge::ActorId,
+        store: Store,
+    ) -> Result<Hall, HallError> {
+        let hall = Hall {
             node,
             actor,
             store,
             calendar: RwLock::new(None),
             crl_check: OnceLock::new(),
             registry_writes: AtomicU64::new(0),
-        })
+        };
+        hall.rederive_if_older()?;
+        Ok(hall)
+    }
+
+    /// Re-derives the case records if an older build derived them.
+    fn rederive_if_older(&self) -> Result<(), HallError> {
+        if self.store.derived_version()? >= cases::DERIVATION {
+            return Ok(());
+        }
+        self.rederive_cases()
     }
 
     /// This node's identity.
@@ -277,21 +315,43 @@ impl Hall {
         &self.store
     }
 
+    /// Stores locked documents in one durable commit, once every record
+    /// among them passes the one definition of a valid record
+    /// ([`Record::validate`]): a write another node's reader would refuse is
+    /// refused here, naming the field and the limit, and nothing is stored
+    /// (the documents are dropped from the cache, so their next use reloads
+    /// what is on disk). Documents received from a peer pass the same check
+    /// in the strict reader before they get here.
+    fn persist(&self, pending: &mut [Pending<'_>]) -> Result<u64, HallError> {
+        let refused = pending.iter().find_map(|p| {
+            let record = p.loaded.record.as_ref()?;
+            record.validate().err().map(|source| (p.id, source))
+        });
+        if let Some((id, source)) = refused {
+            let id = id.to_string();
+            for p in pending.iter() {
+                self.store.evict(p.id);
+            }
+            return Err(HallError::Invalid { id, source });
+        }
+        Ok(self.store.persist(pending)?)
+    }
+
     /// Persists several locked documents (no case records) in one durable
     /// commit.
     fn persist_all(
         &self,
         guards: &mut [(&DocId, std::sync::MutexGuard<'_, hallsync_store::Loaded>)],
     ) -> Result<u64, HallError> {
-        let mut pending: Vec<hallsync_store::Pending<'_>> = guards
+        let mut pending: Vec<Pending<'_>> = guards
             .iter_mut()
-            .map(|(id, l)| hallsync_store::Pending {
+            .map(|(id, l)| Pending {
                 id,
                 loaded: l,
                 case: None,
             })
             .collect();
-        Ok(self.store.persist(&mut pending)?)
+        self.persist(&mut pending)
     }
 
     /// The typed record a loaded document holds: read (strictly) once, then

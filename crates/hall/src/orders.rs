@@ -208,7 +208,7 @@ impl Hall {
         let mut order =
             Self::order_of(&mut l, &id)?.ok_or_else(|| HallError::UnknownOrder(key.into()))?;
         let event = OrderEvent {
-            id: order.next_event_id(&self.node.id, self.actor_tag()),
+            id: order.next_event_id(&self.node.id, self.actor_tag())?,
             at: now,
             by: by.trim().to_string(),
             node: self.node.id.clone(),
@@ -233,7 +233,7 @@ impl Hall {
     ) -> Result<OrderRow, HallError> {
         let view = order.view(now);
         l.record = Some(Record::Order(order.clone()));
-        self.store.persist(&mut [Pending {
+        self.persist(&mut [Pending {
             id,
             loaded: l,
             case: None,

@@ -95,7 +95,7 @@ impl Hall {
         }
         l.doc.commit();
         l.record = Some(Record::Node(entry.clone()));
-        self.store.persist(&mut [Pending {
+        self.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
             case: None,

@@ -619,3 +619,145 @@ fn a_document_too_large_to_send_as_stored_is_sent_compressed() {
     let heads = |bytes: &[u8]| automerge::AutoCommit::load(bytes).unwrap().get_heads();
     assert_eq!(heads(&sent), heads(&stored));
 }
+
+#[test]
+fn an_over_long_field_is_refused_at_the_door_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "A1");
+    let now = t("2026-11-20");
+    let mut long = new_case("A1", "2026-11-16 09:00");
+    long.applicant.name = "张".repeat(5_000);
+    let err = hall.accept_case(long, now).unwrap_err().to_string();
+    assert!(
+        err.contains("field applicant.name: is longer than 4096 characters"),
+        "{err}"
+    );
+    assert!(hall
+        .list_cases(&CaseFilter::default(), now)
+        .unwrap()
+        .is_empty());
+
+    let row = hall
+        .accept_case(new_case("A1", "2026-11-16 09:00"), now)
+        .unwrap();
+    let number = row.header.number;
+    for (by, kind) in [
+        ("李".repeat(5_000), EventKind::Published),
+        (
+            "李四".into(),
+            EventKind::Withdrawn {
+                reason: "因".repeat(4_097),
+            },
+        ),
+        (
+            "李四".into(),
+            EventKind::StepStarted {
+                step: "审".repeat(4_097),
+            },
+        ),
+    ] {
+        let err = hall
+            .record_event(&number, kind, &by, t("2026-11-16 10:00"), now)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("longer than 4096 characters"), "{err}");
+    }
+    // The case reads as it was, here and after a reopen, and takes the
+    // next event.
+    let (case, _) = hall.case(&number, now).unwrap();
+    assert_eq!(case.events.len(), 2);
+    drop(hall);
+    let hall = Hall::open(dir.path(), StoreOptions::default()).unwrap();
+    let (case, _) = hall.case(&number, now).unwrap();
+    assert_eq!(case.events.len(), 2);
+    hall.record_event(
+        &number,
+        EventKind::Published,
+        "李四",
+        t("2026-11-16 10:00"),
+        now,
+    )
+    .unwrap();
+}
+
+#[test]
+fn records_derived_by_an_older_build_are_derived_again_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "A1");
+    let now = t("2026-11-20");
+    let at = t("2026-11-16 09:00");
+    let row = hall
+        .accept_case(new_case("A1", "2026-11-16 09:00"), now)
+        .unwrap();
+    let number = row.header.number.clone();
+    for kind in [
+        EventKind::StepStarted {
+            step: "审核".into(),
+        },
+        EventKind::StepFinished {
+            step: "审核".into(),
+            pass: true,
+            opinion: "同意".into(),
+        },
+        EventKind::Concluded {
+            outcome: Outcome::Approved,
+            opinion: "准予".into(),
+            certificate: "批准书".into(),
+        },
+    ] {
+        hall.record_event(&number, kind, "李四", at, now).unwrap();
+    }
+    // As an older build left it: the record of the case when it was still
+    // being handled, and no derivation version.
+    let (mut case, _) = hall.case(&number, now).unwrap();
+    case.events.sort_by(|a, b| a.id.cmp(&b.id));
+    case.events.truncate(3);
+    let view = case.view();
+    assert_eq!(view.state, CaseState::Handling);
+    let cal = hall.calendar().unwrap();
+    let stale = hall
+        .case_record(&case, &view, &case.clock(&view, &cal, now), &cal)
+        .unwrap();
+    hall.store()
+        .reindex_cases(vec![(row.id.clone(), stale)], Some(0))
+        .unwrap();
+    let handling = CaseFilter {
+        state: Some(CaseState::Handling),
+        ..CaseFilter::default()
+    };
+    assert_eq!(hall.list_cases(&handling, now).unwrap().len(), 1);
+    drop(hall);
+    let hall = Hall::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(hall.list_cases(&handling, now).unwrap().is_empty());
+    let all = CaseFilter {
+        include_closed: true,
+        ..CaseFilter::default()
+    };
+    let rows = hall.list_cases(&all, now).unwrap();
+    assert_eq!(rows[0].view.state, CaseState::Approved);
+    assert!(hall.store().derived_version().unwrap() >= 1);
+}
+
+#[test]
+fn a_hall_whose_store_vanished_is_reported_not_given_an_empty_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "A1");
+    drop(hall);
+    std::fs::rename(dir.path().join("store"), dir.path().join("moved")).unwrap();
+    let err = Hall::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HallError::Store(hallsync_store::StoreError::Missing(_))
+        ),
+        "{err}"
+    );
+    assert!(!dir.path().join("store").exists(), "nothing was created");
+    // Its files gone but the directory left: the same.
+    std::fs::create_dir_all(dir.path().join("store/sled")).unwrap();
+    let err = Hall::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}

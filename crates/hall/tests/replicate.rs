@@ -364,7 +364,7 @@ fn a_township_can_neither_close_its_own_order_nor_soften_it() {
     };
     let self_closed = forge(&|d| {
         let close = OrderEvent {
-            id: "tw-101.forged.1".into(),
+            id: hallsync_model::LogId::parse("tw-101.forged.1").unwrap(),
             at: now(),
             by: "镇长".into(),
             node: town.node().id.clone(),

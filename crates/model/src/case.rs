@@ -19,8 +19,9 @@ use thiserror::Error;
 use crate::calendar::Calendar;
 use crate::catalogue::{CaseType, Category, Disclosure};
 use crate::clock::{self, LimitUnit, Pause, TimeLimit};
-use crate::ids::{NodeId, RegionCode};
+use crate::ids::{IdError, LogId, NodeId, RegionCode};
 use crate::time::{Ts, HOUR};
+use crate::valid::{self, Invalid, MAX_ENTRIES, MAX_STR};
 
 /// The standard state codes of the national interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -331,6 +332,36 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The event's free-text fields, by name.
+    pub fn texts(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            EventKind::Received
+            | EventKind::SupplementCompleted
+            | EventKind::Accepted
+            | EventKind::Published
+            | EventKind::Rated { .. } => vec![],
+            EventKind::SupplementRequested { materials } => vec![("materials", materials)],
+            EventKind::NotAccepted { reason, .. }
+            | EventKind::SpecialStarted { reason, .. }
+            | EventKind::Extended { reason, .. }
+            | EventKind::Withdrawn { reason }
+            | EventKind::Recalled { reason }
+            | EventKind::Revoked { reason } => vec![("reason", reason)],
+            EventKind::StepStarted { step } => vec![("step", step)],
+            EventKind::StepFinished { step, opinion, .. } => {
+                vec![("step", step), ("opinion", opinion)]
+            }
+            EventKind::SpecialEnded { result } => vec![("result", result)],
+            EventKind::FeeCharged { name, .. } => vec![("name", name)],
+            EventKind::Concluded {
+                opinion,
+                certificate,
+                ..
+            } => vec![("opinion", opinion), ("certificate", certificate)],
+            EventKind::CertificateDelivered { method } => vec![("method", method)],
+        }
+    }
+
     /// The stored kind name.
     pub fn name(&self) -> &'static str {
         match self {
@@ -398,7 +429,7 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseEvent {
     /// Unique within the case: `node.actor.n`.
-    pub id: String,
+    pub id: LogId,
     /// When it happened.
     pub at: Ts,
     /// Who did it (handler, approver).
@@ -513,9 +544,6 @@ pub enum CaseError {
         /// Why.
         reason: String,
     },
-    /// A header field is invalid.
-    #[error("{0}")]
-    Header(String),
 }
 
 /// An event that did not fit where it fell in the merged log.
@@ -866,7 +894,7 @@ impl Case {
         for e in self.ordered_events() {
             if let Err(err) = fold.apply(e) {
                 fold.view.conflicts.push(Conflict {
-                    event: e.id.clone(),
+                    event: e.id.to_string(),
                     kind: e.kind.name().into(),
                     reason: err.to_string(),
                 });
@@ -911,14 +939,14 @@ impl Case {
 
     /// The id the next event recorded by `node` with actor tag `actor`
     /// should take.
-    pub fn next_event_id(&self, node: &NodeId, actor: &str) -> String {
-        crate::ids::next_log_id(self.events.iter().map(|e| e.id.as_str()), node, actor)
+    pub fn next_event_id(&self, node: &NodeId, actor: &str) -> Result<LogId, IdError> {
+        LogId::next(self.events.iter().map(|e| &e.id), node, actor)
     }
 }
 
 impl CaseHeader {
-    /// Checks the header fields.
-    pub fn validate(&self) -> Result<(), CaseError> {
+    /// Checks the header fields (see [`crate::valid`]).
+    pub fn validate(&self) -> Result<(), Invalid> {
         let n = &self.number;
         if n.is_empty()
             || n.len() > 50
@@ -926,26 +954,83 @@ impl CaseHeader {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         {
-            return Err(CaseError::Header(format!(
-                "case number {n:?} must be 1-50 of A-Z a-z 0-9 - _ ."
-            )));
+            return Err(Invalid::new(
+                "number",
+                format!(
+                    "case number {:?} must be 1-50 of A-Z a-z 0-9 - _ .",
+                    n.chars().take(60).collect::<String>()
+                ),
+            ));
         }
-        if self.applicant.name.trim().is_empty() {
-            return Err(CaseError::Header("the applicant's name is required".into()));
-        }
-        if self.applicant.id_number.len() > 40 || self.applicant.id_type.chars().count() > 20 {
-            return Err(CaseError::Header(
-                "the applicant's id type or number is too long".into(),
+        valid::required("applicant.name", &self.applicant.name, MAX_STR)?;
+        valid::text("applicant.id_type", &self.applicant.id_type, 20)?;
+        if self.applicant.id_number.len() > 40 {
+            return Err(Invalid::new(
+                "applicant.id_number",
+                "is longer than 40 characters",
             ));
         }
         if !CHANNELS.contains(&self.channel.as_str()) {
-            return Err(CaseError::Header(format!(
-                "channel {:?} is not one of {}",
-                self.channel,
-                CHANNELS.join(", ")
-            )));
+            return Err(Invalid::new(
+                "channel",
+                format!(
+                    "{:?} is not one of {}",
+                    self.channel.chars().take(60).collect::<String>(),
+                    CHANNELS.join(", ")
+                ),
+            ));
+        }
+        let item = &self.item;
+        valid::required("item.impl_code", &item.impl_code, MAX_STR)?;
+        valid::required("item.name", &item.name, MAX_STR)?;
+        valid::text("item.agency", &item.agency, MAX_STR)?;
+        for (path, limit) in [
+            ("item.statutory_limit", item.statutory_limit),
+            ("item.committed_limit", item.committed_limit),
+        ] {
+            limit
+                .validate()
+                .map_err(|reason| Invalid::new(path, reason))?;
         }
         Ok(())
+    }
+}
+
+impl CaseEvent {
+    /// Checks the event's own fields (see [`crate::valid`]): its key names
+    /// the node that recorded it, and every text is bounded.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let here = |e: Invalid| e.within(&format!("events.{}", self.id));
+        if self.id.node() != &self.node {
+            return Err(here(Invalid::new(
+                "node",
+                format!(
+                    "{} is not the node {} the event's key names",
+                    self.node,
+                    self.id.node()
+                ),
+            )));
+        }
+        valid::text("by", &self.by, MAX_STR).map_err(here)?;
+        for (field, value) in self.kind.texts() {
+            valid::text(field, value, MAX_STR).map_err(here)?;
+        }
+        if let EventKind::Extended { amount, .. } = &self.kind {
+            amount
+                .validate()
+                .map_err(|reason| here(Invalid::new("amount", reason)))?;
+        }
+        Ok(())
+    }
+}
+
+impl Case {
+    /// Checks the whole record (see [`crate::valid`]): the header, the
+    /// number of events and each event's fields.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.header.validate()?;
+        valid::entries("events", self.events.len(), MAX_ENTRIES)?;
+        self.events.iter().try_for_each(CaseEvent::validate)
     }
 }
 
@@ -1125,12 +1210,17 @@ pub(crate) mod tests {
         }
     }
 
+    /// An event keyed `NODE.ACTOR.N`, or `ACTOR.N` for one recorded at
+    /// the township `tw-101`.
     pub(crate) fn ev(id: &str, at: &str, kind: EventKind) -> CaseEvent {
+        let id = LogId::parse(id)
+            .or_else(|_| LogId::parse(&format!("tw-101.{id}")))
+            .unwrap();
         CaseEvent {
-            id: id.into(),
+            node: id.node().clone(),
+            id,
             at: Ts::parse(at).unwrap(),
             by: "李四".into(),
-            node: NodeId::parse("tw-101").unwrap(),
             kind,
         }
     }
@@ -1163,6 +1253,55 @@ pub(crate) mod tests {
         c.check(&e, e.at.plus(1))?;
         c.events.push(e);
         Ok(())
+    }
+
+    #[test]
+    fn ten_events_at_one_minute_fold_in_the_order_they_were_recorded() {
+        let at = "2026-11-16 09:00";
+        let step = || "审核".to_string();
+        let kinds = vec![
+            EventKind::Received,
+            EventKind::Accepted,
+            EventKind::StepStarted { step: step() },
+            EventKind::StepFinished {
+                step: step(),
+                pass: true,
+                opinion: "同意".into(),
+            },
+            EventKind::StepStarted { step: step() },
+            EventKind::StepFinished {
+                step: step(),
+                pass: true,
+                opinion: "同意".into(),
+            },
+            EventKind::FeeCharged {
+                name: "工本费".into(),
+                amount_fen: 1000,
+            },
+            EventKind::StepStarted { step: step() },
+            EventKind::StepFinished {
+                step: step(),
+                pass: true,
+                opinion: "同意".into(),
+            },
+            EventKind::Concluded {
+                outcome: Outcome::Approved,
+                opinion: String::new(),
+                certificate: "批准书".into(),
+            },
+            EventKind::Published,
+        ];
+        let mut c = case(Vec::new());
+        let node = NodeId::parse("tw-101").unwrap();
+        for kind in kinds {
+            let mut e = ev("a.1", at, kind);
+            e.id = c.next_event_id(&node, "a").unwrap();
+            push(&mut c, e).unwrap();
+        }
+        let v = c.view();
+        assert!(v.conflicts.is_empty(), "{:?}", v.conflicts);
+        assert_eq!(v.state, CaseState::Approved);
+        assert!(v.published_at.is_some());
     }
 
     #[test]
@@ -1405,7 +1544,7 @@ pub(crate) mod tests {
             ev("a.2", "2026-11-16 09:10", EventKind::Accepted),
         ];
         let approve = ev(
-            "county.1",
+            "cn-212.a.1",
             "2026-11-18 10:00",
             EventKind::Concluded {
                 outcome: Outcome::Approved,
@@ -1414,7 +1553,7 @@ pub(crate) mod tests {
             },
         );
         let refuse = ev(
-            "town.1",
+            "tw-101.a.1",
             "2026-11-18 10:00",
             EventKind::Concluded {
                 outcome: Outcome::Refused,
@@ -1428,8 +1567,8 @@ pub(crate) mod tests {
         two.extend([refuse, approve]);
         let (v1, v2) = (case(one).view(), case(two).view());
         assert_eq!(v1, v2);
-        assert_eq!(v1.state, CaseState::Approved, "county.1 < town.1");
+        assert_eq!(v1.state, CaseState::Approved, "cn-212 < tw-101");
         assert_eq!(v1.conflicts.len(), 1);
-        assert_eq!(v1.conflicts[0].event, "town.1");
+        assert_eq!(v1.conflicts[0].event, "tw-101.a.1");
     }
 }

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::clock::TimeLimit;
-use crate::ids::NodeId;
+use crate::ids::{LogId, NodeId};
 use crate::time::{parse_date, Ts};
+use crate::valid::{self, Invalid, MAX_ENTRIES, MAX_STR};
 
 /// The twelve categories of power (seed 001) and public service, each with
 /// its GB/T 39046 type code. The standard has no code for 非许可审批 and
@@ -363,7 +364,77 @@ impl ItemContent {
                 return Err(field_err("cancel_date", "is before the effective date"));
             }
         }
-        Ok(())
+        self.check_bounds()
+    }
+
+    /// Every text and list within the limits every reader applies
+    /// ([`crate::valid`]).
+    fn check_bounds(&self) -> Result<(), FieldError> {
+        let bounded = |field: &'static str, r: Result<(), Invalid>| {
+            r.map_err(|e| field_err(field, e.to_string()))
+        };
+        for (field, value) in [
+            ("legal_basis", &self.legal_basis),
+            ("agency", &self.agency),
+            ("office", &self.office),
+            ("conditions", &self.conditions),
+            ("consult_phone", &self.consult_phone),
+            ("complaint_phone", &self.complaint_phone),
+        ] {
+            bounded(field, valid::text(field, value, MAX_STR))?;
+        }
+        bounded(
+            "co_departments",
+            valid::texts("co_departments", &self.co_departments),
+        )?;
+        bounded("steps", valid::texts("steps", &self.steps))?;
+        for (field, limit) in [
+            ("statutory_limit", self.statutory_limit),
+            ("committed_limit", self.committed_limit),
+        ] {
+            limit
+                .validate()
+                .map_err(|reason| field_err(field, reason))?;
+        }
+        let records = |field: &'static str, rows: Vec<Vec<(&'static str, &str)>>| {
+            bounded(field, valid::entries(field, rows.len(), MAX_ENTRIES))?;
+            for (i, row) in rows.iter().enumerate() {
+                for (name, value) in row {
+                    bounded(
+                        field,
+                        valid::text(&format!("{field}[{i}].{name}"), value, MAX_STR),
+                    )?;
+                }
+            }
+            Ok(())
+        };
+        records(
+            "materials",
+            self.materials
+                .iter()
+                .map(|m| vec![("name", m.name.as_str())])
+                .collect(),
+        )?;
+        records(
+            "fees",
+            self.fees
+                .iter()
+                .map(|f| {
+                    vec![
+                        ("name", f.name.as_str()),
+                        ("standard", f.standard.as_str()),
+                        ("basis", f.basis.as_str()),
+                    ]
+                })
+                .collect(),
+        )?;
+        records(
+            "discretion",
+            self.discretion
+                .iter()
+                .map(|d| vec![("facts", d.facts.as_str()), ("range", d.range.as_str())])
+                .collect(),
+        )
     }
 
     /// Builds an item from a spreadsheet row, given as `(column, cell)`
@@ -733,7 +804,7 @@ impl ReviewAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewRecord {
     /// Unique id of the record within the item (`node.actor.n`).
-    pub id: String,
+    pub id: LogId,
     /// What happened.
     pub action: ReviewAction,
     /// Item version it applies to.
@@ -791,6 +862,27 @@ pub struct ItemView {
 }
 
 impl Item {
+    /// Checks the whole record (see [`crate::valid`]): the content and each
+    /// review record, whose key must name the node that wrote it.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.content
+            .validate()
+            .map_err(|e| Invalid::new(e.field, e.reason))?;
+        valid::entries("review", self.history.len(), MAX_ENTRIES)?;
+        for r in &self.history {
+            let here = |e: Invalid| e.within(&format!("review.{}", r.id));
+            if r.id.node() != &r.node {
+                return Err(here(Invalid::new(
+                    "node",
+                    format!("{} is not the node {} the key names", r.node, r.id.node()),
+                )));
+            }
+            valid::text("by", &r.by, MAX_STR).map_err(here)?;
+            valid::text("reason", &r.reason, MAX_STR).map_err(here)?;
+        }
+        Ok(())
+    }
+
     /// The history in the canonical (time, id) order.
     pub fn ordered_history(&self) -> Vec<&ReviewRecord> {
         let mut h: Vec<&ReviewRecord> = self.history.iter().collect();
@@ -871,15 +963,16 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    fn rec(action: ReviewAction, at: i64, id: &str) -> ReviewRecord {
+    fn rec(action: ReviewAction, at: i64, n: u64) -> ReviewRecord {
+        let id = LogId::new(&NodeId::parse("n1").unwrap(), "a", n).unwrap();
         ReviewRecord {
-            id: id.into(),
+            node: id.node().clone(),
+            id,
             action,
             version: 1,
             by: "法制办".into(),
             at: Ts(at),
             reason: "r".into(),
-            node: NodeId::parse("n1").unwrap(),
         }
     }
 
@@ -931,27 +1024,27 @@ pub(crate) mod tests {
         let mut item = Item {
             content: sample_content(),
             version: 1,
-            history: vec![rec(ReviewAction::Drafted, 1, "a")],
+            history: vec![rec(ReviewAction::Drafted, 1, 1)],
         };
         assert!(item.check(ReviewAction::Published, "x", "").is_err());
         assert!(matches!(
             item.check(ReviewAction::Returned, "x", " "),
             Err(WorkflowError::ReasonRequired(_))
         ));
-        item.history.push(rec(ReviewAction::Returned, 2, "b"));
-        item.history.push(rec(ReviewAction::Drafted, 3, "c"));
-        item.history.push(rec(ReviewAction::Approved, 4, "d"));
-        item.history.push(rec(ReviewAction::Published, 5, "e"));
+        item.history.push(rec(ReviewAction::Returned, 2, 2));
+        item.history.push(rec(ReviewAction::Drafted, 3, 3));
+        item.history.push(rec(ReviewAction::Approved, 4, 4));
+        item.history.push(rec(ReviewAction::Published, 5, 5));
         let v = item.view();
         assert_eq!(v.status, ItemStatus::Published);
         assert_eq!(v.published_at, Some(Ts(5)));
-        item.history.push(rec(ReviewAction::Suspended, 6, "f"));
-        item.history.push(rec(ReviewAction::Published, 7, "g"));
-        item.history.push(rec(ReviewAction::Revoked, 8, "h"));
+        item.history.push(rec(ReviewAction::Suspended, 6, 6));
+        item.history.push(rec(ReviewAction::Published, 7, 7));
+        item.history.push(rec(ReviewAction::Revoked, 8, 8));
         assert_eq!(item.view().status, ItemStatus::Revoked);
         assert!(item.check(ReviewAction::Drafted, "x", "").is_err());
         // A concurrent second approval is a conflict, not a silent overwrite.
-        item.history.push(rec(ReviewAction::Approved, 9, "i"));
+        item.history.push(rec(ReviewAction::Approved, 9, 9));
         assert_eq!(item.view().conflicts.len(), 1);
     }
 }

@@ -150,6 +150,18 @@ impl TimeLimit {
         Ok(TimeLimit::new(amount, unit))
     }
 
+    /// Checks the amount is one a catalogue can hold.
+    pub fn validate(self) -> Result<(), String> {
+        if self.amount > MAX_LIMIT_AMOUNT {
+            return Err(format!(
+                "{} is longer than {MAX_LIMIT_AMOUNT} {}",
+                self.amount,
+                self.unit.as_str()
+            ));
+        }
+        Ok(())
+    }
+
     /// The budget in metered seconds.
     pub fn budget(self) -> i64 {
         i64::from(self.amount) * self.unit.seconds()

@@ -98,8 +98,11 @@ pub enum IdError {
     #[error("node id {0:?} must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit")]
     NodeId(String),
     /// A document id of the wrong shape.
-    #[error("document id {0:?} is not of the form KIND:REGION:KEY (KIND is item, case or cal; KEY is 1-64 of A-Z a-z 0-9 . _ -)")]
+    #[error("document id {0:?} is not of the form KIND:REGION:KEY (KIND is item, case, cal, node or order; KEY is 1-64 of A-Z a-z 0-9 . _ -)")]
     DocId(String),
+    /// A log entry's key of the wrong shape.
+    #[error("log entry key {0:?} is not of the form NODE.ACTOR.N (ACTOR 1-32 of a-z 0-9, N a counter from 1)")]
+    LogId(String),
 }
 
 const PROVINCES: &[u8] = &[
@@ -318,17 +321,105 @@ impl fmt::Display for DocKind {
     }
 }
 
-/// A fresh key for a log entry (an event, a review record) written by
-/// `node` with actor tag `actor`: `NODE.ACTOR.N`, N one past how many of the
-/// `existing` keys that writer has made.
-pub fn next_log_id<'a>(
-    existing: impl Iterator<Item = &'a str>,
-    node: &NodeId,
-    actor: &str,
-) -> String {
-    let prefix = format!("{node}.{actor}.");
-    let n = existing.filter(|k| k.starts_with(&prefix)).count();
-    format!("{prefix}{}", n + 1)
+/// The key of a log entry (a case event, a review record, an order event):
+/// `NODE.ACTOR.N`, the node that wrote it, the writer's actor tag (1-32 of
+/// `a-z 0-9`; hallsync writes the first 8 hex digits of the data
+/// directory's actor id) and that writer's counter (1, 2, …, no leading
+/// zeros). Keys order by (node, actor, counter), the counter as a number,
+/// so every level sorts entries at the same time the same way (`.10` comes
+/// after `.9`, not before `.2`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LogId {
+    node: NodeId,
+    actor: String,
+    n: u64,
+}
+
+/// Longest actor tag in a log entry's key.
+pub const ACTOR_TAG_MAX: usize = 32;
+
+impl LogId {
+    /// The key of the `n`th entry written by `node` with actor tag `actor`.
+    pub fn new(node: &NodeId, actor: &str, n: u64) -> Result<LogId, IdError> {
+        LogId::parse(&format!("{node}.{actor}.{n}"))
+    }
+
+    /// Parses and validates a log entry's key.
+    pub fn parse(s: &str) -> Result<LogId, IdError> {
+        let bad = || IdError::LogId(s.chars().take(120).collect());
+        let mut parts = s.split('.');
+        let (Some(node), Some(actor), Some(n), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let node = NodeId::parse(node).map_err(|_| bad())?;
+        let actor_ok = !actor.is_empty()
+            && actor.len() <= ACTOR_TAG_MAX
+            && actor
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let n_ok = !n.is_empty()
+            && n.len() <= 19
+            && !n.starts_with('0')
+            && n.bytes().all(|b| b.is_ascii_digit());
+        if !actor_ok || !n_ok {
+            return Err(bad());
+        }
+        Ok(LogId {
+            node,
+            actor: actor.to_string(),
+            n: n.parse().map_err(|_| bad())?,
+        })
+    }
+
+    /// The node that wrote the entry.
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    /// The key the next entry written by `node` with actor tag `actor`
+    /// should take: one past the highest counter that writer has used among
+    /// `existing`.
+    pub fn next<'a>(
+        existing: impl Iterator<Item = &'a LogId>,
+        node: &NodeId,
+        actor: &str,
+    ) -> Result<LogId, IdError> {
+        let last = existing
+            .filter(|k| k.node == *node && k.actor == actor)
+            .map(|k| k.n)
+            .max()
+            .unwrap_or(0);
+        LogId::new(node, actor, last + 1)
+    }
+}
+
+impl fmt::Display for LogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.node, self.actor, self.n)
+    }
+}
+
+impl FromStr for LogId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LogId::parse(s)
+    }
+}
+
+impl TryFrom<String> for LogId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        LogId::parse(&s)
+    }
+}
+
+impl From<LogId> for String {
+    fn from(id: LogId) -> String {
+        id.to_string()
+    }
 }
 
 /// Longest key part of a document id.
@@ -448,6 +539,33 @@ mod tests {
         assert_eq!(rc("14").parent(), None);
         assert_eq!(rc("1402").to_string(), "140200");
         assert_eq!(rc("140212101").to_string(), "140212101");
+    }
+
+    #[test]
+    fn log_keys_order_by_node_actor_and_the_counter_as_a_number() {
+        let k = |s: &str| LogId::parse(s).unwrap();
+        assert!(k("tw-101.abcd1234.2") < k("tw-101.abcd1234.10"));
+        assert!(k("tw-101.abcd1234.99") < k("tw-101.abcd1234.100"));
+        // A node that prefixes another sorts first, whatever follows it
+        // ('-' sorts before '.' as text).
+        assert!(k("tw.a.1") < k("tw-1.a.1"));
+        assert_eq!(k("cn-212.0f.7").to_string(), "cn-212.0f.7");
+        let node = NodeId::parse("tw-101").unwrap();
+        let existing = [k("tw-101.a.9"), k("tw-101.a.10"), k("tw-101.b.40")];
+        assert_eq!(
+            LogId::next(existing.iter(), &node, "a").unwrap(),
+            k("tw-101.a.11")
+        );
+        assert_eq!(
+            LogId::next(existing.iter(), &node, "c").unwrap(),
+            k("tw-101.c.1")
+        );
+        for bad in [
+            "", "a.1", "tw.a.1.2", "tw.a.01", "tw.a.0", "tw.A.1", "tw..1", "-x.a.1", "tw.a.",
+            "tw.a.x1",
+        ] {
+            assert!(LogId::parse(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`case`]: cases as event logs and the state derived from them;
 //! - [`registry`]: the federation registry, one entry per node;
 //! - [`order`]: supervision orders, addressed to the hall they supervise;
+//! - [`valid`]: what makes a record valid, for writers and readers alike;
 //! - [`schema`]: how each record is laid out as an Automerge document;
 //! - [`scope`]: which node may hold which record.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -26,10 +27,11 @@ pub mod registry;
 pub mod schema;
 pub mod scope;
 pub mod time;
+pub mod valid;
 
 pub use calendar::{Calendar, DayKind};
 pub use case::{Case, CaseEvent, CaseHeader, CaseState, CaseView, EventKind};
 pub use catalogue::{Category, Item, ItemStatus, ReviewAction};
 pub use clock::{LimitUnit, TimeLimit};
-pub use ids::{DocId, DocKind, Level, NodeId, RegionCode};
+pub use ids::{DocId, DocKind, Level, LogId, NodeId, RegionCode};
 pub use time::Ts;

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::ids::{DocId, DocKind, NodeId, RegionCode};
+use crate::ids::{DocId, DocKind, IdError, LogId, NodeId, RegionCode};
 use crate::time::Ts;
 
 /// Longest reason, reply or result text, in characters.
@@ -156,7 +156,7 @@ impl OrderAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderEvent {
     /// Unique within the order: `NODE.ACTOR.N`.
-    pub id: String,
+    pub id: LogId,
     /// When.
     pub at: Ts,
     /// Who.
@@ -300,7 +300,42 @@ impl OrderHeader {
     }
 }
 
+impl OrderEvent {
+    /// Checks the event's own fields: its key names the node that wrote it,
+    /// and its texts are bounded as [`Order::check`] bounds them.
+    pub fn validate(&self) -> Result<(), OrderError> {
+        if self.id.node() != &self.node {
+            return Err(invalid(
+                "node",
+                format!(
+                    "event {}: {} is not the node the key names",
+                    self.id, self.node
+                ),
+            ));
+        }
+        check_text("by", &self.by, MAX_NAME)?;
+        match &self.action {
+            OrderAction::Reply { text } | OrderAction::Close { text, .. } => {
+                check_text("text", text, MAX_TEXT)
+            }
+        }
+    }
+}
+
 impl Order {
+    /// Checks the whole record: the header, the number of events and each
+    /// event's fields.
+    pub fn validate(&self) -> Result<(), OrderError> {
+        self.header.validate()?;
+        if self.events.len() > MAX_EVENTS {
+            return Err(invalid(
+                "events",
+                format!("has more than {MAX_EVENTS} entries"),
+            ));
+        }
+        self.events.iter().try_for_each(OrderEvent::validate)
+    }
+
     /// The events in the one order every copy agrees on: by time, then id.
     fn sorted(&self) -> Vec<&OrderEvent> {
         let mut v: Vec<&OrderEvent> = self.events.iter().collect();
@@ -409,8 +444,8 @@ impl Order {
     }
 
     /// A fresh event id for this node and actor.
-    pub fn next_event_id(&self, node: &NodeId, actor: &str) -> String {
-        crate::ids::next_log_id(self.events.iter().map(|e| e.id.as_str()), node, actor)
+    pub fn next_event_id(&self, node: &NodeId, actor: &str) -> Result<LogId, IdError> {
+        LogId::next(self.events.iter().map(|e| &e.id), node, actor)
     }
 }
 
@@ -442,11 +477,12 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn event(id: &str, at: &str, action: OrderAction) -> OrderEvent {
+        let id = LogId::parse(id).unwrap();
         OrderEvent {
-            id: id.into(),
+            node: id.node().clone(),
+            id,
             at: Ts::parse(at).unwrap(),
             by: "某人".into(),
-            node: NodeId::parse(id.split('.').next().unwrap()).unwrap(),
             action,
         }
     }
@@ -632,7 +668,13 @@ pub(crate) mod tests {
         o.events
             .push(event("tw-101.a.1", "2026-11-24 09:00", reply()));
         let node = NodeId::parse("tw-101").unwrap();
-        assert_eq!(o.next_event_id(&node, "a"), "tw-101.a.2");
-        assert_eq!(o.next_event_id(&node, "b"), "tw-101.b.1");
+        assert_eq!(
+            o.next_event_id(&node, "a").unwrap().to_string(),
+            "tw-101.a.2"
+        );
+        assert_eq!(
+            o.next_event_id(&node, "b").unwrap().to_string(),
+            "tw-101.b.1"
+        );
     }
 }

@@ -18,12 +18,13 @@ use crate::catalogue::{
     ReviewAction, ReviewRecord,
 };
 use crate::clock::{LimitUnit, TimeLimit};
-use crate::ids::{DocId, DocKind, Level, NodeId, RegionCode};
+use crate::ids::{DocId, DocKind, Level, LogId, NodeId, RegionCode};
 use crate::order::{
     Card, Order, OrderAction, OrderError, OrderEvent, OrderHeader, Resolution, Rule, MAX_EVENTS,
 };
 use crate::registry::{CrlCopy, RegistryEntry, MAX_CRL_BYTES};
 use crate::time::{parse_date, Ts};
+use crate::valid::{self, Invalid};
 
 /// Schema tag of case documents.
 pub const CASE_SCHEMA: &str = "hallsync/case/1";
@@ -36,10 +37,7 @@ pub const NODE_SCHEMA: &str = "hallsync/node/1";
 /// Schema tag of supervision orders.
 pub const ORDER_SCHEMA: &str = "hallsync/order/1";
 
-/// Longest string field accepted, in characters.
-pub const MAX_STR: usize = 4096;
-/// Most entries in one collection (events, review records, days, lists).
-pub const MAX_ENTRIES: usize = 4096;
+pub use crate::valid::{MAX_ENTRIES, MAX_STR};
 
 /// Why a document is not a valid hallsync record.
 #[derive(Debug, Error)]
@@ -68,6 +66,15 @@ pub enum SchemaError {
     Automerge(#[from] AutomergeError),
 }
 
+impl From<Invalid> for SchemaError {
+    fn from(e: Invalid) -> SchemaError {
+        SchemaError::Field {
+            path: e.path,
+            reason: e.reason,
+        }
+    }
+}
+
 /// One year of a region's holiday calendar, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CalendarYear {
@@ -79,6 +86,23 @@ pub struct CalendarYear {
     pub office_hours: Vec<Window>,
     /// Holidays and make-up working days.
     pub days: Vec<CalendarDay>,
+}
+
+impl CalendarYear {
+    /// Checks the record (see [`crate::valid`]): every day lies in the
+    /// year, and the list and its names are bounded.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        valid::entries("days", self.days.len(), MAX_ENTRIES)?;
+        valid::entries("office_hours", self.office_hours.len(), MAX_ENTRIES)?;
+        for d in &self.days {
+            let path = format!("days.{}", d.date.format("%Y-%m-%d"));
+            if chrono::Datelike::year(&d.date) != self.year {
+                return Err(Invalid::new(path, format!("is not in {}", self.year)));
+            }
+            valid::text(&format!("{path}.name"), &d.name, MAX_STR)?;
+        }
+        Ok(())
+    }
 }
 
 /// Any record.
@@ -94,6 +118,26 @@ pub enum Record {
     Node(RegistryEntry),
     /// A supervision order.
     Order(Order),
+}
+
+impl Record {
+    /// Checks the record against the one definition of a valid record
+    /// ([`crate::valid`]). Every writer calls this before storing a record,
+    /// and [`read_record`] calls it on every record it reads.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        match self {
+            Record::Case(c) => c.validate(),
+            Record::Item(i) => i.validate(),
+            Record::Calendar(c) => c.validate(),
+            Record::Node(e) => e
+                .validate()
+                .map_err(|(path, reason)| Invalid::new(path, reason)),
+            Record::Order(o) => o.validate().map_err(|e| match e {
+                OrderError::Invalid { field, reason } => Invalid::new(field, reason),
+                other => Invalid::new("", other.to_string()),
+            }),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- writing
@@ -181,7 +225,7 @@ pub fn write_new_case<T: Transactable>(
 /// has, and returns it for the kind's own fields.
 fn put_event_map<T: Transactable>(
     doc: &mut T,
-    id: &str,
+    id: &LogId,
     kind: &str,
     at: Ts,
     by: &str,
@@ -191,7 +235,7 @@ fn put_event_map<T: Transactable>(
         Some((automerge::Value::Object(ObjType::Map), id)) => id,
         _ => doc.put_object(ROOT, "events", ObjType::Map)?,
     };
-    let m = doc.put_object(&events, id, ObjType::Map)?;
+    let m = doc.put_object(&events, id.to_string(), ObjType::Map)?;
     doc.put(&m, "kind", kind)?;
     doc.put(&m, "at", ts(at))?;
     doc.put(&m, "by", by)?;
@@ -382,7 +426,7 @@ pub fn write_review<T: Transactable>(doc: &mut T, r: &ReviewRecord) -> Result<()
         Some((automerge::Value::Object(ObjType::Map), id)) => id,
         _ => doc.put_object(ROOT, "review", ObjType::Map)?,
     };
-    let m = doc.put_object(&review, r.id.as_str(), ObjType::Map)?;
+    let m = doc.put_object(&review, r.id.to_string(), ObjType::Map)?;
     doc.put(&m, "action", r.action.as_str())?;
     doc.put(&m, "version", i64::from(r.version))?;
     doc.put(&m, "by", r.by.as_str())?;
@@ -697,10 +741,13 @@ fn check_id(root: &Obj<'_>, kind: DocKind, expected: Option<&DocId>) -> Result<D
     Ok(id)
 }
 
-fn read_event(id: String, e: &Obj<'_>) -> Result<CaseEvent, SchemaError> {
-    if id.is_empty() || id.len() > 100 {
-        return Err(e.err("", "event id must be 1-100 characters"));
-    }
+/// A log entry's key, as found in a document.
+fn log_id(e: &Obj<'_>, key: &str) -> Result<LogId, SchemaError> {
+    LogId::parse(key).map_err(|err| e.err("", err.to_string()))
+}
+
+fn read_event(key: String, e: &Obj<'_>) -> Result<CaseEvent, SchemaError> {
+    let id = log_id(e, &key)?;
     let kind_name = e.str("kind")?;
     let kind = match kind_name.as_str() {
         "received" => EventKind::Received,
@@ -795,10 +842,6 @@ fn read_case_root(root: &Obj<'_>, id: &DocId) -> Result<Case, SchemaError> {
             id_number: ap.opt_str("id_number")?,
         },
     };
-    header.validate().map_err(|e| SchemaError::Field {
-        path: "header".into(),
-        reason: e.to_string(),
-    })?;
     if header.region != *id.region() || header.number != id.key() {
         return Err(root.err("number", format!("region/number do not match the id {id}")));
     }
@@ -873,10 +916,6 @@ fn read_item_root(root: &Obj<'_>, id: &DocId) -> Result<Item, SchemaError> {
         effective: date("effective")?,
         cancelled: date("cancel_date")?,
     };
-    content.validate().map_err(|e| SchemaError::Field {
-        path: e.field.into(),
-        reason: e.reason,
-    })?;
     if content.impl_code != id.key() {
         return Err(root.err("impl_code", format!("does not match the id {id}")));
     }
@@ -885,7 +924,7 @@ fn read_item_root(root: &Obj<'_>, id: &DocId) -> Result<Item, SchemaError> {
         .into_iter()
         .map(|(rid, r)| {
             Ok(ReviewRecord {
-                id: rid,
+                id: log_id(&r, &rid)?,
                 action: r.parsed("action", ReviewAction::parse)?,
                 version: r.small("version")?,
                 by: r.opt_str("by")?,
@@ -916,9 +955,6 @@ fn read_calendar_root(root: &Obj<'_>, id: &DocId) -> Result<CalendarYear, Schema
         .into_iter()
         .map(|(date, d)| {
             let date = parse_date(&date).map_err(|e| d.err("", e.to_string()))?;
-            if chrono::Datelike::year(&date) != year {
-                return Err(d.err("", format!("{date} is not in {year}")));
-            }
             Ok(CalendarDay {
                 date,
                 kind: d.parsed("kind", DayKind::parse)?,
@@ -957,7 +993,7 @@ fn read_registry_root(root: &Obj<'_>, id: &DocId) -> Result<RegistryEntry, Schem
             der,
         }),
     };
-    let entry = RegistryEntry {
+    Ok(RegistryEntry {
         node,
         name: root.str("name")?,
         level: root.parsed("level", |s| s.parse::<Level>().ok())?,
@@ -966,17 +1002,11 @@ fn read_registry_root(root: &Obj<'_>, id: &DocId) -> Result<RegistryEntry, Schem
         addr,
         serial: root.str("serial")?,
         crl,
-    };
-    entry
-        .validate()
-        .map_err(|(path, reason)| root.err(path, reason))?;
-    Ok(entry)
+    })
 }
 
-fn read_order_event(id: String, e: &Obj<'_>) -> Result<OrderEvent, SchemaError> {
-    if id.is_empty() || id.len() > 100 {
-        return Err(e.err("", "event id must be 1-100 characters"));
-    }
+fn read_order_event(key: String, e: &Obj<'_>) -> Result<OrderEvent, SchemaError> {
+    let id = log_id(e, &key)?;
     let action = match e.str("kind")?.as_str() {
         "reply" => OrderAction::Reply {
             text: e.str("text")?,
@@ -1014,10 +1044,6 @@ fn read_order_root(root: &Obj<'_>, id: &DocId) -> Result<Order, SchemaError> {
     if header.unit != *id.region() {
         return Err(root.err("unit", format!("does not match the id {id}")));
     }
-    header.validate().map_err(|e| match e {
-        OrderError::Invalid { field, reason } => root.err(field, reason),
-        other => root.err("", other.to_string()),
-    })?;
     let entries = root.entries("events")?;
     if entries.len() > MAX_EVENTS {
         return Err(root.err("events", format!("has more than {MAX_EVENTS} entries")));
@@ -1061,6 +1087,7 @@ pub fn read_record(
         DocKind::Node => Record::Node(read_registry_root(&root, &id)?),
         DocKind::Order => Record::Order(read_order_root(&root, &id)?),
     };
+    record.validate()?;
     Ok((id, record))
 }
 
@@ -1160,7 +1187,7 @@ mod tests {
         let mut doc = AutoCommit::new();
         write_item_content(&mut doc, &id, &content, 1).unwrap();
         let rec = ReviewRecord {
-            id: "n.a.1".into(),
+            id: LogId::parse("n.a.1").unwrap(),
             action: ReviewAction::Drafted,
             version: 1,
             by: "x".into(),

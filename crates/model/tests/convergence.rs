@@ -11,7 +11,7 @@ use hallsync_model::schema::{
     read_case, read_order, write_event, write_new_case, write_new_order, write_order_event,
 };
 use hallsync_model::{
-    Case, CaseEvent, DocId, DocKind, EventKind, LimitUnit, NodeId, RegionCode, TimeLimit, Ts,
+    Case, CaseEvent, DocId, DocKind, EventKind, LimitUnit, LogId, NodeId, RegionCode, TimeLimit, Ts,
 };
 use proptest::prelude::*;
 
@@ -99,7 +99,7 @@ fn edit(doc: &mut AutoCommit, id: &DocId, node: &str, steps: &[(u8, u32)]) {
         at = at.plus(i64::from(*minutes) * 60);
         let case = read_case(doc, id).unwrap();
         let event = CaseEvent {
-            id: case.next_event_id(&node, "a"),
+            id: case.next_event_id(&node, "a").unwrap(),
             at,
             by: "handler".into(),
             node: node.clone(),
@@ -118,7 +118,7 @@ fn base() -> (DocId, AutoCommit) {
     let node = h.hall.clone();
     let at = Ts::parse("2026-11-16 09:00").unwrap();
     let ev = |n: u32, kind| CaseEvent {
-        id: format!("town.a.{n}"),
+        id: LogId::new(&node, "a", u64::from(n)).unwrap(),
         at,
         by: "h".into(),
         node: node.clone(),
@@ -188,7 +188,7 @@ fn edit_order(doc: &mut AutoCommit, id: &DocId, here: &str, steps: &[(u8, u32)])
             _ => OrderAction::Reply { text },
         };
         let event = OrderEvent {
-            id: order.next_event_id(&node, "a"),
+            id: order.next_event_id(&node, "a").unwrap(),
             at,
             by: "某人".into(),
             node: node.clone(),

@@ -82,7 +82,7 @@ impl GroupCommit {
     pub(crate) fn wait_durable(
         &self,
         ticket: u64,
-        flush: impl Fn(&[u8]) -> std::io::Result<()>,
+        flush: impl Fn(&mut [u8]) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
         let mut s = self.lock();
         loop {
@@ -110,7 +110,7 @@ impl GroupCommit {
     /// pushing, every record is durable when this returns `Ok`.
     pub(crate) fn flush_all<T>(
         &self,
-        flush: impl Fn(&[u8]) -> std::io::Result<T>,
+        flush: impl Fn(&mut [u8]) -> std::io::Result<T>,
     ) -> Result<T, StoreError> {
         let mut s = self.lock();
         while s.flushing && s.failed.is_none() {
@@ -131,7 +131,7 @@ impl GroupCommit {
     fn lead<T>(
         &self,
         mut s: MutexGuard<'_, State>,
-        flush: &impl Fn(&[u8]) -> std::io::Result<T>,
+        flush: &impl Fn(&mut [u8]) -> std::io::Result<T>,
     ) -> Result<T, StoreError> {
         s.flushing = true;
         s.covers = None;
@@ -145,9 +145,9 @@ impl GroupCommit {
         let mut s = self.lock();
         let target = s.written;
         s.covers = Some(target);
-        let bytes = std::mem::take(&mut s.buffer);
+        let mut bytes = std::mem::take(&mut s.buffer);
         drop(s);
-        let result = flush(&bytes);
+        let result = flush(&mut bytes);
         let mut s = self.lock();
         s.flushing = false;
         if s.buffer.is_empty() {

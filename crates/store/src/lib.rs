@@ -8,9 +8,9 @@
 //! flush costs milliseconds, which held the store to ~150 cases/s. Commits
 //! land in a memtable (see `mem.rs`) that background checkpoints fold into
 //! sled, each key once at its latest value, packed into blocks of ~4 KiB
-//! (see `packed.rs`): sled keeps only blocks, plus the format, the feed id
-//! and the compression dictionaries (`mdict:`, see `dict.rs`) under keys of
-//! their own.
+//! (see `packed.rs`): sled keeps only blocks, plus the format, the feed id,
+//! the log's mark (see `wal.rs`) and the compression dictionaries (`mdict:`,
+//! see `dict.rs`) under keys of their own. Opening a store is `open.rs`.
 //!
 //! | prefix | key                      | value                                        |
 //! |--------|--------------------------|----------------------------------------------|
@@ -19,6 +19,7 @@
 //! | `c`    | seq (u64 BE)             | doc id + changes saved after `d` (a *chunk*), or doc id alone (a *marker*) |
 //! | `x`    | field tag, value, doc id | empty: the case index                        |
 //! | `m`    | `peer:` + node id        | how far this node applied that peer's feed   |
+//! | `m`    | `derived`                | the version of the derived data (index)      |
 //!
 //! The `c` entries are the change feed: every write of a document takes the
 //! next sequence number and writes a chunk (new changes) or, when the write
@@ -39,11 +40,12 @@ mod cache;
 mod commit;
 mod dict;
 mod mem;
+mod open;
 mod packed;
 mod wal;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -59,18 +61,27 @@ use commit::GroupCommit;
 use dict::Dicts;
 use mem::{Mem, Table, Val};
 use packed::{BlockError, Blocks};
-use wal::{Op, Wal};
+use wal::{Mark, Op, Wal};
 
-/// The on-disk format this build writes.
-pub const FORMAT: u8 = 5;
+/// The on-disk format this build writes: its log records carry sequence
+/// numbers, and sled keeps the log's mark.
+pub const FORMAT: u8 = 6;
 
-/// The previous format, which this build reads and upgrades in place: it
-/// kept each case index entry as a sled key of its own.
+/// The previous format, which this build reads and upgrades in place: its
+/// log records had no sequence numbers.
+const FORMAT_5: u8 = 5;
+
+/// The format before, also upgraded in place: it kept each case index
+/// entry as a sled key of its own.
 const FORMAT_4: u8 = 4;
 
 /// The format before, also upgraded in place: it also kept saved documents
 /// uncompressed.
 const FORMAT_3: u8 = 3;
+
+/// The first byte of every value this build writes (values have not
+/// changed since format 5).
+const VALUES: u8 = 5;
 
 /// The largest saved document the store unpacks (a bound on what a damaged
 /// value can make it allocate).
@@ -94,6 +105,11 @@ pub struct StoreOptions {
     /// of them when the change feed reaches this many writes, and again
     /// each time it grows tenfold (0: never).
     pub dictionary_after: u64,
+    /// Open even when the write-ahead log is damaged so that acknowledged
+    /// writes cannot be replayed: replay what comes before the damage and
+    /// discard the rest (see [`Store::discarded_log`]). Only for an
+    /// administrator who has accepted that loss.
+    pub accept_log_loss: bool,
 }
 
 impl Default for StoreOptions {
@@ -104,6 +120,7 @@ impl Default for StoreOptions {
             compact_after_chunks: 8,
             memtable_bytes: 1 << 20,
             dictionary_after: 5_000,
+            accept_log_loss: false,
         }
     }
 }
@@ -134,9 +151,26 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// The store's directory is not there, or its files are gone.
+    #[error("the store in {0} is missing or its files were deleted, though this data directory holds a hall (node.toml); nothing was created. Restore the directory from a backup; if this hall never held any data, delete node.toml and run `hallsync init` again")]
+    Missing(PathBuf),
+    /// The write-ahead log lost writes that were acknowledged.
+    #[error("{0}")]
+    LogDamaged(String),
+    /// A file of the store could not be read or written.
+    #[error("{path}: {error}")]
+    Io {
+        /// The store's directory.
+        path: PathBuf,
+        /// What the system said.
+        error: std::io::Error,
+    },
     /// sled failed.
-    #[error("database error: {0}")]
-    Db(#[from] sled::Error),
+    #[error("the database failed: {0}")]
+    Db(String),
+    /// sled found its own files damaged.
+    #[error("the database files are damaged (sled read corrupted data{0}); restore the data directory from a backup")]
+    DbDamaged(String),
     /// An earlier flush failed; the store refuses further writes.
     #[error("the store could not make writes durable ({0}); restart hallsync and check the disk")]
     Durability(String),
@@ -150,10 +184,35 @@ pub enum StoreError {
     },
 }
 
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> StoreError {
+        match e {
+            sled::Error::Io(error) => StoreError::Io {
+                path: PathBuf::from("the database"),
+                error,
+            },
+            sled::Error::Corruption { at, .. } => StoreError::DbDamaged(match at {
+                Some(at) => format!(" at {at}"),
+                None => String::new(),
+            }),
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
+
+impl StoreError {
+    fn io(path: &Path, error: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+}
+
 impl From<BlockError> for StoreError {
     fn from(e: BlockError) -> StoreError {
         match e {
-            BlockError::Db(e) => StoreError::Db(e),
+            BlockError::Db(e) => e.into(),
             BlockError::Damaged(bound, why) => corrupt(
                 &format!("the stored block at {}", String::from_utf8_lossy(&bound)),
                 why,
@@ -418,8 +477,9 @@ pub struct Store {
     /// The dictionary being trained in the background, if any.
     trainer: Mutex<Option<JoinHandle<()>>>,
     options: StoreOptions,
-    /// Serialises commits; holds the next feed sequence number.
-    writer: Mutex<u64>,
+    /// Serialises commits; holds the next feed sequence number and log
+    /// record number.
+    writer: Mutex<Writer>,
     group: Arc<GroupCommit>,
     /// Highest feed sequence number known to be on disk.
     durable_feed: std::sync::atomic::AtomicU64,
@@ -427,6 +487,18 @@ pub struct Store {
     /// Random at creation: sequence numbers mean something only within one
     /// feed, so a peer's checkpoint names the feed it counts in.
     feed_id: u64,
+    /// What the open discarded of a damaged log, when the administrator
+    /// accepted the loss.
+    discarded: Option<String>,
+}
+
+/// What the writer lock guards: the numbers the next commit takes.
+#[derive(Debug)]
+struct Writer {
+    /// Next feed sequence number.
+    seq: u64,
+    /// Next log record number.
+    lsn: u64,
 }
 
 const DOC: u8 = b'd';
@@ -435,7 +507,19 @@ const FEED: u8 = b'c';
 const INDEX: u8 = b'x';
 const FORMAT_KEY: &[u8] = b"mformat";
 const FEED_ID_KEY: &[u8] = b"mfeedid";
+/// The log's mark (see `wal.rs`), written to sled directly.
+const MARK_KEY: &[u8] = b"mwalmark";
 const PEER_PREFIX: &[u8] = b"mpeer:";
+/// The version of the derived data, a logical key.
+const DERIVED_KEY: &[u8] = b"mderived";
+
+/// What a commit records besides its documents.
+enum Meta<'a> {
+    /// How far this node has applied a peer's feed.
+    Peer(&'a str, Checkpoint),
+    /// The version of the derived data.
+    Derived(u32),
+}
 
 fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(rest.len() + 1);
@@ -455,7 +539,7 @@ fn peer_key(peer: &str) -> Vec<u8> {
 }
 
 fn versioned(payload: &[u8]) -> Vec<u8> {
-    key(FORMAT, payload)
+    key(VALUES, payload)
 }
 
 fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
@@ -467,7 +551,7 @@ fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
 
 fn unversioned<'a>(key: &str, v: &'a [u8]) -> Result<&'a [u8], StoreError> {
     match v.split_first() {
-        Some((&(FORMAT | FORMAT_4 | FORMAT_3), rest)) => Ok(rest),
+        Some((&(VALUES | FORMAT_4 | FORMAT_3), rest)) => Ok(rest),
         Some((other, _)) => Err(corrupt(key, format!("unknown value format {other}"))),
         None => Err(corrupt(key, "empty value")),
     }
@@ -496,7 +580,7 @@ fn unpack_saved<'a>(key: &str, v: &'a [u8], dicts: &Dicts) -> Result<Cow<'a, [u8
     let saved = match v.split_first() {
         Some((&FORMAT_3, rest)) => return Ok(Cow::Borrowed(rest)),
         Some((&FORMAT_4, frame)) => dict::decompress(frame, None, MAX_SAVED),
-        Some((&FORMAT, packed)) => dicts.unpack(packed, MAX_SAVED),
+        Some((&VALUES, packed)) => dicts.unpack(packed, MAX_SAVED),
         Some((other, _)) => return Err(corrupt(key, format!("unknown value format {other}"))),
         None => return Err(corrupt(key, "empty value")),
     };
@@ -521,7 +605,7 @@ fn feed_value(id: &DocId, origin: Option<&str>, bytes: &[u8]) -> Vec<u8> {
     let idb = id.as_str().as_bytes();
     let ob = origin.unwrap_or("").as_bytes();
     let mut v = Vec::with_capacity(3 + idb.len() + ob.len() + bytes.len());
-    v.push(FORMAT);
+    v.push(VALUES);
     v.push(idb.len() as u8);
     v.extend_from_slice(idb);
     v.push(ob.len() as u8);
@@ -632,161 +716,7 @@ fn seq_of(k: &[u8]) -> Result<u64, StoreError> {
         .ok_or_else(|| corrupt("feed", "a sequence number is not 8 bytes"))
 }
 
-/// Keys moved into blocks per step of an upgrade.
-const UPGRADE_STEP: usize = 20_000;
-
-/// Whether a sled key is one the store writes to sled directly rather than
-/// into blocks.
-fn direct(k: &[u8]) -> bool {
-    k == FORMAT_KEY || k == FEED_ID_KEY || k.starts_with(dict::DICT_PREFIX)
-}
-
-/// Moves a format 3 or 4 store's keys (one sled key each) into blocks, then
-/// marks the store as this format. Every step can be redone, so an upgrade
-/// cut short resumes at the next open.
-fn upgrade(db: &sled::Db, tree: &sled::Tree, blocks: &Blocks, old: u8) -> Result<(), StoreError> {
-    let started = std::time::Instant::now();
-    let mut moved = 0;
-    loop {
-        let step = tree
-            .range(vec![packed::BLOCK + 1]..)
-            .filter(|kv| kv.as_ref().map_or(true, |(k, _)| !direct(k)))
-            .take(UPGRADE_STEP)
-            .collect::<Result<Vec<_>, _>>()?;
-        if step.is_empty() {
-            break;
-        }
-        blocks.fold(step.iter().map(|(k, v)| (k.as_ref(), Some(v.as_ref()))))?;
-        db.flush()?;
-        for (k, _) in &step {
-            tree.remove(k)?;
-        }
-        moved += step.len();
-        tracing::info!(
-            moved,
-            "upgrading the data directory: keys packed into blocks"
-        );
-    }
-    tree.insert(FORMAT_KEY, &[FORMAT])?;
-    db.flush()?;
-    tracing::warn!(
-        ms = started.elapsed().as_millis() as u64,
-        "upgraded the data directory from store format {old} to {FORMAT} (records packed into blocks{}); hallsync builds older than this one can no longer open it",
-        if old == FORMAT_3 { ", saved documents compressed" } else { "" }
-    );
-    Ok(())
-}
-
 impl Store {
-    /// Opens (or creates) a store in the directory `path`, replaying the
-    /// write-ahead log over sled.
-    pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let io = |e: std::io::Error| StoreError::Db(sled::Error::Io(e));
-        std::fs::create_dir_all(path).map_err(io)?;
-        // sled reclaims the space of rewritten blocks only on its periodic
-        // flusher thread (which moves what is still live out of mostly dead
-        // segments); the store's own durability does not depend on it.
-        let config = sled::Config::new()
-            .path(path.join("sled"))
-            .cache_capacity(options.sled_cache_bytes)
-            .flush_every_ms(Some(500));
-        // sled releases its file lock only when its last background thread
-        // lets go of a closed database, a moment after the close returns:
-        // a quick reopen (a restart) waits for that instead of failing.
-        let patience = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(io))
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    if std::time::Instant::now() > patience {
-                        return Err(StoreError::Locked(path.to_path_buf()));
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(other) => return Err(StoreError::Db(other)),
-            }
-        };
-        let tree = db.open_tree("hallsync")?;
-        let blocks = Arc::new(Blocks::new(tree.clone()));
-        let format = tree.get(FORMAT_KEY)?;
-        match format.as_deref() {
-            None | Some([FORMAT]) => {}
-            Some([old @ (FORMAT_4 | FORMAT_3)]) => upgrade(&db, &tree, &blocks, *old)?,
-            Some([found]) if *found > FORMAT => {
-                return Err(StoreError::NewerFormat { found: *found })
-            }
-            Some([found]) => return Err(StoreError::OlderFormat { found: *found }),
-            Some(other) => return Err(corrupt("meta/format", format!("unexpected {other:?}"))),
-        }
-        let records = Wal::recover(path).map_err(io)?;
-        if !records.is_empty() {
-            tracing::info!(records = records.len(), "replaying the write-ahead log");
-            let mut latest = BTreeMap::new();
-            for op in records.iter().flatten() {
-                match op {
-                    Op::Put(k, v) => latest.insert(k.as_slice(), Some(v.as_slice())),
-                    Op::Del(k) => latest.insert(k.as_slice(), None),
-                };
-            }
-            blocks.fold(latest)?;
-            db.flush()?;
-        }
-        // Start from an empty log: new records must never land behind a torn
-        // tail, where a later replay would stop before reaching them.
-        // A spare log segment holds what a checkpoint covers, even when the
-        // memtable grew to twice its bound before one started.
-        let spare = options.memtable_bytes.saturating_mul(2).min(64 << 20);
-        let wal = Wal::start(path, spare).map_err(io)?;
-        if format.is_none() {
-            tree.insert(FORMAT_KEY, &[FORMAT])?;
-            db.flush()?;
-        }
-        let feed_id = match tree.get(FEED_ID_KEY)? {
-            Some(v) => unversioned("meta/feed id", &v)?
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| corrupt("meta/feed id", "not 8 bytes"))?,
-            None => {
-                let id = rand::random::<u64>().max(1);
-                tree.insert(FEED_ID_KEY, versioned(&id.to_be_bytes()))?;
-                db.flush()?;
-                id
-            }
-        };
-        let last = match blocks.last_below(&[FEED + 1])? {
-            Some((k, _)) if k.first() == Some(&FEED) => seq_of(&k)?,
-            _ => 0,
-        };
-        let dicts = Dicts::read(
-            tree.scan_prefix(dict::DICT_PREFIX)
-                .collect::<Result<Vec<_>, _>>()?
-                .iter()
-                .map(|(k, v)| Ok((k.as_ref(), unversioned("meta/dictionary", v)?)))
-                .collect::<Result<Vec<_>, StoreError>>()?,
-        )
-        .map_err(|e| corrupt("meta/dictionary", e))?;
-        let cache = DocCache::new(options.cache_docs);
-        Ok(Store {
-            db,
-            tree,
-            blocks,
-            wal: Arc::new(wal),
-            mem: Arc::default(),
-            background: Mutex::new(None),
-            dicts: Arc::new(dicts),
-            trainer: Mutex::new(None),
-            options,
-            writer: Mutex::new(last + 1),
-            group: Arc::default(),
-            durable_feed: std::sync::atomic::AtomicU64::new(last),
-            cache,
-            feed_id,
-        })
-    }
-
     /// The handle of a document, loading it from disk if needed; a document
     /// not yet stored gets an empty handle ([`Loaded::exists`] is false).
     pub fn doc(&self, id: &DocId) -> Result<DocHandle, StoreError> {
@@ -887,7 +817,8 @@ impl Store {
                     .transpose()
             })
             .collect();
-        let result = writes.and_then(|writes| self.commit(&writes, checkpoint));
+        let meta = checkpoint.map(|(peer, at)| Meta::Peer(peer, at));
+        let result = writes.and_then(|writes| self.commit(&writes, meta));
         if let Err(e) = &result {
             tracing::error!(error = %e, docs = pending.len(), "write failed; reloading the documents from disk");
             for p in pending.iter() {
@@ -897,12 +828,8 @@ impl Store {
         result
     }
 
-    fn commit(
-        &self,
-        writes: &[Write],
-        checkpoint: Option<(&str, Checkpoint)>,
-    ) -> Result<u64, StoreError> {
-        if writes.is_empty() && checkpoint.is_none() {
+    fn commit(&self, writes: &[Write], meta: Option<Meta<'_>>) -> Result<u64, StoreError> {
+        if writes.is_empty() && meta.is_none() {
             return Ok(self.durable_seq());
         }
         let (last, ticket) = {
@@ -913,7 +840,7 @@ impl Store {
             self.group.check()?;
             let mut ops: Vec<Op> = Vec::new();
             let mut heads: HashMap<&DocId, Head> = HashMap::new();
-            let mut seq = *next;
+            let mut seq = next.seq;
             for w in writes {
                 let name = w.id.as_str().as_bytes();
                 let old = match heads.remove(&w.id) {
@@ -971,25 +898,33 @@ impl Store {
                 ops.push(Op::Put(key(HEAD, name), encode(w.id.as_str(), &head)?));
                 heads.insert(&w.id, head);
             }
-            if let Some((peer, at)) = checkpoint {
-                let old = self.peer_checkpoint(peer)?;
-                if at.feed != old.feed || at.seq > old.seq {
-                    let mut v = at.feed.to_be_bytes().to_vec();
-                    v.extend_from_slice(&at.seq.to_be_bytes());
-                    ops.push(Op::Put(peer_key(peer), versioned(&v)));
+            match meta {
+                Some(Meta::Peer(peer, at)) => {
+                    let old = self.peer_checkpoint(peer)?;
+                    if at.feed != old.feed || at.seq > old.seq {
+                        let mut v = at.feed.to_be_bytes().to_vec();
+                        v.extend_from_slice(&at.seq.to_be_bytes());
+                        ops.push(Op::Put(peer_key(peer), versioned(&v)));
+                    }
                 }
+                Some(Meta::Derived(version)) => ops.push(Op::Put(
+                    DERIVED_KEY.to_vec(),
+                    versioned(&version.to_be_bytes()),
+                )),
+                None => {}
             }
             // The record joins the log buffer in sequence order, and the
             // operations become readable in the memtable; the commit is
             // acknowledged once a flush has synced its record, and from
             // then on survives any crash.
-            let (record, spans) = match Wal::record(&ops) {
+            let (record, spans) = match Wal::record(&ops, next.lsn) {
                 Ok(r) => r,
                 Err(e) => return Err(self.group.fail(format!("writing a commit failed: {e}"))),
             };
             let ticket = self.group.push(&record);
             self.mem.apply(&Arc::from(record), &spans);
-            *next = seq;
+            next.seq = seq;
+            next.lsn += 1;
             (seq.saturating_sub(1), ticket)
         };
         self.group
@@ -1068,11 +1003,11 @@ impl Store {
             // Another writer just started one.
             return Ok(());
         }
-        if let Some((frozen, segment)) = self.freeze()? {
+        if let Some((frozen, mark)) = self.freeze()? {
             let job = self.checkpointer();
             let spawned = std::thread::Builder::new()
                 .name("hallsync-checkpoint".into())
-                .spawn(move || job.in_background(&frozen, segment));
+                .spawn(move || job.in_background(&frozen, mark));
             match spawned {
                 Ok(handle) => *running = Some(handle),
                 Err(e) => {
@@ -1088,6 +1023,7 @@ impl Store {
     fn checkpointer(&self) -> Checkpointer {
         Checkpointer {
             db: self.db.clone(),
+            tree: self.tree.clone(),
             blocks: Arc::clone(&self.blocks),
             wal: Arc::clone(&self.wal),
             mem: Arc::clone(&self.mem),
@@ -1112,17 +1048,26 @@ impl Store {
 
     /// Under the writer lock: closes the log's current segment (every record
     /// in it is then durable) and freezes the memtable; returns the frozen
-    /// table and the last segment it covers.
-    fn freeze(&self) -> Result<Option<(Arc<Table>, u64)>, StoreError> {
-        let _next = self
+    /// table, and the log's mark once sled holds it.
+    fn freeze(&self) -> Result<Option<(Arc<Table>, Mark)>, StoreError> {
+        let next = self
             .writer
             .lock()
             .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
         self.group.check()?;
-        let segment = self
+        if self.mem.active_bytes() == 0 {
+            // Nothing committed since the last checkpoint: the current
+            // segment holds no record, and stays the current one.
+            return Ok(None);
+        }
+        let closed = self
             .group
             .flush_all(|records| self.wal.write_and_rotate(records))?;
-        Ok(self.mem.freeze().map(|t| (t, segment)))
+        let mark = Mark {
+            segment: closed + 1,
+            lsn: next.lsn - 1,
+        };
+        Ok(self.mem.freeze().map(|t| (t, mark)))
     }
 
     /// Writes everything committed so far into sled, flushes it and deletes
@@ -1130,8 +1075,8 @@ impl Store {
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         let mut running = self.background_job();
         self.finish_background(&mut running)?;
-        if let Some((frozen, segment)) = self.freeze()? {
-            self.checkpointer().write_out(&frozen, segment);
+        if let Some((frozen, mark)) = self.freeze()? {
+            self.checkpointer().write_out(&frozen, mark);
         }
         self.group.check()
     }
@@ -1159,8 +1104,14 @@ impl Store {
     }
 
     /// Replaces the index records of existing cases (derived data only: the
-    /// documents and the feed are untouched), durably.
-    pub fn reindex_cases(&self, records: Vec<(DocId, CaseRecord)>) -> Result<(), StoreError> {
+    /// documents and the feed are untouched), durably; with `version`, also
+    /// records in the same commit that the derived data is now of that
+    /// version (see [`Store::derived_version`]).
+    pub fn reindex_cases(
+        &self,
+        records: Vec<(DocId, CaseRecord)>,
+        version: Option<u32>,
+    ) -> Result<(), StoreError> {
         let writes: Vec<Write> = records
             .into_iter()
             .map(|(id, case)| Write {
@@ -1171,7 +1122,19 @@ impl Store {
                 origin: None,
             })
             .collect();
-        self.commit(&writes, None).map(drop)
+        self.commit(&writes, version.map(Meta::Derived)).map(drop)
+    }
+
+    /// The version of the derived data (the case index records) last
+    /// recorded with [`Store::reindex_cases`]; 0 if none was.
+    pub fn derived_version(&self) -> Result<u32, StoreError> {
+        let Some(v) = self.get(DERIVED_KEY)? else {
+            return Ok(0);
+        };
+        unversioned("meta/derived version", &v)?
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| corrupt("meta/derived version", "not 4 bytes"))
     }
 
     /// Feed entries after `after`: (sequence number, doc id), oldest first,
@@ -1243,6 +1206,12 @@ impl Store {
     /// This store's feed identity (random, fixed at creation).
     pub fn feed_id(&self) -> u64 {
         self.feed_id
+    }
+
+    /// What this open discarded of a damaged write-ahead log, when
+    /// [`StoreOptions::accept_log_loss`] allowed it.
+    pub fn discarded_log(&self) -> Option<&str> {
+        self.discarded.as_deref()
     }
 
     /// The document's Automerge heads, without loading it (`None`: not
@@ -1411,6 +1380,7 @@ impl Store {
 /// thread).
 struct Checkpointer {
     db: sled::Db,
+    tree: sled::Tree,
     blocks: Arc<Blocks>,
     wal: Arc<Wal>,
     mem: Arc<Mem>,
@@ -1421,17 +1391,18 @@ impl Checkpointer {
     /// [`Checkpointer::write_out`], then the spare log segment for the next
     /// checkpoint, while writers carry on. (A checkpoint on close makes
     /// none: a one-off command would write one for nothing.)
-    fn in_background(&self, frozen: &Table, segment: u64) {
-        self.write_out(frozen, segment);
+    fn in_background(&self, frozen: &Table, mark: Mark) {
+        self.write_out(frozen, mark);
         if let Err(e) = self.wal.prepare_spare() {
             tracing::warn!(error = %e, "could not prepare the next write-ahead log segment; it will be made when needed, and syncing it will cost more");
         }
     }
 
-    /// Applies a frozen memtable to sled, flushes it, deletes the log
-    /// segments up to `segment` and forgets the table. A failure stops the
-    /// store accepting writes (the frozen table stays readable).
-    fn write_out(&self, frozen: &Table, segment: u64) {
+    /// Applies a frozen memtable to sled with the log's `mark`, flushes it,
+    /// deletes the log segments before the mark's and forgets the table. A
+    /// failure stops the store accepting writes (the frozen table stays
+    /// readable).
+    fn write_out(&self, frozen: &Table, mark: Mark) {
         let started = std::time::Instant::now();
         let changes = frozen
             .iter()
@@ -1440,9 +1411,14 @@ impl Checkpointer {
             .blocks
             .fold(changes)
             .map_err(StoreError::from)
+            .and_then(|()| Ok(self.tree.insert(MARK_KEY, &mark.encode()).map(drop)?))
             .and_then(|()| Ok(self.db.flush().map(drop)?))
             .map_err(|e| e.to_string())
-            .and_then(|()| self.wal.remove_upto(segment).map_err(|e| e.to_string()));
+            .and_then(|()| {
+                self.wal
+                    .remove_before(mark.segment)
+                    .map_err(|e| e.to_string())
+            });
         match result {
             Ok(()) => {
                 self.mem.drop_frozen();

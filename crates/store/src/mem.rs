@@ -330,7 +330,7 @@ mod tests {
                                 ops.push(Op::Put(k, v));
                             }
                         }
-                        let (record, spans) = Wal::record(&ops).unwrap();
+                        let (record, spans) = Wal::record(&ops, 1).unwrap();
                         mem.apply(&Arc::from(record), &spans);
                     }
                     70..=79 if pending.is_none() => {

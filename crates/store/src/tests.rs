@@ -1,12 +1,15 @@
 use automerge::transaction::Transactable;
 use automerge::{ReadDoc, ROOT};
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::*;
+use crate::open::direct;
 
+/// Opens the store in `dir`, creating it the first time.
 fn open(dir: &Path) -> Store {
-    Store::open(
+    Store::create(
         dir,
         StoreOptions {
             cache_docs: 4,
@@ -129,9 +132,11 @@ fn case_index_follows_the_record() {
     assert_eq!(s.case_record(&a).unwrap(), Some(concluded));
     s.verify().unwrap();
     // Re-indexing touches only the index: the document keeps its feed entry.
-    s.reindex_cases(vec![(a.clone(), record(3, Some(700)))])
+    assert_eq!(s.derived_version().unwrap(), 0);
+    s.reindex_cases(vec![(a.clone(), record(3, Some(700)))], Some(2))
         .unwrap();
     s.verify().unwrap();
+    assert_eq!(s.derived_version().unwrap(), 2);
     assert_eq!(s.feed_since(0, 10).unwrap(), vec![(2, a.clone())]);
     assert_eq!(
         s.cases_between(TimeField::Due, 0, 1000).unwrap(),
@@ -156,7 +161,7 @@ fn damaged_values_and_newer_formats_are_reported() {
         s.checkpoint().unwrap();
         let k = key(DOC, a.as_str().as_bytes());
         s.blocks
-            .fold([(&k[..], Some(&[FORMAT, 1, 2, 3][..]))])
+            .fold([(&k[..], Some(&[VALUES, 1, 2, 3][..]))])
             .unwrap();
         s.db.flush().unwrap();
     }
@@ -212,7 +217,7 @@ fn a_format_3_store_is_read_and_upgraded_in_place() {
         .get(&key(DOC, a.as_str().as_bytes()))
         .unwrap()
         .unwrap();
-    assert_eq!(stored[0], FORMAT);
+    assert_eq!(stored[0], VALUES);
     assert_eq!(s.verify().unwrap(), 1);
 }
 
@@ -226,11 +231,11 @@ fn a_compressed_document_claiming_a_huge_size_is_refused_unread() {
     let err = unpack_saved("case", &key(FORMAT_4, &claim), &none).unwrap_err();
     assert!(err.to_string().contains("too large"), "{err}");
     let err =
-        unpack_saved("case", &[&[FORMAT, 0, 0, 0, 0][..], &claim].concat(), &none).unwrap_err();
+        unpack_saved("case", &[&[VALUES, 0, 0, 0, 0][..], &claim].concat(), &none).unwrap_err();
     assert!(err.to_string().contains("too large"), "{err}");
-    let err = unpack_saved("case", &key(FORMAT, b"not zstd"), &none).unwrap_err();
+    let err = unpack_saved("case", &key(VALUES, b"not zstd"), &none).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
-    let err = unpack_saved("case", &[FORMAT, 0, 0, 0, 9, 1, 2], &none).unwrap_err();
+    let err = unpack_saved("case", &[VALUES, 0, 0, 0, 9, 1, 2], &none).unwrap_err();
     assert!(err.to_string().contains("dictionary 9 is missing"), "{err}");
     // Nothing is stored that could not be read back.
     let limit = MAX_SAVED as usize;
@@ -287,9 +292,12 @@ fn acknowledged_writes_come_back_from_the_log_when_sled_was_never_flushed() {
 fn writes_after_a_torn_log_tail_are_not_lost() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path()));
-    // A crash cut the only record short: nothing valid, garbage left.
+    // A crash cut the only record short: its first bytes, after the
+    // segment's head, and nothing more.
     let segment = log_segments(dir.path()).pop().unwrap();
-    std::fs::write(segment, [9u8, 0, 0, 0, 1, 2]).unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[wal::HEAD..wal::HEAD + 6].copy_from_slice(&[0x1c, 0x5a, 0xa7, 0xe1, 1, 2]);
+    std::fs::write(segment, bytes).unwrap();
     let a = id("A");
     {
         let s = open(dir.path());
@@ -352,7 +360,7 @@ fn concurrent_writers_through_background_checkpoints_lose_nothing() {
         ..StoreOptions::default()
     };
     {
-        let s = Store::open(dir.path(), options.clone()).unwrap();
+        let s = Store::create(dir.path(), options.clone()).unwrap();
         std::thread::scope(|scope| {
             for t in 0..4 {
                 let s = &s;
@@ -568,7 +576,7 @@ fn packed_size(s: &Store, n: u32) -> (u32, usize) {
         .get(&key(DOC, id(&format!("c{n:05}")).as_str().as_bytes()))
         .unwrap()
         .unwrap();
-    assert_eq!(v[0], FORMAT);
+    assert_eq!(v[0], VALUES);
     (u32::from_be_bytes(v[1..5].try_into().unwrap()), v.len())
 }
 
@@ -581,7 +589,7 @@ fn a_dictionary_is_trained_from_stored_documents_and_read_back_after_reopen() {
         ..StoreOptions::default()
     };
     {
-        let s = Store::open(dir.path(), options.clone()).unwrap();
+        let s = Store::create(dir.path(), options.clone()).unwrap();
         for n in 0..300 {
             write_case_like(&s, n);
         }
@@ -632,4 +640,55 @@ fn a_damaged_dictionary_is_reported_at_open() {
     }
     let err = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
     assert!(err.to_string().contains("fails its checksum"), "{err}");
+}
+
+#[test]
+fn a_newest_log_segment_deleted_truncated_or_flipped_after_a_kill_stops_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = id("A");
+    {
+        let s = open(dir.path());
+        for n in 0..5 {
+            write(&s, &a, "x", n, None);
+        }
+        // Killed: the writes are acknowledged, in the log only.
+        std::mem::forget(s);
+    }
+    let damaged = |damage: &dyn Fn(&Path)| {
+        let copy = crashed_copy(dir.path());
+        damage(&log_segments(copy.path()).pop().unwrap());
+        let err = Store::open(copy.path(), StoreOptions::default()).unwrap_err();
+        assert!(matches!(err, StoreError::LogDamaged(_)), "{err}");
+        assert!(err.to_string().contains("accept-log-loss"), "{err}");
+        // Refused: nothing changed, so the same answer the next time.
+        let again = Store::open(copy.path(), StoreOptions::default()).unwrap_err();
+        assert_eq!(again.to_string(), err.to_string());
+        // The administrator accepts the loss: it opens, and says what went.
+        let s = Store::open(
+            copy.path(),
+            StoreOptions {
+                accept_log_loss: true,
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(s.discarded_log().is_some());
+        drop(s);
+        assert!(Store::open(copy.path(), StoreOptions::default()).is_ok());
+    };
+    damaged(&|p| std::fs::remove_file(p).unwrap());
+    damaged(&|p| {
+        let len = std::fs::metadata(p).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+        f.set_len(len / 2).unwrap();
+    });
+    damaged(&|p| {
+        let mut bytes = std::fs::read(p).unwrap();
+        let last = bytes.iter().rposition(|&b| b != 0).unwrap();
+        bytes[last - 20] ^= 0x10;
+        std::fs::write(p, bytes).unwrap();
+    });
+    // Undamaged, every acknowledged write comes back.
+    let s = open(crashed_copy(dir.path()).path());
+    assert_eq!(read(&s, &a, "x"), Some(4));
 }

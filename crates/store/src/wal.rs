@@ -2,13 +2,14 @@
 //!
 //! Each commit appends one record listing the exact key writes and deletes
 //! it makes, and is acknowledged once the log is synced (`fdatasync`,
-//! shared by concurrent writers). The log is a series of segment files,
-//! `wal-<n>`; a checkpoint closes the current segment (syncing it first) and
-//! opens the next, and once sled holds everything the closed segments
-//! describe (applied and flushed), they are deleted. On open, the segments
-//! left are replayed in order: each operation is a blind put or delete of
-//! one key, so replaying over any partly applied state yields exactly the
-//! state the log describes.
+//! shared by concurrent writers: a *flush*). The log is a series of segment
+//! files, `wal-<n>`; a checkpoint closes the current segment and opens the
+//! next, and once sled holds everything the closed segments describe
+//! (applied and flushed, together with the log's *mark*: the first segment
+//! still needed and the last record sled holds), they are deleted. On open,
+//! the segments left are checked and replayed in order: each operation is a
+//! blind put or delete of one key, so replaying over any partly applied
+//! state yields exactly the state the log describes.
 //!
 //! A new segment is, when one is ready, a spare file the checkpoint thread
 //! filled with zeros beforehand (`wal.spare`, renamed): records then
@@ -16,15 +17,32 @@
 //! not the file's size and block map as well. Zeros after the last record
 //! are a clean end.
 //!
-//! Record: `[len u32 LE][crc32 u32 LE][postcard Vec<Op>]`. A torn or
-//! damaged tail of the last segment (a record whose sync never completed, so
-//! never acknowledged) ends the replay. A damaged record in an earlier
-//! segment cannot come from a crash (a segment is synced whole before the
-//! next is opened) and is reported instead of skipped, since the records
-//! after it would be replayed without it.
+//! Record: a 32-byte header — magic, body length, the record's log sequence
+//! number (LSN: 1, 2, … across segments and restarts), the LSN of the first
+//! record of the flush that wrote it, the body's CRC, and the header's own
+//! CRC — then the postcard `Vec<Op>` body. Two records have LSN 0: every
+//! segment starts with a *head* giving the length the file was made
+//! (a spare's, or as much again, left sparse), synced before the file takes
+//! its name; and a segment that was closed ends with a *trailer* naming the
+//! segment after it, written once that one exists.
+//!
+//! What the headers allow recovery to tell apart:
+//! - a gap in the LSNs, a segment the mark or a trailer names that is
+//!   missing, a segment without its head or shorter than it was made:
+//!   acknowledged writes were lost (a file deleted, truncated or damaged),
+//!   not a crash;
+//! - damage followed by a record of a *later* flush: the damaged record's
+//!   flush had completed (flushes run one at a time), so it was
+//!   acknowledged;
+//! - damage at the very end: the last flush cut off by a crash is torn,
+//!   leaving it short or with whole 512-byte sectors still zero; a record
+//!   that is all there but fails its CRC was damaged after it was written.
+//!
+//! Writes that were acknowledged and cannot be replayed stop the open, with
+//! a message saying which, unless the administrator accepts the loss.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -60,6 +78,14 @@ fn varint(out: &mut Vec<u8>, mut n: usize) {
 /// Largest record accepted when replaying (a commit of many documents).
 const MAX_RECORD: usize = 256 << 20;
 
+/// Starts every record. Read as a little-endian length, as builds before
+/// record headers read the log, it exceeds [`MAX_RECORD`].
+const MAGIC: u32 = 0xE1A7_5A1C;
+/// Bytes before a record's body.
+pub(crate) const HEADER: usize = 32;
+/// The size of the disk sectors a torn write leaves unwritten.
+const SECTOR: usize = 512;
+
 /// The log file of stores made before segments (replayed like segment 0).
 const LEGACY: &str = "wal";
 const SEGMENT_PREFIX: &str = "wal-";
@@ -67,6 +93,60 @@ const SEGMENT_PREFIX: &str = "wal-";
 /// filled under.
 const SPARE: &str = "wal.spare";
 const SPARE_FILLING: &str = "wal.spare.filling";
+/// A segment made without a spare, until it has its head and its name.
+const MAKING: &str = "wal.new";
+/// A segment's head: a header and the length the file was made.
+pub(crate) const HEAD: usize = HEADER + 8;
+
+/// Where the log stood at the last checkpoint, kept in sled: the first
+/// segment still needed (it exists: it was made before the mark was
+/// written), and the last record sled holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mark {
+    pub(crate) segment: u64,
+    pub(crate) lsn: u64,
+}
+
+impl Mark {
+    pub(crate) fn encode(self) -> [u8; 16] {
+        let mut b = [0; 16];
+        b[..8].copy_from_slice(&self.segment.to_be_bytes());
+        b[8..].copy_from_slice(&self.lsn.to_be_bytes());
+        b
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Option<Mark> {
+        Some(Mark {
+            segment: u64::from_be_bytes(b.get(..8)?.try_into().ok()?),
+            lsn: u64::from_be_bytes(b.get(8..16)?.try_into().ok()?),
+        })
+        .filter(|_| b.len() == 16)
+    }
+}
+
+/// What recovery found: the records to replay, and where the log goes on.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    /// Records not yet in sled, oldest first.
+    pub(crate) records: Vec<Vec<Op>>,
+    /// The highest LSN used so far (new records continue after it).
+    pub(crate) last_lsn: u64,
+    /// The number the next segment takes.
+    pub(crate) next_segment: u64,
+    /// What was discarded because the administrator accepted the loss.
+    pub(crate) discarded: Option<String>,
+}
+
+/// Why the log cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RecoverError {
+    /// A file could not be read.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Acknowledged writes cannot be replayed.
+    #[error("{0}")]
+    Lost(String),
+}
 
 /// A segment being appended to.
 #[derive(Debug)]
@@ -104,15 +184,133 @@ fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-/// The records of one segment, and whether it ended cleanly.
-fn read_segment(path: &Path) -> std::io::Result<(Vec<Vec<Op>>, bool)> {
-    let mut bytes = Vec::new();
-    File::open(path)?.read_to_end(&mut bytes)?;
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// A record's header, if the bytes at `pos` hold an intact one.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    len: usize,
+    lsn: u64,
+    group: u64,
+    body_crc: u32,
+}
+
+fn header_at(bytes: &[u8], pos: usize) -> Option<Header> {
+    let h = bytes.get(pos..pos.checked_add(HEADER)?)?;
+    if u32_at(h, 0) != MAGIC || crc32fast::hash(&h[..28]) != u32_at(h, 28) {
+        return None;
+    }
+    let len = u32_at(h, 4) as usize;
+    (len <= MAX_RECORD).then(|| Header {
+        len,
+        lsn: u64_at(h, 8),
+        group: u64_at(h, 16),
+        body_crc: u32_at(h, 24),
+    })
+}
+
+/// One thing found in a segment.
+#[derive(Debug)]
+enum Piece {
+    /// A record: its LSN, the first LSN of its flush, and its operations.
+    Record { lsn: u64, group: u64, ops: Vec<Op> },
+    /// A segment's first record: the length the file was made.
+    Head { size: u64 },
+    /// A closed segment's last word: the segment after it exists.
+    Trailer { next: u64 },
+    /// Bytes that are no record, from `at` for `len` bytes; `torn` when
+    /// they look like a write cut off by a crash (short, or with a whole
+    /// sector still zero).
+    Damaged { at: usize, len: usize, torn: bool },
+    /// The segment itself is not as it was made; why.
+    Mangled(String),
+}
+
+/// A whole intact record at `pos`, and where the next one starts.
+fn record_at(bytes: &[u8], pos: usize) -> Option<(Piece, usize)> {
+    let h = header_at(bytes, pos)?;
+    let body = bytes.get(pos + HEADER..pos + HEADER + h.len)?;
+    if crc32fast::hash(body) != h.body_crc {
+        return None;
+    }
+    let piece = if h.lsn == 0 && body.len() == 8 {
+        Piece::Head {
+            size: u64_at(body, 0),
+        }
+    } else if h.lsn == 0 {
+        Piece::Trailer { next: h.group }
+    } else {
+        Piece::Record {
+            lsn: h.lsn,
+            group: h.group,
+            ops: postcard::from_bytes(body).ok()?,
+        }
+    };
+    Some((piece, pos + HEADER + h.len))
+}
+
+/// Whether `bytes[from..to]` holds a whole sector, aligned as on disk, that
+/// is all zeros.
+fn has_zero_sector(bytes: &[u8], from: usize, to: usize) -> bool {
+    let mut s = from.div_ceil(SECTOR) * SECTOR;
+    while s + SECTOR <= to {
+        if bytes[s..s + SECTOR].iter().all(|&b| b == 0) {
+            return true;
+        }
+        s += SECTOR;
+    }
+    false
+}
+
+/// The pieces of one segment, in order.
+fn parse_segment(bytes: &[u8]) -> Vec<Piece> {
+    // Zeros after the last non-zero byte are the clean end (of a spare).
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    let mut pieces = Vec::new();
+    let mut pos = 0;
+    while pos < end {
+        if let Some((piece, next)) = record_at(bytes, pos) {
+            pieces.push(piece);
+            pos = next;
+            continue;
+        }
+        // Resynchronise on the next intact record, if any.
+        let resume = (pos + 1..end)
+            .filter(|&p| bytes[p..].starts_with(&MAGIC.to_le_bytes()))
+            .find(|&p| record_at(bytes, p).is_some())
+            .unwrap_or(end);
+        let cut_short = match header_at(bytes, pos) {
+            Some(h) => pos + HEADER + h.len > resume,
+            None => pos + HEADER > resume,
+        };
+        pieces.push(Piece::Damaged {
+            at: pos,
+            len: resume - pos,
+            torn: cut_short || has_zero_sector(bytes, pos, resume),
+        });
+        pos = resume;
+    }
+    pieces
+}
+
+/// The records of a segment written before record headers: `[len u32 LE]
+/// [crc32 u32 LE][postcard Vec<Op>]`, a torn tail ending them.
+fn parse_legacy(bytes: &[u8], path: &Path) -> (Vec<Vec<Op>>, bool) {
     let mut records = Vec::new();
     let mut pos = 0;
     while let Some(header) = bytes.get(pos..pos + 8) {
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let len = u32_at(header, 0) as usize;
+        let crc = u32_at(header, 4);
         let Some(body) = bytes
             .get(pos + 8..pos + 8 + len)
             .filter(|_| len <= MAX_RECORD)
@@ -134,10 +332,16 @@ fn read_segment(path: &Path) -> std::io::Result<(Vec<Vec<Op>>, bool)> {
             segment = %path.display(),
             kept = pos,
             dropped = bytes.len() - pos,
-            "a write-ahead log segment ends in an incomplete record (a write cut off before it was acknowledged); ignoring it"
+            "a write-ahead log segment of the previous store format ends in an incomplete record; ignoring it"
         );
     }
-    Ok((records, clean))
+    (records, clean)
+}
+
+fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -148,60 +352,296 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{SEGMENT_PREFIX}{number:08}"))
 }
 
+fn segment_name(number: u64) -> String {
+    format!("{SEGMENT_PREFIX}{number:08}")
+}
+
+/// A record with LSN 0 and `body`, `group` naming a segment.
+fn meta_record(group: u64, body: &[u8]) -> Vec<u8> {
+    let mut r = vec![0u8; HEADER];
+    r[..4].copy_from_slice(&MAGIC.to_le_bytes());
+    r[4..8].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    r[16..24].copy_from_slice(&group.to_le_bytes());
+    r[24..28].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
+    let crc = crc32fast::hash(&r[..28]);
+    r[28..].copy_from_slice(&crc.to_le_bytes());
+    r.extend_from_slice(body);
+    r
+}
+
+/// The head of a segment made `size` bytes long.
+fn head(size: u64) -> Vec<u8> {
+    meta_record(0, &size.to_le_bytes())
+}
+
 /// Opens segment `number`: the spare, renamed, if there is one, or else a
-/// new empty file. Records are written from the start of the file on.
-fn create_segment(dir: &Path, number: u64) -> std::io::Result<Segment> {
+/// new file made `size` bytes long (sparse). Either way the file has its
+/// head, synced, before it takes its name; records follow the head.
+fn create_segment(dir: &Path, number: u64, size: usize) -> std::io::Result<Segment> {
     let path = segment_path(dir, number);
-    let file = match std::fs::rename(dir.join(SPARE), &path) {
-        Ok(()) => OpenOptions::new().write(true).open(&path)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?,
+    match std::fs::rename(dir.join(SPARE), &path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let making = dir.join(MAKING);
+            let mut file = File::create(&making)?;
+            file.write_all(&head(size.max(HEAD) as u64))?;
+            file.set_len(size.max(HEAD) as u64)?;
+            file.sync_all()?;
+            std::fs::rename(&making, &path)?;
+        }
         Err(e) => return Err(e),
-    };
+    }
     // The new name must survive a crash before any record in it is
     // acknowledged.
     sync_dir(dir)?;
+    let mut file = OpenOptions::new().write(true).open(&path)?;
+    file.seek(SeekFrom::Start(HEAD as u64))?;
     Ok(Segment { number, file })
 }
 
-impl Wal {
-    /// The records of the log in `dir`, oldest first. Once the caller has
-    /// made them durable elsewhere, [`Wal::start`] deletes them.
-    pub(crate) fn recover(dir: &Path) -> std::io::Result<Vec<Vec<Op>>> {
-        let found = segments(dir)?;
-        let mut records = Vec::new();
-        for (i, (_, path)) in found.iter().enumerate() {
-            let (mut recs, clean) = read_segment(path)?;
-            records.append(&mut recs);
-            if !clean && i + 1 < found.len() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "write-ahead log segment {} is damaged before its end, and later segments exist",
-                        path.display()
-                    ),
+/// The advice every refusal ends with.
+const WHAT_TO_DO: &str = "Nothing was changed. Restore this data directory from a backup (or, once it can, rebuild the hall from its parent); to open it anyway and lose those writes, run `hallsync repair --accept-log-loss`";
+
+/// Checks the records found against the mark and each other, and returns
+/// the ones to replay (see the module documentation for the rules).
+struct Checker {
+    mark: Option<Mark>,
+    /// The LSN the next record must have (`None`: not known yet).
+    expect: Option<u64>,
+    /// Where a torn last flush began, if one did: nothing from there on is
+    /// replayed, and no record of a later flush may follow.
+    cut: Option<(u64, String)>,
+    records: Vec<Vec<Op>>,
+    last_lsn: u64,
+}
+
+impl Checker {
+    fn record(&mut self, lsn: u64, group: u64, ops: Vec<Op>, place: &str) -> Result<(), String> {
+        self.last_lsn = self.last_lsn.max(lsn);
+        if let Some((missing, _)) = &self.cut {
+            if group > *missing {
+                return Err(format!(
+                    "record {missing} cannot be read, and record {lsn} ({place}) was written by a later flush, so record {missing} had been acknowledged"
                 ));
             }
+            return Ok(());
         }
-        Ok(records)
+        if self.mark.is_some_and(|m| lsn <= m.lsn) {
+            // Already in sled (a segment the last checkpoint did not get
+            // to delete).
+            return Ok(());
+        }
+        let expect = *self.expect.get_or_insert(lsn);
+        if lsn < expect {
+            return Err(format!(
+                "record {lsn} ({place}) comes after record {}: the segments are out of order",
+                expect - 1
+            ));
+        }
+        if lsn > expect {
+            if group > expect {
+                return Err(format!(
+                    "records {expect} to {} are missing before record {lsn} ({place}), which a later flush wrote",
+                    lsn - 1
+                ));
+            }
+            // The record is of the flush that held the missing one: that
+            // flush may have been cut off, if nothing later follows.
+            self.cut = Some((expect, format!("records from {expect} on")));
+            return Ok(());
+        }
+        self.expect = Some(lsn + 1);
+        self.records.push(ops);
+        Ok(())
     }
 
-    /// Deletes every segment in `dir` (their records are all durable in
-    /// sled) and starts an empty one. Spare segments made later are
-    /// `spare_bytes` long.
-    pub(crate) fn start(dir: &Path, spare_bytes: usize) -> std::io::Result<Wal> {
-        let found = segments(dir)?;
-        let next = found.last().map_or(1, |(n, _)| n + 1);
-        for (_, path) in &found {
-            std::fs::remove_file(path)?;
+    fn damaged(&mut self, torn: bool, last: bool, place: String) -> Result<(), String> {
+        if self.cut.is_some() {
+            return Ok(());
         }
+        if !torn {
+            return Err(format!(
+                "{place} hold no readable record, and not what a crash leaves (a write cut short, or whole sectors still zero): they were damaged after they were written"
+            ));
+        }
+        // Whether a record was lost there is decided by what follows (the
+        // next record must continue the numbers, or belong to the same
+        // flush); at the very end it is the last flush, cut off.
+        if last {
+            let next = self.expect.unwrap_or(self.mark.map_or(1, |m| m.lsn + 1));
+            self.cut = Some((next, place));
+        }
+        Ok(())
+    }
+}
+
+impl Wal {
+    /// Checks and reads the log in `dir` (`legacy`: segments of the store
+    /// format before record headers; `mark`: where the last checkpoint left
+    /// it). Records lost to a crash before they were acknowledged are
+    /// dropped with a warning; acknowledged ones that cannot be replayed
+    /// stop recovery, unless `accept_loss`, when everything from the first
+    /// of them on is dropped and said so. Nothing is written here; once the
+    /// caller has made the records durable elsewhere, [`Wal::start`] and
+    /// [`Wal::remove_before`] replace the log.
+    pub(crate) fn recover(
+        dir: &Path,
+        mark: Option<Mark>,
+        legacy: bool,
+        accept_loss: bool,
+    ) -> Result<Recovered, RecoverError> {
+        let found = segments(dir)?;
+        let next_segment = found
+            .last()
+            .map_or(1, |(n, _)| n + 1)
+            .max(mark.map_or(0, |m| m.segment + 1));
+        if legacy {
+            let mut records = Vec::new();
+            for (i, (_, path)) in found.iter().enumerate() {
+                let (mut recs, clean) = parse_legacy(&read(path)?, path);
+                records.append(&mut recs);
+                if !clean && i + 1 < found.len() {
+                    return Err(RecoverError::Lost(format!(
+                        "the write-ahead log segment {} is damaged before its end, and later segments exist, so acknowledged writes after the damage would be lost. {WHAT_TO_DO}",
+                        path.display()
+                    )));
+                }
+            }
+            return Ok(Recovered {
+                records,
+                last_lsn: 0,
+                next_segment,
+                discarded: None,
+            });
+        }
+        let mut checker = Checker {
+            mark,
+            expect: mark.map(|m| m.lsn + 1),
+            cut: None,
+            records: Vec::new(),
+            last_lsn: mark.map_or(0, |m| m.lsn),
+        };
+        let refuse = |why: String| {
+            if accept_loss {
+                Ok(why)
+            } else {
+                Err(RecoverError::Lost(format!(
+                    "the write-ahead log in {} is damaged: {why}. Acknowledged writes would be lost. {WHAT_TO_DO}",
+                    dir.display()
+                )))
+            }
+        };
+        let mut problem: Option<String> = None;
+        if let Some(m) = mark {
+            if !found.iter().any(|(n, _)| *n == m.segment) {
+                problem = Some(refuse(format!(
+                    "segment {} is missing (the last checkpoint left the writes after record {} in it)",
+                    segment_name(m.segment),
+                    m.lsn
+                ))?);
+            }
+        }
+        let needed = found
+            .iter()
+            .filter(|(n, _)| mark.is_none_or(|m| *n >= m.segment));
+        let mut pieces = Vec::new();
+        for (n, path) in needed {
+            let bytes = read(path)?;
+            let mut found = parse_segment(&bytes).into_iter();
+            match found.next() {
+                Some(Piece::Head { size }) => {
+                    pieces.extend(found.map(|p| (*n, p)));
+                    if (bytes.len() as u64) < size {
+                        pieces.push((
+                            *n,
+                            Piece::Mangled(format!(
+                                "segment {} is {} bytes, shorter than the {size} it was made: it was truncated",
+                                segment_name(*n),
+                                bytes.len()
+                            )),
+                        ));
+                    }
+                }
+                _ => pieces.push((
+                    *n,
+                    Piece::Mangled(format!(
+                        "segment {} has lost its beginning (it was truncated or overwritten)",
+                        segment_name(*n)
+                    )),
+                )),
+            }
+        }
+        let last_data = pieces
+            .iter()
+            .rposition(|(_, p)| matches!(p, Piece::Record { .. }));
+        for (i, (n, piece)) in pieces.into_iter().enumerate() {
+            if problem.is_some() {
+                // Discarded; new records are numbered after it all the same.
+                if let Piece::Record { lsn, .. } = piece {
+                    checker.last_lsn = checker.last_lsn.max(lsn);
+                }
+                continue;
+            }
+            let checked = match piece {
+                Piece::Record { lsn, group, ops } => {
+                    checker.record(lsn, group, ops, &segment_name(n))
+                }
+                Piece::Head { .. } => Err(format!(
+                    "segment {} holds a second head: it was overwritten",
+                    segment_name(n)
+                )),
+                Piece::Mangled(why) => Err(why),
+                Piece::Trailer { next } if found.iter().any(|(s, _)| *s == next) => Ok(()),
+                Piece::Trailer { next } => Err(format!(
+                    "segment {} is missing ({} was closed with it as the next)",
+                    segment_name(next),
+                    segment_name(n)
+                )),
+                Piece::Damaged { at, len, torn } => checker.damaged(
+                    torn,
+                    last_data.is_none_or(|l| i > l),
+                    format!("{len} bytes at offset {at} of {}", segment_name(n)),
+                ),
+            };
+            if let Err(why) = checked {
+                problem = Some(refuse(why)?);
+            }
+        }
+        let discarded = match (problem, checker.cut.take()) {
+            (Some(why), _) => {
+                tracing::error!(
+                    "the write-ahead log is damaged ({why}); the administrator accepted the loss: replaying the {} records before the damage and discarding the rest",
+                    checker.records.len()
+                );
+                Some(why)
+            }
+            (None, Some((_, place))) => {
+                tracing::warn!(at = %place, "the last write before the stop was cut off before it was acknowledged; discarding it");
+                None
+            }
+            (None, None) => None,
+        };
+        Ok(Recovered {
+            records: checker.records,
+            last_lsn: checker.last_lsn,
+            next_segment,
+            discarded,
+        })
+    }
+
+    /// Starts the log at a new, empty segment `number` (the segments before
+    /// it stay until [`Wal::remove_before`]). Spare segments made later are
+    /// `spare_bytes` long.
+    pub(crate) fn start(dir: &Path, number: u64, spare_bytes: usize) -> std::io::Result<Wal> {
         match std::fs::remove_file(dir.join(SPARE_FILLING)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        let current = create_segment(dir, next)?;
+        match std::fs::remove_file(dir.join(MAKING)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let current = create_segment(dir, number, spare_bytes)?;
         Ok(Wal {
             dir: dir.to_path_buf(),
             current: Mutex::new(current),
@@ -218,8 +658,10 @@ impl Wal {
         }
         let filling = self.dir.join(SPARE_FILLING);
         let mut file = File::create(&filling)?;
+        let size = self.spare_bytes.max(HEAD);
+        file.write_all(&head(size as u64))?;
         let zeros = vec![0u8; 64 << 10];
-        let mut left = self.spare_bytes;
+        let mut left = size - HEAD;
         while left > 0 {
             let n = left.min(zeros.len());
             file.write_all(&zeros[..n])?;
@@ -234,11 +676,12 @@ impl Wal {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Encodes one commit's operations as a log record, with where each
+    /// Encodes one commit's operations as log record `lsn`, with where each
     /// operation's key and value lie in it (so the memtable can keep the
     /// record instead of copying every value). The body is the postcard
-    /// encoding of `ops`, written out by hand to learn those places.
-    pub(crate) fn record(ops: &[Op]) -> std::io::Result<(Vec<u8>, Vec<Span>)> {
+    /// encoding of `ops`, written out by hand to learn those places. The
+    /// flush that writes the record completes its header.
+    pub(crate) fn record(ops: &[Op], lsn: u64) -> std::io::Result<(Vec<u8>, Vec<Span>)> {
         let size: usize = ops
             .iter()
             .map(|op| match op {
@@ -246,8 +689,8 @@ impl Wal {
                 Op::Del(k) => k.len() + 11,
             })
             .sum();
-        let mut rec = Vec::with_capacity(size + 18);
-        rec.extend_from_slice(&[0; 8]);
+        let mut rec = Vec::with_capacity(size + HEADER + 10);
+        rec.extend_from_slice(&[0; HEADER]);
         let mut spans = Vec::with_capacity(ops.len());
         varint(&mut rec, ops.len());
         fn bytes(rec: &mut Vec<u8>, b: &[u8]) -> Range<usize> {
@@ -272,43 +715,69 @@ impl Wal {
                 }
             });
         }
-        let body = rec.get(8..).unwrap_or_default();
-        let len = u32::try_from(body.len()).map_err(std::io::Error::other)?;
+        let body = rec.get(HEADER..).unwrap_or_default();
+        let len = u32::try_from(body.len())
+            .ok()
+            .filter(|&l| l as usize <= MAX_RECORD)
+            .ok_or_else(|| std::io::Error::other("a commit too large for one log record"))?;
         let crc = crc32fast::hash(body);
-        rec[..4].copy_from_slice(&len.to_le_bytes());
-        rec[4..8].copy_from_slice(&crc.to_le_bytes());
+        rec[..4].copy_from_slice(&MAGIC.to_le_bytes());
+        rec[4..8].copy_from_slice(&len.to_le_bytes());
+        rec[8..16].copy_from_slice(&lsn.to_le_bytes());
+        rec[24..28].copy_from_slice(&crc.to_le_bytes());
         Ok((rec, spans))
     }
 
-    /// Appends records to the current segment and syncs it. Callers
-    /// serialise writes (the group commit's flush leader).
-    pub(crate) fn write(&self, records: &[u8]) -> std::io::Result<()> {
+    /// Completes the headers of the records one flush writes: each names
+    /// the flush's first record.
+    fn seal(records: &mut [u8]) {
+        let first = u64_at(records, 8);
+        let mut pos = 0;
+        while pos + HEADER <= records.len() {
+            let len = u32_at(records, pos + 4) as usize;
+            records[pos + 16..pos + 24].copy_from_slice(&first.to_le_bytes());
+            let crc = crc32fast::hash(&records[pos..pos + 28]);
+            records[pos + 28..pos + 32].copy_from_slice(&crc.to_le_bytes());
+            pos += HEADER + len;
+        }
+    }
+
+    /// Appends one flush's records to the current segment and syncs it.
+    /// Callers serialise writes (the group commit's flush leader).
+    pub(crate) fn write(&self, records: &mut [u8]) -> std::io::Result<()> {
         if records.is_empty() {
             return Ok(());
         }
+        Self::seal(records);
         let current = self.current();
         (&current.file).write_all(records)?;
         current.file.sync_data()?;
         Ok(())
     }
 
-    /// Appends records to the current segment, syncs and closes it, and
-    /// opens the next; returns the closed segment's number. Callers
-    /// serialise this with [`Wal::write`].
-    pub(crate) fn write_and_rotate(&self, records: &[u8]) -> std::io::Result<u64> {
+    /// Appends one flush's records to the current segment and syncs it,
+    /// opens the next segment, then closes the first with a trailer naming
+    /// it; returns the closed segment's number. Callers serialise this with
+    /// [`Wal::write`].
+    pub(crate) fn write_and_rotate(&self, records: &mut [u8]) -> std::io::Result<u64> {
         let mut current = self.current();
-        (&current.file).write_all(records)?;
+        if !records.is_empty() {
+            Self::seal(records);
+            (&current.file).write_all(records)?;
+            current.file.sync_data()?;
+        }
+        let next = create_segment(&self.dir, current.number + 1, self.spare_bytes)?;
+        (&current.file).write_all(&meta_record(next.number, &[]))?;
         current.file.sync_data()?;
-        let next = create_segment(&self.dir, current.number + 1)?;
         let closed = std::mem::replace(&mut *current, next).number;
         Ok(closed)
     }
 
-    /// Deletes the closed segments up to `number`, whose records sled now
-    /// holds durably.
-    pub(crate) fn remove_upto(&self, number: u64) -> std::io::Result<()> {
+    /// Deletes the segments before `number`, whose records sled now holds
+    /// durably (and the mark says so).
+    pub(crate) fn remove_before(&self, number: u64) -> std::io::Result<()> {
         for (n, path) in segments(&self.dir)? {
-            if n <= number {
+            if n < number {
                 std::fs::remove_file(path)?;
             }
         }
@@ -319,175 +788,4 @@ impl Wal {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn put(k: &str, len: usize) -> Op {
-        Op::Put(k.as_bytes().to_vec(), vec![7; len])
-    }
-
-    #[test]
-    fn records_survive_and_a_torn_tail_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(Wal::recover(dir.path()).unwrap().is_empty());
-        {
-            let wal = Wal::start(dir.path(), 0).unwrap();
-            let mut records = Wal::record(&[put("a", 1)]).unwrap().0;
-            records.extend(
-                Wal::record(&[Op::Del(b"a".to_vec()), put("b", 300)])
-                    .unwrap()
-                    .0,
-            );
-            wal.write(&records).unwrap();
-        }
-        let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
-        let full = std::fs::read(&path).unwrap();
-        let first = 8 + u32::from_le_bytes(full[..4].try_into().unwrap()) as usize;
-        for cut in [full.len() - 1, full.len() - 200, first + 3] {
-            std::fs::write(&path, &full[..cut]).unwrap();
-            assert_eq!(Wal::recover(dir.path()).unwrap().len(), 1, "cut at {cut}");
-        }
-        let mut flipped = full.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 0xff;
-        std::fs::write(&path, &flipped).unwrap();
-        assert_eq!(Wal::recover(dir.path()).unwrap().len(), 1);
-        std::fs::write(&path, &full).unwrap();
-        assert_eq!(Wal::recover(dir.path()).unwrap().len(), 2);
-        Wal::start(dir.path(), 0).unwrap();
-        assert!(Wal::recover(dir.path()).unwrap().is_empty());
-    }
-
-    #[test]
-    fn segments_replay_in_order_and_closed_ones_can_be_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(LEGACY), []).unwrap();
-        let wal = Wal::start(dir.path(), 0).unwrap();
-        assert!(!dir.path().join(LEGACY).exists());
-        let first = wal
-            .write_and_rotate(&Wal::record(&[put("a", 1)]).unwrap().0)
-            .unwrap();
-        wal.write(&Wal::record(&[put("b", 1)]).unwrap().0).unwrap();
-        let keys = |recs: Vec<Vec<Op>>| -> Vec<Vec<u8>> {
-            recs.into_iter()
-                .flatten()
-                .map(|op| match op {
-                    Op::Put(k, _) | Op::Del(k) => k,
-                })
-                .collect()
-        };
-        assert_eq!(
-            keys(Wal::recover(dir.path()).unwrap()),
-            vec![b"a".to_vec(), b"b".to_vec()]
-        );
-        wal.remove_upto(first).unwrap();
-        assert_eq!(keys(Wal::recover(dir.path()).unwrap()), vec![b"b".to_vec()]);
-    }
-
-    #[test]
-    fn records_are_postcard_and_spans_point_at_keys_and_values() {
-        let big = vec![9u8; 70_000];
-        let ops = vec![
-            put("a", 0),
-            Op::Del(vec![1; 200]),
-            Op::Put(b"k".to_vec(), big.clone()),
-            put("z", 127),
-            put("y", 128),
-        ];
-        let (rec, spans) = Wal::record(&ops).unwrap();
-        assert_eq!(rec[8..], postcard::to_allocvec(&ops).unwrap()[..]);
-        let len = u32::from_le_bytes(rec[..4].try_into().unwrap()) as usize;
-        assert_eq!(len, rec.len() - 8);
-        for (op, span) in ops.iter().zip(&spans) {
-            match op {
-                Op::Put(k, v) => {
-                    assert_eq!(&rec[span.key.clone()], k.as_slice());
-                    assert_eq!(&rec[span.value.clone().unwrap()], v.as_slice());
-                }
-                Op::Del(k) => {
-                    assert_eq!(&rec[span.key.clone()], k.as_slice());
-                    assert_eq!(span.value, None);
-                }
-            }
-        }
-        assert!(Wal::record(&[]).unwrap().1.is_empty());
-    }
-
-    #[test]
-    fn a_spare_becomes_the_next_segment_and_its_zeros_are_a_clean_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let wal = Wal::start(dir.path(), 4096).unwrap();
-        wal.prepare_spare().unwrap();
-        assert_eq!(
-            std::fs::metadata(dir.path().join(SPARE)).unwrap().len(),
-            4096
-        );
-        let first = wal
-            .write_and_rotate(&Wal::record(&[put("a", 10)]).unwrap().0)
-            .unwrap();
-        // The rotation took the spare: the new segment is zeros so far.
-        assert!(!dir.path().join(SPARE).exists());
-        let (_, second) = segments(dir.path()).unwrap().pop().unwrap();
-        assert_eq!(std::fs::metadata(&second).unwrap().len(), 4096);
-        wal.write(&Wal::record(&[put("b", 20)]).unwrap().0).unwrap();
-        wal.write(&Wal::record(&[put("c", 30)]).unwrap().0).unwrap();
-        // Records overwrite the zeros from the start, in order.
-        wal.prepare_spare().unwrap();
-        wal.write_and_rotate(&Wal::record(&[put("d", 1)]).unwrap().0)
-            .unwrap();
-        wal.write(&Wal::record(&[put("e", 1)]).unwrap().0).unwrap();
-        let replayed: Vec<Vec<u8>> = Wal::recover(dir.path())
-            .unwrap()
-            .into_iter()
-            .flatten()
-            .map(|op| match op {
-                Op::Put(k, _) | Op::Del(k) => k,
-            })
-            .collect();
-        assert_eq!(replayed, [b"a", b"b", b"c", b"d", b"e"].map(|k| k.to_vec()));
-        assert!(
-            read_segment(&second).unwrap().1,
-            "zeros end a segment cleanly"
-        );
-        // A record torn in the zeros of the last segment is ignored, and
-        // the one before it kept.
-        let (_, last) = segments(dir.path()).unwrap().pop().unwrap();
-        let mut bytes = std::fs::read(&last).unwrap();
-        let end = 8 + u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
-        bytes[end..end + 3].copy_from_slice(&[40, 0, 0]);
-        std::fs::write(&last, &bytes).unwrap();
-        assert_eq!(Wal::recover(dir.path()).unwrap().len(), 5);
-        // ... but not in a segment that was closed.
-        let mut bytes = std::fs::read(&second).unwrap();
-        bytes[4000] = 1;
-        std::fs::write(&second, &bytes).unwrap();
-        assert!(Wal::recover(dir.path()).is_err());
-        wal.remove_upto(first).unwrap();
-    }
-
-    #[test]
-    fn a_spare_half_filled_when_the_power_went_is_discarded() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(SPARE_FILLING), [0u8; 100]).unwrap();
-        let wal = Wal::start(dir.path(), 4096).unwrap();
-        assert!(!dir.path().join(SPARE_FILLING).exists());
-        wal.write(&Wal::record(&[put("a", 1)]).unwrap().0).unwrap();
-        assert_eq!(Wal::recover(dir.path()).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn damage_inside_an_earlier_segment_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let wal = Wal::start(dir.path(), 0).unwrap();
-        let mut records = Wal::record(&[put("a", 40)]).unwrap().0;
-        records.extend(Wal::record(&[put("b", 40)]).unwrap().0);
-        wal.write_and_rotate(&records).unwrap();
-        wal.write(&Wal::record(&[put("c", 1)]).unwrap().0).unwrap();
-        let (_, path) = segments(dir.path()).unwrap().remove(0);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[20] ^= 0xff;
-        std::fs::write(&path, &bytes).unwrap();
-        let err = Wal::recover(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("damaged"), "{err}");
-    }
-}
+mod tests;
