@@ -5,11 +5,13 @@ use automerge::{AutoCommit, ChangeHash};
 use hallsync_model::calendar::Calendar;
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, NodeId, RegionCode, Ts};
-use hallsync_store::{lock, CaseRecord, Checkpoint, Loaded, Pending};
+use hallsync_store::{lock, CaseRecord, Checkpoint, Direction, Loaded, Pending, SetAside};
 use hallsync_sync::msg::MAX_DOC_BYTES;
-use hallsync_sync::{ApplyError, Endpoint, Entry, Hash, Payload, Position, Received, Replica};
+use hallsync_sync::{
+    ApplyError, Endpoint, Entry, Hash, Payload, Position, Received, Refusal, Replica,
+};
 
-use crate::Hall;
+use crate::{Hall, HallError};
 
 /// What arrived for one document.
 pub(crate) enum Incoming<'a> {
@@ -131,6 +133,35 @@ impl Hall {
     }
 }
 
+impl Hall {
+    /// The documents set aside in replication, both ways, newest first. A
+    /// note that a peer refused a document is dropped here once the
+    /// document has changed since (the new version is offered again).
+    pub fn set_aside(&self) -> Result<Vec<SetAside>, HallError> {
+        let mut current = Vec::new();
+        let mut stale = Vec::new();
+        for note in self.store.set_aside()? {
+            let changed = note.direction == Direction::RefusedByPeer && {
+                let mut heads = self.store.heads(&note.id)?.unwrap_or_default();
+                let mut refused = note.heads.clone();
+                heads.sort_unstable();
+                refused.sort_unstable();
+                heads != refused
+            };
+            if changed {
+                stale.push(note);
+            } else {
+                current.push(note);
+            }
+        }
+        if !stale.is_empty() {
+            self.store.forget_set_aside(&stale)?;
+        }
+        current.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.id.cmp(&b.id)));
+        Ok(current)
+    }
+}
+
 /// One received document, checked and ready to store.
 struct Prepared {
     merged: Merged,
@@ -237,7 +268,7 @@ impl Replica for HallReplica<'_> {
         peer: &Endpoint,
         mut docs: Vec<Received>,
         checkpoint: Option<Position>,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<Vec<Refusal>, ApplyError> {
         let hall = self.hall;
         docs.retain(|r| !r.payload.is_empty());
         // One lock order for every batch, so two sessions never deadlock.
@@ -278,7 +309,7 @@ impl Replica for HallReplica<'_> {
         } else {
             work.len().div_ceil(workers)
         };
-        let prepared: Vec<Prepared> = std::thread::scope(|s| {
+        let checked: Vec<Result<Prepared, ApplyError>> = std::thread::scope(|s| {
             let handles: Vec<_> = work
                 .chunks_mut(chunk)
                 .map(|part| {
@@ -287,26 +318,40 @@ impl Replica for HallReplica<'_> {
                     s.spawn(move || {
                         part.iter_mut()
                             .map(|(r, l)| hall.prepare_incoming(r, l, cal, now, from))
-                            .collect::<Result<Vec<_>, _>>()
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(ApplyError::Local("a checker panicked".into())))
+                .flat_map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(ApplyError::Local("a checker panicked".into()))]
+                    })
                 })
-                .collect::<Result<Vec<Vec<_>>, _>>()
-        })?
-        .into_iter()
-        .flatten()
-        .collect();
+                .collect()
+        });
         drop(work);
+        // A document that fails its checks is set aside (its copy here left
+        // as it was); the rest of the batch is stored. A local failure
+        // fails the batch.
+        let mut refused = Vec::new();
         let mut calendar_changed = false;
         let mut registry_changed = false;
-        let mut cases = Vec::with_capacity(prepared.len());
-        for (p, guard) in prepared.into_iter().zip(guards.iter_mut()) {
+        let mut pending: Vec<Pending<'_>> = Vec::with_capacity(docs.len());
+        for ((r, outcome), guard) in docs.iter().zip(checked).zip(guards.iter_mut()) {
+            let p = match outcome {
+                Ok(p) => p,
+                Err(ApplyError::Rejected(reason)) => {
+                    refused.push(Refusal {
+                        id: r.id.clone(),
+                        heads: r.heads.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+                Err(e @ ApplyError::Local(_)) => return Err(e),
+            };
             calendar_changed |= matches!(p.merged.record, Record::Calendar(_));
             registry_changed |= matches!(p.merged.record, Record::Node(_));
             match p.saved_form {
@@ -317,30 +362,35 @@ impl Replica for HallReplica<'_> {
             if p.exact {
                 guard.set_origin(peer.id.as_str());
             }
-            cases.push(p.case);
-        }
-        let mut pending: Vec<Pending<'_>> = docs
-            .iter()
-            .zip(guards.iter_mut())
-            .zip(cases)
-            .map(|((r, guard), case)| Pending {
+            pending.push(Pending {
                 id: &r.id,
                 loaded: guard,
-                case,
+                case: p.case,
+            });
+        }
+        for r in &refused {
+            tracing::warn!(document = %r.id, "set aside a record {} sent: {}; the link carries on with the rest", peer.id, r.reason);
+        }
+        let notes: Vec<SetAside> = refused
+            .iter()
+            .map(|r| SetAside {
+                direction: Direction::Refused,
+                peer: peer.id.to_string(),
+                id: r.id.clone(),
+                heads: r.heads.iter().map(|h| ChangeHash(*h)).collect(),
+                reason: r.reason.clone(),
+                at: now.0,
             })
             .collect();
         hall.store()
             .persist_from(
                 &mut pending,
-                checkpoint.map(|c| {
-                    (
-                        peer.id.as_str(),
-                        Checkpoint {
-                            feed: c.feed,
-                            seq: c.seq,
-                        },
-                    )
+                peer.id.as_str(),
+                checkpoint.map(|c| Checkpoint {
+                    feed: c.feed,
+                    seq: c.seq,
                 }),
+                &notes,
             )
             .map_err(|e| ApplyError::Local(e.to_string()))?;
         drop(pending);
@@ -352,6 +402,27 @@ impl Replica for HallReplica<'_> {
             hall.calendar_changed(self.now)
                 .map_err(|e| ApplyError::Local(e.to_string()))?;
         }
-        Ok(())
+        Ok(refused)
+    }
+
+    fn refused_by_peer(&mut self, peer: &Endpoint, refused: Vec<Refusal>) -> Result<(), String> {
+        for r in &refused {
+            tracing::warn!(document = %r.id, "{} set aside a record this hall sent: {}; correct the record (or withdraw the case) and it is sent again", peer.id, r.reason);
+        }
+        let notes: Vec<SetAside> = refused
+            .into_iter()
+            .map(|r| SetAside {
+                direction: Direction::RefusedByPeer,
+                peer: peer.id.to_string(),
+                id: r.id,
+                heads: r.heads.into_iter().map(ChangeHash).collect(),
+                reason: r.reason,
+                at: self.now.0,
+            })
+            .collect();
+        self.hall
+            .store()
+            .note_refused_by_peer(&notes)
+            .map_err(local)
     }
 }

@@ -36,6 +36,7 @@
 //! document.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod aside;
 mod cache;
 mod commit;
 mod dict;
@@ -62,6 +63,8 @@ use dict::Dicts;
 use mem::{Mem, Table, Val};
 use packed::{BlockError, Blocks};
 use wal::{Mark, Op, Wal};
+
+pub use aside::{Direction, SetAside};
 
 /// The on-disk format this build writes: its log records carry sequence
 /// numbers, and sled keeps the log's mark.
@@ -490,6 +493,10 @@ pub struct Store {
     /// What the open discarded of a damaged log, when the administrator
     /// accepted the loss.
     discarded: Option<String>,
+    /// The keys of the set-aside notes (see `aside.rs`).
+    noted: Mutex<std::collections::BTreeSet<Vec<u8>>>,
+    /// Bumped whenever a set-aside note is written or deleted.
+    notes_changed: std::sync::atomic::AtomicU64,
 }
 
 /// What the writer lock guards: the numbers the next commit takes.
@@ -514,11 +521,21 @@ const PEER_PREFIX: &[u8] = b"mpeer:";
 const DERIVED_KEY: &[u8] = b"mderived";
 
 /// What a commit records besides its documents.
-enum Meta<'a> {
-    /// How far this node has applied a peer's feed.
-    Peer(&'a str, Checkpoint),
+#[derive(Default)]
+struct Extra<'a> {
+    /// How far this node has applied a peer's feed; the documents came
+    /// from that peer.
+    peer: Option<(&'a str, Checkpoint)>,
     /// The version of the derived data.
-    Derived(u32),
+    derived: Option<u32>,
+    /// Set-aside notes written or deleted (see `aside.rs`).
+    notes: Vec<Op>,
+}
+
+impl Extra<'_> {
+    fn is_empty(&self) -> bool {
+        self.peer.is_none() && self.derived.is_none() && self.notes.is_empty()
+    }
 }
 
 fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
@@ -796,17 +813,66 @@ impl Store {
     /// If it fails, the documents are dropped from the cache, so the next use
     /// reloads what is on disk; the caller must discard its locked copies.
     pub fn persist(&self, pending: &mut [Pending<'_>]) -> Result<u64, StoreError> {
-        self.persist_from(pending, None)
+        self.persist_extra(pending, Extra::default())
     }
 
-    /// [`Store::persist`], recording in the same commit how far this node
-    /// has applied `peer`'s change feed. Within one feed a checkpoint never
-    /// moves back; a checkpoint in another feed (the peer's store was
-    /// recreated) replaces it.
+    /// Commits set-aside notes alone.
+    fn commit_notes(&self, notes: Vec<Op>) -> Result<(), StoreError> {
+        let extra = Extra {
+            notes,
+            ..Extra::default()
+        };
+        self.commit(&[], extra).map(drop)
+    }
+
+    /// Logical keys and values under `prefix`.
+    fn scan(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, sled::IVec), StoreError>> + '_ {
+        self.mem
+            .prefix(&self.blocks, prefix)
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v)).map_err(StoreError::from))
+    }
+
+    /// [`Store::persist`] of documents `peer` sent, recording in the same
+    /// commit how far this node has applied its change feed, the documents
+    /// of it set aside (`refused`), and that those stored are no longer set
+    /// aside. Within one feed a checkpoint never moves back; a checkpoint in
+    /// another feed (the peer's store was recreated) replaces it.
     pub fn persist_from(
         &self,
         pending: &mut [Pending<'_>],
-        checkpoint: Option<(&str, Checkpoint)>,
+        peer: &str,
+        checkpoint: Option<Checkpoint>,
+        refused: &[SetAside],
+    ) -> Result<u64, StoreError> {
+        let mut notes = refused
+            .iter()
+            .map(aside::put)
+            .collect::<Result<Vec<_>, _>>()?;
+        {
+            let noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            notes.extend(
+                pending
+                    .iter()
+                    .map(|p| aside::key(Direction::Refused, peer, p.id))
+                    .filter(|k| noted.contains(k))
+                    .map(Op::Del),
+            );
+        }
+        let extra = Extra {
+            peer: checkpoint.map(|at| (peer, at)),
+            derived: None,
+            notes,
+        };
+        self.persist_extra(pending, extra)
+    }
+
+    fn persist_extra(
+        &self,
+        pending: &mut [Pending<'_>],
+        extra: Extra<'_>,
     ) -> Result<u64, StoreError> {
         let compact_after = self.options.compact_after_chunks;
         let writes: Result<Vec<Write>, StoreError> = pending
@@ -817,8 +883,7 @@ impl Store {
                     .transpose()
             })
             .collect();
-        let meta = checkpoint.map(|(peer, at)| Meta::Peer(peer, at));
-        let result = writes.and_then(|writes| self.commit(&writes, meta));
+        let result = writes.and_then(|writes| self.commit(&writes, extra));
         if let Err(e) = &result {
             tracing::error!(error = %e, docs = pending.len(), "write failed; reloading the documents from disk");
             for p in pending.iter() {
@@ -828,8 +893,8 @@ impl Store {
         result
     }
 
-    fn commit(&self, writes: &[Write], meta: Option<Meta<'_>>) -> Result<u64, StoreError> {
-        if writes.is_empty() && meta.is_none() {
+    fn commit(&self, writes: &[Write], extra: Extra<'_>) -> Result<u64, StoreError> {
+        if writes.is_empty() && extra.is_empty() {
             return Ok(self.durable_seq());
         }
         let (last, ticket) = {
@@ -898,20 +963,31 @@ impl Store {
                 ops.push(Op::Put(key(HEAD, name), encode(w.id.as_str(), &head)?));
                 heads.insert(&w.id, head);
             }
-            match meta {
-                Some(Meta::Peer(peer, at)) => {
-                    let old = self.peer_checkpoint(peer)?;
-                    if at.feed != old.feed || at.seq > old.seq {
-                        let mut v = at.feed.to_be_bytes().to_vec();
-                        v.extend_from_slice(&at.seq.to_be_bytes());
-                        ops.push(Op::Put(peer_key(peer), versioned(&v)));
-                    }
+            if let Some((peer, at)) = extra.peer {
+                let old = self.peer_checkpoint(peer)?;
+                if at.feed != old.feed || at.seq > old.seq {
+                    let mut v = at.feed.to_be_bytes().to_vec();
+                    v.extend_from_slice(&at.seq.to_be_bytes());
+                    ops.push(Op::Put(peer_key(peer), versioned(&v)));
                 }
-                Some(Meta::Derived(version)) => ops.push(Op::Put(
+            }
+            if let Some(version) = extra.derived {
+                ops.push(Op::Put(
                     DERIVED_KEY.to_vec(),
                     versioned(&version.to_be_bytes()),
-                )),
-                None => {}
+                ));
+            }
+            if !extra.notes.is_empty() {
+                let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+                for op in &extra.notes {
+                    match op {
+                        Op::Put(k, _) => noted.insert(k.clone()),
+                        Op::Del(k) => noted.remove(k),
+                    };
+                }
+                ops.extend(extra.notes);
+                self.notes_changed
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
             }
             // The record joins the log buffer in sequence order, and the
             // operations become readable in the memtable; the commit is
@@ -1122,7 +1198,11 @@ impl Store {
                 origin: None,
             })
             .collect();
-        self.commit(&writes, version.map(Meta::Derived)).map(drop)
+        let extra = Extra {
+            derived: version,
+            ..Extra::default()
+        };
+        self.commit(&writes, extra).map(drop)
     }
 
     /// The version of the derived data (the case index records) last

@@ -231,7 +231,7 @@ impl Store {
         )
         .map_err(|e| corrupt("meta/dictionary", e))?;
         let cache = DocCache::new(options.cache_docs);
-        Ok(Store {
+        let store = Store {
             db,
             tree,
             blocks,
@@ -250,7 +250,12 @@ impl Store {
             cache,
             feed_id,
             discarded: recovered.discarded,
-        })
+            noted: Mutex::default(),
+            notes_changed: AtomicU64::new(0),
+        };
+        let noted = crate::aside::noted(&store)?;
+        *store.noted.lock().unwrap_or_else(|e| e.into_inner()) = noted;
+        Ok(store)
     }
 }
 

@@ -525,7 +525,7 @@ fn a_format_4_store_has_its_records_packed_at_open() {
             case: None,
         };
         let at = Checkpoint { feed: 9, seq: 4 };
-        s.persist_from(&mut [pending], Some(("county", at)))
+        s.persist_from(&mut [pending], "county", Some(at), &[])
             .unwrap();
         drop(l);
         s.checkpoint().unwrap();

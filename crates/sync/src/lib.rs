@@ -13,5 +13,6 @@ pub mod session;
 
 pub use msg::{decode, encode, FrameError, Hash, Msg, Payload, Want};
 pub use session::{
-    ApplyError, Config, Endpoint, Entry, Position, Received, Replica, Session, SessionError, Stats,
+    ApplyError, Config, Endpoint, Entry, Position, Received, Refusal, Replica, Session,
+    SessionError, Stats,
 };

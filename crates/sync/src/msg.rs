@@ -11,8 +11,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL: u16 = 1;
+/// The protocol version this build speaks: 2 adds [`Msg::Refused`].
+pub const PROTOCOL: u16 = 2;
+
+/// The oldest version this build still speaks with (a session uses the
+/// lower of the two ends' versions).
+pub const MIN_PROTOCOL: u16 = 1;
+
+/// Longest reason given for a refused document (bytes).
+pub const MAX_REASON_BYTES: usize = 1024;
 
 /// Largest frame accepted (bytes).
 pub const MAX_FRAME: usize = 16 << 20;
@@ -106,6 +113,23 @@ pub enum Msg {
         /// Why, for the peer's log.
         reason: String,
     },
+    /// Documents of the receiver's feed the sender refused and set aside
+    /// (protocol 2): acknowledged all the same, so the link carries on.
+    Refused {
+        /// The documents and why.
+        docs: Vec<RefusedDoc>,
+    },
+}
+
+/// A document refused, as the peer is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedDoc {
+    /// The document id.
+    pub id: String,
+    /// The heads of the version refused.
+    pub heads: Vec<Hash>,
+    /// Why.
+    pub reason: String,
 }
 
 /// One document in an offer.
@@ -275,6 +299,15 @@ fn check(msg: &Msg) -> Result<(), FrameError> {
         }
         Msg::Ack { .. } => Ok(()),
         Msg::Bye { reason } => bound("reason bytes", reason.len(), 1024),
+        Msg::Refused { docs } => {
+            bound("refused documents", docs.len(), MAX_BATCH_DOCS)?;
+            for d in docs {
+                bound("document id bytes", d.id.len(), MAX_ID_BYTES)?;
+                bound("heads of a document", d.heads.len(), MAX_HEADS)?;
+                bound("reason bytes", d.reason.len(), MAX_REASON_BYTES)?;
+            }
+            Ok(())
+        }
     }
 }
 

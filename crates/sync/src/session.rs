@@ -12,7 +12,10 @@
 //! before anything is asked for; payloads are applied through
 //! [`Replica::apply`], which validates them, and our checkpoint of the
 //! peer's feed advances only over contiguous fully applied ranges, in the
-//! same durable commit as the documents.
+//! same durable commit as the documents. A document that fails its checks
+//! is set aside (noted, with the reason, in that same commit) and counts as
+//! applied, so one bad record never stops a link; the peer is told
+//! ([`Msg::Refused`]) so both ends can show it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -20,7 +23,10 @@ use std::time::Duration;
 use hallsync_model::scope;
 use hallsync_model::{DocId, NodeId, RegionCode};
 
-use crate::msg::{Hash, Msg, OfferDoc, Payload, Want, MAX_DOC_BYTES, PROTOCOL};
+use crate::msg::{
+    Hash, Msg, OfferDoc, Payload, RefusedDoc, Want, MAX_DOC_BYTES, MAX_REASON_BYTES, MIN_PROTOCOL,
+    PROTOCOL,
+};
 
 /// One end of a session: its node id and region (from its certificate).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +100,22 @@ pub struct Position {
 /// Why [`Replica::apply`] refused a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyError {
-    /// The peer sent something invalid: the session ends, nothing stored.
+    /// The peer broke the protocol (not one document, the batch itself):
+    /// the session ends, nothing stored.
     Rejected(String),
     /// A local failure (disk): the session ends; the peer is not to blame.
     Local(String),
+}
+
+/// A document set aside: refused by the receiving end, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The document.
+    pub id: DocId,
+    /// The heads of the version refused (the sender's, as offered).
+    pub heads: Vec<Hash>,
+    /// Why.
+    pub reason: String,
 }
 
 /// The documents one node holds, as the protocol needs them.
@@ -120,14 +138,17 @@ pub trait Replica {
     fn checkpoint(&mut self, peer: &NodeId) -> Result<Position, String>;
     /// Validates and stores payloads from `peer` (its identity and region
     /// from its certificate), and moves the checkpoint of its feed to
-    /// `checkpoint` if given, atomically and durably. On any error nothing
-    /// is stored.
+    /// `checkpoint` if given, atomically and durably. A document that fails
+    /// its checks is not stored but set aside, noted in the same commit,
+    /// and returned. On an error nothing is stored.
     fn apply(
         &mut self,
         peer: &Endpoint,
         docs: Vec<Received>,
         checkpoint: Option<Position>,
-    ) -> Result<(), ApplyError>;
+    ) -> Result<Vec<Refusal>, ApplyError>;
+    /// Notes, durably, that `peer` refused these documents this node sent.
+    fn refused_by_peer(&mut self, peer: &Endpoint, refused: Vec<Refusal>) -> Result<(), String>;
 }
 
 /// Why a session ended.
@@ -159,6 +180,10 @@ pub struct Stats {
     pub retries: u64,
     /// Documents too large to send (over [`MAX_DOC_BYTES`]).
     pub too_large: u64,
+    /// Documents the peer sent that were set aside here.
+    pub refused: u64,
+    /// Documents sent that the peer set aside.
+    pub refused_by_peer: u64,
 }
 
 /// An offer we sent and the peer has not acknowledged.
@@ -189,6 +214,8 @@ pub struct Session {
     stats: Stats,
     hello_seen: bool,
     hello_sent_at: Duration,
+    /// The protocol version both ends speak (known from the peer's hello).
+    protocol: u16,
     // Sending our feed.
     cursor: u64,
     acked: u64,
@@ -214,6 +241,15 @@ const MAX_PENDING: usize = 32;
 /// is forgotten (the sender resends it; applying twice changes nothing).
 const MAX_DONE: usize = 256;
 
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn clip(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 fn parse_id(s: &str) -> Result<DocId, SessionError> {
     DocId::parse(s).map_err(|e| SessionError::Peer(format!("bad document id {s:?}: {e}")))
 }
@@ -237,6 +273,7 @@ impl Session {
             stats: Stats::default(),
             hello_seen: false,
             hello_sent_at: now,
+            protocol: MIN_PROTOCOL,
             cursor: 0,
             acked: 0,
             offered_upto: 0,
@@ -364,6 +401,7 @@ impl Session {
             } => self.on_data(replica, batch, start, last, docs)?,
             Msg::Ack { upto } => self.on_ack(upto, now)?,
             Msg::Bye { reason } => return Err(SessionError::Closed(reason)),
+            Msg::Refused { docs } => self.on_refused(replica, docs)?,
         }
         self.pump(replica, now)
     }
@@ -404,11 +442,12 @@ impl Session {
         head: u64,
         now: Duration,
     ) -> Result<(), SessionError> {
-        if protocol != PROTOCOL {
+        if protocol < MIN_PROTOCOL {
             return Err(SessionError::Peer(format!(
-                "speaks protocol {protocol}; this node speaks {PROTOCOL}: upgrade the older node"
+                "speaks protocol {protocol}; this node speaks {MIN_PROTOCOL} to {PROTOCOL}: upgrade the older node"
             )));
         }
+        self.protocol = protocol.min(PROTOCOL);
         if node != self.peer.id.as_str() {
             return Err(SessionError::Peer(format!(
                 "says it is {node:?} but its certificate names {}",
@@ -705,7 +744,7 @@ impl Session {
             feed: self.checkpoint_feed,
             seq,
         });
-        replica
+        let refused = replica
             .apply(&self.peer, apply, position)
             .map_err(|e| match e {
                 ApplyError::Rejected(r) => SessionError::Peer(r),
@@ -714,12 +753,52 @@ impl Session {
         if let Some(c) = checkpoint {
             self.checkpoint = c;
         }
+        if !refused.is_empty() {
+            self.stats.refused += refused.len() as u64;
+            if self.protocol >= 2 {
+                self.out.push_back(Msg::Refused {
+                    docs: refused
+                        .into_iter()
+                        .map(|r| RefusedDoc {
+                            id: r.id.to_string(),
+                            heads: r.heads,
+                            reason: clip(&r.reason, MAX_REASON_BYTES),
+                        })
+                        .collect(),
+                });
+            }
+        }
         if last {
             self.out.push_back(Msg::Ack {
                 upto: self.checkpoint,
             });
         }
         Ok(())
+    }
+
+    fn on_refused(
+        &mut self,
+        replica: &mut dyn Replica,
+        docs: Vec<RefusedDoc>,
+    ) -> Result<(), SessionError> {
+        let mut refused = Vec::with_capacity(docs.len());
+        for d in docs {
+            let id = parse_id(&d.id)?;
+            if !scope::visible(&self.peer.region, &id) {
+                return Err(SessionError::Peer(format!(
+                    "says it refused {id}, which it may not hold and was never offered"
+                )));
+            }
+            refused.push(Refusal {
+                id,
+                heads: d.heads,
+                reason: d.reason,
+            });
+        }
+        self.stats.refused_by_peer += refused.len() as u64;
+        replica
+            .refused_by_peer(&self.peer, refused)
+            .map_err(SessionError::Local)
     }
 
     fn on_ack(&mut self, upto: u64, now: Duration) -> Result<(), SessionError> {

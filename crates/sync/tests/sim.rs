@@ -13,7 +13,7 @@ use hallsync_model::scope;
 use hallsync_model::{DocId, NodeId, RegionCode};
 use hallsync_sync::{
     decode, encode, ApplyError, Config, Endpoint, Entry, Hash, Msg, Payload, Position, Received,
-    Replica, Session, SessionError,
+    Refusal, Replica, Session, SessionError,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -30,6 +30,10 @@ struct Mem {
     checkpoints: HashMap<NodeId, Position>,
     feed_id: u64,
     applied_docs: u64,
+    /// Documents a peer sent that were set aside here: (peer, id, reason).
+    set_aside: Vec<(NodeId, DocId, String)>,
+    /// Documents sent from here that a peer set aside: (peer, id).
+    refused_by_peer: Vec<(NodeId, DocId)>,
 }
 
 impl Mem {
@@ -120,8 +124,9 @@ impl Replica for Mem {
         peer: &Endpoint,
         docs: Vec<Received>,
         checkpoint: Option<Position>,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<Vec<Refusal>, ApplyError> {
         let mut merged = Vec::new();
+        let mut refused = Vec::new();
         for Received {
             id,
             payload: p,
@@ -137,10 +142,24 @@ impl Replica for Mem {
                 Payload::Whole(b) | Payload::Changes(b) => b,
                 Payload::Nothing => continue,
             };
-            doc.load_incremental(bytes)
-                .map_err(|e| ApplyError::Rejected(e.to_string()))?;
-            if !doc.get_missing_deps(&[]).is_empty() {
-                return Err(ApplyError::Rejected(format!("{id} incomplete")));
+            let checked = match doc.load_incremental(bytes) {
+                Err(e) => Err(e.to_string()),
+                Ok(_) if !doc.get_missing_deps(&[]).is_empty() => Err(format!("{id} incomplete")),
+                // What this replica counts as an invalid record.
+                Ok(_) if doc.get(ROOT, "poison").unwrap().is_some() => {
+                    Err(format!("{id} is poisoned"))
+                }
+                Ok(_) => Ok(()),
+            };
+            if let Err(reason) = checked {
+                self.set_aside
+                    .push((peer.id.clone(), id.clone(), reason.clone()));
+                refused.push(Refusal {
+                    id,
+                    heads: theirs,
+                    reason,
+                });
+                continue;
             }
             theirs.sort();
             merged.push((id, doc, theirs));
@@ -163,6 +182,11 @@ impl Replica for Mem {
                 *e = c;
             }
         }
+        Ok(refused)
+    }
+    fn refused_by_peer(&mut self, peer: &Endpoint, refused: Vec<Refusal>) -> Result<(), String> {
+        self.refused_by_peer
+            .extend(refused.into_iter().map(|r| (peer.id.clone(), r.id)));
         Ok(())
     }
 }
@@ -637,4 +661,49 @@ fn offers_flooding_without_data_are_bounded() {
     // A recent one is still answered.
     s.handle(&mut mem, data(100), Duration::ZERO).unwrap();
     assert_eq!(mem.docs.len(), 1);
+}
+
+#[test]
+fn a_record_the_peer_refuses_is_set_aside_and_the_link_carries_on() {
+    let mut net = Net::new(7);
+    net.loss = 0.0;
+    net.dup = 0.0;
+    let poisoned = DocId::parse("case:330102001:c13").unwrap();
+    for k in 0..40 {
+        let id = DocId::parse(&format!("case:330102001:c{k}")).unwrap();
+        net.nodes[1].mem.edit(&id, "v", k);
+        if id == poisoned {
+            net.nodes[1].mem.edit(&id, "poison", 1);
+        }
+    }
+    for _ in 0..2_000 {
+        net.step();
+    }
+    let county = &net.nodes[0].mem;
+    assert_eq!(county.docs.len(), 39, "every other record arrived");
+    assert!(!county.docs.contains_key(&poisoned));
+    let town = net.nodes[1].me.id.clone();
+    assert_eq!(
+        county.checkpoints[&town].seq,
+        net.nodes[1].mem.feed_head(),
+        "the county acknowledged the whole feed, the refused record too"
+    );
+    assert_eq!(county.set_aside.len(), 1);
+    assert_eq!(county.set_aside[0].1, poisoned);
+    assert!(county.set_aside[0].2.contains("poisoned"));
+    assert_eq!(
+        net.nodes[1].mem.refused_by_peer,
+        vec![(net.nodes[0].me.id.clone(), poisoned.clone())],
+        "the township was told"
+    );
+    let up = net.links[0].up.as_ref().unwrap();
+    assert_eq!(up.stats().refused_by_peer, 1);
+    assert!(up.established());
+    // Later records still flow on the same link.
+    let later = DocId::parse("case:330102001:later").unwrap();
+    net.nodes[1].mem.edit(&later, "v", 1);
+    for _ in 0..200 {
+        net.step();
+    }
+    assert!(net.nodes[0].mem.docs.contains_key(&later));
 }
