@@ -1046,17 +1046,17 @@ impl Drop for Running {
     }
 }
 
-/// A UDP socket that takes every datagram and never answers: a county
-/// whose address is right but whose machine is not (or a link that drops
-/// everything).
-fn silent_county(fed: &Path) -> (std::net::UdpSocket, String) {
+/// The federation, with a UDP socket at the county's address that takes
+/// every datagram and never answers: a county whose address is right but
+/// whose machine is not (or a link that drops everything).
+fn silent_county(fed: &Path) -> std::net::UdpSocket {
     let addr = free_addr();
     let socket = std::net::UdpSocket::bind(&addr).unwrap();
     socket
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
     federation(fed, &addr);
-    (socket, addr)
+    socket
 }
 
 /// Waits for the next datagram, after dropping those already there.
@@ -1083,7 +1083,7 @@ fn short_timings(bundle: &Path) {
 fn a_township_whose_county_never_answers_stops_at_once_in_the_handshake() {
     let fed = tempfile::tempdir().unwrap();
     let fed = fed.path();
-    let (county, _) = silent_county(fed);
+    let county = silent_county(fed);
     let (town, bundle) = (fed.join("town"), fed.join("certs/bundles/tw-101"));
     for signal in ["TERM", "INT"] {
         let mut tw = run_logged("township", &town, &bundle);
@@ -1099,7 +1099,7 @@ fn a_township_whose_county_never_answers_stops_at_once_in_the_handshake() {
 fn a_township_backing_off_between_attempts_stops_at_once() {
     let fed = tempfile::tempdir().unwrap();
     let fed = fed.path();
-    let (_county, _) = silent_county(fed);
+    let _county = silent_county(fed);
     let (town, bundle) = (fed.join("town"), fed.join("certs/bundles/tw-101"));
     short_timings(&bundle);
     let mut tw = run_logged("township", &town, &bundle);
