@@ -901,3 +901,334 @@ fn a_federation_from_the_command_line() {
         serde_json::from_str(&fed_ok(fed, &["--json", "node", "show", "tw-101"])).unwrap();
     assert!(show["node"]["revoked"].is_string());
 }
+
+/// What a stop may take in these tests: the target is 2 s, but the tests
+/// share two cores with each other.
+const STOP_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A `hallsync run` process whose log is kept, to wait for a line in it and
+/// to show it when something fails. Killed if a test fails first.
+struct Running {
+    name: &'static str,
+    child: std::process::Child,
+    log: std::sync::mpsc::Receiver<String>,
+    lines: Vec<String>,
+    /// Lines before this one were matched by an earlier `wait_for`.
+    checked: usize,
+}
+
+fn run_logged(name: &'static str, data: &Path, bundle: &Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hallsync"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("run")
+        .arg("--bundle")
+        .arg(bundle)
+        .env_remove("HALLSYNC_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        // Read to the end whatever happens, so the node never blocks on a
+        // full pipe.
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    Running {
+        name,
+        child,
+        log,
+        lines: Vec::new(),
+        checked: 0,
+    }
+}
+
+impl Running {
+    fn log_text(&self) -> String {
+        self.lines.join("\n")
+    }
+
+    /// Waits for a log line containing `needle`, after the last one found.
+    fn wait_for(&mut self, needle: &str, within: std::time::Duration) {
+        let end = std::time::Instant::now() + within;
+        loop {
+            if let Some(i) = self.lines[self.checked..]
+                .iter()
+                .position(|l| l.contains(needle))
+            {
+                self.checked += i + 1;
+                return;
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => self.lines.push(line),
+                Err(_) => panic!(
+                    "{}: no {needle:?} in the log within {within:?}:\n{}",
+                    self.name,
+                    self.log_text()
+                ),
+            }
+        }
+    }
+
+    /// Sends `signal` (INT or TERM) and waits for the process to end; checks
+    /// it ended cleanly within `STOP_BOUND`, having closed its store, and
+    /// returns how long it took. `state` says what the node was doing.
+    fn stop(&mut self, signal: &str, state: &str) -> std::time::Duration {
+        let start = std::time::Instant::now();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "{}: still running a minute after SIG{signal}",
+                self.name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        let took = start.elapsed();
+        // The rest of the log: the reader ends at the end of the pipe.
+        while let Ok(line) = self.log.recv_timeout(std::time::Duration::from_secs(5)) {
+            self.lines.push(line);
+        }
+        println!(
+            "{} {state}: stopped {:.3} s after SIG{signal}",
+            self.name,
+            took.as_secs_f64()
+        );
+        assert!(
+            status.success(),
+            "{}: exit {status} on SIG{signal}:\n{}",
+            self.name,
+            self.log_text()
+        );
+        assert!(
+            took < STOP_BOUND,
+            "{}: took {took:?} to stop on SIG{signal} ({state}):\n{}",
+            self.name,
+            self.log_text()
+        );
+        let log = self.log_text();
+        assert!(
+            log.contains(&format!("stopping: SIG{signal} received")) && log.contains("is free"),
+            "{}: the log does not say it stopped and closed its store:\n{log}",
+            self.name
+        );
+        took
+    }
+
+    /// SIGKILL: a machine that lost power.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The federation, with a UDP socket at the county's address that takes
+/// every datagram and never answers: a county whose address is right but
+/// whose machine is not (or a link that drops everything).
+fn silent_county(fed: &Path) -> std::net::UdpSocket {
+    let addr = free_addr();
+    let socket = std::net::UdpSocket::bind(&addr).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    federation(fed, &addr);
+    socket
+}
+
+/// Waits for the next datagram, after dropping those already there.
+fn next_datagram(socket: &std::net::UdpSocket) {
+    let mut buf = [0u8; 2048];
+    socket.set_nonblocking(true).unwrap();
+    while socket.recv(&mut buf).is_ok() {}
+    socket.set_nonblocking(false).unwrap();
+    socket.recv(&mut buf).expect("a datagram from the township");
+}
+
+/// Short link timings in a bundle, so that a dead link is noticed in
+/// seconds.
+fn short_timings(bundle: &Path) {
+    let cfg = bundle.join("hallsync.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("idle_timeout_secs = 60", "idle_timeout_secs = 2")
+        .replace("keep_alive_secs = 15", "keep_alive_secs = 1");
+    std::fs::write(&cfg, text).unwrap();
+}
+
+#[test]
+fn a_township_whose_county_never_answers_stops_at_once_in_the_handshake() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    let county = silent_county(fed);
+    let (town, bundle) = (fed.join("town"), fed.join("certs/bundles/tw-101"));
+    for signal in ["TERM", "INT"] {
+        let mut tw = run_logged("township", &town, &bundle);
+        // Its first handshake packet: the dial is under way, and would
+        // wait a minute (the idle timeout) for an answer.
+        next_datagram(&county);
+        tw.stop(signal, "in a handshake nobody answers");
+        assert_eq!(case_count(&town), 0, "the data directory is free");
+    }
+}
+
+#[test]
+fn a_township_backing_off_between_attempts_stops_at_once() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    let _county = silent_county(fed);
+    let (town, bundle) = (fed.join("town"), fed.join("certs/bundles/tw-101"));
+    short_timings(&bundle);
+    let mut tw = run_logged("township", &town, &bundle);
+    // The handshake gives up after 2 s; the next attempt is 0.5-1 s away.
+    tw.wait_for("next attempt in", std::time::Duration::from_secs(20));
+    tw.stop("INT", "backing off");
+    assert_eq!(case_count(&town), 0, "the data directory is free");
+}
+
+#[test]
+fn a_county_stops_at_once_with_its_township_linked_and_a_township_when_its_county_died() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    federation(fed, &free_addr());
+    let (town, county) = (fed.join("town"), fed.join("county"));
+    let town_bundle = fed.join("certs/bundles/tw-101");
+    let county_bundle = fed.join("certs/bundles/cn-212");
+    township(&town);
+    ok(
+        &town,
+        &[
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "张三",
+            "--at",
+            "2026-11-20 09:00",
+        ],
+    );
+    let mut cn = run_logged("county", &county, &county_bundle);
+    let mut tw = run_logged("township", &town, &town_bundle);
+    wait_in_sync(&town, &county);
+    cn.stop("TERM", "with its township linked, in sync");
+    assert_eq!(case_count(&county), 1);
+    // The county said goodbye, and the township heard it.
+    tw.wait_for("shutting down", std::time::Duration::from_secs(5));
+
+    let mut cn = run_logged("county", &county, &county_bundle);
+    wait_in_sync(&town, &county);
+    // The county dies: the township's link looks alive until the idle
+    // timeout (a minute), and nothing answers its goodbye.
+    cn.kill();
+    tw.stop("TERM", "linked to a county that died");
+    assert_eq!(case_count(&town), 1);
+}
+
+#[test]
+fn both_ends_of_a_catch_up_stop_at_once_and_keep_what_they_acknowledged() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    let county_addr = free_addr();
+    federation(fed, &county_addr);
+    let (town, county) = (fed.join("town"), fed.join("county"));
+    let total = 600;
+    {
+        let hall = support::township(&town);
+        let at = hallsync_model::Ts::parse(NOW).unwrap();
+        support::publish(&hall, "K1", at);
+        for i in 0..total {
+            hall.accept_case(support::new_case("K1", Some(format!("K1-{i}")), at), at)
+                .unwrap();
+        }
+    }
+    // The township reaches its county through a slow link: the documents
+    // go in parts of 256, the first one taking a few seconds.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt
+        .block_on(hallsync_net::relay::Relay::start(
+            county_addr.parse().unwrap(),
+            10_000,
+        ))
+        .unwrap();
+    let town_bundle = fed.join("certs/bundles/tw-101");
+    let cfg = town_bundle.join("hallsync.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("addr = \"{county_addr}\""),
+        &format!("addr = \"{}\"", relay.addr()),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let county_bundle = fed.join("certs/bundles/cn-212");
+
+    let mut cn = run_logged("county", &county, &county_bundle);
+    let mut tw = run_logged("township", &town, &town_bundle);
+    tw.wait_for("session established", std::time::Duration::from_secs(30));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    cn.stop("TERM", "receiving a catch-up");
+    let at_stop = case_count(&county);
+    // The county said goodbye, and the township heard it.
+    tw.wait_for("shutting down", std::time::Duration::from_secs(5));
+
+    let mut cn = run_logged("county", &county, &county_bundle);
+    let received = || {
+        std::fs::read(county.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["peers"][0]["received_docs"].as_u64())
+            .unwrap_or(0)
+    };
+    let start = std::time::Instant::now();
+    while received() == 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    tw.stop("TERM", "sending a catch-up");
+    assert_eq!(case_count(&town), total, "the data directory is free");
+    cn.stop("INT", "after its township left");
+
+    // Everything the county acknowledged is on its disk: its checkpoint of
+    // the township's feed was written with the documents it covers.
+    let county =
+        hallsync_hall::Hall::open(&county, hallsync_store::StoreOptions::default()).unwrap();
+    let town = hallsync_hall::Hall::open(&town, hallsync_store::StoreOptions::default()).unwrap();
+    let acked = county.store().peer_checkpoint("tw-101").unwrap();
+    assert_eq!(acked.feed, town.store().feed_id());
+    assert!(acked.seq > 0, "the county acknowledged nothing");
+    let mut covered = 0;
+    for (seq, id) in town.store().feed_since(0, usize::MAX).unwrap() {
+        if seq > acked.seq {
+            break;
+        }
+        let theirs = county.store().heads(&id).unwrap().unwrap_or_default();
+        for head in town.store().heads(&id).unwrap().unwrap() {
+            assert!(theirs.contains(&head), "{id} acknowledged but not stored");
+        }
+        covered += 1;
+    }
+    println!(
+        "the county had {at_stop} of {total} cases when stopped in the first session; it acknowledged {covered} documents in the second, all on its disk"
+    );
+}

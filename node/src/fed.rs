@@ -268,12 +268,14 @@ fn port_of(addr: &str) -> Result<u16> {
 }
 
 /// `hallsync run`: opens (or creates, from the bundle) the node and runs it
-/// until SIGINT or SIGTERM.
+/// until SIGINT or SIGTERM, then stops within about a second and closes the
+/// store (the memtable written out), so the data directory is free at once.
 pub fn run(dir: &Path, bundle_dir: &Path) -> Result<()> {
     let bundle = Bundle::open(bundle_dir)?;
     // A broken bundle is reported before anything is created.
     hallsync_net::tls::Credentials::load(&bundle)?.client(&hallsync_net::tls::provider())?;
     let c = &bundle.config;
+    let id = c.id.clone();
     let hall = if dir.join("node.toml").exists() {
         Hall::open(dir, StoreOptions::default())?
     } else {
@@ -292,42 +294,94 @@ pub fn run(dir: &Path, bundle_dir: &Path) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    rt.block_on(async move {
-        let options = hallsync_net::Options {
-            status_file: Some(dir.join(STATUS_FILE)),
-            ..Default::default()
-        };
-        let node = hallsync_net::start(hall, bundle, options).await?;
-        eprintln!(
-            "hallsync node running{}; stop with Ctrl-C",
-            node.local_addr()
-                .map(|a| format!(", listening on {a}"))
-                .unwrap_or_default()
-        );
-        wait_for_signal().await?;
-        tracing::info!("shutting down");
-        node.shutdown().await;
-        Ok::<(), anyhow::Error>(())
-    })
+    let stopping = rt.block_on({
+        let (hall, id) = (hall.clone(), id.clone());
+        async move {
+            // Before the node starts, so that a signal during the start
+            // stops it the same way.
+            let mut signals = Signals::install()?;
+            let options = hallsync_net::Options {
+                status_file: Some(dir.join(STATUS_FILE)),
+                ..Default::default()
+            };
+            let node = hallsync_net::start(hall, bundle, options).await?;
+            eprintln!(
+                "hallsync node running{}; stop with Ctrl-C",
+                node.local_addr()
+                    .map(|a| format!(", listening on {a}"))
+                    .unwrap_or_default()
+            );
+            let signal = signals.next().await?;
+            let stopping = std::time::Instant::now();
+            tracing::info!(
+                node = %id,
+                "stopping: {signal} received; ending each session after its current commit, then closing the data directory"
+            );
+            node.shutdown().await;
+            Ok::<_, anyhow::Error>(stopping)
+        }
+    })?;
+    // A name lookup still running on a blocking thread is not waited for.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    let took = || stopping.elapsed().as_secs_f64();
+    match std::sync::Arc::try_unwrap(hall) {
+        Ok(hall) => {
+            // Closing the store writes its memtable out to sled.
+            drop(hall);
+            tracing::info!(node = %id, "stopped in {:.2} s; {} is free", took(), dir.display());
+        }
+        Err(_) => tracing::warn!(
+            node = %id,
+            "stopped in {:.2} s, with a session still at work: what it acknowledged is on disk, and the write-ahead log is replayed at the next start",
+            took()
+        ),
+    }
+    Ok(())
 }
 
 const STATUS_FILE: &str = "status.json";
 
-async fn wait_for_signal() -> Result<()> {
+/// The signals that stop `hallsync run`, listened for from the start.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())
+                    .context("installing the SIGINT handler")?,
+                terminate: signal(SignalKind::terminate())
+                    .context("installing the SIGTERM handler")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Waits for one; returns its name.
+    async fn next(&mut self) -> Result<&'static str> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => Ok("SIGINT"),
+                _ = self.terminate.recv() => Ok("SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
+            Ok("Ctrl-C")
         }
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
 }
 
 /// Whether the node that wrote `st` is still running: its process exists

@@ -14,6 +14,10 @@
 //!   attempts on the parent, the node syncs for a while with the nearest hub
 //!   above it that the registry gives an address for, then tries the parent
 //!   again.
+//! - Stopping is prompt in every link state: every wait of a link (name
+//!   lookup, handshake, stream, backoff, fallback, session) gives way to the
+//!   stop signal; a session finishes the commit in hand and says goodbye, and
+//!   the waits for a peer to hear it are short, since it may be dead.
 //!
 //! Only this crate names quinn and rustls.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -110,18 +114,45 @@ impl NodeHandle {
     }
 
     /// Stops: says goodbye on every link, waits for sessions to finish
-    /// their current commit, and closes the endpoint. Acknowledged writes
-    /// are already durable; nothing in flight is acknowledged.
+    /// their current commit, and closes the endpoint, within about a second
+    /// whatever the links are doing (dialling, handshaking, backing off,
+    /// syncing, or talking to a dead peer). Acknowledged writes are already
+    /// durable; nothing in flight is acknowledged. When this returns, the
+    /// node's tasks hold no reference to the hall any more, unless a link
+    /// missed the deadline (a warning says so).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
+        for mut t in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                warn!(
+                    "a link did not stop within {:.1} s; leaving it behind (what it acknowledged is on disk)",
+                    STOP_DEADLINE.as_secs_f64()
+                );
+                t.abort();
+            }
         }
-        self.endpoint.close(0u32.into(), b"node shutting down");
-        let _ = tokio::time::timeout(Duration::from_secs(3), self.endpoint.wait_idle()).await;
+        self.endpoint.close(0u32.into(), STOPPING);
+        let _ = tokio::time::timeout(CLOSE_SENT, self.endpoint.wait_idle()).await;
         self.board.write_file();
     }
 }
+
+/// The reason a stopping node gives its peers.
+const STOPPING: &[u8] = b"node shutting down";
+
+/// How long a stopping node waits for a peer to take its goodbye: a live
+/// peer on any usable link answers well within it, a dead one never does.
+const GOODBYE: Duration = Duration::from_millis(400);
+
+/// How long a stopping endpoint lets its connections send their close:
+/// quinn would go on for three probe timeouts to answer stray packets, up to
+/// seconds for a handshake that never got an answer.
+const CLOSE_SENT: Duration = Duration::from_millis(100);
+
+/// How long a stop waits for the node's tasks, as a last resort: every wait
+/// in them gives way to the stop signal well within it.
+const STOP_DEADLINE: Duration = Duration::from_millis(1_200);
 
 fn transport(bundle: &Bundle) -> Result<Arc<quinn::TransportConfig>, NetError> {
     let mut t = quinn::TransportConfig::default();
@@ -295,16 +326,28 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     }
 }
 
+/// `fut`'s output, or `None` if the node starts stopping first (`fut` is
+/// then dropped).
+async fn unless_stopped<F: std::future::IntoFuture>(ctx: &Ctx, fut: F) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        () = stopped(ctx.shutdown.clone()) => None,
+        out = fut.into_future() => Some(out),
+    }
+}
+
 async fn accept_loop(ctx: Arc<Ctx>, endpoint: quinn::Endpoint) {
+    let mut children = tokio::task::JoinSet::new();
     loop {
         let incoming = tokio::select! {
             i = endpoint.accept() => i,
-            () = stopped(ctx.shutdown.clone()) => return,
+            Some(_) = children.join_next() => continue,
+            () = stopped(ctx.shutdown.clone()) => break,
         };
-        let Some(incoming) = incoming else { return };
+        let Some(incoming) = incoming else { break };
         let remote = incoming.remote_address();
         let ctx = ctx.clone();
-        tokio::spawn(
+        children.spawn(
             async move {
                 if let Err(e) = serve(ctx, incoming).await {
                     warn!(%remote, "refused a connection: {e}");
@@ -313,6 +356,8 @@ async fn accept_loop(ctx: Arc<Ctx>, endpoint: quinn::Endpoint) {
             .instrument(tracing::Span::current()),
         );
     }
+    // Each child's session finishes its commit and says goodbye.
+    while children.join_next().await.is_some() {}
 }
 
 fn peer_identity(conn: &quinn::Connection) -> Result<(Identity, String), String> {
@@ -330,9 +375,10 @@ fn peer_identity(conn: &quinn::Connection) -> Result<(Identity, String), String>
 }
 
 async fn serve(ctx: Arc<Ctx>, incoming: quinn::Incoming) -> Result<(), String> {
-    let conn = incoming
-        .await
-        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let Some(handshake) = unless_stopped(&ctx, incoming).await else {
+        return Ok(());
+    };
+    let conn = handshake.map_err(|e| format!("TLS handshake failed: {e}"))?;
     let (peer, serial) = peer_identity(&conn)?;
     if !ctx.me.region.is_ancestor_of(&peer.region) {
         conn.close(2u32.into(), b"not a node below this one");
@@ -343,11 +389,19 @@ async fn serve(ctx: Arc<Ctx>, incoming: quinn::Incoming) -> Result<(), String> {
     }
     let span = info_span!("link", peer = %peer.id, role = "child");
     async move {
-        let streams = tokio::time::timeout(Duration::from_secs(30), conn.accept_bi()).await;
+        let streams = unless_stopped(
+            &ctx,
+            tokio::time::timeout(Duration::from_secs(30), conn.accept_bi()),
+        )
+        .await;
         let (send, recv) = match streams {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(format!("{} opened no stream: {e}", peer.id)),
-            Err(_) => {
+            None => {
+                conn.close(0u32.into(), STOPPING);
+                return Ok(());
+            }
+            Some(Ok(Ok(s))) => s,
+            Some(Ok(Err(e))) => return Err(format!("{} opened no stream: {e}", peer.id)),
+            Some(Err(_)) => {
                 conn.close(3u32.into(), b"no stream");
                 return Err(format!("{} opened no stream within 30 s", peer.id));
             }
@@ -421,17 +475,18 @@ async fn sync_with_ancestor(
     parent: &ParentConfig,
     lease: Duration,
 ) -> bool {
-    let candidates = {
+    let lookup = {
         let (ctx, parent) = (ctx.clone(), parent.id.clone());
-        tokio::task::spawn_blocking(move || registry::fallbacks(&ctx.hall, &parent)).await
+        tokio::task::spawn_blocking(move || registry::fallbacks(&ctx.hall, &parent))
     };
-    let candidates = match candidates {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
+    let candidates = match unless_stopped(ctx, lookup).await {
+        None => return false,
+        Some(Ok(Ok(c))) => c,
+        Some(Ok(Err(e))) => {
             warn!("cannot read the registry for a hub to fall back on: {e}");
             return false;
         }
-        Err(e) => {
+        Some(Err(e)) => {
             warn!("the registry lookup stopped: {e}");
             return false;
         }
@@ -440,6 +495,9 @@ async fn sync_with_ancestor(
         info!("no hub above the parent is known with an address; waiting for the parent");
     }
     for hub in candidates {
+        if *ctx.shutdown.borrow() {
+            return false;
+        }
         let span = info_span!("link", peer = %hub.id, role = "ancestor");
         ctx.board.expect(&hub.id, Role::Ancestor, &hub.addr);
         info!(parent: &span, addr = %hub.addr, lease_secs = lease.as_secs(), "syncing with a hub above the unreachable parent");
@@ -459,7 +517,8 @@ async fn sync_with_ancestor(
 }
 
 /// One connection to the parent, or (with a lease) to a hub above it;
-/// `Ok(true)` if the session got going.
+/// `Ok(true)` if the session got going, `Ok(false)` also if the node
+/// started stopping first.
 async fn dial_once(
     ctx: &Arc<Ctx>,
     endpoint: &quinn::Endpoint,
@@ -468,11 +527,16 @@ async fn dial_once(
 ) -> Result<bool, String> {
     let addr = match ctx.options.parent_addr.filter(|_| lease.is_none()) {
         Some(a) => a,
-        None => tokio::net::lookup_host(&target.addr)
-            .await
-            .map_err(|e| format!("cannot resolve {}: {e}", target.addr))?
-            .next()
-            .ok_or_else(|| format!("{} resolves to no address", target.addr))?,
+        None => {
+            let Some(found) = unless_stopped(ctx, tokio::net::lookup_host(&target.addr)).await
+            else {
+                return Ok(false);
+            };
+            found
+                .map_err(|e| format!("cannot resolve {}: {e}", target.addr))?
+                .next()
+                .ok_or_else(|| format!("{} resolves to no address", target.addr))?
+        }
     };
     let creds = ctx
         .creds
@@ -483,9 +547,11 @@ async fn dial_once(
     let connecting = endpoint
         .connect_with(cfg, addr, &hallsync_pki::dns_name(&target.id))
         .map_err(|e| e.to_string())?;
-    let conn = connecting
-        .await
-        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    // Dropping the handshake when stopping abandons the connection.
+    let Some(handshake) = unless_stopped(ctx, connecting).await else {
+        return Ok(false);
+    };
+    let conn = handshake.map_err(|e| format!("TLS handshake failed: {e}"))?;
     let (peer, serial) = peer_identity(&conn)?;
     if peer.id != target.id {
         conn.close(2u32.into(), b"unexpected node");
@@ -498,7 +564,11 @@ async fn dial_once(
             peer.id, peer.region, ctx.me.region
         ));
     }
-    let (send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    let Some(stream) = unless_stopped(ctx, conn.open_bi()).await else {
+        conn.close(0u32.into(), STOPPING);
+        return Ok(false);
+    };
+    let (send, recv) = stream.map_err(|e| e.to_string())?;
     let Some(lease) = lease else {
         info!(%addr, "connected to parent");
         return run_link(ctx, conn, send, recv, peer, serial, Role::Parent).await;
@@ -548,7 +618,7 @@ async fn run_link(
             }
         }
     });
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(frame) = out_rx.recv().await {
             let len = (frame.len() as u32).to_be_bytes();
             if send.write_all(&len).await.is_err() || send.write_all(&frame).await.is_err() {
@@ -571,8 +641,21 @@ async fn run_link(
     let result = driver
         .await
         .unwrap_or_else(|e| Err((false, format!("session task failed: {e}"))));
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    // Nothing reads the peer's messages any more; dropping the stream tells
+    // the peer so, which ends its wait for its own goodbye to be taken.
     reader.abort();
+    // The writer sends what the session left (its goodbye last) and waits
+    // for the peer to take it: for 5 s, cut to GOODBYE once the node is
+    // stopping, as the peer may be dead.
+    let stopping = async {
+        stopped(ctx.shutdown.clone()).await;
+        tokio::time::sleep(GOODBYE).await;
+    };
+    tokio::select! {
+        _ = tokio::time::timeout(Duration::from_secs(5), &mut writer) => {}
+        () = stopping => {}
+    }
+    writer.abort();
     if let Ok(mut links) = ctx.links.lock() {
         if links
             .get(&peer.id)
@@ -584,7 +667,7 @@ async fn run_link(
     ctx.board.disconnected(&peer.id, &conn);
     match result {
         Ok(established) => {
-            conn.close(0u32.into(), b"bye");
+            conn.close(0u32.into(), STOPPING);
             Ok(established)
         }
         Err((established, reason)) => {
@@ -628,6 +711,8 @@ fn now_ts() -> Ts {
 }
 
 /// The session loop, on a blocking thread (the store syncs to disk).
+/// Ends with `Ok` (whether the session got established) only when the node
+/// stops, within a tick and the commit in hand.
 fn drive(
     ctx: &Ctx,
     conn: &quinn::Connection,
@@ -680,6 +765,11 @@ fn drive(
         }
         replica.now = now_ts();
         for m in batch {
+            // The messages left are not acknowledged: the peer sends them
+            // again next time.
+            if *ctx.shutdown.borrow() {
+                break;
+            }
             let m = m.map_err(|e| (session.established(), e))?;
             if let Err(e) = session.handle(&mut replica, m, now()) {
                 if !matches!(e, SessionError::Closed(_)) {
@@ -688,6 +778,10 @@ fn drive(
                 }
                 return Err(fail(&session, e));
             }
+        }
+        if *ctx.shutdown.borrow() {
+            // Straight to the goodbye, without offering anything more.
+            continue;
         }
         if let Err(e) = session.poll(&mut replica, now()) {
             return Err(fail(&session, e));
