@@ -468,6 +468,128 @@ fn bad_input_names_the_problem_and_stores_nothing() {
 }
 
 #[test]
+fn what_a_clerk_types_or_a_disk_suffers_is_refused_or_reported_plainly() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    township(dir);
+    // One over-long field: refused at the door, naming the field and the
+    // limit, once, and nothing stored.
+    let long = "张".repeat(5_000);
+    let err = fails(
+        dir,
+        &["case", "accept", "--item", ITEM, "--applicant", &long],
+    );
+    assert!(
+        err.contains("field applicant.name: is longer than 4096 characters"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line, no library noise: {err}");
+    assert_eq!(case_count(dir), 0);
+    let case = json(
+        dir,
+        &[
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "张三",
+            "--at",
+            "2026-11-16 09:00",
+        ],
+    );
+    let no = case["header"]["number"].as_str().unwrap().to_string();
+    let by = format!("--by={long}");
+    let err = fails(
+        dir,
+        &[
+            "case",
+            "event",
+            &no,
+            &by,
+            "--at",
+            "2026-11-16 09:00",
+            "publish",
+        ],
+    );
+    assert!(err.contains("longer than 4096"), "{err}");
+
+    // Ten more events at the same minute fold in the order recorded.
+    let at = ["--at", "2026-11-16 09:00"];
+    for step in ["一", "二", "三", "四"] {
+        ok(
+            dir,
+            &[
+                &["case", "event", &no][..],
+                &at,
+                &["step-start", "--step", step],
+            ]
+            .concat(),
+        );
+        ok(
+            dir,
+            &[
+                &["case", "event", &no][..],
+                &at,
+                &["step-finish", "--step", step, "--opinion", "同意"],
+            ]
+            .concat(),
+        );
+    }
+    ok(
+        dir,
+        &[
+            &["case", "event", &no][..],
+            &at,
+            &["conclude", "--outcome", "approved"],
+        ]
+        .concat(),
+    );
+    ok(
+        dir,
+        &[&["case", "event", &no][..], &at, &["publish"]].concat(),
+    );
+    let shown = json(dir, &["case", "show", &no]);
+    assert_eq!(shown["row"]["view"]["state"], "Approved", "{shown}");
+    assert_eq!(shown["row"]["view"]["conflicts"], serde_json::json!([]));
+
+    // A file where a file should be: the cause once.
+    let err = fails(dir, &["calendar", "import", dir.to_str().unwrap()]);
+    let cause = std::io::Error::from_raw_os_error(21).to_string();
+    assert_eq!(err.matches(&cause).count(), 1, "{err}");
+
+    // A snapshot sled left half-written when the disk filled: ignored.
+    std::fs::write(dir.join("store/sled/snap.00000000DEADBEEF.generating"), []).unwrap();
+    assert_eq!(
+        json(dir, &["case", "list", "--all"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // `repair` asks for the loss to be accepted; on a whole log it says so.
+    let err = fails(dir, &["repair"]);
+    assert!(err.contains("--accept-log-loss"), "{err}");
+    let out = ok(dir, &["repair", "--accept-log-loss"]);
+    assert!(out.contains("nothing was discarded"), "{out}");
+
+    // The store gone: reported, not replaced by an empty one.
+    std::fs::rename(dir.join("store"), dir.join("store.moved")).unwrap();
+    let err = fails(dir, &["case", "list"]);
+    assert!(err.contains("missing"), "{err}");
+    assert!(!dir.join("store").exists());
+    std::fs::rename(dir.join("store.moved"), dir.join("store")).unwrap();
+    assert_eq!(
+        json(dir, &["case", "list", "--all"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
 fn the_sample_county_catalogue_imports_whole() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();

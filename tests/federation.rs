@@ -288,6 +288,67 @@ async fn cases_go_up_items_come_down_live_and_concurrent_edits_merge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_record_the_county_refuses_does_not_stop_the_townships_uplink() {
+    use automerge::{transaction::Transactable, ReadDoc, ROOT};
+    let fed = Fed::new("样例市");
+    let (dc, dt) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let county = county_hall(dc.path());
+    let town = Arc::new(support::township(dt.path()));
+    with_cases(&town, "T1", 10, now());
+    // A 5,000-character applicant, as an older build let through the
+    // window, put straight into the stored case.
+    let bad = town.case_id("T1-4").unwrap();
+    {
+        let h = town.store().doc(&bad).unwrap();
+        let mut l = hallsync_store::lock(&h).unwrap();
+        let (_, applicant) = l.doc.get(ROOT, "applicant").unwrap().unwrap();
+        l.doc.put(&applicant, "name", "张".repeat(5_000)).unwrap();
+        l.doc.commit();
+        town.store()
+            .persist(&mut [hallsync_store::Pending {
+                id: &bad,
+                loaded: &mut l,
+                case: None,
+            }])
+            .unwrap();
+    }
+    let cn = start_county(&fed, &county).await;
+    let tw = start_township(&fed, &town, cn.local_addr()).await;
+    wait_for("the other nine cases at the county", 30, || {
+        cases(&county) == 9
+    })
+    .await;
+    // Cases written later still flow, on the same session.
+    town.accept_case(
+        support::new_case("T1", Some("T1-LATER".into()), now()),
+        now(),
+    )
+    .unwrap();
+    wait_for("a later case at the county", 10, || cases(&county) == 10).await;
+    let shown = |n: &NodeHandle| n.board().snapshot().set_aside;
+    wait_for("both ends showing the record set aside", 10, || {
+        shown(&cn).len() == 1 && shown(&tw).len() == 1
+    })
+    .await;
+    let (at_county, at_town) = (shown(&cn), shown(&tw));
+    assert_eq!(at_county[0].id, bad.to_string());
+    assert_eq!(at_county[0].direction, "refused");
+    assert!(
+        at_county[0].reason.contains("applicant.name"),
+        "{at_county:?}"
+    );
+    assert_eq!(at_town[0].direction, "refused_by_peer");
+    let p = peer(&tw, "cn-212").unwrap();
+    assert!(p.connected && p.last_error.is_none(), "{p:?}");
+    assert_eq!(
+        p.backlog_out, 0,
+        "the county acknowledged everything: {p:?}"
+    );
+    tw.shutdown().await;
+    cn.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_week_offline_then_a_cut_mid_catch_up_resumes_without_resending() {
     let fed = Fed::new("样例市");
     let (dc, dt) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

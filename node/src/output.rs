@@ -758,6 +758,25 @@ impl Out {
         if st.peers.is_empty() {
             say!("no peers yet: no parent configured and no child has connected");
         }
+        if !st.set_aside.is_empty() {
+            say!("records set aside in replication (the links carry on without them):");
+            let mut t = table(&["record", "way", "peer", "since", "why"]);
+            for a in &st.set_aside {
+                t.add_row(vec![
+                    a.id.clone(),
+                    if a.direction == "refused" {
+                        format!("refused from {}", a.peer)
+                    } else {
+                        format!("refused by {}", a.peer)
+                    },
+                    a.peer.clone(),
+                    Ts(a.at).to_string(),
+                    a.reason.clone(),
+                ]);
+            }
+            say!("{t}");
+            say!("a record refused by a peer is sent again once it is corrected here (or the case withdrawn); one refused from a peer is replaced when the peer sends a corrected version");
+        }
         if let Some(n) = st.revocation_list {
             say!("revocation list in force: number {n}");
         }

@@ -36,6 +36,7 @@ pub use calendar::CalendarImport;
 pub use cases::{CaseFilter, CaseRow, NewCase};
 pub use catalogue::{ImportReport, ItemChange, RowProblem};
 pub use docs::MAX_DOC_BYTES;
+pub use hallsync_store::{Direction, SetAside};
 pub use orders::{NewOrder, OrderRow};
 pub use registry::CrlCheck;
 pub use replica::HallReplica;

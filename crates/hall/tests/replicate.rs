@@ -118,7 +118,7 @@ fn cases_go_up_items_come_down_and_concurrent_edits_merge() {
     assert_eq!(up.stats().offered + down.stats().offered, 0);
 }
 
-/// Any checkpoint: these batches must be refused before it matters.
+/// Any checkpoint of the township's feed.
 const AT: hallsync_sync::Position = hallsync_sync::Position { feed: 1, seq: 9 };
 
 fn received(id: &hallsync_model::DocId, payload: Payload) -> hallsync_sync::Received {
@@ -223,7 +223,7 @@ fn town_and_county_with_a_case() -> ([tempfile::TempDir; 2], Hall, Hall) {
 }
 
 #[test]
-fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
+fn bad_data_from_a_peer_is_set_aside_and_nothing_of_it_is_stored() {
     use hallsync_sync::Replica;
     let (_dirs, town, county) = town_and_county_with_a_case();
     let id = town.case_id("T1-1").unwrap();
@@ -240,43 +240,57 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
         Payload::Changes(good.clone()),
     ];
     for p in bad {
-        let err = rc
-            .apply(&peer, vec![received(&id, p)], Some(AT))
-            .unwrap_err();
-        assert!(
-            matches!(err, hallsync_sync::ApplyError::Rejected(_)),
-            "{err:?}"
-        );
+        let refused = rc.apply(&peer, vec![received(&id, p)], Some(AT)).unwrap();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].id, id);
     }
     // A valid document under the wrong id.
     let other = hallsync_model::DocId::parse("case:140212101:forged").unwrap();
-    let err = rc
+    let refused = rc
         .apply(
             &peer,
             vec![received(&other, Payload::Whole(good.clone()))],
             Some(AT),
         )
-        .unwrap_err();
-    assert!(matches!(err, hallsync_sync::ApplyError::Rejected(_)));
+        .unwrap();
+    assert!(refused[0].reason.contains("forged"), "{refused:?}");
     // A sibling's record.
     let sibling = hallsync_model::DocId::parse("case:140213101:x").unwrap();
     let mut rt = HallReplica {
         hall: &town,
         now: now(),
     };
-    let err = rt
+    let refused = rt
         .apply(
             &endpoint(&county),
-            vec![received(&sibling, Payload::Whole(good))],
-            Some(AT),
+            vec![received(&sibling, Payload::Whole(good.clone()))],
+            None,
         )
-        .unwrap_err();
-    assert!(matches!(err, hallsync_sync::ApplyError::Rejected(_)));
+        .unwrap();
+    assert!(refused[0].reason.contains("scope"), "{refused:?}");
     assert_eq!(county.store().durable_seq(), head, "nothing was stored");
-    assert_eq!(county.store().peer_checkpoint("tw-101").unwrap().seq, 0);
     assert!(!county.store().contains(&id).unwrap());
+    // ... but the batches count as applied, and what was set aside is
+    // noted with its reason.
+    assert_eq!(
+        county.store().peer_checkpoint("tw-101").unwrap().seq,
+        AT.seq
+    );
+    let noted = county.set_aside().unwrap();
+    assert_eq!(noted.len(), 2, "{noted:?}");
+    assert!(noted
+        .iter()
+        .all(|n| n.direction == hallsync_hall::Direction::Refused && n.peer == "tw-101"));
+    // The good copy arrives later: stored, and no longer set aside.
+    let refused = rc
+        .apply(&peer, vec![received(&id, Payload::Whole(good))], None)
+        .unwrap();
+    assert!(refused.is_empty());
+    assert!(county.store().contains(&id).unwrap());
+    assert_eq!(county.set_aside().unwrap().len(), 1, "only the forged id");
 
-    // The same through a session: the session ends with a peer fault.
+    // The same through a session: the record is set aside, the peer told,
+    // the batch acknowledged, and the session goes on.
     let mut down = Session::new(
         endpoint(&county),
         endpoint(&town),
@@ -313,20 +327,85 @@ fn bad_data_from_a_peer_is_refused_and_nothing_is_stored() {
         Duration::ZERO,
     )
     .unwrap();
-    let err = down
-        .handle(
-            &mut rc,
-            Msg::Data {
-                batch: 1,
-                start: 0,
-                last: true,
-                docs: vec![Payload::Whole(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3])],
-            },
-            Duration::ZERO,
+    while down.poll_transmit().is_some() {}
+    down.handle(
+        &mut rc,
+        Msg::Data {
+            batch: 1,
+            start: 0,
+            last: true,
+            docs: vec![Payload::Whole(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3])],
+        },
+        Duration::ZERO,
+    )
+    .unwrap();
+    let sent: Vec<Msg> = std::iter::from_fn(|| down.poll_transmit()).collect();
+    assert!(
+        sent.iter().any(
+            |m| matches!(m, Msg::Refused { docs } if docs.len() == 1 && docs[0].id == id.to_string())
+        ),
+        "{sent:?}"
+    );
+    assert!(sent.contains(&Msg::Ack { upto: 1 }), "{sent:?}");
+    assert!(down.established());
+}
+
+#[test]
+fn a_record_the_county_refuses_is_set_aside_at_both_ends_and_the_rest_flows() {
+    use automerge::{transaction::Transactable, ReadDoc, ROOT};
+    let (_dirs, town, county) = town_and_county_with_a_case();
+    let id = town.case_id("T1-1").unwrap();
+    // What an older build could write, past today's checks: the
+    // applicant's name put straight into the stored document.
+    let set_applicant = |name: &str| {
+        let h = town.store().doc(&id).unwrap();
+        let mut l = hallsync_store::lock(&h).unwrap();
+        let (_, applicant) = l.doc.get(ROOT, "applicant").unwrap().unwrap();
+        l.doc.put(&applicant, "name", name).unwrap();
+        l.doc.commit();
+        town.store()
+            .persist(&mut [hallsync_store::Pending {
+                id: &id,
+                loaded: &mut l,
+                case: None,
+            }])
+            .unwrap();
+    };
+    set_applicant(&"张".repeat(5_000));
+    for i in 2..=20 {
+        town.accept_case(
+            support::new_case("T1", Some(format!("T1-{i}")), now()),
+            now(),
         )
-        .unwrap_err();
-    assert!(matches!(err, SessionError::Peer(_)), "{err}");
-    assert_eq!(county.store().durable_seq(), head);
+        .unwrap();
+    }
+    let (up, down) = sync(&town, &county).unwrap();
+    assert_eq!(county.list_cases(&all(), now()).unwrap().len(), 19);
+    assert_eq!(down.stats().refused, 1);
+    assert_eq!(up.stats().refused_by_peer, 1);
+    assert_eq!(
+        county.store().peer_checkpoint("tw-101").unwrap().seq,
+        town.store().durable_seq(),
+        "the whole feed acknowledged"
+    );
+    let at_county = county.set_aside().unwrap();
+    let at_town = town.set_aside().unwrap();
+    assert_eq!((at_county.len(), at_town.len()), (1, 1));
+    assert!(
+        at_county[0].reason.contains("applicant.name"),
+        "{at_county:?}"
+    );
+    assert_eq!(
+        at_town[0].direction,
+        hallsync_hall::Direction::RefusedByPeer
+    );
+    assert_eq!(at_town[0].id, id);
+    // Corrected at the township, it goes up, and neither end lists it.
+    set_applicant("张三");
+    sync(&town, &county).unwrap();
+    assert_eq!(county.list_cases(&all(), now()).unwrap().len(), 20);
+    assert!(county.set_aside().unwrap().is_empty());
+    assert!(town.set_aside().unwrap().is_empty());
 }
 
 #[test]
@@ -387,17 +466,14 @@ fn a_township_can_neither_close_its_own_order_nor_soften_it() {
         (self_closed, "close is for the issuing hall"),
         (softened, "header"),
     ] {
-        let err = rc
+        let refused = rc
             .apply(
                 &endpoint(&town),
                 vec![received(&order.id, Payload::Whole(bytes))],
                 None,
             )
-            .unwrap_err();
-        match err {
-            hallsync_sync::ApplyError::Rejected(r) => assert!(r.contains(why), "{r}"),
-            other => panic!("{other:?}"),
-        }
+            .unwrap();
+        assert!(refused[0].reason.contains(why), "{refused:?}");
     }
     assert_eq!(county.store().durable_seq(), head, "nothing was stored");
     assert_eq!(state(&county), OrderState::Open);

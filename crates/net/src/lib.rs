@@ -829,12 +829,23 @@ async fn housekeeping(ctx: Arc<Ctx>, endpoint: quinn::Endpoint) {
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut crl_seen = modified(&crl_path);
     let mut registry_seen = ctx.hall.registry_version();
+    let mut set_aside_seen = None;
     loop {
+        let generation = ctx.hall.store().set_aside_generation();
+        if set_aside_seen != Some(generation) {
+            set_aside_seen = Some(generation);
+            let hall = ctx.hall.clone();
+            match tokio::task::spawn_blocking(move || hall.set_aside()).await {
+                Ok(Ok(notes)) => ctx.board.set_set_aside(&notes),
+                Ok(Err(e)) => warn!("cannot list the records set aside in replication: {e}"),
+                Err(e) => warn!("listing the records set aside stopped: {e}"),
+            }
+        }
+        ctx.board.write_file();
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
             () = stopped(ctx.shutdown.clone()) => return,
         }
-        ctx.board.write_file();
         let file_changed = modified(&crl_path) != crl_seen;
         let version = ctx.hall.registry_version();
         if !file_changed && version == registry_seen {

@@ -107,6 +107,41 @@ pub struct NodeStatus {
     /// below it and the hubs above it.
     #[serde(default)]
     pub registry: Vec<KnownNode>,
+    /// Records set aside in replication, either way, newest first.
+    #[serde(default)]
+    pub set_aside: Vec<SetAsideStatus>,
+}
+
+/// A record set aside in replication, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAsideStatus {
+    /// `refused`: the peer sent it and this node refused it;
+    /// `refused_by_peer`: this node sent it and the peer refused it.
+    pub direction: String,
+    /// The peer.
+    pub peer: String,
+    /// The document.
+    pub id: String,
+    /// Why.
+    pub reason: String,
+    /// When (Unix seconds).
+    pub at: i64,
+}
+
+impl From<&hallsync_hall::SetAside> for SetAsideStatus {
+    fn from(a: &hallsync_hall::SetAside) -> SetAsideStatus {
+        SetAsideStatus {
+            direction: match a.direction {
+                hallsync_hall::Direction::Refused => "refused",
+                hallsync_hall::Direction::RefusedByPeer => "refused_by_peer",
+            }
+            .into(),
+            peer: a.peer.clone(),
+            id: a.id.to_string(),
+            reason: a.reason.clone(),
+            at: a.at,
+        }
+    }
 }
 
 /// A registry entry, as `status` shows it.
@@ -137,6 +172,7 @@ pub struct Board {
     started: i64,
     peers: Mutex<BTreeMap<String, PeerStatus>>,
     registry: Mutex<(Option<u64>, Vec<KnownNode>)>,
+    set_aside: Mutex<Vec<SetAsideStatus>>,
 }
 
 impl Board {
@@ -148,6 +184,13 @@ impl Board {
             started: now_ts().0,
             peers: Mutex::new(BTreeMap::new()),
             registry: Mutex::new((None, Vec::new())),
+            set_aside: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn set_set_aside(&self, notes: &[hallsync_hall::SetAside]) {
+        if let Ok(mut slot) = self.set_aside.lock() {
+            *slot = notes.iter().map(SetAsideStatus::from).collect();
         }
     }
 
@@ -265,6 +308,7 @@ impl Board {
                 .lock()
                 .map(|r| r.1.clone())
                 .unwrap_or_default(),
+            set_aside: self.set_aside.lock().map(|a| a.clone()).unwrap_or_default(),
         }
     }
 
