@@ -161,7 +161,7 @@ pub enum StoreError {
     #[error("{0}")]
     LogDamaged(String),
     /// A file of the store could not be read or written.
-    #[error("{path}: {error}")]
+    #[error("{path}: {error}{}", io_hint(error))]
     Io {
         /// The store's directory.
         path: PathBuf,
@@ -187,11 +187,22 @@ pub enum StoreError {
     },
 }
 
+/// What an administrator can do about an I/O error.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => "; free space on the disk that holds the data directory, then try again (nothing was written)",
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            "; check that the data directory is writable by the user running hallsync"
+        }
+        _ => "",
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> StoreError {
         match e {
             sled::Error::Io(error) => StoreError::Io {
-                path: PathBuf::from("the database"),
+                path: PathBuf::from("the database (sled)"),
                 error,
             },
             sled::Error::Corruption { at, .. } => StoreError::DbDamaged(match at {
