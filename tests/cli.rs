@@ -1,5 +1,7 @@
 //! End-to-end tests of the `hallsync` binary, run as an administrator would.
 
+#[path = "../crates/hall/tests/support/hostile.rs"]
+mod hostile;
 #[path = "../crates/hall/tests/support/mod.rs"]
 mod support;
 
@@ -745,6 +747,58 @@ fn the_sample_county_catalogue_imports_whole() {
         .map(|i| i["content"]["category"].as_str().unwrap())
         .collect();
     assert!(categories.len() >= 12, "{categories:?}");
+}
+
+/// The peak resident memory, in MiB, of the largest child this process has
+/// waited for: getrusage reports no single child, so a bound on it holds for
+/// every child so far (the other tests' are far smaller).
+fn children_peak_mib() -> i64 {
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    // Linux reports KiB.
+    usage.max_rss() / 1024
+}
+
+#[test]
+fn hostile_workbooks_are_refused_in_well_under_300_mb_and_change_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    township(dir);
+    let items = json(dir, &["item", "list"]);
+    let cases = [
+        hostile::whole_sheet_dimension(dir),
+        hostile::huge_cell(dir),
+        hostile::million_rows(dir),
+        hostile::lying_size(dir),
+        hostile::too_many_columns(dir),
+        hostile::too_many_parts(dir),
+        hostile::bloated_styles(dir),
+        hostile::lying_string_count(dir),
+    ];
+    for case in cases {
+        let file = case.file.to_str().unwrap();
+        let out = hs(dir, &["item", "import", file]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", case.what);
+        assert!(
+            err.starts_with(&format!("error: {file}: ")) && err.lines().count() == 1,
+            "{}: one line naming the file: {err}",
+            case.what
+        );
+        for w in case.refusal {
+            assert!(err.contains(w), "{}: {w:?} missing from {err}", case.what);
+        }
+        let peak = children_peak_mib();
+        println!("{}: peak {peak} MiB so far", case.what);
+        assert!(peak < 300, "{}: a child peaked at {peak} MiB", case.what);
+    }
+    assert_eq!(json(dir, &["item", "list"]), items);
+
+    // A dimension is never believed: the small table under one that claims
+    // the whole sheet imports.
+    let file = hostile::small_table_claiming_the_whole_sheet(dir);
+    let report = json(dir, &["item", "import", file.to_str().unwrap()]);
+    assert_eq!(report["created"], 1);
 }
 
 /// `hallsync` with the federation files of `fed` and the data directory
