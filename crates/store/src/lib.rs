@@ -172,7 +172,7 @@ pub enum StoreError {
     #[error("the database failed: {0}")]
     Db(String),
     /// sled found its own files damaged.
-    #[error("the database files are damaged (sled read corrupted data{0}); restore the data directory from a backup")]
+    #[error("the database files are damaged ({0}); restore the data directory from a backup")]
     DbDamaged(String),
     /// An earlier flush failed; the store refuses further writes.
     #[error("the store could not make writes durable ({0}); restart hallsync and check the disk")]
@@ -206,8 +206,8 @@ impl From<sled::Error> for StoreError {
                 error,
             },
             sled::Error::Corruption { at, .. } => StoreError::DbDamaged(match at {
-                Some(at) => format!(" at {at}"),
-                None => String::new(),
+                Some(at) => format!("sled read corrupted data at {at}"),
+                None => "sled read corrupted data".into(),
             }),
             other => StoreError::Db(other.to_string()),
         }

@@ -104,7 +104,14 @@ fn open_sled(path: &Path, options: &StoreOptions) -> Result<sled::Db, StoreError
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            Err(other) => return Err(other.into()),
+            Err(sled::Error::Io(e)) => return Err(StoreError::io(&path.join(SLED_DIR), e)),
+            // sled names damage to its files as it finds it, at times as an
+            // old version ("created using a sled version earlier than 0.29").
+            Err(other) => {
+                return Err(StoreError::DbDamaged(format!(
+                    "sled cannot open them: {other}"
+                )))
+            }
         }
     }
 }

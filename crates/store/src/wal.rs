@@ -534,11 +534,19 @@ impl Wal {
         let mut problem: Option<String> = None;
         if let Some(m) = mark {
             if !found.iter().any(|(n, _)| *n == m.segment) {
-                problem = Some(refuse(format!(
-                    "segment {} is missing (the last checkpoint left the writes after record {} in it)",
-                    segment_name(m.segment),
-                    m.lsn
-                ))?);
+                let why = if found.iter().any(|(n, _)| *n > m.segment) {
+                    format!(
+                        "the database (sled) is older than the log: its mark names segment {}, which a later checkpoint deleted once sled had confirmed what it held, so sled has lost writes (its files were damaged or replaced)",
+                        segment_name(m.segment)
+                    )
+                } else {
+                    format!(
+                        "segment {} is missing (the last checkpoint left the writes after record {} in it)",
+                        segment_name(m.segment),
+                        m.lsn
+                    )
+                };
+                problem = Some(refuse(why)?);
             }
         }
         let needed = found
