@@ -83,7 +83,7 @@ fn township(dir: &Path) {
 }
 
 fn case_count(dir: &Path) -> usize {
-    json(dir, &["case", "list", "--all", "--limit", "1000000"])
+    json(dir, &["case", "list", "--all", "--limit", "10000"])["page"]["items"]
         .as_array()
         .unwrap()
         .len()
@@ -95,7 +95,7 @@ fn a_working_day_at_a_township_hall() {
     let dir = d.path();
     township(dir);
     let items = json(dir, &["item", "list", "--status", "published"]);
-    assert_eq!(items.as_array().unwrap().len(), 58);
+    assert_eq!(items["total"], 58);
 
     // One case accepted three weeks ago and never advanced: overdue.
     let old = json(
@@ -171,7 +171,7 @@ fn a_working_day_at_a_township_hall() {
     );
 
     let overdue = json(dir, &["case", "list", "--overdue"]);
-    let numbers: Vec<&str> = overdue
+    let numbers: Vec<&str> = overdue["page"]["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -179,14 +179,14 @@ fn a_working_day_at_a_township_hall() {
         .collect();
     assert_eq!(numbers, vec![old_no.as_str()]);
     let soon = json(dir, &["case", "list", "--due-within", "5"]);
-    let numbers: Vec<&str> = soon
+    let numbers: Vec<&str> = soon["page"]["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["header"]["number"].as_str().unwrap())
         .collect();
     assert_eq!(numbers, vec![new_no.as_str()]);
-    assert_eq!(soon[0]["view"]["state"], "Handling");
+    assert_eq!(soon["page"]["items"][0]["view"]["state"], "Handling");
 
     // Tables for people.
     let table = ok(dir, &["case", "list"]);
@@ -214,13 +214,13 @@ fn a_working_day_at_a_township_hall() {
             "宅基地批准书 001",
         ],
     );
-    assert!(json(dir, &["case", "list", "--overdue"])
+    assert!(json(dir, &["case", "list", "--overdue"])["page"]["items"]
         .as_array()
         .unwrap()
         .is_empty());
     let done = json(dir, &["case", "list", "--state", "approved"]);
     assert_eq!(
-        done[0]["clock"]["over_committed"], true,
+        done["page"]["items"][0]["clock"]["over_committed"], true,
         "concluded late stays late"
     );
 
@@ -563,7 +563,7 @@ fn what_a_clerk_types_or_a_disk_suffers_is_refused_or_reported_plainly() {
     // A snapshot sled left half-written when the disk filled: ignored.
     std::fs::write(dir.join("store/sled/snap.00000000DEADBEEF.generating"), []).unwrap();
     assert_eq!(
-        json(dir, &["case", "list", "--all"])
+        json(dir, &["case", "list", "--all"])["page"]["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -583,7 +583,7 @@ fn what_a_clerk_types_or_a_disk_suffers_is_refused_or_reported_plainly() {
     assert!(!dir.join("store").exists());
     std::fs::rename(dir.join("store.moved"), dir.join("store")).unwrap();
     assert_eq!(
-        json(dir, &["case", "list", "--all"])
+        json(dir, &["case", "list", "--all"])["page"]["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -690,7 +690,8 @@ fn a_full_disk_refuses_the_write_and_the_store_opens_once_space_is_back() {
         // Space back: every command works, and every acknowledged case is
         // there.
         std::fs::remove_file(&filler).unwrap();
-        let held: Vec<String> = json(&dir, &["case", "list", "--all", "--limit", "100000"])
+        let held: Vec<String> = json(&dir, &["case", "list", "--all", "--limit", "10000"])["page"]
+            ["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -737,10 +738,10 @@ fn the_sample_county_catalogue_imports_whole() {
             "法制办",
         ],
     );
-    assert_eq!(report["created"], 60);
-    assert_eq!(report["problems"].as_array().unwrap().len(), 0);
+    assert_eq!(report["report"]["created"], 60);
+    assert_eq!(report["report"]["problems"].as_array().unwrap().len(), 0);
     let items = json(dir, &["item", "list"]);
-    let categories: std::collections::BTreeSet<&str> = items
+    let categories: std::collections::BTreeSet<&str> = items["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -798,7 +799,7 @@ fn hostile_workbooks_are_refused_in_well_under_300_mb_and_change_nothing() {
     // the whole sheet imports.
     let file = hostile::small_table_claiming_the_whole_sheet(dir);
     let report = json(dir, &["item", "import", file.to_str().unwrap()]);
-    assert_eq!(report["created"], 1);
+    assert_eq!(report["report"]["created"], 1);
 }
 
 /// `hallsync` with the federation files of `fed` and the data directory
@@ -875,7 +876,7 @@ fn supervision_orders_from_the_command_line() {
     let id = "order:140212101:cn-212.1";
 
     carry(county, town, id);
-    let list = json(town, &["order", "list"]);
+    let list = json(town, &["order", "list"])["page"]["items"].clone();
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["view"]["state"], "open");
     assert_eq!(list[0]["header"]["card"], "red");
@@ -946,17 +947,32 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-fn spawn_run(data: &Path, bundle: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_hallsync"))
-        .arg("--data-dir")
-        .arg(data)
-        .arg("run")
-        .arg("--bundle")
-        .arg(bundle)
-        .env_remove("HALLSYNC_LOG")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+/// A `hallsync run` child, killed if a failing test leaves it running.
+struct Node(std::process::Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn_run(data: &Path, bundle: &Path) -> Node {
+    Node(
+        Command::new(env!("CARGO_BIN_EXE_hallsync"))
+            .arg("--data-dir")
+            .arg(data)
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .env_remove("HALLSYNC_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn in_sync(data: &Path) -> bool {
@@ -1000,6 +1016,8 @@ fn federation(fed: &Path, addr: &str) {
             "140212",
             "--addr",
             addr,
+            "--console",
+            "127.0.0.1:0",
         ],
     );
     fed_ok(
@@ -1017,6 +1035,8 @@ fn federation(fed: &Path, addr: &str) {
             "140212101",
             "--parent",
             "cn-212",
+            "--console",
+            "127.0.0.1:0",
         ],
     );
 }
@@ -1034,13 +1054,13 @@ fn wait_in_sync(a: &Path, b: &Path) {
     }
 }
 
-fn terminate(child: &mut std::process::Child) {
+fn terminate(node: &mut Node) {
     let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &node.0.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
-    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
+    assert!(node.0.wait().unwrap().success(), "a clean exit on SIGTERM");
 }
 
 #[test]
@@ -1086,8 +1106,8 @@ fn a_county_killed_mid_catch_up_loses_nothing() {
         assert!(start.elapsed() < std::time::Duration::from_secs(120));
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    cn.kill().unwrap();
-    cn.wait().unwrap();
+    cn.0.kill().unwrap();
+    cn.0.wait().unwrap();
     let at_kill = received();
     assert!(
         at_kill < total as u64,
@@ -1175,11 +1195,28 @@ fn a_federation_from_the_command_line() {
     let mut cn = spawn_run(&county, &fed.join("certs/bundles/cn-212"));
     let mut tw = spawn_run(&town, &bundle);
     wait_in_sync(&town, &county);
-    // While the node runs, its data directory is its own.
-    assert!(fails(&county, &["case", "list"]).contains("in use"));
+    // While the nodes run, commands go through them: a case accepted at
+    // the township shows at the county within seconds, and the county finds
+    // it by its number alone.
+    assert_eq!(case_count(&county), 1);
+    let live = json(
+        &town,
+        &["case", "accept", "--item", ITEM, "--applicant", "赵六"],
+    );
+    let number = live["header"]["number"].as_str().unwrap().to_string();
+    let start = std::time::Instant::now();
+    while case_count(&county) < 2 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "a case accepted at a running township never reached the running county"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let shown = json(&county, &["case", "show", &number]);
+    assert_eq!(shown["row"]["header"]["hall"], "tw-101");
     terminate(&mut tw);
     terminate(&mut cn);
-    assert_eq!(case_count(&county), 1);
+    assert_eq!(case_count(&county), 2);
     assert!(ok(&county, &["status"]).contains("NOT running"));
 
     // Revocation: a new CRL naming the township's certificate.

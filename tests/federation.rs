@@ -79,7 +79,7 @@ impl Fed {
             id: NodeId::parse(p).unwrap(),
             addr: "127.0.0.1:9".into(),
         });
-        let mut b = Bundle::write(&dir, &self.ca, &entry, &issued, listen, parent).unwrap();
+        let mut b = Bundle::write(&dir, &self.ca, &entry, &issued, listen, parent, None).unwrap();
         b.config.idle_timeout_secs = 3;
         b.config.keep_alive_secs = 1;
         b.config.max_backoff_secs = 2;

@@ -73,6 +73,7 @@ fn bundle(
         &issued,
         listen,
         parent,
+        Some("127.0.0.1:0".into()),
     )
     .unwrap()
 }

@@ -2,9 +2,20 @@
 //! work is done by `hallsync-hall` over `hallsync-store`, and by
 //! `hallsync-net` and `hallsync-pki` for the federation.
 
+mod ca;
+mod calendar;
+mod case;
 mod cli;
-mod fed;
+mod doc;
+mod item;
+mod nodes;
+mod operator;
+mod order;
 mod output;
+mod parse;
+mod run;
+mod status;
+mod target;
 
 use std::process::ExitCode;
 

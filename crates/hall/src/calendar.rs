@@ -7,12 +7,12 @@ use hallsync_model::calendar::{parse_calendar_csv, Calendar, Window, DEFAULT_OFF
 use hallsync_model::schema::{self, CalendarYear, Record};
 use hallsync_model::{DocId, DocKind, Ts};
 use hallsync_store::lock;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Hall, HallError};
 
 /// What a calendar import did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CalendarImport {
     /// Years written, each with its number of dated entries.
     pub years: Vec<(i32, usize)>,

@@ -48,7 +48,7 @@ struct Summary {
 }
 
 /// A case as listed: header, derived state and clock at the time asked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseRow {
     /// Document id.
     pub id: DocId,
@@ -251,17 +251,41 @@ impl Hall {
 
     /// The id of a case given as a document id or as this hall's case
     /// number.
+    /// At a hub, a number of a hall below names that hall's case when no
+    /// case of the hub's own has it (and only one hall's does).
     pub fn case_id(&self, key: &str) -> Result<DocId, HallError> {
-        let id = if key.starts_with("case:") {
-            DocId::parse(key)?
-        } else {
-            self.doc_id(DocKind::Case, key)
-                .map_err(|_| HallError::UnknownCase(key.into()))?
-        };
-        if !self.store.contains(&id)? {
-            return Err(HallError::UnknownCase(key.into()));
+        if key.starts_with("case:") {
+            let id = DocId::parse(key)?;
+            if !self.store.contains(&id)? {
+                return Err(HallError::UnknownCase(key.into()));
+            }
+            return Ok(id);
         }
-        Ok(id)
+        let own = self
+            .doc_id(DocKind::Case, key)
+            .map_err(|_| HallError::UnknownCase(key.into()))?;
+        if self.store.contains(&own)? {
+            return Ok(own);
+        }
+        let mut found = Vec::new();
+        for id in self.store.ids(DocKind::Case) {
+            let id = id?;
+            if id.key() == key {
+                found.push(id);
+            }
+        }
+        match found.len() {
+            0 => Err(HallError::UnknownCase(key.into())),
+            1 => Ok(found.remove(0)),
+            _ => Err(HallError::BadInput(format!(
+                "case number {key} is used by more than one hall: give the id, one of {}",
+                found
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 
     /// Records an event on a case, after checking it fits.

@@ -4,12 +4,12 @@ use hallsync_model::catalogue::{Item, ItemContent, ItemView, ReviewAction, Revie
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, DocKind, LogId, Ts};
 use hallsync_store::{lock, Loaded, Pending};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Hall, HallError};
 
 /// What writing an item did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemChange {
     /// A new item, version 1, drafted.
@@ -21,7 +21,7 @@ pub enum ItemChange {
 }
 
 /// A spreadsheet row that was not imported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowProblem {
     /// Line (CSV) or row (xlsx) number, 1-based.
     pub line: usize,
@@ -30,7 +30,7 @@ pub struct RowProblem {
 }
 
 /// The outcome of an import.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ImportReport {
     /// Items created.
     pub created: usize,

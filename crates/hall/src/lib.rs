@@ -10,6 +10,7 @@ mod cases;
 mod catalogue;
 mod docs;
 pub mod import;
+pub mod operators;
 mod orders;
 mod registry;
 mod replica;
@@ -120,6 +121,9 @@ pub enum HallError {
     /// Input that is not what it claims to be.
     #[error("{0}")]
     BadInput(String),
+    /// A field of a request that would not be valid.
+    #[error(transparent)]
+    Field(#[from] Invalid),
     /// A record that would not be valid; nothing was stored.
     #[error("{id} was not stored: {source}")]
     Invalid {

@@ -10,7 +10,7 @@ use hallsync_model::order::{
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, DocKind, RegionCode, TimeLimit, Ts};
 use hallsync_store::{lock, Loaded, Pending};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Hall, HallError};
 
@@ -36,7 +36,7 @@ pub struct NewOrder {
 }
 
 /// An order with where it stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRow {
     /// Document id.
     pub id: DocId,

@@ -65,6 +65,18 @@ pub struct RunConfig {
     /// Longest wait between two attempts to reach the parent.
     #[serde(default = "default_backoff")]
     pub max_backoff_secs: u64,
+    /// Address (`host:port`) the API and the web console listen on. The
+    /// loopback address by default; any other one is served only over HTTPS
+    /// (the bundle's `console.crt`) and only to operators who log in.
+    #[serde(default = "default_console")]
+    pub console: String,
+}
+
+/// Where the API and console listen unless the bundle says otherwise.
+pub const DEFAULT_CONSOLE: &str = "127.0.0.1:7480";
+
+fn default_console() -> String {
+    DEFAULT_CONSOLE.into()
 }
 
 fn default_idle() -> u64 {
@@ -93,7 +105,85 @@ impl RunConfig {
         if !(1..=86_400).contains(&self.max_backoff_secs) {
             return Err("max_backoff_secs must be 1-86400".into());
         }
+        self.console_addr()?;
         Ok(())
+    }
+
+    /// The console's address.
+    pub fn console_addr(&self) -> Result<std::net::SocketAddr, String> {
+        self.console.parse().map_err(|_| {
+            format!(
+                "console = {:?} is not an IP address and port such as {DEFAULT_CONSOLE}",
+                self.console
+            )
+        })
+    }
+
+    /// The configuration as `hallsync.toml`, each field with what it is for.
+    pub fn to_toml(&self) -> Result<String, String> {
+        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let mut out = format!(
+            "# hallsync run configuration for {}: read by `hallsync run --bundle`.\n\n",
+            self.id
+        );
+        let mut field = |doc: &str, line: String| {
+            for d in doc.lines() {
+                out.push_str(&format!("# {d}\n"));
+            }
+            out.push_str(&line);
+            out.push_str("\n\n");
+        };
+        field(
+            "This node's id (its certificate names it).",
+            format!("id = {}", quote(self.id.as_str())),
+        );
+        field("The hall's name.", format!("name = {}", quote(&self.name)));
+        field(
+            "Its level: city, county or township.",
+            format!("level = {}", quote(self.level.as_str())),
+        );
+        field(
+            "Its region code.",
+            format!("region = {}", quote(self.region.as_str())),
+        );
+        if let Some(l) = &self.listen {
+            field(
+                "Address (host:port) children dial, over QUIC.",
+                format!("listen = {}", quote(l)),
+            );
+        }
+        field(
+            "Address (IP:port) the API and the web console listen on. The loopback\naddress by default; any other is served only over HTTPS (console.crt and\nconsole.key in this bundle, from `hallsync node add --console-host`) and\nonly to operators who log in.",
+            format!("console = {}", quote(&self.console)),
+        );
+        field(
+            "Seconds without any packet before a link is declared dead.",
+            format!("idle_timeout_secs = {}", self.idle_timeout_secs),
+        );
+        field(
+            "Seconds between keep-alive packets on an idle link.",
+            format!("keep_alive_secs = {}", self.keep_alive_secs),
+        );
+        field(
+            "Longest wait, in seconds, between two attempts to reach the parent.",
+            format!("max_backoff_secs = {}", self.max_backoff_secs),
+        );
+        if let Some(p) = &self.parent {
+            field(
+                "The parent this node dials: its node id and address (host:port).",
+                format!(
+                    "[parent]\nid = {}\naddr = {}",
+                    quote(p.id.as_str()),
+                    quote(&p.addr)
+                ),
+            );
+        }
+        // What was written must read back as this configuration.
+        let back: RunConfig = toml::from_str(&out).map_err(|e| e.to_string())?;
+        if back != *self {
+            return Err("the configuration does not survive being written".into());
+        }
+        Ok(out)
     }
 }
 
@@ -115,6 +205,7 @@ impl Bundle {
         issued: &Issued,
         listen: Option<String>,
         parent: Option<ParentConfig>,
+        console: Option<String>,
     ) -> Result<Bundle, PkiError> {
         std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
             path: dir.to_path_buf(),
@@ -130,18 +221,11 @@ impl Bundle {
             idle_timeout_secs: default_idle(),
             keep_alive_secs: default_keep_alive(),
             max_backoff_secs: default_backoff(),
+            console: console.unwrap_or_else(default_console),
         };
         config.validate().map_err(PkiError::Refused)?;
-        let text = toml::to_string_pretty(&config).map_err(|e| PkiError::Cert(e.to_string()))?;
-        write_file(
-            &dir.join(CONFIG),
-            format!(
-                "# hallsync run configuration for {}: read by `hallsync run --bundle`.\n{text}",
-                entry.id
-            )
-            .as_bytes(),
-            0o644,
-        )?;
+        let text = config.to_toml().map_err(PkiError::Cert)?;
+        write_file(&dir.join(CONFIG), text.as_bytes(), 0o644)?;
         write_file(&dir.join(NODE_KEY), issued.key_pem.as_bytes(), 0o600)?;
         write_file(&dir.join(NODE_CERT), issued.cert_pem.as_bytes(), 0o644)?;
         write_file(&dir.join(crate::CA_CERT), ca.cert_pem().as_bytes(), 0o644)?;

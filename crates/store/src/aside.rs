@@ -70,6 +70,11 @@ struct Stored {
     at: i64,
 }
 
+/// Whether a key is a note's.
+pub(crate) fn is_note(k: &[u8]) -> bool {
+    k.starts_with(PREFIX)
+}
+
 pub(crate) fn key(direction: Direction, peer: &str, id: &DocId) -> Vec<u8> {
     let mut k = PREFIX.to_vec();
     k.push(direction.tag());
@@ -133,7 +138,7 @@ impl Store {
     /// Notes documents this node sent that a peer refused, durably.
     pub fn note_refused_by_peer(&self, notes: &[SetAside]) -> Result<(), StoreError> {
         let ops = notes.iter().map(put).collect::<Result<Vec<_>, _>>()?;
-        self.commit_notes(ops)
+        self.commit_raw(ops)
     }
 
     /// Forgets notes (e.g. of documents that have changed since a peer
@@ -143,6 +148,6 @@ impl Store {
             .iter()
             .map(|a| Op::Del(key(a.direction, &a.peer, &a.id)))
             .collect();
-        self.commit_notes(ops)
+        self.commit_raw(ops)
     }
 }

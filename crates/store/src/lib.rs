@@ -20,6 +20,8 @@
 //! | `x`    | field tag, value, doc id | empty: the case index                        |
 //! | `m`    | `peer:` + node id        | how far this node applied that peer's feed   |
 //! | `m`    | `derived`                | the version of the derived data (index)      |
+//! | `m`    | `q` + way + peer + doc id | a document set aside in replication         |
+//! | `l`    | any                      | this node's own records (e.g. operators), never replicated |
 //!
 //! The `c` entries are the change feed: every write of a document takes the
 //! next sequence number and writes a chunk (new changes) or, when the write
@@ -523,6 +525,8 @@ const DOC: u8 = b'd';
 const HEAD: u8 = b'h';
 const FEED: u8 = b'c';
 const INDEX: u8 = b'x';
+/// This node's own records (never replicated).
+const LOCAL: u8 = b'l';
 const FORMAT_KEY: &[u8] = b"mformat";
 const FEED_ID_KEY: &[u8] = b"mfeedid";
 /// The log's mark (see `wal.rs`), written to sled directly.
@@ -530,6 +534,10 @@ const MARK_KEY: &[u8] = b"mwalmark";
 const PEER_PREFIX: &[u8] = b"mpeer:";
 /// The version of the derived data, a logical key.
 const DERIVED_KEY: &[u8] = b"mderived";
+
+/// One of this node's own records: its key (without the store's prefix)
+/// and value.
+pub type LocalRecord = (Vec<u8>, Vec<u8>);
 
 /// What a commit records besides its documents.
 #[derive(Default)]
@@ -539,13 +547,14 @@ struct Extra<'a> {
     peer: Option<(&'a str, Checkpoint)>,
     /// The version of the derived data.
     derived: Option<u32>,
-    /// Set-aside notes written or deleted (see `aside.rs`).
-    notes: Vec<Op>,
+    /// Writes and deletes of keys outside documents: set-aside notes (see
+    /// `aside.rs`) and local records.
+    raw: Vec<Op>,
 }
 
 impl Extra<'_> {
     fn is_empty(&self) -> bool {
-        self.peer.is_none() && self.derived.is_none() && self.notes.is_empty()
+        self.peer.is_none() && self.derived.is_none() && self.raw.is_empty()
     }
 }
 
@@ -827,13 +836,38 @@ impl Store {
         self.persist_extra(pending, Extra::default())
     }
 
-    /// Commits set-aside notes alone.
-    fn commit_notes(&self, notes: Vec<Op>) -> Result<(), StoreError> {
+    /// Commits writes of keys outside documents alone.
+    fn commit_raw(&self, raw: Vec<Op>) -> Result<(), StoreError> {
         let extra = Extra {
-            notes,
+            raw,
             ..Extra::default()
         };
         self.commit(&[], extra).map(drop)
+    }
+
+    /// This node's own records under `prefix` (never in the change feed,
+    /// never replicated: e.g. its operators), with their values.
+    pub fn local(&self, prefix: &[u8]) -> Result<Vec<LocalRecord>, StoreError> {
+        self.scan(&key(LOCAL, prefix))
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k[1..].to_vec(), unversioned("local record", &v)?.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Writes (or, with `None`, deletes) this node's own records, durably
+    /// and in one commit.
+    pub fn put_local(&self, records: &[(&[u8], Option<&[u8]>)]) -> Result<(), StoreError> {
+        self.commit_raw(
+            records
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => Op::Put(key(LOCAL, k), versioned(v)),
+                    None => Op::Del(key(LOCAL, k)),
+                })
+                .collect(),
+        )
     }
 
     /// Logical keys and values under `prefix`.
@@ -858,13 +892,13 @@ impl Store {
         checkpoint: Option<Checkpoint>,
         refused: &[SetAside],
     ) -> Result<u64, StoreError> {
-        let mut notes = refused
+        let mut raw = refused
             .iter()
             .map(aside::put)
             .collect::<Result<Vec<_>, _>>()?;
         {
             let noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
-            notes.extend(
+            raw.extend(
                 pending
                     .iter()
                     .map(|p| aside::key(Direction::Refused, peer, p.id))
@@ -875,7 +909,7 @@ impl Store {
         let extra = Extra {
             peer: checkpoint.map(|at| (peer, at)),
             derived: None,
-            notes,
+            raw,
         };
         self.persist_extra(pending, extra)
     }
@@ -988,18 +1022,18 @@ impl Store {
                     versioned(&version.to_be_bytes()),
                 ));
             }
-            if !extra.notes.is_empty() {
+            if extra.raw.iter().any(|op| aside::is_note(op.key())) {
                 let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
-                for op in &extra.notes {
+                for op in extra.raw.iter().filter(|op| aside::is_note(op.key())) {
                     match op {
                         Op::Put(k, _) => noted.insert(k.clone()),
                         Op::Del(k) => noted.remove(k),
                     };
                 }
-                ops.extend(extra.notes);
                 self.notes_changed
                     .fetch_add(1, std::sync::atomic::Ordering::Release);
             }
+            ops.extend(extra.raw);
             // The record joins the log buffer in sequence order, and the
             // operations become readable in the memtable; the commit is
             // acknowledged once a flush has synced its record, and from

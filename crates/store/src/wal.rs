@@ -58,6 +58,15 @@ pub(crate) enum Op {
     Del(Vec<u8>),
 }
 
+impl Op {
+    /// The key the operation writes or deletes.
+    pub(crate) fn key(&self) -> &[u8] {
+        match self {
+            Op::Put(k, _) | Op::Del(k) => k,
+        }
+    }
+}
+
 /// Where one operation's key and value (`None`: a delete) lie in its
 /// encoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,203 @@
+//! Cases: accept, record events, show, list.
+
+use hallsync_hall::operators::Role;
+use hallsync_hall::{CaseFilter, CaseRow, NewCase, OrderRow};
+use hallsync_model::case::Applicant;
+use hallsync_model::{Case, CaseState, EventKind, Ts};
+use serde::{Deserialize, Serialize};
+
+use super::{is_false, is_zero};
+use crate::{default_limit, ApiError, Caller, Op, Page, Service};
+
+/// Receives (and usually accepts) a new application: `POST /api/v1/cases`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptCase {
+    /// Implementation code of the item.
+    pub item: String,
+    /// Applicant's name.
+    pub applicant: String,
+    /// Applicant's identity document type.
+    #[serde(default = "default_id_type")]
+    pub id_type: String,
+    /// Its number.
+    #[serde(default)]
+    pub id_number: String,
+    /// window, online, mobile, mail or agent.
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    /// Case number (default: implementation code, date and serial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// The handler at the window.
+    #[serde(default)]
+    pub by: String,
+    /// When it was received (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Ts>,
+    /// Only record the receipt; accept it later.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub receive_only: bool,
+}
+
+fn default_id_type() -> String {
+    "身份证".into()
+}
+
+fn default_channel() -> String {
+    "window".into()
+}
+
+impl Op for AcceptCase {
+    type Out = CaseRow;
+    const PATH: &'static str = "/cases";
+    const WRITE: bool = true;
+    fn role(&self) -> Option<Role> {
+        Some(Role::Clerk)
+    }
+    fn run(self, svc: &Service, caller: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        let by = caller.handler(&self.by)?;
+        Ok(svc.hall().accept_case(
+            NewCase {
+                item_code: self.item,
+                number: self.number,
+                applicant: Applicant {
+                    name: self.applicant,
+                    id_type: self.id_type,
+                    id_number: self.id_number,
+                },
+                channel: self.channel,
+                by,
+                at: self.at.unwrap_or(now),
+                accept: !self.receive_only,
+            },
+            now,
+        )?)
+    }
+}
+
+/// Records what happened to a case: `POST /api/v1/cases/event`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordEvent {
+    /// Case number or document id.
+    pub case: String,
+    /// Who did it.
+    #[serde(default)]
+    pub by: String,
+    /// When (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Ts>,
+    /// What happened.
+    pub event: EventKind,
+}
+
+impl Op for RecordEvent {
+    type Out = CaseRow;
+    const PATH: &'static str = "/cases/event";
+    const WRITE: bool = true;
+    fn role(&self) -> Option<Role> {
+        Some(Role::Clerk)
+    }
+    fn run(self, svc: &Service, caller: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        let by = caller.handler(&self.by)?;
+        Ok(svc
+            .hall()
+            .record_event(&self.case, self.event, &by, self.at.unwrap_or(now), now)?)
+    }
+}
+
+/// Shows a case: `GET /api/v1/case`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowCase {
+    /// Case number or document id.
+    pub case: String,
+}
+
+/// A case with its events (in the order they count), derived state, clock
+/// and the supervision orders about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseOut {
+    /// Header and events.
+    pub case: Case,
+    /// State and clock now.
+    pub row: CaseRow,
+    /// Orders about it.
+    pub orders: Vec<OrderRow>,
+}
+
+impl Op for ShowCase {
+    type Out = CaseOut;
+    const PATH: &'static str = "/case";
+    const WRITE: bool = false;
+    fn role(&self) -> Option<Role> {
+        None
+    }
+    fn run(self, svc: &Service, _: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        let (mut case, row) = svc.hall().case(&self.case, now)?;
+        case.events = case.ordered_events().into_iter().cloned().collect();
+        let orders = svc.hall().orders_about(&row.id, now)?;
+        Ok(CaseOut { case, row, orders })
+    }
+}
+
+/// Lists cases, soonest due first: `GET /api/v1/cases`. Open cases only,
+/// unless `all`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListCases {
+    /// Only cases in this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<CaseState>,
+    /// Only cases past their committed due time.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub overdue: bool,
+    /// Only cases due within this many working days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_within: Option<u32>,
+    /// Only cases under this item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// Include concluded and closed cases.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub all: bool,
+    /// Rows to skip.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: usize,
+    /// Most rows.
+    #[serde(default = "default_limit")]
+    pub limit: usize,
+}
+
+/// A page of cases, as of a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseList {
+    /// The time the clocks are read at.
+    pub now: Ts,
+    /// Whether the calendar in force covers that year (if not, working
+    /// days there count weekends only).
+    pub calendar_covers: bool,
+    /// The cases.
+    pub page: Page<CaseRow>,
+}
+
+impl Op for ListCases {
+    type Out = CaseList;
+    const PATH: &'static str = "/cases";
+    const WRITE: bool = false;
+    fn role(&self) -> Option<Role> {
+        None
+    }
+    fn run(self, svc: &Service, _: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        let filter = CaseFilter {
+            state: self.state,
+            overdue: self.overdue,
+            due_within: self.due_within,
+            item: self.item,
+            include_closed: self.all,
+        };
+        let rows = svc.hall().list_cases(&filter, now)?;
+        Ok(CaseList {
+            now,
+            calendar_covers: svc.hall().calendar()?.covers(now.year()),
+            page: Page::of(rows, self.offset, self.limit)?,
+        })
+    }
+}

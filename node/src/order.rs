@@ -1,0 +1,251 @@
+//! `hallsync order`: supervision orders (督办), issued by a hub to a hall
+//! below it, replied to by that hall, closed by the hub.
+
+use anyhow::Result;
+use clap::Subcommand;
+use comfy_table::Table;
+use hallsync_api::ops::orders::{
+    CloseOrder, IssueOrder, ListOrders, OrderList, ReplyOrder, ShowOrder,
+};
+use hallsync_hall::OrderRow;
+use hallsync_model::order::{Card, OrderAction, Resolution, Rule};
+use hallsync_model::{RegionCode, TimeLimit};
+
+use crate::cli::Ctx;
+use crate::output::{due, opt, say, table};
+use crate::parse;
+
+#[derive(Debug, Subcommand)]
+pub enum OrderCmd {
+    /// Issue an order to a hall below this one about one of its cases
+    /// (held here once that hall has synced).
+    Issue {
+        /// Region code of the supervised hall.
+        #[arg(long, value_parser = parse::region)]
+        unit: RegionCode,
+        /// The case: its number at that hall, or its document id.
+        #[arg(long)]
+        case: String,
+        /// The rule broken: case_time_limit, special_procedure,
+        /// pre_acceptance, certificate_delivery, complaint_reply,
+        /// disclosure or anomaly.
+        #[arg(long, value_parser = parse::rule)]
+        rule: Rule,
+        /// Warning level: notice, yellow or red.
+        #[arg(long, value_parser = parse::card, default_value = "notice")]
+        card: Card,
+        /// What the hall is to put right.
+        #[arg(long)]
+        reason: String,
+        /// The department within the hall, if the order names one.
+        #[arg(long, default_value = "")]
+        department: String,
+        /// How long the hall has to reply, e.g. 3wd or 24h.
+        #[arg(long, value_parser = parse::limit, default_value = "3wd")]
+        reply_within: TimeLimit,
+        /// Who issues it.
+        #[arg(long, env = "HALLSYNC_OPERATOR")]
+        by: String,
+    },
+    /// Reply to an order addressed to this hall.
+    Reply {
+        /// The order: its key (e.g. cn-212.1) or document id.
+        order: String,
+        /// What was done.
+        #[arg(long)]
+        text: String,
+        /// Who replies.
+        #[arg(long, env = "HALLSYNC_OPERATOR")]
+        by: String,
+    },
+    /// Close an order this hall issued, with its result.
+    Close {
+        /// The order: its key (e.g. cn-212.1) or document id.
+        order: String,
+        /// The result: rectified, not_rectified or withdrawn.
+        #[arg(long, value_parser = parse::resolution)]
+        result: Resolution,
+        /// Remarks.
+        #[arg(long)]
+        text: String,
+        /// Who closes it.
+        #[arg(long, env = "HALLSYNC_OPERATOR")]
+        by: String,
+    },
+    /// Show an order with its replies.
+    Show {
+        /// The order: its key (e.g. cn-212.1) or document id.
+        order: String,
+    },
+    /// List the orders held here (issued here, addressed to this hall or,
+    /// at a hub, to the halls below), soonest reply due first.
+    List {
+        /// Only orders not yet closed.
+        #[arg(long)]
+        open: bool,
+        /// Only orders whose reply came late or is missing past its due time.
+        #[arg(long)]
+        late: bool,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+    },
+}
+
+pub fn run(cmd: OrderCmd, ctx: &Ctx) -> Result<()> {
+    let target = ctx.target()?;
+    let out = ctx.out;
+    match cmd {
+        OrderCmd::Issue {
+            unit,
+            case,
+            rule,
+            card,
+            reason,
+            department,
+            reply_within,
+            by,
+        } => {
+            let op = IssueOrder {
+                unit,
+                case,
+                rule,
+                card,
+                reason,
+                department,
+                reply_within,
+                by,
+            };
+            out.show(&target.call(op, ctx.now)?, print_row)
+        }
+        OrderCmd::Reply { order, text, by } => out.show(
+            &target.call(ReplyOrder { order, text, by }, ctx.now)?,
+            print_row,
+        ),
+        OrderCmd::Close {
+            order,
+            result,
+            text,
+            by,
+        } => {
+            let op = CloseOrder {
+                order,
+                result,
+                text,
+                by,
+            };
+            out.show(&target.call(op, ctx.now)?, print_row)
+        }
+        OrderCmd::Show { order } => {
+            out.show(&target.call(ShowOrder { order }, ctx.now)?, print_order)
+        }
+        OrderCmd::List { open, late, limit } => {
+            let op = ListOrders {
+                open,
+                late,
+                offset: 0,
+                limit,
+            };
+            out.show(&target.call(op, ctx.now)?, |l: &OrderList| {
+                say!("{}", order_table(&l.page.items));
+                say!("{} order(s) as of {}", l.page.total, l.now);
+            })
+        }
+    }
+}
+
+/// Orders as a table.
+pub fn order_table(rows: &[OrderRow]) -> Table {
+    let mut t = table(&[
+        "order",
+        "unit",
+        "case",
+        "rule",
+        "card",
+        "state",
+        "reply due",
+        "flags",
+    ]);
+    for r in rows {
+        let h = &r.order.header;
+        t.add_row(vec![
+            r.id.key().to_string(),
+            h.unit.to_string(),
+            h.case.key().to_string(),
+            h.rule.to_string(),
+            h.card.to_string(),
+            r.view.state.to_string(),
+            due(Some(h.reply_due)),
+            if r.view.reply_late { "LATE" } else { "" }.to_string(),
+        ]);
+    }
+    t
+}
+
+fn print_row(row: &OrderRow) {
+    let h = &row.order.header;
+    say!(
+        "{}: {} {} order to {} about {}: {}, reply due {}{}",
+        row.id.key(),
+        h.card,
+        h.rule,
+        h.unit,
+        h.case,
+        row.view.state,
+        due(Some(h.reply_due)),
+        if row.view.reply_late { " [LATE]" } else { "" }
+    );
+}
+
+fn print_order(row: &OrderRow) {
+    let h = &row.order.header;
+    let mut t = table(&["field", "value"]);
+    let closed = row
+        .view
+        .closed
+        .map_or_else(|| "-".into(), |(r, at)| format!("{r} at {at}"));
+    let rows: Vec<(&str, String)> = vec![
+        ("id", row.id.to_string()),
+        ("supervised unit", format!("{} {}", h.unit, h.department)),
+        ("case", h.case.to_string()),
+        ("rule", h.rule.to_string()),
+        ("card", h.card.to_string()),
+        ("reason", h.reason.clone()),
+        (
+            "issued",
+            format!(
+                "{} by {} ({}, {})",
+                h.issued_at, h.issued_by, h.issuer_node, h.issuer
+            ),
+        ),
+        ("reply due", due(Some(h.reply_due))),
+        ("state", row.view.state.to_string()),
+        ("first reply", opt(row.view.first_reply)),
+        ("closed", closed),
+        ("reply late", row.view.reply_late.to_string()),
+    ];
+    for (k, v) in rows {
+        t.add_row(vec![k.to_string(), v]);
+    }
+    say!("{t}");
+    if row.order.events.is_empty() {
+        return;
+    }
+    let mut e = table(&["when", "event", "by", "node", "text"]);
+    let mut events: Vec<_> = row.order.events.iter().collect();
+    events.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    for ev in events {
+        let text = match &ev.action {
+            OrderAction::Reply { text } => text.clone(),
+            OrderAction::Close { resolution, text } => format!("{resolution}: {text}"),
+        };
+        e.add_row(vec![
+            ev.at.to_string(),
+            ev.action.name().into(),
+            ev.by.clone(),
+            ev.node.to_string(),
+            text,
+        ]);
+    }
+    say!("{e}");
+}

@@ -1,0 +1,143 @@
+//! `hallsync run`: the node at work, linked to its parent and children,
+//! serving the API and the console.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use hallsync_hall::Hall;
+use hallsync_model::Ts;
+use hallsync_pki::bundle::Bundle;
+use hallsync_store::StoreOptions;
+
+/// `hallsync run`: opens (or creates, from the bundle) the node and runs it
+/// until SIGINT or SIGTERM, then stops within about a second and closes the
+/// store (the memtable written out), so the data directory is free at once.
+pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
+    let bundle = Bundle::open(bundle_dir)?;
+    // A broken bundle is reported before anything is created.
+    hallsync_net::tls::Credentials::load(&bundle)?.client(&hallsync_net::tls::provider())?;
+    let c = &bundle.config;
+    let id = c.id.clone();
+    let console = c.console_addr().map_err(anyhow::Error::msg)?;
+    let hall = if dir.join("node.toml").exists() {
+        Hall::open(dir, StoreOptions::default())?
+    } else {
+        tracing::info!("initialising {} from the bundle", dir.display());
+        Hall::init(
+            dir,
+            c.id.clone(),
+            &c.name,
+            c.region.clone(),
+            c.level,
+            StoreOptions::default(),
+        )?
+    };
+    let hall = std::sync::Arc::new(hall);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let stopping = rt.block_on({
+        let (hall, id) = (hall.clone(), id.clone());
+        async move {
+            // Before the node starts, so that a signal during the start
+            // stops it the same way.
+            let mut signals = Signals::install()?;
+            let options = hallsync_net::Options {
+                status_file: Some(dir.join(crate::status::STATUS_FILE)),
+                ..Default::default()
+            };
+            let node = hallsync_net::start(hall.clone(), bundle, options).await?;
+            let board = node.board().clone();
+            let svc = hallsync_api::Service::running(hall, Box::new(move || board.snapshot()));
+            let clock: Box<dyn Fn() -> Ts + Send + Sync> = match now {
+                Some(t) => Box::new(move || t),
+                None => Box::new(crate::cli::clock),
+            };
+            let (stop_web, web_stopping) = tokio::sync::watch::channel(false);
+            let web = match hallsync_web::start(svc, console, dir, clock, web_stopping).await {
+                Ok(web) => web,
+                Err(e) => {
+                    node.shutdown().await;
+                    return Err(e.into());
+                }
+            };
+            eprintln!(
+                "hallsync node running{}; console and API at http://{}/; stop with Ctrl-C",
+                node.local_addr()
+                    .map(|a| format!(", listening on {a}"))
+                    .unwrap_or_default(),
+                web.local_addr()
+            );
+            let signal = signals.next().await?;
+            let stopping = std::time::Instant::now();
+            tracing::info!(
+                node = %id,
+                "stopping: {signal} received; ending each session after its current commit, then closing the data directory"
+            );
+            let _ = stop_web.send(true);
+            web.stopped().await;
+            node.shutdown().await;
+            Ok::<_, anyhow::Error>(stopping)
+        }
+    })?;
+    // A name lookup still running on a blocking thread is not waited for.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    let took = || stopping.elapsed().as_secs_f64();
+    match std::sync::Arc::try_unwrap(hall) {
+        Ok(hall) => {
+            // Closing the store writes its memtable out to sled.
+            drop(hall);
+            tracing::info!(node = %id, "stopped in {:.2} s; {} is free", took(), dir.display());
+        }
+        Err(_) => tracing::warn!(
+            node = %id,
+            "stopped in {:.2} s, with a session still at work: what it acknowledged is on disk, and the write-ahead log is replayed at the next start",
+            took()
+        ),
+    }
+    Ok(())
+}
+
+/// The signals that stop `hallsync run`, listened for from the start.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())
+                    .context("installing the SIGINT handler")?,
+                terminate: signal(SignalKind::terminate())
+                    .context("installing the SIGTERM handler")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Waits for one; returns its name.
+    async fn next(&mut self) -> Result<&'static str> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => Ok("SIGINT"),
+                _ = self.terminate.recv() => Ok("SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
+            Ok("Ctrl-C")
+        }
+    }
+}

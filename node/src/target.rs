@@ -1,0 +1,148 @@
+//! How a command reaches the node: through the running node's API when a
+//! `hallsync run` holds the data directory (it publishes where it listens
+//! and the administrator's token in `api.json`), or by opening the store
+//! when none runs. Either way the same operation runs ([`hallsync_api`]),
+//! so the answer is the same.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use hallsync_api::{ApiError, Caller, Op, Service, PREFIX};
+use hallsync_hall::Hall;
+use hallsync_model::Ts;
+use hallsync_store::StoreOptions;
+use hallsync_web::{ApiFile, API_FILE};
+
+/// Largest `api.json` read.
+const MAX_API_FILE: u64 = 4096;
+/// Largest answer read from the API (a document export, a long list).
+const MAX_ANSWER: u64 = 256 << 20;
+
+/// Where a command's operations run.
+pub enum Target {
+    /// On the store this process opened.
+    Local(Service),
+    /// On the running node.
+    Remote {
+        /// Its HTTP client.
+        agent: ureq::Agent,
+        /// What it published.
+        api: ApiFile,
+    },
+}
+
+/// The running node's `api.json`, if a node is running: the file is there
+/// and the process that wrote it is alive.
+fn running_api(dir: &Path) -> Result<Option<ApiFile>> {
+    let path = dir.join(API_FILE);
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| path.display().to_string()),
+    };
+    if meta.len() > MAX_API_FILE {
+        bail!(
+            "{} is too large to be what a running node writes",
+            path.display()
+        );
+    }
+    let text = std::fs::read(&path).with_context(|| path.display().to_string())?;
+    let api: ApiFile = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not what a running node writes", path.display()))?;
+    let proc_dir = Path::new("/proc");
+    let alive = !proc_dir.exists() || proc_dir.join(api.pid.to_string()).exists();
+    Ok(alive.then_some(api))
+}
+
+impl Target {
+    /// The running node in `dir`, or else its store, opened.
+    pub fn open(dir: &Path) -> Result<Target> {
+        if let Some(target) = Target::open_running(dir)? {
+            return Ok(target);
+        }
+        let hall = Hall::open(dir, StoreOptions::default())?;
+        Ok(Target::Local(Service::new(Arc::new(hall))))
+    }
+
+    /// The running node in `dir`, if one runs.
+    pub fn open_running(dir: &Path) -> Result<Option<Target>> {
+        Ok(running_api(dir)?.map(|api| Target::Remote {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            api,
+        }))
+    }
+
+    /// Runs `op`, at `now` when given (a rehearsal) or else the node's time.
+    pub fn call<O: Op>(&self, op: O, now: Option<Ts>) -> Result<O::Out> {
+        match self {
+            Target::Local(svc) => {
+                let _span = tracing::info_span!("node", id = %svc.hall().node().id).entered();
+                Ok(svc.run(op, &Caller::Local, now.unwrap_or_else(crate::cli::clock))?)
+            }
+            Target::Remote { agent, api } => remote(agent, api, op, now),
+        }
+    }
+}
+
+fn remote<O: Op>(agent: &ureq::Agent, api: &ApiFile, op: O, now: Option<Ts>) -> Result<O::Out> {
+    let url = format!("{}{PREFIX}{}", api.url, O::PATH);
+    let unreachable = |e: ureq::Error| {
+        anyhow::anyhow!(
+            "the running node (pid {}) does not answer at {}: {e}; if it was stopped, try again",
+            api.pid,
+            api.url
+        )
+    };
+    let auth = format!("Bearer {}", api.token);
+    let when = now.map(|t| t.to_string());
+    let mut resp = if O::WRITE {
+        let body = serde_json::to_vec(&op)?;
+        let mut req = agent
+            .post(&url)
+            .header("authorization", &auth)
+            .header("content-type", "application/json");
+        if let Some(t) = &when {
+            req = req.header(hallsync_web::auth::NOW_HEADER, t);
+        }
+        req.send(&body[..]).map_err(unreachable)?
+    } else {
+        let query = serde_urlencoded::to_string(&op)?;
+        let mut req = agent
+            .get(&format!("{url}?{query}"))
+            .header("authorization", &auth);
+        if let Some(t) = &when {
+            req = req.header(hallsync_web::auth::NOW_HEADER, t);
+        }
+        req.call().map_err(unreachable)?
+    };
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_vec()
+        .map_err(unreachable)?;
+    if status == 200 {
+        return serde_json::from_slice(&body).with_context(|| {
+            format!("the node's answer to {} is not what was asked for", O::PATH)
+        });
+    }
+    let err: ApiError = serde_json::from_slice(&body).unwrap_or_else(|_| {
+        ApiError::new(
+            status,
+            "internal",
+            format!(
+                "the node answered {status}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            ),
+        )
+    });
+    Err(err.into())
+}
