@@ -37,7 +37,7 @@ use hallsync_hall::{Hall, HallReplica};
 use hallsync_model::{NodeId, Ts};
 use hallsync_pki::bundle::{Bundle, ParentConfig};
 use hallsync_pki::Identity;
-use hallsync_sync::{msg, Endpoint, Session, SessionError};
+use hallsync_sync::{msg, Endpoint, Replica, Session, SessionError};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::crypto::CryptoProvider;
 use thiserror::Error;
@@ -88,6 +88,10 @@ struct Ctx {
     options: Options,
     started: Instant,
     shutdown: watch::Receiver<bool>,
+    /// The store's durable feed head, as its listener last told it: a
+    /// session thread with room to offer waits for it to pass the head it
+    /// offered up to.
+    feed: watch::Receiver<u64>,
     /// Live links: peer id -> (certificate serial, connection).
     links: Mutex<HashMap<NodeId, (String, quinn::Connection)>>,
 }
@@ -247,6 +251,7 @@ pub async fn start(
     ));
     board.set_registry(&refreshed);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let feed = durable_feed(&hall);
     let ctx = Arc::new(Ctx {
         me: Endpoint {
             id: cfg.id.clone(),
@@ -259,6 +264,7 @@ pub async fn start(
         options,
         started: Instant::now(),
         shutdown: shutdown_rx,
+        feed,
         links: Mutex::new(HashMap::new()),
         bundle,
     });
@@ -316,6 +322,24 @@ fn open_endpoint(
         runtime,
     )
     .map_err(bind)
+}
+
+/// The store's durable feed head, kept current from whatever thread
+/// commits (a hall operation, another link's session); the store's listener
+/// leaves once the node's tasks have all gone.
+fn durable_feed(hall: &Hall) -> watch::Receiver<u64> {
+    let (tx, rx) = watch::channel(0);
+    hall.store().on_durable(move |seq| {
+        tx.send_if_modified(|told| {
+            let grew = seq > *told;
+            if grew {
+                *told = seq;
+            }
+            grew
+        });
+        !tx.is_closed()
+    });
+    rx
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -710,9 +734,56 @@ fn now_ts() -> Ts {
         .map_or(0, |d| d.as_secs() as i64))
 }
 
-/// The session loop, on a blocking thread (the store syncs to disk).
-/// Ends with `Ok` (whether the session got established) only when the node
-/// stops, within a tick and the commit in hand.
+/// What ended a session thread's wait.
+enum Woken {
+    /// A message from the peer; `None` when the reader has gone.
+    Msg(Option<Result<msg::Msg, String>>),
+    /// The session is due, or the feed grew while it could offer.
+    Poll,
+    /// The node is stopping.
+    Stop,
+}
+
+/// Waits for a message, for the durable feed to pass `offer_above` (when
+/// given: the session has room to offer and offered up to it), or for
+/// `due` (on the clock of `ctx.started`); the stop signal comes first.
+async fn wait(
+    ctx: &Ctx,
+    in_rx: &mut mpsc::Receiver<Result<msg::Msg, String>>,
+    feed: &mut watch::Receiver<u64>,
+    offer_above: Option<u64>,
+    due: Option<Duration>,
+) -> Woken {
+    let grown = async {
+        if let Some(head) = offer_above {
+            if feed.wait_for(|&told| told > head).await.is_ok() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    };
+    let timer = async {
+        match due.and_then(|d| ctx.started.checked_add(d)) {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        () = stopped(ctx.shutdown.clone()) => Woken::Stop,
+        m = in_rx.recv() => Woken::Msg(m),
+        () = grown => Woken::Poll,
+        () = timer => Woken::Poll,
+    }
+}
+
+/// The session loop, on a blocking thread (the store syncs to disk). It
+/// sleeps until a message arrives, the session is due
+/// ([`Session::poll_timeout`]) or the durable feed grows while the session
+/// can offer ([`Session::can_offer`]): a write is offered the moment it is
+/// durable, and an idle link costs nothing. Ends with `Ok` (whether the
+/// session got established) only when the node stops, at once but for the
+/// commit in hand.
 fn drive(
     ctx: &Ctx,
     conn: &quinn::Connection,
@@ -740,9 +811,10 @@ fn drive(
     )
     .map_err(|e| (false, e.to_string()))?;
     ctx.board.connecting(&peer, role, conn);
-    let tick = Duration::from_millis(20);
+    let mut feed = ctx.feed.clone();
     let mut was_established = false;
     let (mut too_large, mut retries) = (0, 0);
+    let mut batch: Vec<Result<msg::Msg, String>> = Vec::new();
     loop {
         let fail = |s: &Session, e: SessionError| (s.established(), e.to_string());
         if *ctx.shutdown.borrow() {
@@ -750,21 +822,8 @@ fn drive(
             flush(&mut session, &out_tx).map_err(|e| (session.established(), e))?;
             return Ok(session.established());
         }
-        let first = rt.block_on(async { tokio::time::timeout(tick, in_rx.recv()).await });
-        let mut batch = Vec::new();
-        match first {
-            Ok(Some(m)) => batch.push(m),
-            Ok(None) => return Err((session.established(), "the link closed".into())),
-            Err(_) => {}
-        }
-        while batch.len() < 64 {
-            match in_rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
-        }
         replica.now = now_ts();
-        for m in batch {
+        for m in std::mem::take(&mut batch) {
             // The messages left are not acknowledged: the peer sends them
             // again next time.
             if *ctx.shutdown.borrow() {
@@ -783,6 +842,8 @@ fn drive(
             // Straight to the goodbye, without offering anything more.
             continue;
         }
+        // Read before the poll offers: a commit after this wakes the wait.
+        let head = replica.feed_head();
         if let Err(e) = session.poll(&mut replica, now()) {
             return Err(fail(&session, e));
         }
@@ -808,6 +869,27 @@ fn drive(
             );
         }
         ctx.board.update(&session, &replica, conn);
+        let offer_above = session.can_offer().then_some(head);
+        let woken = rt.block_on(wait(
+            ctx,
+            &mut in_rx,
+            &mut feed,
+            offer_above,
+            session.poll_timeout(),
+        ));
+        match woken {
+            Woken::Msg(Some(m)) => {
+                batch.push(m);
+                while batch.len() < 64 {
+                    match in_rx.try_recv() {
+                        Ok(m) => batch.push(m),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Woken::Msg(None) => return Err((session.established(), "the link closed".into())),
+            Woken::Poll | Woken::Stop => {}
+        }
     }
 }
 
@@ -819,11 +901,12 @@ fn flush(session: &mut Session, out: &mpsc::UnboundedSender<Vec<u8>>) -> Result<
     Ok(())
 }
 
-/// Writes the status file every second and keeps the revocation list
-/// current: a `crl.pem` replaced by an administrator, or a newer list that
-/// arrived in another node's registry entry, gives the endpoint new TLS
-/// settings and closes the links of newly revoked peers; either way this
-/// node's own entry then carries the list onwards.
+/// Writes the status file every second (with the live links' wire
+/// counters) and keeps the revocation list current: a `crl.pem` replaced by
+/// an administrator, or a newer list that arrived in another node's
+/// registry entry, gives the endpoint new TLS settings and closes the links
+/// of newly revoked peers; either way this node's own entry then carries
+/// the list onwards.
 async fn housekeeping(ctx: Arc<Ctx>, endpoint: quinn::Endpoint) {
     let crl_path = ctx.bundle.file(hallsync_pki::CRL);
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -839,6 +922,11 @@ async fn housekeeping(ctx: Arc<Ctx>, endpoint: quinn::Endpoint) {
                 Ok(Ok(notes)) => ctx.board.set_set_aside(&notes),
                 Ok(Err(e)) => warn!("cannot list the records set aside in replication: {e}"),
                 Err(e) => warn!("listing the records set aside stopped: {e}"),
+            }
+        }
+        if let Ok(links) = ctx.links.lock() {
+            for (id, (_, conn)) in links.iter() {
+                ctx.board.wire(id, conn);
             }
         }
         ctx.board.write_file();

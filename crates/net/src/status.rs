@@ -271,6 +271,16 @@ impl Board {
         }
     }
 
+    /// The UDP bytes of a live link now: a session thread updates the
+    /// board only when it wakes, and an idle link's keep-alives wake none.
+    pub(crate) fn wire(&self, id: &NodeId, conn: &quinn::Connection) {
+        let stats = conn.stats();
+        self.with_existing(id.as_str(), |p| {
+            p.wire_tx = stats.udp_tx.bytes;
+            p.wire_rx = stats.udp_rx.bytes;
+        });
+    }
+
     pub(crate) fn disconnected(&self, id: &NodeId, conn: &quinn::Connection) {
         let stats = conn.stats();
         self.with_existing(id.as_str(), |p| {
@@ -290,17 +300,27 @@ impl Board {
 
     /// The node's status now.
     pub fn snapshot(&self) -> NodeStatus {
+        let now = now_ts().0;
         NodeStatus {
             node: self.hall.node().id.to_string(),
             pid: std::process::id(),
             listen: self.listen.clone(),
             started: self.started,
-            updated: now_ts().0,
+            updated: now,
             feed_head: self.hall.store().durable_seq(),
+            // A link in sync is in sync now, though its session thread
+            // sleeps until something happens.
             peers: self
                 .peers
                 .lock()
-                .map(|p| p.values().cloned().collect())
+                .map(|p| {
+                    p.values()
+                        .map(|p| PeerStatus {
+                            last_sync: if p.in_sync { Some(now) } else { p.last_sync },
+                            ..p.clone()
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
             revocation_list: self.registry.lock().ok().and_then(|r| r.0),
             registry: self

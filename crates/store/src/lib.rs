@@ -42,6 +42,7 @@ mod aside;
 mod cache;
 mod commit;
 mod dict;
+mod listen;
 mod mem;
 mod open;
 mod packed;
@@ -499,6 +500,8 @@ pub struct Store {
     group: Arc<GroupCommit>,
     /// Highest feed sequence number known to be on disk.
     durable_feed: std::sync::atomic::AtomicU64,
+    /// Told whenever `durable_feed` grows (see `listen.rs`).
+    listeners: listen::Listeners,
     cache: DocCache,
     /// Random at creation: sequence numbers mean something only within one
     /// feed, so a peer's checkpoint names the feed it counts in.
@@ -1052,8 +1055,12 @@ impl Store {
             .wait_durable(ticket, |records| self.wal.write(records))?;
         // Every commit up to this one is on disk, so every sequence number
         // up to its last is.
-        self.durable_feed
+        let before = self
+            .durable_feed
             .fetch_max(last, std::sync::atomic::Ordering::AcqRel);
+        if last > before {
+            self.listeners.tell(last);
+        }
         // The write is durable whatever happens next: a checkpoint that
         // cannot start or finish is logged, and stops later writes.
         if let Err(e) = self.maybe_checkpoint() {
@@ -1373,6 +1380,17 @@ impl Store {
     /// The highest sequence number known to be on disk.
     pub fn durable_seq(&self) -> u64 {
         self.durable_feed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Calls `listener` with the new [`Store::durable_seq`] each time it
+    /// grows from then on, on the thread whose commit made it grow, until
+    /// the listener returns `false`. It runs inside that commit's call, so
+    /// it must be quick and must not block or write to the store: it is
+    /// for a wake-up (a flag, a notification). Two commits finishing at
+    /// once may tell it their numbers in either order. Growth before it is
+    /// added is not told: read [`Store::durable_seq`] after adding it.
+    pub fn on_durable(&self, listener: impl Fn(u64) -> bool + Send + Sync + 'static) {
+        self.listeners.add(Box::new(listener));
     }
 
     /// The index record of a case.

@@ -254,6 +254,7 @@ impl Store {
             }),
             group: Arc::default(),
             durable_feed: AtomicU64::new(last),
+            listeners: Default::default(),
             cache,
             feed_id,
             discarded: recovered.discarded,

@@ -100,6 +100,45 @@ fn feed_keeps_the_newest_entry_per_document() {
 }
 
 #[test]
+fn listeners_hear_the_durable_feed_grow_from_any_thread_until_they_leave() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    write(&s, &id("before"), "x", 1, None);
+    let heard = Arc::new(AtomicU64::new(0));
+    let calls = Arc::new(AtomicU64::new(0));
+    {
+        let (heard, calls) = (heard.clone(), calls.clone());
+        s.on_durable(move |seq| {
+            heard.fetch_max(seq, Ordering::SeqCst);
+            // Leaves once it has heard of entry 3.
+            calls.fetch_add(1, Ordering::SeqCst);
+            seq < 3
+        });
+    }
+    assert_eq!(
+        heard.load(Ordering::SeqCst),
+        0,
+        "growth before it is not told"
+    );
+    std::thread::scope(|t| {
+        t.spawn(|| write(&s, &id("a"), "x", 1, None));
+    });
+    assert_eq!(heard.load(Ordering::SeqCst), 2);
+    write(&s, &id("b"), "x", 1, None);
+    assert_eq!(heard.load(Ordering::SeqCst), 3);
+    let told = calls.load(Ordering::SeqCst);
+    // A commit that adds nothing to the feed tells nothing; one after the
+    // listener left tells it nothing either.
+    s.persist_from(&mut [], "peer", Some(Checkpoint { feed: 1, seq: 9 }), &[])
+        .unwrap();
+    assert_eq!(s.peer_checkpoint("peer").unwrap().seq, 9);
+    write(&s, &id("c"), "x", 1, None);
+    assert_eq!(calls.load(Ordering::SeqCst), told);
+    assert_eq!(heard.load(Ordering::SeqCst), 3);
+}
+
+#[test]
 fn case_index_follows_the_record() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());

@@ -203,8 +203,8 @@ struct Incoming {
     received: usize,
 }
 
-/// A replication session (sans-IO): feed it messages and ticks, take the
-/// messages it wants sent.
+/// A replication session (sans-IO): feed it messages, poll it when it is
+/// due or the local feed grew, take the messages it wants sent.
 #[derive(Debug)]
 pub struct Session {
     me: Endpoint,
@@ -406,8 +406,11 @@ impl Session {
         self.pump(replica, now)
     }
 
-    /// Call on a timer and whenever the local feed may have grown: offers
-    /// new entries (live push) and resends what made no progress.
+    /// Call at [`Session::poll_timeout`] and whenever the local feed may have
+    /// grown while [`Session::can_offer`]: offers new entries (live push),
+    /// resends the hello until the peer's arrives, and goes back to the last
+    /// acknowledgement when nothing moved for `retry_after`. Calling it more
+    /// often is harmless.
     pub fn poll(&mut self, replica: &mut dyn Replica, now: Duration) -> Result<(), SessionError> {
         if !self.hello_seen {
             if now.saturating_sub(self.hello_sent_at) >= self.config.retry_after {
@@ -425,6 +428,34 @@ impl Session {
             self.last_progress = now;
         }
         self.pump(replica, now)
+    }
+
+    /// When [`Session::poll`] must next be called for the session's own
+    /// sake, on the clock `now` is given in; `None` if nothing is due, and
+    /// only a message or the local feed growing can give it work.
+    ///
+    /// As with quinn-proto's `Connection::poll_timeout`, the value may
+    /// change after every [`Session::handle`] and [`Session::poll`], so a
+    /// driver asks again after each, and a time already past means "now".
+    /// It covers the hello's resend before the peer's arrives and the retry
+    /// after `retry_after` without progress while offers are in flight; it
+    /// does not cover new feed entries, for which the driver polls when the
+    /// feed grows (see [`Session::can_offer`]).
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if !self.hello_seen {
+            return Some(self.hello_sent_at.saturating_add(self.config.retry_after));
+        }
+        (!self.inflight.is_empty())
+            .then(|| self.last_progress.saturating_add(self.config.retry_after))
+    }
+
+    /// Whether a feed entry added now would be offered at the next
+    /// [`Session::poll`]: the peer's hello has arrived and fewer than
+    /// `window` offers are unacknowledged. While it is false the feed
+    /// growing needs no poll: what ends it (the hello, an acknowledgement,
+    /// a retry at [`Session::poll_timeout`]) offers the new entries then.
+    pub fn can_offer(&self) -> bool {
+        self.hello_seen && self.inflight.len() < self.config.window
     }
 
     /// Ends the session politely: queues a goodbye with the reason.
@@ -817,5 +848,191 @@ impl Session {
             self.cursor = self.acked;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replica holding only a feed: enough to offer from.
+    struct Feed(Vec<Entry>);
+
+    impl Feed {
+        /// `n` cases of the township, seq 1 to `n`.
+        fn of(n: u64) -> Feed {
+            Feed(
+                (1..=n)
+                    .map(|seq| Entry {
+                        seq,
+                        id: DocId::parse(&format!("case:330102001:k{seq}")).unwrap(),
+                        heads: vec![[seq as u8; 32]],
+                        origin: None,
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    impl Replica for Feed {
+        fn feed(&mut self, after: u64, limit: usize) -> Result<(Vec<Entry>, u64), String> {
+            let out: Vec<Entry> = self
+                .0
+                .iter()
+                .filter(|e| e.seq > after)
+                .take(limit)
+                .cloned()
+                .collect();
+            let scanned = out.last().map_or(self.feed_head(), |e| e.seq);
+            Ok((out, scanned))
+        }
+        fn feed_head(&self) -> u64 {
+            self.0.last().map_or(0, |e| e.seq)
+        }
+        fn feed_id(&self) -> u64 {
+            7
+        }
+        fn heads(&mut self, _: &DocId) -> Result<Option<Vec<Hash>>, String> {
+            Ok(None)
+        }
+        fn whole(&mut self, _: &DocId) -> Result<Option<Vec<u8>>, String> {
+            Ok(None)
+        }
+        fn changes_since(&mut self, _: &DocId, _: &[Hash]) -> Result<Vec<u8>, String> {
+            Ok(Vec::new())
+        }
+        fn checkpoint(&mut self, _: &NodeId) -> Result<Position, String> {
+            Ok(Position::default())
+        }
+        fn apply(
+            &mut self,
+            _: &Endpoint,
+            _: Vec<Received>,
+            _: Option<Position>,
+        ) -> Result<Vec<Refusal>, ApplyError> {
+            Ok(Vec::new())
+        }
+        fn refused_by_peer(&mut self, _: &Endpoint, _: Vec<Refusal>) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    const RETRY: Duration = Duration::from_secs(30);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// The township's end of a link to the county, started at `at`, with
+    /// one document per offer and two offers in flight at most.
+    fn township(feed: &mut Feed, at: Duration) -> Session {
+        let end = |id: &str, region: &str| Endpoint {
+            id: NodeId::parse(id).unwrap(),
+            region: RegionCode::parse(region).unwrap(),
+        };
+        let config = Config {
+            batch_docs: 1,
+            window: 2,
+            retry_after: RETRY,
+            ..Config::default()
+        };
+        Session::new(
+            end("town", "330102001"),
+            end("county", "330102"),
+            config,
+            feed,
+            at,
+        )
+        .unwrap()
+    }
+
+    /// The county's hello: it has applied nothing of the township's feed.
+    fn hello() -> Msg {
+        Msg::Hello {
+            protocol: PROTOCOL,
+            node: "county".into(),
+            feed: 9,
+            resume_feed: 7,
+            resume: 0,
+            head: 0,
+        }
+    }
+
+    fn sent(s: &mut Session) -> Vec<Msg> {
+        std::iter::from_fn(|| s.poll_transmit()).collect()
+    }
+
+    fn offered(msgs: &[Msg]) -> Vec<(u64, u64)> {
+        msgs.iter()
+            .filter_map(|m| match m {
+                Msg::Offer { after, upto, .. } => Some((*after, *upto)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn until_the_peer_answers_the_timeout_is_the_next_hello() {
+        let mut feed = Feed::of(3);
+        let mut s = township(&mut feed, ms(1_000));
+        assert!(matches!(sent(&mut s)[..], [Msg::Hello { .. }]));
+        assert_eq!(s.poll_timeout(), Some(ms(1_000) + RETRY));
+        assert!(!s.can_offer(), "nothing is offered before the hello");
+        // Polled early (the feed grew): nothing, and the same timeout.
+        s.poll(&mut feed, ms(2_000)).unwrap();
+        assert!(sent(&mut s).is_empty());
+        assert_eq!(s.poll_timeout(), Some(ms(1_000) + RETRY));
+        // Polled at the timeout: the hello again, and the next one due.
+        s.poll(&mut feed, ms(1_000) + RETRY).unwrap();
+        assert!(matches!(sent(&mut s)[..], [Msg::Hello { .. }]));
+        assert_eq!(s.poll_timeout(), Some(ms(1_000) + RETRY + RETRY));
+    }
+
+    #[test]
+    fn with_offers_in_flight_the_timeout_is_the_retry_and_an_ack_clears_it() {
+        let mut feed = Feed::of(3);
+        let mut s = township(&mut feed, ms(0));
+        sent(&mut s);
+        s.handle(&mut feed, hello(), ms(500)).unwrap();
+        // The window is full: two offers of one document each.
+        assert_eq!(offered(&sent(&mut s)), [(0, 1), (1, 2)]);
+        assert!(!s.can_offer());
+        assert_eq!(s.poll_timeout(), Some(ms(500) + RETRY));
+        // The first is acknowledged: progress moves the deadline, and the
+        // room made is filled at once.
+        s.handle(&mut feed, Msg::Ack { upto: 1 }, ms(800)).unwrap();
+        assert_eq!(offered(&sent(&mut s)), [(2, 3)]);
+        assert_eq!(s.poll_timeout(), Some(ms(800) + RETRY));
+        // Everything acknowledged: nothing pending, nothing to wait for but
+        // a message or the feed growing.
+        s.handle(&mut feed, Msg::Ack { upto: 3 }, ms(900)).unwrap();
+        assert!(sent(&mut s).is_empty());
+        assert_eq!(s.poll_timeout(), None);
+        assert!(s.can_offer());
+        // The feed grows: the poll that tells of it offers the entry.
+        feed = Feed::of(4);
+        s.poll(&mut feed, ms(1_000)).unwrap();
+        assert_eq!(offered(&sent(&mut s)), [(3, 4)]);
+        assert_eq!(s.poll_timeout(), Some(ms(1_000) + RETRY));
+    }
+
+    #[test]
+    fn at_the_timeout_without_progress_the_offers_are_made_again() {
+        let mut feed = Feed::of(2);
+        let mut s = township(&mut feed, ms(0));
+        sent(&mut s);
+        s.handle(&mut feed, hello(), ms(0)).unwrap();
+        assert_eq!(offered(&sent(&mut s)), [(0, 1), (1, 2)]);
+        let due = s.poll_timeout().unwrap();
+        assert_eq!(due, RETRY);
+        // Polled just before: nothing yet.
+        s.poll(&mut feed, due - ms(1)).unwrap();
+        assert!(sent(&mut s).is_empty());
+        assert_eq!(s.poll_timeout(), Some(due));
+        // At it: resent from the last acknowledgement.
+        s.poll(&mut feed, due).unwrap();
+        assert_eq!(offered(&sent(&mut s)), [(0, 1), (1, 2)]);
+        assert_eq!(s.stats().retries, 1);
+        assert_eq!(s.poll_timeout(), Some(due + RETRY));
     }
 }
