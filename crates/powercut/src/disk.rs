@@ -306,7 +306,15 @@ impl Disk {
         Ok(out)
     }
 
-    fn new_node(&mut self, parent: u64, name: &OsStr, kind: Kind, perm: u16, uid: u32, gid: u32) -> u64 {
+    fn new_node(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        kind: Kind,
+        perm: u16,
+        uid: u32,
+        gid: u32,
+    ) -> u64 {
         let ino = self.next_ino;
         self.next_ino += 1;
         self.nodes.insert(
@@ -351,8 +359,11 @@ impl Disk {
         let ino = self.new_node(parent, name, kind, perm, uid, gid);
         self.children_mut(parent)?.insert(name.to_os_string(), ino);
         let path = self.live_path(ino)?;
-        self.journal
-            .push(if dir { Entry::Mkdir(path, ino) } else { Entry::Create(path, ino) });
+        self.journal.push(if dir {
+            Entry::Mkdir(path, ino)
+        } else {
+            Entry::Create(path, ino)
+        });
         self.dirty_dirs.insert(parent);
         Ok(ino)
     }
@@ -369,8 +380,11 @@ impl Disk {
         let path = self.live_path(ino)?;
         self.children_mut(parent)?.remove(name);
         self.unlinked(ino)?;
-        self.journal
-            .push(if dir { Entry::Rmdir(path) } else { Entry::Unlink(path) });
+        self.journal.push(if dir {
+            Entry::Rmdir(path)
+        } else {
+            Entry::Unlink(path)
+        });
         self.dirty_dirs.insert(parent);
         Ok(())
     }
@@ -795,12 +809,10 @@ impl Disk {
                 continue;
             }
             let limit = f.limit();
-            let pages: Vec<(u64, Vec<u8>)> =
-                f.pages.iter().map(|(&i, p)| (i, p.clone())).collect();
+            let pages: Vec<(u64, Vec<u8>)> = f.pages.iter().map(|(&i, p)| (i, p.clone())).collect();
             let file = match &mut rng {
-                Some(_) => Self::backing_file(&backing, node).map_err(|e| {
-                    io::Error::from_raw_os_error(e.code())
-                })?,
+                Some(_) => Self::backing_file(&backing, node)
+                    .map_err(|e| io::Error::from_raw_os_error(e.code()))?,
                 None => None,
             };
             for (index, page) in pages {

@@ -24,7 +24,10 @@ struct Fs {
     disk: Arc<Mutex<Disk>>,
 }
 
-pub(crate) fn mount(disk: Arc<Mutex<Disk>>, mountpoint: &Path) -> io::Result<fuser::BackgroundSession> {
+pub(crate) fn mount(
+    disk: Arc<Mutex<Disk>>,
+    mountpoint: &Path,
+) -> io::Result<fuser::BackgroundSession> {
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName("powercut".into()),
@@ -374,7 +377,16 @@ impl Filesystem for Fs {
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         // A roomy disk: nothing here runs out of space.
-        reply.statfs(1 << 26, 1 << 25, 1 << 25, 1 << 20, 1 << 19, PAGE as u32, 255, PAGE as u32);
+        reply.statfs(
+            1 << 26,
+            1 << 25,
+            1 << 25,
+            1 << 20,
+            1 << 19,
+            PAGE as u32,
+            255,
+            PAGE as u32,
+        );
     }
 }
 

@@ -13,7 +13,9 @@ fn disk(dir: &Path, flush: Flush) -> Disk {
 
 /// A file `name` in the root with `data`, created and fsynced.
 fn synced(d: &mut Disk, file: &str, data: &[u8]) -> u64 {
-    let ino = d.create(disk::ROOT, name(file), false, 0o644, 0, 0).unwrap();
+    let ino = d
+        .create(disk::ROOT, name(file), false, 0o644, 0, 0)
+        .unwrap();
     d.write(ino, 0, data).unwrap();
     d.fsync(ino, false).unwrap();
     ino
@@ -50,7 +52,10 @@ fn a_rename_needs_a_commit_that_fdatasync_of_an_overwrite_does_not_make() {
     d.cut(None).unwrap();
     // The data is durable (in the file, under its old name); the name not.
     assert!(!dir.path().join("seg-1").exists());
-    assert_eq!(&std::fs::read(dir.path().join("spare")).unwrap()[..6], b"record");
+    assert_eq!(
+        &std::fs::read(dir.path().join("spare")).unwrap()[..6],
+        b"record"
+    );
 
     // The same with the directory synced after the rename.
     let ino = d.lookup(disk::ROOT, name("spare")).unwrap();
@@ -61,17 +66,23 @@ fn a_rename_needs_a_commit_that_fdatasync_of_an_overwrite_does_not_make() {
     d.fsync(ino, true).unwrap();
     d.cut(None).unwrap();
     assert!(!dir.path().join("spare").exists());
-    assert_eq!(&std::fs::read(dir.path().join("seg-1")).unwrap()[..6], b"RECORD");
+    assert_eq!(
+        &std::fs::read(dir.path().join("seg-1")).unwrap()[..6],
+        b"RECORD"
+    );
 }
 
 #[test]
 fn the_journal_commits_in_order_and_an_fsync_of_a_new_file_commits_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = disk(dir.path(), Flush::File);
-    let sub = d.create(disk::ROOT, name("sub"), true, 0o755, 0, 0).unwrap();
+    let sub = d
+        .create(disk::ROOT, name("sub"), true, 0o755, 0, 0)
+        .unwrap();
     let x = d.create(sub, name("x"), false, 0o644, 0, 0).unwrap();
     d.write(x, 0, b"x").unwrap();
-    d.rename(sub, name("x"), disk::ROOT, name("y"), false).unwrap();
+    d.rename(sub, name("x"), disk::ROOT, name("y"), false)
+        .unwrap();
     // Grown and created: fdatasync commits, names included.
     let z = d.create(disk::ROOT, name("z"), false, 0o644, 0, 0).unwrap();
     d.write(z, 0, b"zz").unwrap();
@@ -117,7 +128,10 @@ fn a_truncation_is_durable_only_when_committed() {
     assert_eq!(live.len(), 5000);
     assert!(live[..100].iter().all(|&b| b == 7) && live[100..].iter().all(|&b| b == 0));
     d.cut(None).unwrap();
-    assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), vec![7; 10_000]);
+    assert_eq!(
+        std::fs::read(dir.path().join("a")).unwrap(),
+        vec![7; 10_000]
+    );
     let a = d.lookup(disk::ROOT, name("a")).unwrap();
     d.set_size(a, 100).unwrap();
     d.set_size(a, 5000).unwrap();
@@ -174,7 +188,10 @@ fn through_the_mount_unsynced_writes_and_names_are_lost_at_a_cut() {
     f.sync_all().unwrap();
     f.write_all(b" and not").unwrap();
     drop(f);
-    assert_eq!(std::fs::read(root.join("d/kept")).unwrap(), b"synced and not");
+    assert_eq!(
+        std::fs::read(root.join("d/kept")).unwrap(),
+        b"synced and not"
+    );
     std::fs::write(root.join("d/lost"), b"never synced").unwrap();
     std::fs::rename(root.join("d/kept"), root.join("d/renamed")).unwrap();
     assert!(root.join("d/lost").exists());
@@ -185,9 +202,15 @@ fn through_the_mount_unsynced_writes_and_names_are_lost_at_a_cut() {
     assert!(!root.join("d/renamed").exists());
     // A rename followed by a directory sync survives.
     std::fs::rename(root.join("d/kept"), root.join("d/renamed")).unwrap();
-    std::fs::File::open(root.join("d")).unwrap().sync_all().unwrap();
+    std::fs::File::open(root.join("d"))
+        .unwrap()
+        .sync_all()
+        .unwrap();
     pc.cut(Cut::Clean).unwrap();
     assert_eq!(std::fs::read(root.join("d/renamed")).unwrap(), b"synced");
-    assert_eq!(std::fs::read(backing.path().join("d/renamed")).unwrap(), b"synced");
+    assert_eq!(
+        std::fs::read(backing.path().join("d/renamed")).unwrap(),
+        b"synced"
+    );
     pc.unmount().unwrap();
 }
