@@ -13,14 +13,15 @@
 //! # The model
 //!
 //! **File data** is kept in 4 KiB pages. A page written but not yet made
-//! durable is held in memory (reads through the mount see it). The mount
-//! asks the kernel for FUSE's writeback cache, so a write first sits in
-//! the kernel's page cache, as on ext4, and reaches the layer when the
-//! kernel writes it back: on `fsync`/`fdatasync`, on `sync_file_range`
-//! (which sled 0.34 issues after every write of its log, and which a FUSE
-//! filesystem otherwise never sees), on `close`, or in the background.
-//! Pages the layer holds are *in the disk's cache*: they survive only a
-//! flush. What flushes them is chosen by [`Flush`]:
+//! durable is held in memory (reads through the mount see it): it is *in
+//! the disk's cache*, and survives only a flush. Every write reaches the
+//! layer as the process makes it: the mount does not use FUSE's writeback
+//! cache, under which the kernel writes a `sync_file_range` range back to
+//! the layer asynchronously, so a later `fsync` of another file can arrive
+//! first, an order a real disk never shows (sled's snapshot, synced after
+//! its log was `sync_file_range`d, then points past log data the cut
+//! dropped: the first long run, with the writeback cache, failed that way).
+//! What a flush covers is chosen by [`Flush`]:
 //!
 //! - [`Flush::Disk`] (the default, and what ext4 does): every `fsync`,
 //!   `fdatasync` and directory `fsync` ends in a cache flush of the whole
@@ -71,10 +72,12 @@
 //! always falls where no more was committed than the syncs forced, which is
 //! the worst case for names and sizes; attributes (mode, times) are not
 //! kept across a cut; hard links, symlinks and special files are not
-//! supported. A page the kernel writes back on `close` counts as in the
-//! disk's cache, so data closed but never synced is made durable by the
-//! next flush anywhere (ext4 might have kept it in the page cache for up to
-//! 30 s): sled's `conf` and blob files are written that way.
+//! supported. Written data is in the disk's cache at once, so data never
+//! synced is made durable by the next flush anywhere, where ext4 might have
+//! kept it in the page cache for up to 30 s. For sled's log (`db`) this is
+//! exact, as sled follows every write of it with `sync_file_range`; it is
+//! lenient for files written with no sync at all: sled's `conf` and blob
+//! files (the power-cut test counts the blob files; it has seen none).
 //!
 //! **A cut** ([`PowerCut::cut`]) waits for every file to be closed (kill the
 //! writers first), unmounts, drops the journal's pending entries and every
