@@ -45,6 +45,8 @@ fn rounds() -> usize {
         .unwrap_or(5)
 }
 
+/// ext4's flushes, or strict POSIX ones where `HALLSYNC_POWERCUT_FLUSH`
+/// says `file`.
 fn flush() -> Flush {
     match std::env::var("HALLSYNC_POWERCUT_FLUSH").as_deref() {
         Ok("file") => Flush::File,
@@ -135,11 +137,15 @@ fn check(dir: &Path, acked: &BTreeMap<String, usize>) -> Result<(), String> {
     Ok(())
 }
 
-fn power_cuts(torn: bool) {
-    let label = if torn { "torn" } else { "clean" };
+fn power_cuts(torn: bool, flush: Flush) {
+    let label = match (torn, flush) {
+        (false, Flush::Disk) => "clean",
+        (true, Flush::Disk) => "torn",
+        (false, Flush::File) => "strict",
+        (true, Flush::File) => "strict torn",
+    };
     let backing = tempfile::tempdir().unwrap();
     let mnt = tempfile::tempdir().unwrap();
-    let flush = flush();
     let mut pc = match PowerCut::mount(backing.path(), mnt.path(), flush) {
         Ok(pc) => pc,
         Err(e) => {
@@ -282,10 +288,22 @@ fn power_cuts(torn: bool) {
 
 #[test]
 fn power_cuts_lose_no_acknowledged_write() {
-    power_cuts(false);
+    power_cuts(false, flush());
 }
 
 #[test]
 fn torn_power_cuts_lose_no_acknowledged_write() {
-    power_cuts(true);
+    power_cuts(true, flush());
+}
+
+/// Under strict POSIX flushes (only the synced file's data is durable),
+/// the first cut loses acknowledged cases: a checkpoint deletes the log
+/// segments once sled's `Db::flush` returns, and sled 0.34's flush only
+/// calls `sync_file_range`, which makes nothing durable by itself. On ext4
+/// the directory `fsync` that follows the deletion flushes the disk cache
+/// and sled's writes with it (the default model, which passes).
+#[test]
+#[ignore = "fails: the store's checkpoint trusts sled's flush (sync_file_range, no fsync), durable on ext4 but not under strict POSIX; see the doc comment"]
+fn strict_posix_power_cuts_lose_no_acknowledged_write() {
+    power_cuts(false, Flush::File);
 }
