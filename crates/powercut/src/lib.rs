@@ -34,7 +34,9 @@
 //!   directory `fsync` after deleting log segments.
 //! - [`Flush::File`] (strict POSIX): only the synced file's pages. Under it
 //!   sled's `Db::flush` makes nothing durable; only sled's own periodic
-//!   `fsync` does.
+//!   `fsync` does, and the store, which deletes log segments once sled's
+//!   flush returns, loses acknowledged writes at the first cut (the hall's
+//!   ignored `strict_posix_power_cuts_lose_no_acknowledged_write`).
 //!
 //! Pages past a file's durable size wait for the journal (below), which
 //! commits sizes; a synced file's own pages are all durable after its sync.
