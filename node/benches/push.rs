@@ -9,6 +9,8 @@
 //! (0: each client writes its next case as soon as the last returns; else
 //! it waits this long between its writes).
 
+#[path = "common/bundles.rs"]
+mod bundles;
 #[path = "../../crates/hall/tests/support/mod.rs"]
 mod support;
 
@@ -22,7 +24,6 @@ use hallsync_hall::Hall;
 use hallsync_model::{DocId, Level, NodeId, RegionCode, Ts};
 use hallsync_net::{NodeHandle, Options};
 use hallsync_pki::bundle::{Bundle, ParentConfig};
-use hallsync_pki::topology::NodeEntry;
 use hallsync_pki::{Ca, Identity};
 use hallsync_store::StoreOptions;
 
@@ -57,33 +58,17 @@ fn identity(id: &str, level: Level, region: &str) -> Identity {
 
 /// A bundle for `who`, listening on any loopback port if it has children.
 fn bundle(ca: &Ca, dir: &Path, who: &Identity, listens: bool, parent: Option<&str>) -> Bundle {
-    let t = now();
-    let issued = ca.issue(who, t.plus(-600), t.plus(86_400)).unwrap();
-    let entry = NodeEntry {
-        id: who.id.clone(),
-        name: format!("{} hall", who.id),
-        level: who.level,
-        region: who.region.clone(),
-        parent: parent.map(|p| NodeId::parse(p).unwrap()),
-        addr: None,
-        serial: issued.serial.clone(),
-        issued: t.to_string(),
-        expires: t.plus(86_400).to_string(),
-        revoked: None,
-    };
     let parent = parent.map(|p| ParentConfig {
         id: NodeId::parse(p).unwrap(),
         addr: "127.0.0.1:9".into(),
     });
-    Bundle::write(
-        &dir.join(who.id.as_str()),
+    bundles::bundle(
         ca,
-        &entry,
-        &issued,
+        dir,
+        who.clone(),
         listens.then(|| "127.0.0.1:0".to_string()),
         parent,
     )
-    .unwrap()
 }
 
 fn hall(dir: &Path, who: &Identity) -> Arc<Hall> {

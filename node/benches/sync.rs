@@ -8,6 +8,8 @@
 //! Environment: `BENCH_SYNC_N` (default `10000,100000`),
 //! `BENCH_SYNC_CAPPED_N` (default 10000; 0 skips), `BENCH_WRITERS` (16).
 
+#[path = "common/bundles.rs"]
+mod bundles;
 #[path = "../../crates/hall/tests/support/mod.rs"]
 mod support;
 #[path = "../../crates/hall/benches/common/workload.rs"]
@@ -23,7 +25,6 @@ use hallsync_model::{DocKind, EventKind, Level, NodeId, RegionCode, Ts};
 use hallsync_net::relay::Relay;
 use hallsync_net::status::{read_file, PeerStatus};
 use hallsync_pki::bundle::{Bundle, ParentConfig};
-use hallsync_pki::topology::NodeEntry;
 use hallsync_pki::{Ca, Identity};
 use hallsync_store::StoreOptions;
 
@@ -40,42 +41,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn bundle(
-    ca: &Ca,
-    dir: &Path,
-    who: Identity,
-    listen: Option<String>,
-    parent: Option<ParentConfig>,
-) -> Bundle {
-    let now = Ts(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64);
-    let issued = ca.issue(&who, now.plus(-600), now.plus(86_400)).unwrap();
-    let entry = NodeEntry {
-        id: who.id.clone(),
-        name: format!("{} hall", who.id),
-        level: who.level,
-        region: who.region.clone(),
-        parent: parent.as_ref().map(|p| p.id.clone()),
-        addr: listen.clone(),
-        serial: issued.serial.clone(),
-        issued: now.to_string(),
-        expires: now.plus(86_400).to_string(),
-        revoked: None,
-    };
-    Bundle::write(
-        &dir.join(who.id.as_str()),
-        ca,
-        &entry,
-        &issued,
-        listen,
-        parent,
-        Some("127.0.0.1:0".into()),
-    )
-    .unwrap()
 }
 
 /// One sync measured.
@@ -113,7 +78,7 @@ impl Pair {
         let port = free_port();
         let county_addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let bundles = tmp.path().join("bundles");
-        let cn = bundle(
+        let cn = bundles::bundle(
             &ca,
             &bundles,
             Identity {
@@ -124,7 +89,7 @@ impl Pair {
             Some(county_addr.to_string()),
             None,
         );
-        let tw = bundle(
+        let tw = bundles::bundle(
             &ca,
             &bundles,
             Identity {
