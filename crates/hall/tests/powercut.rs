@@ -296,14 +296,12 @@ fn torn_power_cuts_lose_no_acknowledged_write() {
     power_cuts(true, flush());
 }
 
-/// Under strict POSIX flushes (only the synced file's data is durable),
-/// the first cut loses acknowledged cases: a checkpoint deletes the log
-/// segments once sled's `Db::flush` returns, and sled 0.34's flush only
-/// calls `sync_file_range`, which makes nothing durable by itself. On ext4
-/// the directory `fsync` that follows the deletion flushes the disk cache
-/// and sled's writes with it (the default model, which passes).
+/// Under strict POSIX flushes only the synced file's data is durable. A
+/// checkpoint deletes log segments once sled holds their records; sled 0.34's
+/// flush calls only `sync_file_range`, so the store syncs sled's file and
+/// directory itself after it (without that, the first cut here lost
+/// acknowledged cases).
 #[test]
-#[ignore = "fails: the store's checkpoint trusts sled's flush (sync_file_range, no fsync), durable on ext4 but not under strict POSIX; see the doc comment"]
 fn strict_posix_power_cuts_lose_no_acknowledged_write() {
     power_cuts(false, Flush::File);
 }

@@ -479,6 +479,8 @@ pub fn lock(handle: &DocHandle) -> Result<MutexGuard<'_, Loaded>, StoreError> {
 #[derive(Debug)]
 pub struct Store {
     db: sled::Db,
+    /// sled's directory (its files are synced after each flush).
+    sled_dir: PathBuf,
     /// For the keys written to sled directly (format, feed id,
     /// dictionaries).
     tree: sled::Tree,
@@ -1082,8 +1084,9 @@ impl Store {
             // The previous one has finished: it released the claim.
             let _ = done.join();
         }
-        let (db, tree, blocks, mem, dicts) = (
+        let (db, sled_dir, tree, blocks, mem, dicts) = (
             self.db.clone(),
+            self.sled_dir.clone(),
             self.tree.clone(),
             Arc::clone(&self.blocks),
             Arc::clone(&self.mem),
@@ -1092,7 +1095,7 @@ impl Store {
         let spawned = std::thread::Builder::new()
             .name("hallsync-dictionary".into())
             .spawn(move || {
-                let trained = train_dictionary(&db, &tree, &blocks, &mem, &dicts, seq);
+                let trained = train_dictionary(&db, &sled_dir, &tree, &blocks, &mem, &dicts, seq);
                 if let Err(e) = &trained {
                     tracing::warn!(error = %e, "could not train a compression dictionary; documents stay compressed as they are, and training is tried again later");
                 }
@@ -1151,6 +1154,7 @@ impl Store {
     fn checkpointer(&self) -> Checkpointer {
         Checkpointer {
             db: self.db.clone(),
+            sled_dir: self.sled_dir.clone(),
             tree: self.tree.clone(),
             blocks: Arc::clone(&self.blocks),
             wal: Arc::clone(&self.wal),
@@ -1523,6 +1527,7 @@ impl Store {
 /// thread).
 struct Checkpointer {
     db: sled::Db,
+    sled_dir: PathBuf,
     tree: sled::Tree,
     blocks: Arc<Blocks>,
     wal: Arc<Wal>,
@@ -1555,7 +1560,7 @@ impl Checkpointer {
             .fold(changes)
             .map_err(StoreError::from)
             .and_then(|()| Ok(self.tree.insert(MARK_KEY, &mark.encode()).map(drop)?))
-            .and_then(|()| Ok(self.db.flush().map(drop)?))
+            .and_then(|()| open::flush(&self.db, &self.sled_dir))
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 self.wal
@@ -1583,6 +1588,7 @@ impl Checkpointer {
 /// flushes sled, and only then lets new saves use it.
 fn train_dictionary(
     db: &sled::Db,
+    sled_dir: &Path,
     tree: &sled::Tree,
     blocks: &Blocks,
     mem: &Mem,
@@ -1602,10 +1608,10 @@ fn train_dictionary(
     let number = dicts.next_number();
     let mut k = dict::DICT_PREFIX.to_vec();
     k.extend_from_slice(&number.to_be_bytes());
-    let stored = tree
-        .insert(k, versioned(&dict::stored_form(seq, &raw)))
-        .and_then(|_| db.flush());
-    stored.map_err(|e| format!("could not store it: {e}"))?;
+    tree.insert(k, versioned(&dict::stored_form(seq, &raw)))
+        .map_err(StoreError::from)
+        .and_then(|_| open::flush(db, sled_dir))
+        .map_err(|e| format!("could not store it: {e}"))?;
     dicts.install(number, seq, &raw);
     tracing::info!(
         dictionary = number,

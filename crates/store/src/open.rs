@@ -31,7 +31,12 @@ pub(crate) fn direct(k: &[u8]) -> bool {
 /// Moves a format 3 or 4 store's keys (one sled key each) into blocks.
 /// Every step can be redone, so an upgrade cut short resumes at the next
 /// open; the format is marked once the log has been replayed too.
-fn pack_into_blocks(db: &sled::Db, tree: &sled::Tree, blocks: &Blocks) -> Result<(), StoreError> {
+fn pack_into_blocks(
+    db: &sled::Db,
+    sled_dir: &Path,
+    tree: &sled::Tree,
+    blocks: &Blocks,
+) -> Result<(), StoreError> {
     let mut moved = 0;
     loop {
         let step = tree
@@ -43,7 +48,7 @@ fn pack_into_blocks(db: &sled::Db, tree: &sled::Tree, blocks: &Blocks) -> Result
             return Ok(());
         }
         blocks.fold(step.iter().map(|(k, v)| (k.as_ref(), Some(v.as_ref()))))?;
-        db.flush()?;
+        flush(db, sled_dir)?;
         for (k, _) in &step {
             tree.remove(k)?;
         }
@@ -77,6 +82,19 @@ fn remove_half_made(sled_dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Flushes sled and makes what it wrote durable. sled 0.34's flush writes
+/// with `sync_file_range` alone, which leaves the drive's cache (and, for
+/// a file it just created or grew, the file's size and blocks) to chance on
+/// a power cut; the store deletes log segments on the strength of this
+/// flush, so it syncs sled's file and directory itself.
+pub(crate) fn flush(db: &sled::Db, sled_dir: &Path) -> Result<(), StoreError> {
+    db.flush()?;
+    let sync = |p: &Path| std::fs::File::open(p).and_then(|f| f.sync_all());
+    sync(&sled_dir.join("db"))
+        .and_then(|()| sync(sled_dir))
+        .map_err(|e| StoreError::io(sled_dir, e))
 }
 
 /// Opens sled in `dir`, waiting briefly for a previous holder to let go.
@@ -135,7 +153,8 @@ impl Store {
     }
 
     fn open_dir(path: &Path, options: StoreOptions, new: bool) -> Result<Store, StoreError> {
-        remove_half_made(&path.join(SLED_DIR)).map_err(|e| StoreError::io(path, e))?;
+        let sled_dir = path.join(SLED_DIR);
+        remove_half_made(&sled_dir).map_err(|e| StoreError::io(path, e))?;
         let db = open_sled(path, &options)?;
         let tree = db.open_tree("hallsync")?;
         let blocks = Arc::new(Blocks::new(tree.clone()));
@@ -151,7 +170,7 @@ impl Store {
         };
         let started = std::time::Instant::now();
         if matches!(format, Some(FORMAT_4 | FORMAT_3)) {
-            pack_into_blocks(&db, &tree, &blocks)?;
+            pack_into_blocks(&db, &sled_dir, &tree, &blocks)?;
         }
         let mark = match tree.get(MARK_KEY)? {
             Some(v) => {
@@ -214,7 +233,7 @@ impl Store {
             }
         };
         tree.insert(FORMAT_KEY, &[FORMAT])?;
-        db.flush()?;
+        flush(&db, &sled_dir)?;
         wal.remove_before(recovered.next_segment)
             .map_err(|e| StoreError::io(path, e))?;
         if let Some(old) = format.filter(|f| *f < FORMAT) {
@@ -240,6 +259,7 @@ impl Store {
         let cache = DocCache::new(options.cache_docs);
         let store = Store {
             db,
+            sled_dir,
             tree,
             blocks,
             wal: Arc::new(wal),
