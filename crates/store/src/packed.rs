@@ -780,7 +780,7 @@ mod tests {
     fn removing_an_empty_block_does_not_bring_back_what_an_old_cut_left_behind() {
         let (_db, t) = tree();
         let keys: Vec<_> = (0..60).map(key).collect();
-        let fresh = vec![1u8; 200];
+        let fresh = [1u8; 200];
         t.fold(keys.iter().map(|k| (k.as_slice(), Some(&fresh[..]))))
             .unwrap();
         let all = blocks(&t);
