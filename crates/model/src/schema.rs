@@ -642,7 +642,9 @@ impl<'a> Obj<'a> {
         self.child(key, v)
     }
 
-    /// The entries of a map of maps, bounded.
+    /// The entries of a map of maps, bounded, in key order (Automerge
+    /// hands a map over as a hash map: without the sort, reading the same
+    /// document twice could list events or reviews in another order).
     fn entries(&self, key: &str) -> Result<Vec<(String, Obj<'a>)>, SchemaError> {
         let m = match self.get(key) {
             None => return Ok(Vec::new()),
@@ -651,8 +653,10 @@ impl<'a> Obj<'a> {
         if m.map.iter().count() > MAX_ENTRIES {
             return Err(self.err(key, format!("has more than {MAX_ENTRIES} entries")));
         }
-        m.map
-            .iter()
+        let mut found: Vec<_> = m.map.iter().collect();
+        found.sort_by(|a, b| a.0.cmp(b.0));
+        found
+            .into_iter()
             .map(|(k, mv)| {
                 if mv.conflict {
                     return Err(m.err(k, "was written concurrently under the same key"));
@@ -1177,6 +1181,24 @@ mod tests {
         let mut back = read_case(&loaded, &id).unwrap();
         back.events.sort_by(|a, b| a.id.cmp(&b.id));
         assert_eq!(back, case);
+    }
+
+    /// Found by the `doc` fuzz harness: a document read twice must give
+    /// the same record, events in the same order.
+    #[test]
+    fn a_document_reads_the_same_every_time() {
+        let (id, doc, _) = case_doc();
+        let first = read_case(&doc, &id).unwrap();
+        assert!(first.events.len() > 1);
+        for _ in 0..20 {
+            let reloaded = AutoCommit::load(&doc.clone().save()).unwrap();
+            assert_eq!(read_case(&reloaded, &id).unwrap(), first);
+            assert_eq!(read_case(&doc, &id).unwrap(), first);
+        }
+        let keys: Vec<String> = first.events.iter().map(|e| e.id.to_string()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
     }
 
     #[test]
