@@ -40,6 +40,9 @@ mod aside;
 mod cache;
 mod commit;
 mod dict;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod mem;
 mod open;
 mod packed;

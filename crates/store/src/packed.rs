@@ -108,7 +108,7 @@ fn cost((k, v): &Entry) -> usize {
     k.len() + v.len() + 4
 }
 
-fn encode(entries: &[Entry]) -> Vec<u8> {
+pub(crate) fn encode(entries: &[Entry]) -> Vec<u8> {
     let mut raw = vec![RAW];
     let mut prev: &[u8] = &[];
     for (k, v) in entries {
@@ -176,7 +176,7 @@ fn walk(bound: &[u8], v: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Resu
     Ok(())
 }
 
-fn decode(bound: &[u8], v: &[u8]) -> Result<Vec<Entry>, BlockError> {
+pub(crate) fn decode(bound: &[u8], v: &[u8]) -> Result<Vec<Entry>, BlockError> {
     let mut entries = Vec::new();
     walk(bound, v, |k, v| {
         entries.push((k.to_vec(), v.to_vec()));

@@ -221,7 +221,7 @@ fn header_at(bytes: &[u8], pos: usize) -> Option<Header> {
 
 /// One thing found in a segment.
 #[derive(Debug)]
-enum Piece {
+pub(crate) enum Piece {
     /// A record: its LSN, the first LSN of its flush, and its operations.
     Record { lsn: u64, group: u64, ops: Vec<Op> },
     /// A segment's first record: the length the file was made.
@@ -273,7 +273,7 @@ fn has_zero_sector(bytes: &[u8], from: usize, to: usize) -> bool {
 }
 
 /// The pieces of one segment, in order.
-fn parse_segment(bytes: &[u8]) -> Vec<Piece> {
+pub(crate) fn parse_segment(bytes: &[u8]) -> Vec<Piece> {
     // Zeros after the last non-zero byte are the clean end (of a spare).
     let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
     let mut pieces = Vec::new();
@@ -305,7 +305,7 @@ fn parse_segment(bytes: &[u8]) -> Vec<Piece> {
 
 /// The records of a segment written before record headers: `[len u32 LE]
 /// [crc32 u32 LE][postcard Vec<Op>]`, a torn tail ending them.
-fn parse_legacy(bytes: &[u8], path: &Path) -> (Vec<Vec<Op>>, bool) {
+pub(crate) fn parse_legacy(bytes: &[u8], path: &Path) -> (Vec<Vec<Op>>, bool) {
     let mut records = Vec::new();
     let mut pos = 0;
     while let Some(header) = bytes.get(pos..pos + 8) {
@@ -352,7 +352,7 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{SEGMENT_PREFIX}{number:08}"))
 }
 
-fn segment_name(number: u64) -> String {
+pub(crate) fn segment_name(number: u64) -> String {
     format!("{SEGMENT_PREFIX}{number:08}")
 }
 
