@@ -35,7 +35,8 @@
 //!   flush had completed (flushes run one at a time), so it was
 //!   acknowledged;
 //! - damage at the very end: the last flush cut off by a crash is torn,
-//!   leaving it short or with whole 512-byte sectors still zero; a record
+//!   leaving it short or with 512-byte sectors as they were: zero (the
+//!   first may hold the end of an earlier flush before its zeros); a record
 //!   that is all there but fails its CRC was damaged after it was written.
 //!
 //! Writes that were acknowledged and cannot be replayed stop the open, with
@@ -259,12 +260,14 @@ fn record_at(bytes: &[u8], pos: usize) -> Option<(Piece, usize)> {
     Some((piece, pos + HEADER + h.len))
 }
 
-/// Whether `bytes[from..to]` holds a whole sector, aligned as on disk, that
-/// is all zeros.
+/// Whether `bytes[from..to]` holds what a sector, aligned as on disk, that
+/// a crash kept from being written looks like: all zeros, or, for the
+/// sector where `from` falls, zeros from `from` on (the bytes before were
+/// written by an earlier flush, and kept).
 fn has_zero_sector(bytes: &[u8], from: usize, to: usize) -> bool {
-    let mut s = from.div_ceil(SECTOR) * SECTOR;
+    let mut s = from / SECTOR * SECTOR;
     while s + SECTOR <= to {
-        if bytes[s..s + SECTOR].iter().all(|&b| b == 0) {
+        if bytes[s.max(from)..s + SECTOR].iter().all(|&b| b == 0) {
             return true;
         }
         s += SECTOR;
