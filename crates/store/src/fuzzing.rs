@@ -19,6 +19,9 @@ use crate::packed::{self, BlockError, Blocks};
 use crate::wal::{self, Mark, Op, Wal};
 use crate::{Head, Store};
 
+/// A key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// One key operation of a log record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LogOp {
@@ -224,12 +227,12 @@ fn block_error(e: BlockError) -> String {
 }
 
 /// A block's entries (the stored value of the block bound by `bound`).
-pub fn decode_block(bound: &[u8], value: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub fn decode_block(bound: &[u8], value: &[u8]) -> Result<Vec<KeyValue>, String> {
     packed::decode(bound, value).map_err(block_error)
 }
 
 /// A block's stored value holding `entries` (in key order).
-pub fn encode_block(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+pub fn encode_block(entries: &[KeyValue]) -> Vec<u8> {
     packed::encode(entries)
 }
 
@@ -272,7 +275,7 @@ impl BlockTree {
     }
 
     /// Every block's bound and stored value, in order.
-    pub fn raw(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    pub fn raw(&self) -> Result<Vec<KeyValue>, String> {
         self.tree
             .scan_prefix([packed::BLOCK])
             .map(|kv| {
@@ -288,16 +291,12 @@ impl BlockTree {
     }
 
     /// The entry with the greatest key below `to`.
-    pub fn last_below(&self, to: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+    pub fn last_below(&self, to: &[u8]) -> Result<Option<KeyValue>, String> {
         self.blocks.last_below(to).map_err(block_error)
     }
 
     /// The entries in `[from, to)`, up to the first error.
-    pub fn entries(
-        &self,
-        from: &[u8],
-        to: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    pub fn entries(&self, from: &[u8], to: Option<&[u8]>) -> Result<Vec<KeyValue>, String> {
         self.blocks
             .entries(from.to_vec(), to.map(<[u8]>::to_vec))
             .map(|kv| {
@@ -317,14 +316,14 @@ impl BlockTree {
 
 /// Reads stored compression dictionaries: `(sled key, value without its
 /// format byte)`.
-pub fn read_dicts(stored: &[(Vec<u8>, Vec<u8>)]) -> Result<usize, String> {
+pub fn read_dicts(stored: &[KeyValue]) -> Result<usize, String> {
     Dicts::read(stored.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
         .map(|d| d.next_number() as usize - 1)
 }
 
 /// The saved document in a stored `d` value, with the dictionaries
 /// `dicts` (as for [`read_dicts`]).
-pub fn unpack_saved(value: &[u8], dicts: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<u8>, String> {
+pub fn unpack_saved(value: &[u8], dicts: &[KeyValue]) -> Result<Vec<u8>, String> {
     let dicts = Dicts::read(dicts.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))?;
     crate::unpack_saved("fuzz", value, &dicts)
         .map(|c| c.into_owned())
@@ -369,7 +368,7 @@ pub fn feed_value(id: &str, origin: Option<&str>, bytes: &[u8]) -> Result<Vec<u8
 
 /// What sled holds for a store (after [`Store::checkpoint`]): every key
 /// and value as stored, blocks (`B` + bound) and the keys kept directly.
-pub fn sled_contents(store: &Store) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub fn sled_contents(store: &Store) -> Result<Vec<KeyValue>, String> {
     store
         .tree
         .iter()
