@@ -68,7 +68,7 @@ run() {
     HALLSYNC_FUZZ=$h nice -n 10 "$bin" "$work" "fuzz/corpus/$h" \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -artifact_prefix="fuzz/regressions/$h/" -print_final_stats=1 \
-        ${FUZZ_ARGS:-} 2>&1 | tee "target/fuzz/$h.log" | grep -v -E '^#[0-9]+\s+(NEW|REDUCE)' || true
+        ${FUZZ_ARGS:-} 2>&1 | tee "target/fuzz/$h.log" | grep --line-buffered -v -E '^#[0-9]+\s+(NEW|REDUCE)' || true
     local found
     found=$(find "fuzz/regressions/$h" -newer "$bin" -type f | wc -l)
     echo "== $h: $found new input(s) in fuzz/regressions/$h/ (full log: target/fuzz/$h.log)"
