@@ -24,7 +24,8 @@
 //! Cutting a block writes its new pieces first, then shrinks it. A crash in
 //! between leaves the old block whole beside the pieces: readers therefore
 //! count a block's entries only below the next block's bound, and the next
-//! fold that loads it drops the rest.
+//! fold that loads it drops the rest. Deleting an emptied block drops them
+//! first, since the block before then reaches further.
 //!
 //! Readers run while a checkpoint folds. Changing one block is one sled
 //! write, seen whole or not at all. A cut holds `cutting` for writing, and
@@ -245,7 +246,7 @@ fn block_for(tree: &sled::Tree, key: &[u8]) -> Result<Block, BlockError> {
 /// the first). A block that only grew at its end is cut into full pieces and
 /// a remainder, as keys that arrive in order keep doing; any other into
 /// pieces of even size, leaving each room to grow.
-fn store(tree: &sled::Tree, cutting: &RwLock<()>, block: Block) -> Result<(), sled::Error> {
+fn store(tree: &sled::Tree, cutting: &RwLock<()>, block: Block) -> Result<(), BlockError> {
     if !block.changed {
         return Ok(());
     }
@@ -270,8 +271,11 @@ fn store(tree: &sled::Tree, cutting: &RwLock<()>, block: Block) -> Result<(), sl
     let key = block_key(&block.bound);
     if pieces.len() == 1 {
         return match pieces[0] {
-            [] if !block.bound.is_empty() => tree.remove(key).map(drop),
-            piece => tree.insert(key, encode(piece)).map(drop),
+            [] if !block.bound.is_empty() => {
+                let _cut = cutting.write().unwrap_or_else(|e| e.into_inner());
+                remove(tree, &block.bound)
+            }
+            piece => Ok(tree.insert(key, encode(piece)).map(drop)?),
         };
     }
     let _cut = cutting.write().unwrap_or_else(|e| e.into_inner());
@@ -279,6 +283,30 @@ fn store(tree: &sled::Tree, cutting: &RwLock<()>, block: Block) -> Result<(), sl
         tree.insert(block_key(&piece[0].0), encode(piece))?;
     }
     tree.insert(key, encode(pieces[0]))?;
+    Ok(())
+}
+
+/// Deletes the block bound by `bound`. The block before it then holds its
+/// range too, so what that block kept from a cut cut short (its entries at
+/// or above `bound`, older than the ones cut off) goes first, or it would
+/// be read again; a block left with nothing goes likewise, before it.
+fn remove(tree: &sled::Tree, bound: &[u8]) -> Result<(), BlockError> {
+    let before = tree
+        .range(vec![BLOCK]..block_key(bound))
+        .next_back()
+        .transpose()?;
+    if let Some((k, v)) = before {
+        let prev = bound_of(&k);
+        let mut entries = decode(&prev, &v)?;
+        let held = entries.len();
+        entries.retain(|(key, _)| key.as_slice() < bound);
+        if entries.is_empty() && !prev.is_empty() {
+            remove(tree, &prev)?;
+        } else if entries.len() < held {
+            tree.insert(k, encode(&entries))?;
+        }
+    }
+    tree.remove(block_key(bound))?;
     Ok(())
 }
 
@@ -687,6 +715,37 @@ mod tests {
         t.fold([(a.1[0].0.as_slice(), Some(&fresh[..]))]).unwrap();
         check(&t);
         assert_eq!(scan(&t, &[], None).len(), 59);
+    }
+
+    /// Found by the `block` fuzz harness: after a cut cut short, a later
+    /// block emptied and deleted gave its range back to the block before,
+    /// which still held stale copies of its keys.
+    #[test]
+    fn a_block_emptied_after_a_cut_cut_short_does_not_bring_back_old_entries() {
+        let (_db, t) = tree();
+        let keys: Vec<_> = (0..60).map(key).collect();
+        let fresh = vec![1u8; 200];
+        t.fold(keys.iter().map(|k| (k.as_slice(), Some(&fresh[..]))))
+            .unwrap();
+        let all = blocks(&t);
+        assert!(all.len() >= 3);
+        let (a, b) = (&all[0], &all[1]);
+        let mut whole = a.1.clone();
+        whole.extend(b.1.iter().map(|(k, _)| (k.clone(), b"stale".to_vec())));
+        t.tree.insert(block_key(&a.0), encode(&whole)).unwrap();
+        // Every key of the second block deleted: the block goes.
+        t.fold(b.1.iter().map(|(k, _)| (k.as_slice(), None)))
+            .unwrap();
+        check(&t);
+        let want: Vec<Entry> = keys
+            .iter()
+            .filter(|k| !b.1.iter().any(|(gone, _)| gone == *k))
+            .map(|k| (k.clone(), fresh.clone()))
+            .collect();
+        assert_eq!(scan(&t, &[], None), want);
+        for (k, _) in &b.1 {
+            assert_eq!(t.get(k).unwrap(), None);
+        }
     }
 
     #[test]
