@@ -9,7 +9,8 @@
 //!    bytes read as stored dictionary 1 (its checksum made right), then the
 //!    document: same invariants;
 //! 2. a document's head (`h`): decodes, encodes, and decodes the same;
-//! 3. a feed entry (`c`): parses, and is written back the same;
+//! 3. a feed entry (`c`): parses, and what it is written back as parses
+//!    the same;
 //! 4. the log's mark: decodes only from 16 bytes, and encodes back to them.
 
 use hallsync_store::fuzzing::{
@@ -78,12 +79,8 @@ pub fn run(data: &[u8]) {
             };
             let again = feed_value(&id, origin.as_deref(), &bytes)
                 .unwrap_or_else(|e| panic!("a feed entry's id {id:?} does not parse again: {e}"));
-            // Written back in the current value format.
-            assert_eq!(
-                &again[1..],
-                &value[1..],
-                "a feed entry is written back differently"
-            );
+            // Not byte for byte: an id is written back canonical
+            // (`case:4300:x` reads as `case:43:x`).
             assert_eq!(
                 parse_feed_value(&again),
                 Ok((id, origin, bytes)),
