@@ -50,12 +50,12 @@ pub const HARNESSES: &[Harness] = &[
     Harness {
         name: "frame",
         run: frame::run,
-        short_run: 5000,
+        short_run: 3000,
     },
     Harness {
         name: "doc",
         run: doc::run,
-        short_run: 1000,
+        short_run: 600,
     },
     Harness {
         name: "wal_segment",
@@ -80,7 +80,7 @@ pub const HARNESSES: &[Harness] = &[
     Harness {
         name: "csv",
         run: table::csv,
-        short_run: 2000,
+        short_run: 1000,
     },
     Harness {
         name: "xlsx",
