@@ -24,7 +24,8 @@
 //! Cutting a block writes its new pieces first, then shrinks it. A crash in
 //! between leaves the old block whole beside the pieces: readers therefore
 //! count a block's entries only below the next block's bound, and the next
-//! fold that loads it drops the rest.
+//! fold that loads it drops the rest. Deleting an emptied block drops them
+//! first, since the block before then reaches further.
 //!
 //! Readers run while a checkpoint folds. Changing one block is one sled
 //! write, seen whole or not at all. A cut holds `cutting` for writing, and
@@ -108,7 +109,7 @@ fn cost((k, v): &Entry) -> usize {
     k.len() + v.len() + 4
 }
 
-fn encode(entries: &[Entry]) -> Vec<u8> {
+pub(crate) fn encode(entries: &[Entry]) -> Vec<u8> {
     let mut raw = vec![RAW];
     let mut prev: &[u8] = &[];
     for (k, v) in entries {
@@ -176,7 +177,7 @@ fn walk(bound: &[u8], v: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Resu
     Ok(())
 }
 
-fn decode(bound: &[u8], v: &[u8]) -> Result<Vec<Entry>, BlockError> {
+pub(crate) fn decode(bound: &[u8], v: &[u8]) -> Result<Vec<Entry>, BlockError> {
     let mut entries = Vec::new();
     walk(bound, v, |k, v| {
         entries.push((k.to_vec(), v.to_vec()));
