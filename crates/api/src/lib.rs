@@ -157,11 +157,7 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// The page of `all` that `offset` and `limit` ask for.
     pub fn of(all: Vec<T>, offset: usize, limit: usize) -> Result<Page<T>, ApiError> {
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(ApiError::bad_request(format!(
-                "limit must be 1 to {MAX_PAGE}"
-            )));
-        }
+        check_limit(limit)?;
         let total = all.len();
         Ok(Page {
             total,
@@ -170,6 +166,16 @@ impl<T> Page<T> {
             items: all.into_iter().skip(offset).take(limit).collect(),
         })
     }
+}
+
+/// Refuses a page size outside 1 to [`MAX_PAGE`].
+pub fn check_limit(limit: usize) -> Result<(), ApiError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    Ok(())
 }
 
 /// The default page size, for serde.

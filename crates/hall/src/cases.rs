@@ -1,6 +1,7 @@
 //! Case operations: accepting, recording events, reading and listing.
 
-use std::collections::BTreeSet;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeSet, BinaryHeap, HashSet};
 
 use hallsync_model::case::{Applicant, CaseClock, ItemRef};
 use hallsync_model::clock::{self, Meter};
@@ -364,13 +365,11 @@ impl Hall {
         })
     }
 
-    /// Cases matching `filter` at `now`, soonest due first.
+    /// Cases matching `filter` at `now`, soonest due first (see
+    /// [`list_order`]): every row built, then sorted.
     pub fn list_cases(&self, filter: &CaseFilter, now: Ts) -> Result<Vec<CaseRow>, HallError> {
         let cal = self.calendar()?;
-        let horizon = filter.due_within.map(|n| {
-            clock::advance(&cal, Meter::WorkingDays, now, i64::from(n) * DAY)
-                .unwrap_or(Ts(i64::MAX))
-        });
+        let horizon = horizon(filter, &cal, now);
         // Candidates from the index: indexed due times are the earliest a
         // case can fall due, so a range scan up to the bound never misses.
         let mut candidates: Option<BTreeSet<DocId>> = None;
@@ -400,14 +399,7 @@ impl Hall {
         let mut rows = Vec::new();
         let mut consider = |id: DocId, rec: CaseRecord| -> Result<(), HallError> {
             let row = self.row_from_record(id, &rec, &cal, now)?;
-            let open = row.view.state.is_open();
-            let keep = (filter.include_closed || open || filter.state.is_some())
-                && (!filter.overdue || (open && row.clock.over_committed))
-                && horizon.is_none_or(|h| {
-                    open && !row.clock.over_committed
-                        && row.clock.committed_due.is_some_and(|d| d <= h)
-                });
-            if keep {
+            if keeps(filter, horizon, &row) {
                 rows.push(row);
             }
             Ok(())
@@ -427,17 +419,115 @@ impl Hall {
                 }
             }
         }
-        rows.sort_by(|a, b| {
-            let key = |r: &CaseRow| {
-                (
-                    r.clock.committed_due.is_none(),
-                    r.clock.committed_due,
-                    r.header.number.clone(),
-                )
-            };
-            key(a).cmp(&key(b))
-        });
+        rows.sort_by(list_order);
         Ok(rows)
+    }
+
+    /// The rows `offset..offset + limit` of [`Hall::list_cases`] and how
+    /// many rows it holds, without building the rest when the list is of
+    /// open cases only (no `overdue`, `due_within` or `item`; a `state`,
+    /// if any, open): then the total comes from index counts and the rows
+    /// from a walk of the due-time index in due order that stops once the
+    /// page is complete. Indexed due times are lower bounds of the real
+    /// ones (see ARCHITECTURE.md, "Index"), so a row is placed once the
+    /// walk has passed its real due time; rows due later wait in a heap.
+    /// Any other list is built whole, as [`Hall::list_cases`] does.
+    pub fn list_cases_page(
+        &self,
+        filter: &CaseFilter,
+        now: Ts,
+        offset: usize,
+        limit: usize,
+    ) -> Result<CasePage, HallError> {
+        let want = offset.saturating_add(limit);
+        let walkable = !filter.include_closed
+            && !filter.overdue
+            && filter.due_within.is_none()
+            && filter.item.is_none()
+            && filter.state.is_none_or(CaseState::is_open);
+        if walkable {
+            if let Some((total, rows)) = self.open_cases_in_due_order(filter, now, want)? {
+                return Ok(CasePage {
+                    total,
+                    rows: rows.into_iter().skip(offset).collect(),
+                });
+            }
+        }
+        let rows = self.list_cases(filter, now)?;
+        Ok(CasePage {
+            total: rows.len(),
+            rows: rows.into_iter().skip(offset).take(limit).collect(),
+        })
+    }
+
+    /// The first `want` open cases (in `filter`'s open state, if any) in
+    /// list order, and how many there are; `None` when some open case has
+    /// no due time in the index (the walk would miss it).
+    fn open_cases_in_due_order(
+        &self,
+        filter: &CaseFilter,
+        now: Ts,
+        want: usize,
+    ) -> Result<Option<(usize, Vec<CaseRow>)>, HallError> {
+        let mut open = 0;
+        for state in (1..=15).filter_map(CaseState::from_code) {
+            if state.is_open() {
+                open += self
+                    .store
+                    .count_cases_where(IndexKey::State(state.code()))?;
+            }
+        }
+        // Only open cases have an indexed due time, each at most one.
+        if self.store.count_cases_with(TimeField::Due)? != open {
+            return Ok(None);
+        }
+        let members: Option<HashSet<DocId>> = match filter.state {
+            Some(s) => Some(
+                self.store
+                    .cases_where(IndexKey::State(s.code()))?
+                    .into_iter()
+                    .collect(),
+            ),
+            None => None,
+        };
+        let total = members.as_ref().map_or(open, HashSet::len);
+        let cal = self.calendar()?;
+        let mut waiting: BinaryHeap<Reverse<Listed>> = BinaryHeap::new();
+        let mut rows = Vec::new();
+        let mut seen = HashSet::new();
+        for entry in self.store.cases_from(TimeField::Due, i64::MIN) {
+            let (indexed, id) = entry?;
+            // Every case not yet walked falls due at `indexed` or later, so
+            // a row due before that comes before all of them.
+            while rows.len() < want
+                && waiting.peek().is_some_and(|Reverse(Listed(r))| {
+                    r.clock.committed_due.is_some_and(|d| d.0 < indexed)
+                })
+            {
+                if let Some(Reverse(Listed(row))) = waiting.pop() {
+                    rows.push(row);
+                }
+            }
+            if rows.len() >= want {
+                break;
+            }
+            if members.as_ref().is_some_and(|m| !m.contains(&id)) || !seen.insert(id.clone()) {
+                continue;
+            }
+            if let Some(rec) = self.store.case_record(&id)? {
+                let row = self.row_from_record(id, &rec, &cal, now)?;
+                if keeps(filter, None, &row) {
+                    waiting.push(Reverse(Listed(row)));
+                }
+            }
+        }
+        while rows.len() < want {
+            match waiting.pop() {
+                Some(Reverse(Listed(row))) => rows.push(row),
+                None => break,
+            }
+        }
+        Ok(Some((total, rows)))
     }
 
     /// Re-derives every case's index record from its events, for a store
@@ -515,4 +605,68 @@ impl Hall {
         self.store.reindex_cases(updates, None)?;
         Ok(n)
     }
+}
+
+/// One page of a case list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasePage {
+    /// Cases on the whole list.
+    pub total: usize,
+    /// This page's rows, in list order.
+    pub rows: Vec<CaseRow>,
+}
+
+/// The order of a case list: soonest committed due time first, cases with
+/// none (not accepted yet) last; then by case number, then by id.
+fn list_order(a: &CaseRow, b: &CaseRow) -> Ordering {
+    fn key(r: &CaseRow) -> (bool, Option<Ts>, &str, &str) {
+        (
+            r.clock.committed_due.is_none(),
+            r.clock.committed_due,
+            r.header.number.as_str(),
+            r.id.as_str(),
+        )
+    }
+    key(a).cmp(&key(b))
+}
+
+/// A row ordered by [`list_order`], for the heap.
+struct Listed(CaseRow);
+
+impl PartialEq for Listed {
+    fn eq(&self, other: &Listed) -> bool {
+        list_order(&self.0, &other.0) == Ordering::Equal
+    }
+}
+
+impl Eq for Listed {}
+
+impl PartialOrd for Listed {
+    fn partial_cmp(&self, other: &Listed) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Listed {
+    fn cmp(&self, other: &Listed) -> Ordering {
+        list_order(&self.0, &other.0)
+    }
+}
+
+/// The end of a "due within" window, if the filter has one.
+fn horizon(filter: &CaseFilter, cal: &Calendar, now: Ts) -> Option<Ts> {
+    filter.due_within.map(|n| {
+        clock::advance(cal, Meter::WorkingDays, now, i64::from(n) * DAY).unwrap_or(Ts(i64::MAX))
+    })
+}
+
+/// Whether `row`, a candidate the index gave, is on the list `filter`
+/// asks for (`horizon`: the end of its "due within" window).
+fn keeps(filter: &CaseFilter, horizon: Option<Ts>, row: &CaseRow) -> bool {
+    let open = row.view.state.is_open();
+    (filter.include_closed || open || filter.state.is_some())
+        && (!filter.overdue || (open && row.clock.over_committed))
+        && horizon.is_none_or(|h| {
+            open && !row.clock.over_committed && row.clock.committed_due.is_some_and(|d| d <= h)
+        })
 }

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use calendar::CalendarImport;
-pub use cases::{CaseFilter, CaseRow, NewCase};
+pub use cases::{CaseFilter, CasePage, CaseRow, NewCase};
 pub use catalogue::{ImportReport, ItemChange, RowProblem};
 pub use docs::MAX_DOC_BYTES;
 pub use hallsync_store::{Direction, SetAside};

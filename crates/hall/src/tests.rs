@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use hallsync_model::case::Outcome;
 use hallsync_model::{
     CaseState, DocId, EventKind, ItemStatus, Level, NodeId, RegionCode, ReviewAction, Ts,
@@ -10,7 +12,7 @@ mod support;
 use support::{item as content, publish, township};
 
 use crate::import::{items_from_table, read_csv, read_table};
-use crate::{CaseFilter, Hall, HallError, NewCase};
+use crate::{CaseFilter, CaseRow, Hall, HallError, NewCase};
 
 const CALENDAR: &str =
     "2026-10-01,holiday,国庆\n2026-10-02,holiday,国庆\n2026-10-10,workday,调休\n";
@@ -772,4 +774,310 @@ fn a_document_file_that_makes_automerge_panic_is_refused() {
     let err = hall.import_doc(bytes, t("2026-03-10 10:00")).unwrap_err();
     assert!(matches!(err, HallError::BadInput(_)), "{err}");
     assert!(err.to_string().contains("panicked"), "{err}");
+}
+
+/// Cases of every kind a list orders: accepted on many days under two
+/// items (ties in due time included), received only (some long enough ago
+/// to count as accepted), paused and resumed, paused ever since, in a
+/// special procedure, being handled, concluded and withdrawn. Each written
+/// at its own time.
+fn varied_cases(hall: &Hall) {
+    published(hall, "A1");
+    hall.add_item(&content("B2", "3个工作日"), "起草人", t("2026-01-05"))
+        .unwrap();
+    hall.review_item("B2", ReviewAction::Approved, "法制办", "", t("2026-01-05"))
+        .unwrap();
+    hall.review_item("B2", ReviewAction::Published, "法制办", "", t("2026-01-05"))
+        .unwrap();
+    let event = |number: &str, kind: EventKind, at: &str| {
+        hall.record_event(number, kind, "李四", t(at), t(at))
+            .unwrap();
+    };
+    for i in 0..48u32 {
+        let code = if i % 3 == 0 { "B2" } else { "A1" };
+        // Two cases a day at the same minute: equal due times.
+        let at = format!("2026-{}-{:02} 09:30", 10 + i / 24, 2 + (i % 24) / 2 * 2);
+        let mut new = new_case(code, &at);
+        new.accept = i % 11 != 5;
+        let number = hall.accept_case(new, t(&at)).unwrap().header.number;
+        let later = |hours: i64| t(&at).plus(hours * 3_600).to_string();
+        match i % 8 {
+            1 => event(
+                &number,
+                EventKind::StepStarted {
+                    step: "审核".into(),
+                },
+                &later(2),
+            ),
+            2 => event(
+                &number,
+                EventKind::SupplementRequested {
+                    materials: "户口簿".into(),
+                },
+                &later(3),
+            ),
+            3 => {
+                let materials = "图纸".to_string();
+                event(
+                    &number,
+                    EventKind::SupplementRequested { materials },
+                    &later(1),
+                );
+                event(&number, EventKind::SupplementCompleted, &later(50));
+            }
+            4 => event(
+                &number,
+                EventKind::Concluded {
+                    outcome: Outcome::Approved,
+                    opinion: "准予".into(),
+                    certificate: format!("批准书 {i}"),
+                },
+                &later(30),
+            ),
+            6 => event(
+                &number,
+                EventKind::Withdrawn {
+                    reason: "申请人撤回".into(),
+                },
+                &later(4),
+            ),
+            7 => event(
+                &number,
+                EventKind::SpecialStarted {
+                    procedure: hallsync_model::case::Procedure::Appraisal,
+                    reason: "鉴定".into(),
+                    until: None,
+                },
+                &later(5),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// A list of each kind: open cases by state (walked in due order), a
+/// closed state, by item, overdue, due soon, and with closed cases.
+fn list_filters() -> Vec<CaseFilter> {
+    vec![
+        CaseFilter::default(),
+        CaseFilter {
+            state: Some(CaseState::Accepted),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            state: Some(CaseState::Handling),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            state: Some(CaseState::SupplementStarted),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            state: Some(CaseState::Received),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            state: Some(CaseState::Approved),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            item: Some("B2".into()),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            overdue: true,
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            due_within: Some(3),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            include_closed: true,
+            ..CaseFilter::default()
+        },
+    ]
+}
+
+#[test]
+fn a_page_of_the_case_list_holds_the_same_rows_as_the_whole_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    varied_cases(&hall);
+    // Every open case has an indexed due time, so open-case lists are
+    // paged by walking the due-time index.
+    let open: usize = (1..=15)
+        .filter_map(CaseState::from_code)
+        .filter(|s| s.is_open())
+        .map(|s| {
+            hall.store()
+                .count_cases_where(hallsync_store::IndexKey::State(s.code()))
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        hall.store()
+            .count_cases_with(hallsync_store::TimeField::Due)
+            .unwrap(),
+        open
+    );
+    let filters = list_filters();
+    // Right after the last write, and weeks later (paused cases have
+    // fallen due later than their index says; old receipts count as
+    // accepted).
+    for now in [t("2026-11-30 18:00"), t("2026-12-21 10:00")] {
+        for filter in &filters {
+            let whole = hall.list_cases(filter, now).unwrap();
+            for offset in [0, 1, 5, 13, 40] {
+                for limit in [1, 3, 10, 50] {
+                    let page = hall.list_cases_page(filter, now, offset, limit).unwrap();
+                    let expected: Vec<_> = whole.iter().skip(offset).take(limit).cloned().collect();
+                    assert_eq!(page.total, whole.len(), "{filter:?} at {now}");
+                    assert_eq!(
+                        page.rows, expected,
+                        "{filter:?} at {now}, offset {offset}, limit {limit}"
+                    );
+                }
+            }
+        }
+    }
+    let open_now = hall
+        .list_cases(&CaseFilter::default(), t("2026-12-21 10:00"))
+        .unwrap();
+    assert_eq!(open_now.len(), open);
+    assert!(open_now.iter().any(|r| r.clock.paused_now));
+}
+
+#[test]
+fn an_open_case_missing_from_the_due_index_is_still_listed_in_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    varied_cases(&hall);
+    let now = t("2026-11-30 18:00");
+    let whole = hall.list_cases(&CaseFilter::default(), now).unwrap();
+    // As a record made with no due time would leave it: open, unindexed.
+    let victim = &whole[whole.len() / 2];
+    let mut record = hall.store().case_record(&victim.id).unwrap().unwrap();
+    record.due = None;
+    hall.store()
+        .reindex_cases(vec![(victim.id.clone(), record)], None)
+        .unwrap();
+    let page = hall
+        .list_cases_page(&CaseFilter::default(), now, 0, whole.len())
+        .unwrap();
+    assert_eq!(page.total, whole.len());
+    assert_eq!(page.rows, whole);
+}
+
+#[test]
+fn a_paused_case_due_with_another_waits_for_it_and_follows_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "A1");
+    hall.add_item(&content("B2", "3个工作日"), "起草人", t("2026-01-05"))
+        .unwrap();
+    hall.review_item("B2", ReviewAction::Approved, "法制办", "", t("2026-01-05"))
+        .unwrap();
+    hall.review_item("B2", ReviewAction::Published, "法制办", "", t("2026-01-05"))
+        .unwrap();
+    // Indexed and due at 24:00 Mon 16 Nov.
+    let a = hall
+        .accept_case(new_case("A1", "2026-11-02 09:00"), t("2026-11-02 09:00"))
+        .unwrap();
+    // Indexed due 24:00 Thu 5 Nov when written; paused since Tuesday, so
+    // on Thursday the 12th it falls due with the first, later in the index.
+    let b = hall
+        .accept_case(new_case("B2", "2026-11-02 10:00"), t("2026-11-02 10:00"))
+        .unwrap();
+    hall.record_event(
+        &b.header.number,
+        EventKind::SupplementRequested {
+            materials: "户口簿".into(),
+        },
+        "王芳",
+        t("2026-11-03 10:00"),
+        t("2026-11-03 10:00"),
+    )
+    .unwrap();
+    let now = t("2026-11-12 12:00");
+    let whole = hall.list_cases(&CaseFilter::default(), now).unwrap();
+    assert_eq!(whole.len(), 2);
+    assert_eq!(whole[0].clock.committed_due, whole[1].clock.committed_due);
+    assert_eq!(whole[0].id, a.id);
+    let page = hall
+        .list_cases_page(&CaseFilter::default(), now, 0, 1)
+        .unwrap();
+    assert_eq!(page.rows, whole[..1]);
+}
+
+/// Pages of `limit` rows, read one after another as the console asks for
+/// them, until the list ends.
+fn page_through(hall: &Hall, filter: &CaseFilter, now: Ts, limit: usize) -> Vec<CaseRow> {
+    let mut rows = Vec::new();
+    loop {
+        let page = hall
+            .list_cases_page(filter, now, rows.len(), limit)
+            .unwrap();
+        assert!(page.rows.len() <= limit);
+        let last = page.rows.len() < limit;
+        rows.extend(page.rows);
+        assert!(rows.len() <= page.total, "{filter:?}");
+        if last {
+            assert_eq!(rows.len(), page.total, "{filter:?}");
+            return rows;
+        }
+    }
+}
+
+#[test]
+fn paging_through_a_list_gives_every_case_once_in_order_after_each_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    varied_cases(&hall);
+    let now = t("2026-12-21 10:00");
+    let check = |when: &str| {
+        for filter in list_filters() {
+            let whole = hall.list_cases(&filter, now).unwrap();
+            for limit in [3, 7, 50] {
+                let paged = page_through(&hall, &filter, now, limit);
+                let ids: BTreeSet<_> = paged.iter().map(|r| r.id.clone()).collect();
+                assert_eq!(ids.len(), paged.len(), "a case twice: {filter:?} {when}");
+                assert_eq!(paged, whole, "{filter:?}, pages of {limit}, {when}");
+            }
+        }
+    };
+    check("as written");
+    // Writes that move cases in the list or off it: a paused case resumed,
+    // a special procedure ended, open cases concluded, a receipt withdrawn,
+    // then new cases.
+    let open = hall.list_cases(&CaseFilter::default(), now).unwrap();
+    for (k, row) in open.iter().enumerate().take(12) {
+        let at = t("2026-12-01 09:00").plus(k as i64 * 60);
+        let kind = match row.view.state {
+            CaseState::Received => EventKind::Withdrawn {
+                reason: "申请人撤回".into(),
+            },
+            CaseState::SupplementStarted => EventKind::SupplementCompleted,
+            CaseState::SpecialStarted => EventKind::SpecialEnded {
+                result: "鉴定完成".into(),
+            },
+            _ if k % 2 == 0 => EventKind::Concluded {
+                outcome: Outcome::Approved,
+                opinion: "准予".into(),
+                certificate: format!("批准书 9{k}"),
+            },
+            _ => EventKind::StepStarted {
+                step: "复核".into(),
+            },
+        };
+        hall.record_event(&row.header.number, kind, "李四", at, at)
+            .unwrap();
+        check(&format!("after event {k} on {}", row.header.number));
+    }
+    for k in 0..4 {
+        let at = format!("2026-12-0{} 10:00", 2 + k);
+        hall.accept_case(new_case(if k % 2 == 0 { "A1" } else { "B2" }, &at), t(&at))
+            .unwrap();
+        check(&format!("after new case {k}"));
+    }
 }

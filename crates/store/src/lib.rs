@@ -734,6 +734,31 @@ fn index_keys(id: &DocId, r: &CaseRecord) -> Vec<Vec<u8>> {
     keys
 }
 
+/// The prefix of the index keys matching `key`.
+fn exact_prefix(key: IndexKey<'_>) -> Vec<u8> {
+    let state;
+    let (tag, value, sep): (u8, &[u8], Option<u8>) = match key {
+        // Region keys are `region/id`: a prefix matches the subtree.
+        IndexKey::Region(r) => (b'r', r.as_bytes(), None),
+        IndexKey::Item(v) => (b'i', v.as_bytes(), Some(0)),
+        IndexKey::Category(v) => (b'c', v.as_bytes(), Some(0)),
+        IndexKey::Department(v) => (b'd', v.as_bytes(), Some(0)),
+        IndexKey::State(s) => {
+            state = [s];
+            (b's', &state, Some(0))
+        }
+    };
+    let mut prefix = vec![INDEX, tag];
+    prefix.extend_from_slice(value);
+    prefix.extend(sep);
+    prefix
+}
+
+/// The entries of a scan, counted.
+fn count(mut scan: mem::Scan<'_>) -> Result<usize, StoreError> {
+    scan.try_fold(0, |n, kv| kv.map(|_| n + 1).map_err(StoreError::from))
+}
+
 /// Adds to `batch` the index changes from `old` to `new`: only the keys
 /// that differ, so a typical event touches none or one or two.
 fn reindex(ops: &mut Vec<Op>, id: &DocId, old: Option<&CaseRecord>, new: &CaseRecord) {
@@ -1429,28 +1454,19 @@ impl Store {
 
     /// Cases matching one exact index key.
     pub fn cases_where(&self, key: IndexKey<'_>) -> Result<Vec<DocId>, StoreError> {
-        let (tag, value, sep) = match key {
-            IndexKey::Region(r) => (b'r', r.as_bytes().to_vec(), None),
-            IndexKey::Item(v) => (b'i', v.as_bytes().to_vec(), Some(0)),
-            IndexKey::Category(v) => (b'c', v.as_bytes().to_vec(), Some(0)),
-            IndexKey::Department(v) => (b'd', v.as_bytes().to_vec(), Some(0)),
-            IndexKey::State(s) => (b's', vec![s], Some(0)),
-        };
-        let mut prefix = vec![INDEX, tag];
-        prefix.extend_from_slice(&value);
-        prefix.extend(sep);
+        let region = matches!(key, IndexKey::Region(_));
+        let prefix = exact_prefix(key);
         self.mem
             .prefix(&self.blocks, &prefix)
             .map(|kv| {
                 let k = kv?.0;
                 let rest = &k[prefix.len()..];
-                let id = match sep {
-                    Some(_) => rest,
-                    // Region keys are `region/id`: a prefix matches the subtree.
-                    None => rest
-                        .iter()
+                let id = if region {
+                    rest.iter()
                         .position(|b| *b == b'/')
-                        .map_or(rest, |p| &rest[p + 1..]),
+                        .map_or(rest, |p| &rest[p + 1..])
+                } else {
+                    rest
                 };
                 doc_id(id)
             })
@@ -1464,23 +1480,57 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, DocId)>, StoreError> {
+        self.timed_cases(field, from, Some(to)).collect()
+    }
+
+    /// Cases whose `field` is `from` or later, oldest first (ties in id
+    /// order), read as they are taken: a caller that stops early reads
+    /// only what it took. Like every scan it is not a snapshot: a case
+    /// written meanwhile may be seen at its old time, its new one, or both.
+    pub fn cases_from(
+        &self,
+        field: TimeField,
+        from: i64,
+    ) -> impl Iterator<Item = Result<(i64, DocId), StoreError>> + '_ {
+        self.timed_cases(field, from, None)
+    }
+
+    fn timed_cases(
+        &self,
+        field: TimeField,
+        from: i64,
+        to: Option<i64>,
+    ) -> impl Iterator<Item = Result<(i64, DocId), StoreError>> + '_ {
         let bound = |t: i64| {
             let mut k = vec![INDEX, field.tag()];
             k.extend_from_slice(&time_bytes(t));
             k
         };
-        self.mem
-            .range(&self.blocks, bound(from), Some(bound(to)))
-            .map(|kv| {
-                let k = kv?.0;
-                let t = k
-                    .get(2..10)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map(|b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
-                    .ok_or_else(|| corrupt("index", "short time key"))?;
-                Ok((t, doc_id(&k[10..])?))
-            })
-            .collect()
+        let end = match to {
+            Some(t) => Some(bound(t)),
+            None => Some(vec![INDEX, field.tag() + 1]),
+        };
+        self.mem.range(&self.blocks, bound(from), end).map(|kv| {
+            let k = kv?.0;
+            let t = k
+                .get(2..10)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(|b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+                .ok_or_else(|| corrupt("index", "short time key"))?;
+            Ok((t, doc_id(&k[10..])?))
+        })
+    }
+
+    /// How many cases have `field` set (for [`TimeField::Due`]: the open
+    /// cases with a due time), counted from the index alone.
+    pub fn count_cases_with(&self, field: TimeField) -> Result<usize, StoreError> {
+        count(self.mem.prefix(&self.blocks, &[INDEX, field.tag()]))
+    }
+
+    /// How many cases match one exact index key, counted from the index
+    /// alone (no case record is read).
+    pub fn count_cases_where(&self, key: IndexKey<'_>) -> Result<usize, StoreError> {
+        count(self.mem.prefix(&self.blocks, &exact_prefix(key)))
     }
 
     /// Live data by key prefix: (prefix, keys, key and value bytes), for

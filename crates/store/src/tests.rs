@@ -547,6 +547,69 @@ fn the_index_answers_the_same_from_the_memtable_blocks_and_after_reopen() {
     assert_only_blocks(&s);
 }
 
+/// What the due-time walk and the index counts should give for `records`:
+/// every due time in (time, id) order, and the counts by state and of due
+/// times.
+fn expected_walk(records: &BTreeMap<DocId, CaseRecord>) -> (Vec<(i64, DocId)>, Vec<usize>) {
+    let mut due: Vec<(i64, DocId)> = records
+        .iter()
+        .filter_map(|(id, r)| r.due.map(|d| (d, id.clone())))
+        .collect();
+    due.sort();
+    let mut counts: Vec<usize> = (3..=11)
+        .map(|state| records.values().filter(|r| r.state == state).count())
+        .collect();
+    counts.push(due.len());
+    (due, counts)
+}
+
+fn due_walk(s: &Store) -> (Vec<(i64, DocId)>, Vec<usize>) {
+    let due = s
+        .cases_from(TimeField::Due, i64::MIN)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let mut counts: Vec<usize> = (3..=11)
+        .map(|state| s.count_cases_where(IndexKey::State(state)).unwrap())
+        .collect();
+    counts.push(s.count_cases_with(TimeField::Due).unwrap());
+    (due, counts)
+}
+
+#[test]
+fn the_due_walk_and_index_counts_follow_writes_in_the_memtable_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = BTreeMap::new();
+    let s = open(dir.path());
+    write_cases(&s, (0..200).map(|n| (n, n)), &mut records);
+    assert_eq!(due_walk(&s), expected_walk(&records));
+    s.checkpoint().unwrap();
+    assert_eq!(due_walk(&s), expected_walk(&records));
+    // New due times on top of the blocks, and cases concluded (no due
+    // time, another state): the walk sees each case once, at its new time,
+    // and none of the accepted and concluded times indexed beside it.
+    write_cases(&s, (0..200).step_by(3).map(|n| (n, n + 7)), &mut records);
+    for n in (1..200).step_by(5) {
+        let a = id(&format!("c{n:04}"));
+        let mut done = record(11, None);
+        done.concluded = Some(2_000);
+        write(&s, &a, "x", -1, Some(done.clone()));
+        records.insert(a, done);
+    }
+    let (due, counts) = expected_walk(&records);
+    assert_eq!(due_walk(&s), (due.clone(), counts));
+    // From a bound, and stopped early: only what was taken.
+    let from = due[due.len() / 2].0;
+    let later: Vec<_> = due.iter().filter(|(t, _)| *t >= from).cloned().collect();
+    let taken = s
+        .cases_from(TimeField::Due, from)
+        .take(5)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    assert_eq!(taken, later[..5]);
+    s.checkpoint().unwrap();
+    assert_eq!(due_walk(&s), expected_walk(&records));
+}
+
 #[test]
 fn a_format_4_store_has_its_records_packed_at_open() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use hallsync_model::{Case, CaseState, EventKind, Ts};
 use serde::{Deserialize, Serialize};
 
 use super::{is_false, is_zero};
-use crate::{default_limit, ApiError, Caller, Op, Page, Service};
+use crate::{check_limit, default_limit, ApiError, Caller, Op, Page, Service};
 
 /// Receives (and usually accepts) a new application: `POST /api/v1/cases`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,11 +193,19 @@ impl Op for ListCases {
             item: self.item,
             include_closed: self.all,
         };
-        let rows = svc.hall().list_cases(&filter, now)?;
+        check_limit(self.limit)?;
+        let page = svc
+            .hall()
+            .list_cases_page(&filter, now, self.offset, self.limit)?;
         Ok(CaseList {
             now,
             calendar_covers: svc.hall().calendar()?.covers(now.year()),
-            page: Page::of(rows, self.offset, self.limit)?,
+            page: Page {
+                total: page.total,
+                offset: self.offset,
+                limit: self.limit,
+                items: page.rows,
+            },
         })
     }
 }
