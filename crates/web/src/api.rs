@@ -63,7 +63,21 @@ pub async fn body(req: Request, max: usize) -> Result<axum::body::Bytes, ApiErro
         })
 }
 
-async fn call<O: Op>(State(app): State<Arc<App>>, req: Request) -> Result<Response, Failure> {
+/// The header saying how long the server took over an operation, from its
+/// request's headers read to its answer serialised (`app;dur=<ms>`).
+pub const SERVER_TIMING: &str = "server-timing";
+
+async fn call<O: Op>(state: State<Arc<App>>, req: Request) -> Response {
+    let started = std::time::Instant::now();
+    let mut resp = answer::<O>(state, req).await.into_response();
+    let took = format!("app;dur={:.3}", started.elapsed().as_secs_f64() * 1e3);
+    if let Ok(v) = header::HeaderValue::from_str(&took) {
+        resp.headers_mut().insert(SERVER_TIMING, v);
+    }
+    resp
+}
+
+async fn answer<O: Op>(State(app): State<Arc<App>>, req: Request) -> Result<Response, Failure> {
     let headers = req.headers().clone();
     if O::WRITE {
         let csrf = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());

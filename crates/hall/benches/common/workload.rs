@@ -101,8 +101,23 @@ pub fn number(i: usize) -> String {
     format!("{CODE}-{i:08}")
 }
 
+/// When case `i` is received and accepted.
+pub fn received_at(i: usize) -> Ts {
+    Ts::parse("2026-03-02 08:00").unwrap().plus(i as i64 * 7)
+}
+
+/// Who records case `i`'s events after acceptance.
+pub fn handler(i: usize) -> &'static str {
+    pick(&["李四", "王五", "陈红", "周平"], i, 7)
+}
+
+/// When case `i`'s event `k` (of [`events`]) happens.
+pub fn event_at(i: usize, k: usize) -> Ts {
+    received_at(i).plus(k as i64 + 1)
+}
+
 /// Case `i` as received at the window: a different applicant each time.
-fn new_case(i: usize, at: Ts) -> NewCase {
+pub fn new_case(i: usize, at: Ts) -> NewCase {
     const SURNAMES: &[&str] = &[
         "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙",
     ];
@@ -126,16 +141,15 @@ fn new_case(i: usize, at: Ts) -> NewCase {
 /// The cases `batch`, complete: all accepted, then each one's first event,
 /// then each one's second, and so on.
 fn write_cases(hall: &Hall, batch: std::ops::Range<usize>) {
-    let base = |i: usize| Ts::parse("2026-03-02 08:00").unwrap().plus(i as i64 * 7);
     for i in batch.clone() {
-        hall.accept_case(new_case(i, base(i)), base(i)).unwrap();
+        hall.accept_case(new_case(i, received_at(i)), received_at(i))
+            .unwrap();
     }
     let events: Vec<_> = batch.clone().map(events).collect();
     for k in 0..events[0].len() {
         for (i, kinds) in batch.clone().zip(&events) {
-            let by = pick(&["李四", "王五", "陈红", "周平"], i, 7);
-            let at = base(i).plus(k as i64 + 1);
-            hall.record_event(&number(i), kinds[k].clone(), by, at, at)
+            let at = event_at(i, k);
+            hall.record_event(&number(i), kinds[k].clone(), handler(i), at, at)
                 .unwrap();
         }
     }
@@ -146,7 +160,13 @@ fn write_cases(hall: &Hall, batch: std::ops::Range<usize>) {
 /// acceptance to its last event, then the next), reporting progress every
 /// 10 s.
 pub fn fill(hall: &Hall, cases: usize, writers: usize, spread: usize) {
-    let next = AtomicUsize::new(0);
+    fill_range(hall, 0..cases, writers, spread);
+}
+
+/// As [`fill`], the cases numbered `range`.
+pub fn fill_range(hall: &Hall, range: std::ops::Range<usize>, writers: usize, spread: usize) {
+    let (first, cases) = (range.start, range.end);
+    let next = AtomicUsize::new(first);
     let start = Instant::now();
     let mut report = Instant::now();
     std::thread::scope(|s| {
@@ -166,9 +186,10 @@ pub fn fill(hall: &Hall, cases: usize, writers: usize, spread: usize) {
         while !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(Duration::from_millis(200));
             if report.elapsed() > Duration::from_secs(10) {
-                let done = next.load(Ordering::Relaxed).min(cases);
+                let done = next.load(Ordering::Relaxed).min(cases) - first;
                 eprintln!(
-                    "  {done}/{cases} cases, {:.0}/s",
+                    "  {done}/{} cases, {:.0}/s",
+                    cases - first,
                     done as f64 / start.elapsed().as_secs_f64()
                 );
                 report = Instant::now();
