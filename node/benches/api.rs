@@ -613,13 +613,15 @@ fn main() {
         let list: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
         total = list["page"]["total"].as_u64().unwrap_or(0);
     }
-    let held: u64 = {
+    let (held, whole_ms) = {
         let a = county.get(&agent, "/cases?all=true&limit=1");
         let list: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
-        let (ms, _, _) = quantiles_ms(&mut [a.server_ms.unwrap()]);
-        eprintln!("  all cases, first page: {ms:.1} ms (built whole)");
-        list["page"]["total"].as_u64().unwrap_or(0)
+        (
+            list["page"]["total"].as_u64().unwrap_or(0),
+            a.server_ms.unwrap(),
+        )
     };
+    let cold = first_page[0];
     let (p50, p99, pmax) = quantiles_ms(&mut first_page);
     let (q50, _, _) = quantiles_ms(&mut first_page_client);
     let rss_county = fed.county.peak_rss_mb();
@@ -665,6 +667,10 @@ fn main() {
     );
     println!(
         "| console first page at the county ({held} cases, {total} open), server time p50 / p99 / max | {p50:.2} / {p99:.2} / {pmax:.2} ms (client {q50:.2} ms p50) | <= 50 ms |"
+    );
+    println!("| of which the first of those requests | {cold:.2} ms | |");
+    println!(
+        "| first page of all {held} cases, closed included (the list built whole) | {whole_ms:.1} ms | |"
     );
     println!("| county peak RSS (whole run) | {rss_county:.0} MB | <= 200 MB |");
     println!("| peak RSS of the city / the township (since its restart) | {rss_city:.0} / {rss_town:.0} MB | |");
