@@ -709,6 +709,101 @@ fn a_full_disk_refuses_the_write_and_the_store_opens_once_space_is_back() {
     }
 }
 
+/// A running node whose disk fills refuses the write and stops (its memory
+/// may hold what never reached the disk, which it must not show); with
+/// space back it starts again holding every acknowledged case.
+#[test]
+fn a_running_node_stops_when_its_disk_fills_and_starts_again_once_space_is_back() {
+    let disk = match SmallDisk::mount("8m") {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipped: cannot mount a small filesystem here ({why}); CI runs as root");
+            return;
+        }
+    };
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    federation(fed, &free_addr());
+    let bundle = fed.join("certs/bundles/tw-101");
+    let dir = disk.path().join("hall");
+    township(&dir);
+    let mut node = run_logged("township", &dir, &bundle);
+    node.wait_for("console and API at", std::time::Duration::from_secs(60));
+    let accept = |applicant: &str| {
+        hs(
+            &dir,
+            &[
+                "--json",
+                "case",
+                "accept",
+                "--item",
+                ITEM,
+                "--applicant",
+                applicant,
+                "--id-number",
+                "140212199001011234",
+            ],
+        )
+    };
+    let filler = disk.path().join("filler");
+    std::fs::write(
+        &filler,
+        vec![1u8; disk.free().saturating_sub(64 << 10) as usize],
+    )
+    .unwrap();
+    let mut accepted = Vec::new();
+    let failure = loop {
+        let out = accept(&"张".repeat(4_000));
+        if !out.status.success() {
+            break String::from_utf8_lossy(&out.stderr).to_string();
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        accepted.push(v["header"]["number"].as_str().unwrap().to_string());
+        assert!(accepted.len() < 5_000, "the disk never filled");
+    };
+    assert!(failure.contains("No space left on device"), "{failure}");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = node.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "still running after its store failed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    while let Ok(line) = node.log.recv_timeout(std::time::Duration::from_secs(5)) {
+        node.lines.push(line);
+    }
+    assert!(!status.success(), "{}", node.log_text());
+    assert!(
+        node.log_text().contains("free space"),
+        "{}",
+        node.log_text()
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let held: Vec<String> = json(&dir, &["case", "list", "--all", "--limit", "10000"])["page"]
+        ["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["header"]["number"].as_str().unwrap().to_string())
+        .collect();
+    for no in &accepted {
+        assert!(held.contains(no), "{no} was acknowledged and is gone");
+    }
+    let mut node = run_logged("township", &dir, &bundle);
+    node.wait_for("console and API at", std::time::Duration::from_secs(60));
+    let out = accept("李四");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.stop("TERM", "after its disk was full");
+}
+
 #[test]
 fn the_sample_county_catalogue_imports_whole() {
     let d = tempfile::tempdir().unwrap();

@@ -49,7 +49,7 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
             };
             let node = hallsync_net::start(hall.clone(), bundle, options).await?;
             let board = node.board().clone();
-            let svc = hallsync_api::Service::running(hall, Box::new(move || board.snapshot()));
+            let svc = hallsync_api::Service::running(hall.clone(), Box::new(move || board.snapshot()));
             let clock: Box<dyn Fn() -> Ts + Send + Sync> = match now {
                 Some(t) => Box::new(move || t),
                 None => Box::new(crate::cli::clock),
@@ -69,16 +69,34 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
                     .unwrap_or_default(),
                 web.local_addr()
             );
-            let signal = signals.next().await?;
+            let failed = tokio::select! {
+                signal = signals.next() => {
+                    tracing::info!(
+                        node = %id,
+                        "stopping: {} received; ending each session after its current commit, then closing the data directory",
+                        signal?
+                    );
+                    None
+                }
+                failure = store_failure(&hall) => {
+                    tracing::error!(
+                        node = %id,
+                        "stopping: the store could not make a write durable ({failure}); what it acknowledged is on disk, what it refused is not, and stopping keeps the refused writes from being shown"
+                    );
+                    Some(failure)
+                }
+            };
             let stopping = std::time::Instant::now();
-            tracing::info!(
-                node = %id,
-                "stopping: {signal} received; ending each session after its current commit, then closing the data directory"
-            );
             let _ = stop_web.send(true);
             web.stopped().await;
             node.shutdown().await;
-            Ok::<_, anyhow::Error>(stopping)
+            match failed {
+                None => Ok::<_, anyhow::Error>(stopping),
+                Some(failure) => Err(anyhow::anyhow!(
+                    "the store could not make a write durable: {failure}\nhallsync stopped; free space on the disk that holds {} (or check the disk), then start it again: every acknowledged write is kept",
+                    dir.display()
+                )),
+            }
         }
     })?;
     // A name lookup still running on a blocking thread is not waited for.
@@ -97,6 +115,17 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Waits until the store stops accepting writes; returns why.
+async fn store_failure(hall: &Hall) -> String {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        if let Some(failure) = hall.store().failure() {
+            return failure;
+        }
+    }
 }
 
 /// The signals that stop `hallsync run`, listened for from the start.
