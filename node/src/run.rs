@@ -15,10 +15,20 @@ use hallsync_store::StoreOptions;
 pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
     let bundle = Bundle::open(bundle_dir)?;
     // A broken bundle is reported before anything is created.
-    hallsync_net::tls::Credentials::load(&bundle)?.client(&hallsync_net::tls::provider())?;
+    let provider = hallsync_net::tls::provider();
+    hallsync_net::tls::Credentials::load(&bundle)?.client(&provider)?;
     let c = &bundle.config;
     let id = c.id.clone();
     let console = c.console_addr().map_err(anyhow::Error::msg)?;
+    // Beyond loopback the console is HTTPS with the bundle's certificate,
+    // or the node does not start.
+    let console_tls = if console.ip().is_loopback() {
+        None
+    } else {
+        Some(hallsync_net::tls::ConsoleTls::load(
+            &bundle, console, &provider,
+        )?)
+    };
     let hall = if dir.join("node.toml").exists() {
         Hall::open(dir, StoreOptions::default())?
     } else {
@@ -55,7 +65,9 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
                 None => Box::new(crate::cli::clock),
             };
             let (stop_web, web_stopping) = tokio::sync::watch::channel(false);
-            let web = match hallsync_web::start(svc, console, dir, clock, web_stopping).await {
+            let web = match hallsync_web::start(svc, console, dir, clock, console_tls, web_stopping)
+                .await
+            {
                 Ok(web) => web,
                 Err(e) => {
                     node.shutdown().await;
@@ -63,11 +75,16 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
                 }
             };
             eprintln!(
-                "hallsync node running{}; console and API at http://{}/; stop with Ctrl-C",
+                "hallsync node running{}; console and API at {}/{}; stop with Ctrl-C",
                 node.local_addr()
                     .map(|a| format!(", listening on {a}"))
                     .unwrap_or_default(),
-                web.local_addr()
+                web.url(),
+                if web.local_addr().ip().is_loopback() {
+                    String::new()
+                } else {
+                    format!(" (HTTPS on {}, for operators who log in)", web.local_addr())
+                }
             );
             let signal = signals.next().await?;
             let stopping = std::time::Instant::now();
