@@ -136,17 +136,24 @@ struct Login {
     password: String,
 }
 
+/// Longest a client may take to send a login.
+const LOGIN_BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn login(
     State(app): State<Arc<App>>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Result<Response, Failure> {
     json_body(req.headers())?;
-    let bytes = body(req, 4096).await?;
+    let bytes = tokio::time::timeout(LOGIN_BODY_TIME, body(req, 4096))
+        .await
+        .map_err(|_| ApiError::bad_request("the login took too long to arrive"))??;
     let creds: Login = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("a login is {{login, password}}: {e}")))?;
+    let turn = app.auth.login_turn().await;
     let auth = app.clone();
     let (token, out) = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         auth.auth
             .login(auth.svc.hall(), &creds.login, &creds.password, from.ip())
     })
