@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use hallsync_hall::Hall;
 use hallsync_model::Ts;
 use hallsync_pki::bundle::Bundle;
@@ -42,6 +42,18 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
             StoreOptions::default(),
         )?
     };
+    // Beyond this PC only operators who log in are let in: a console no
+    // one can log in to is a mistake, not a service.
+    if console_tls.is_some() && !hall.operators()?.iter().any(|o| !o.disabled) {
+        // Dropping the hall closes its store, so the data directory is free
+        // for `operator add`.
+        drop(hall);
+        bail!(
+            "console = {console} serves the console beyond this PC, where only operators who log in are let in, but {} has no operator who can: add one with `hallsync --data-dir {} operator add <login> --name <name> --role admin`, then start again",
+            dir.display(),
+            dir.display()
+        );
+    }
     let hall = std::sync::Arc::new(hall);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
