@@ -1657,3 +1657,188 @@ fn both_ends_of_a_catch_up_stop_at_once_and_keep_what_they_acknowledged() {
         "the county had {at_stop} of {total} cases when stopped in the first session; it acknowledged {covered} documents in the second, all on its disk"
     );
 }
+
+/// A client of a console over HTTPS that trusts only the CA certificate in
+/// `ca_pem`, as the command line does.
+fn https_client(ca_pem: &str) -> ureq::Agent {
+    hallsync_net::tls::provider();
+    let ca = ureq::tls::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+#[test]
+fn a_console_beyond_the_hall_pc_is_https_from_the_federation_ca_or_does_not_start() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    federation(fed, &free_addr());
+    let town = fed.join("town");
+    township(&town);
+    ok(
+        &town,
+        &["case", "accept", "--item", ITEM, "--applicant", "张三"],
+    );
+    let bundle = fed.join("certs/bundles/tw-101");
+    let run = |what: &str| {
+        let out = hs(&town, &["run", "--bundle", bundle.to_str().unwrap()]);
+        assert!(!out.status.success(), "{what}: the node started");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!town.join("api.json").exists(), "{what}: api.json left");
+        err
+    };
+
+    // Every address of the PC, but no certificate: refused, naming the fix.
+    let cfg = bundle.join("hallsync.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("console = \"127.0.0.1:0\""), "{text}");
+    std::fs::write(
+        &cfg,
+        text.replace("console = \"127.0.0.1:0\"", "console = \"0.0.0.0:0\""),
+    )
+    .unwrap();
+    let err = run("no certificate");
+    assert!(
+        err.contains("HTTPS") && err.contains("console.crt") && err.contains("--console-host"),
+        "{err}"
+    );
+    // `node add` will not issue a network console without its hosts.
+    let err = fed_fails(
+        fed,
+        &[
+            "node",
+            "add",
+            "--id",
+            "tw-102",
+            "--name",
+            "x",
+            "--level",
+            "township",
+            "--region",
+            "140212102",
+            "--parent",
+            "cn-212",
+            "--console",
+            "0.0.0.0:7480",
+        ],
+    );
+    assert!(err.contains("--console-host"), "{err}");
+
+    // A certificate from the federation CA, but no operator to log in.
+    fed_ok(
+        fed,
+        &[
+            "node",
+            "console",
+            "tw-101",
+            "--console",
+            "0.0.0.0:0",
+            "--console-host",
+            "hall.example",
+        ],
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&bundle.join("console.key")), 0o600);
+    let err = run("no operator");
+    assert!(err.contains("operator add"), "{err}");
+    let mut add = Command::new(env!("CARGO_BIN_EXE_hallsync"))
+        .args([
+            "operator",
+            "add",
+            "admin1",
+            "--name",
+            "管理员",
+            "--role",
+            "admin",
+        ])
+        .env("HALLSYNC_DATA_DIR", &town)
+        .env_remove("HALLSYNC_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = add.stdin.take().unwrap();
+        stdin.write_all(b"correct horse 1\n").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+
+    // What the command line prints without the node, and then through it.
+    let commands: [&[&str]; 4] = [
+        &["case", "list"],
+        &["--json", "case", "list", "--all"],
+        &["item", "list"],
+        &["--json", "calendar", "show"],
+    ];
+    let offline: Vec<String> = commands.iter().map(|c| ok(&town, c)).collect();
+    let mut tw = spawn_run(&town, &bundle);
+    let api_file = town.join("api.json");
+    let start = std::time::Instant::now();
+    while !api_file.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the node never published api.json"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    #[cfg(unix)]
+    assert_eq!(mode(&api_file), 0o600);
+    let api: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&api_file).unwrap()).unwrap();
+    let url = api["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("https://127.0.0.1:"), "{api}");
+    let ca = std::fs::read_to_string(bundle.join("ca.crt")).unwrap();
+    assert_eq!(api["ca"], ca.as_str());
+    for (command, before) in commands.iter().zip(&offline) {
+        assert_eq!(&ok(&town, command), before, "{command:?} through the node");
+    }
+    ok(
+        &town,
+        &["case", "accept", "--item", ITEM, "--applicant", "李四"],
+    );
+    assert_eq!(case_count(&town), 2);
+
+    // A client trusting the federation CA is served; operators log in
+    // with a Secure cookie.
+    let client = https_client(&ca);
+    let mut me = client.get(&format!("{url}/api/v1/me")).call().unwrap();
+    assert_eq!(me.status().as_u16(), 401);
+    let body: serde_json::Value = me.body_mut().read_json().unwrap();
+    assert_eq!(body["code"], "unauthorized");
+    let login = client
+        .post(&format!("{url}/api/v1/login"))
+        .header("content-type", "application/json")
+        .send(r#"{"login":"admin1","password":"correct horse 1"}"#)
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 200);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    // One trusting another CA is refused in the handshake, and plain
+    // HTTP is not served.
+    let other = tempfile::tempdir().unwrap();
+    fed_ok(other.path(), &["ca", "init", "--name", "另一个联盟"]);
+    let other_ca = std::fs::read_to_string(other.path().join("certs/ca.crt")).unwrap();
+    let refused = https_client(&other_ca)
+        .get(&format!("{url}/api/v1/me"))
+        .call();
+    assert!(refused.is_err(), "a client not trusting the CA was served");
+    let plain = url.replace("https://", "http://");
+    let plain_answer = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(&format!("{plain}/api/v1/me"))
+        .call();
+    assert!(plain_answer.is_err(), "plain HTTP was served");
+    terminate(&mut tw);
+    assert!(!api_file.exists(), "api.json outlived the node");
+}

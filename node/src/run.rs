@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use hallsync_hall::Hall;
 use hallsync_model::Ts;
 use hallsync_pki::bundle::Bundle;
@@ -15,10 +15,20 @@ use hallsync_store::StoreOptions;
 pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
     let bundle = Bundle::open(bundle_dir)?;
     // A broken bundle is reported before anything is created.
-    hallsync_net::tls::Credentials::load(&bundle)?.client(&hallsync_net::tls::provider())?;
+    let provider = hallsync_net::tls::provider();
+    hallsync_net::tls::Credentials::load(&bundle)?.client(&provider)?;
     let c = &bundle.config;
     let id = c.id.clone();
     let console = c.console_addr().map_err(anyhow::Error::msg)?;
+    // Beyond loopback the console is HTTPS with the bundle's certificate,
+    // or the node does not start.
+    let console_tls = if console.ip().is_loopback() {
+        None
+    } else {
+        Some(hallsync_net::tls::ConsoleTls::load(
+            &bundle, console, &provider,
+        )?)
+    };
     let hall = if dir.join("node.toml").exists() {
         Hall::open(dir, StoreOptions::default())?
     } else {
@@ -32,6 +42,18 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
             StoreOptions::default(),
         )?
     };
+    // Beyond this PC only operators who log in are let in: a console no
+    // one can log in to is a mistake, not a service.
+    if console_tls.is_some() && !hall.operators()?.iter().any(|o| !o.disabled) {
+        // Dropping the hall closes its store, so the data directory is free
+        // for `operator add`.
+        drop(hall);
+        bail!(
+            "console = {console} serves the console beyond this PC, where only operators who log in are let in, but {} has no operator who can: add one with `hallsync --data-dir {} operator add <login> --name <name> --role admin`, then start again",
+            dir.display(),
+            dir.display()
+        );
+    }
     let hall = std::sync::Arc::new(hall);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,7 +77,9 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
                 None => Box::new(crate::cli::clock),
             };
             let (stop_web, web_stopping) = tokio::sync::watch::channel(false);
-            let web = match hallsync_web::start(svc, console, dir, clock, web_stopping).await {
+            let web = match hallsync_web::start(svc, console, dir, clock, console_tls, web_stopping)
+                .await
+            {
                 Ok(web) => web,
                 Err(e) => {
                     node.shutdown().await;
@@ -63,11 +87,16 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
                 }
             };
             eprintln!(
-                "hallsync node running{}; console and API at http://{}/; stop with Ctrl-C",
+                "hallsync node running{}; console and API at {}/{}; stop with Ctrl-C",
                 node.local_addr()
                     .map(|a| format!(", listening on {a}"))
                     .unwrap_or_default(),
-                web.local_addr()
+                web.url(),
+                if web.local_addr().ip().is_loopback() {
+                    String::new()
+                } else {
+                    format!(" (HTTPS on {}, for operators who log in)", web.local_addr())
+                }
             );
             let failed = tokio::select! {
                 signal = signals.next() => {
