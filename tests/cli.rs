@@ -515,6 +515,11 @@ fn what_a_clerk_types_or_a_disk_suffers_is_refused_or_reported_plainly() {
         ],
     );
     assert!(err.contains("longer than 4096"), "{err}");
+    // A file for a directory: said so.
+    let file = dir.join("node.toml");
+    let err = fails(&file, &["case", "list"]);
+    assert!(err.contains("is, or lies under, a file"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 
     // Ten more events at the same minute fold in the order recorded.
     let at = ["--at", "2026-11-16 09:00"];
@@ -555,10 +560,10 @@ fn what_a_clerk_types_or_a_disk_suffers_is_refused_or_reported_plainly() {
     assert_eq!(shown["row"]["view"]["state"], "Approved", "{shown}");
     assert_eq!(shown["row"]["view"]["conflicts"], serde_json::json!([]));
 
-    // A file where a file should be: the cause once.
+    // A directory where a file should be: said so, once.
     let err = fails(dir, &["calendar", "import", dir.to_str().unwrap()]);
-    let cause = std::io::Error::from_raw_os_error(21).to_string();
-    assert_eq!(err.matches(&cause).count(), 1, "{err}");
+    assert!(err.contains("is a directory"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 
     // A snapshot sled left half-written when the disk filled: ignored.
     std::fs::write(dir.join("store/sled/snap.00000000DEADBEEF.generating"), []).unwrap();

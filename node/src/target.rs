@@ -39,6 +39,10 @@ fn running_api(dir: &Path) -> Result<Option<ApiFile>> {
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => bail!(
+            "the data directory {} is, or lies under, a file; give --data-dir (or $HALLSYNC_DATA_DIR) a directory",
+            dir.display()
+        ),
         Err(e) => return Err(e).with_context(|| path.display().to_string()),
     };
     if meta.len() > MAX_API_FILE {
