@@ -40,8 +40,15 @@ pub fn run(cmd: CalendarCmd, ctx: &Ctx) -> Result<()> {
                     MAX_CALENDAR_BYTES >> 20
                 );
             }
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+            if file.is_dir() {
+                bail!("{} is a directory; give the calendar file", file.display());
+            }
+            let text = std::fs::read_to_string(&file).map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => {
+                    anyhow::anyhow!("{} is not UTF-8 text", file.display())
+                }
+                _ => anyhow::Error::new(e).context(file.display().to_string()),
+            })?;
             let op = ImportCalendar { text, office_hours };
             ctx.out
                 .show(&target.call(op, ctx.now)?, |r: &CalendarImport| {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use hallsync_hall::Hall;
 use hallsync_model::Ts;
 use hallsync_pki::bundle::Bundle;
@@ -15,10 +15,20 @@ use hallsync_store::StoreOptions;
 pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
     let bundle = Bundle::open(bundle_dir)?;
     // A broken bundle is reported before anything is created.
-    hallsync_net::tls::Credentials::load(&bundle)?.client(&hallsync_net::tls::provider())?;
+    let provider = hallsync_net::tls::provider();
+    hallsync_net::tls::Credentials::load(&bundle)?.client(&provider)?;
     let c = &bundle.config;
     let id = c.id.clone();
     let console = c.console_addr().map_err(anyhow::Error::msg)?;
+    // Beyond loopback the console is HTTPS with the bundle's certificate,
+    // or the node does not start.
+    let console_tls = if console.ip().is_loopback() {
+        None
+    } else {
+        Some(hallsync_net::tls::ConsoleTls::load(
+            &bundle, console, &provider,
+        )?)
+    };
     let hall = if dir.join("node.toml").exists() {
         Hall::open(dir, StoreOptions::default())?
     } else {
@@ -32,6 +42,18 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
             StoreOptions::default(),
         )?
     };
+    // Beyond this PC only operators who log in are let in: a console no
+    // one can log in to is a mistake, not a service.
+    if console_tls.is_some() && !hall.operators()?.iter().any(|o| !o.disabled) {
+        // Dropping the hall closes its store, so the data directory is free
+        // for `operator add`.
+        drop(hall);
+        bail!(
+            "console = {console} serves the console beyond this PC, where only operators who log in are let in, but {} has no operator who can: add one with `hallsync --data-dir {} operator add <login> --name <name> --role admin`, then start again",
+            dir.display(),
+            dir.display()
+        );
+    }
     let hall = std::sync::Arc::new(hall);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,13 +71,15 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
             };
             let node = hallsync_net::start(hall.clone(), bundle, options).await?;
             let board = node.board().clone();
-            let svc = hallsync_api::Service::running(hall, Box::new(move || board.snapshot()));
+            let svc = hallsync_api::Service::running(hall.clone(), Box::new(move || board.snapshot()));
             let clock: Box<dyn Fn() -> Ts + Send + Sync> = match now {
                 Some(t) => Box::new(move || t),
                 None => Box::new(crate::cli::clock),
             };
             let (stop_web, web_stopping) = tokio::sync::watch::channel(false);
-            let web = match hallsync_web::start(svc, console, dir, clock, web_stopping).await {
+            let web = match hallsync_web::start(svc, console, dir, clock, console_tls, web_stopping)
+                .await
+            {
                 Ok(web) => web,
                 Err(e) => {
                     node.shutdown().await;
@@ -63,22 +87,45 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
                 }
             };
             eprintln!(
-                "hallsync node running{}; console and API at http://{}/; stop with Ctrl-C",
+                "hallsync node running{}; console and API at {}/{}; stop with Ctrl-C",
                 node.local_addr()
                     .map(|a| format!(", listening on {a}"))
                     .unwrap_or_default(),
-                web.local_addr()
+                web.url(),
+                if web.local_addr().ip().is_loopback() {
+                    String::new()
+                } else {
+                    format!(" (HTTPS on {}, for operators who log in)", web.local_addr())
+                }
             );
-            let signal = signals.next().await?;
+            let failed = tokio::select! {
+                signal = signals.next() => {
+                    tracing::info!(
+                        node = %id,
+                        "stopping: {} received; ending each session after its current commit, then closing the data directory",
+                        signal?
+                    );
+                    None
+                }
+                failure = store_failure(&hall) => {
+                    tracing::error!(
+                        node = %id,
+                        "stopping: the store could not make a write durable ({failure}); what it acknowledged is on disk, what it refused is not, and stopping keeps the refused writes from being shown"
+                    );
+                    Some(failure)
+                }
+            };
             let stopping = std::time::Instant::now();
-            tracing::info!(
-                node = %id,
-                "stopping: {signal} received; ending each session after its current commit, then closing the data directory"
-            );
             let _ = stop_web.send(true);
             web.stopped().await;
             node.shutdown().await;
-            Ok::<_, anyhow::Error>(stopping)
+            match failed {
+                None => Ok::<_, anyhow::Error>(stopping),
+                Some(failure) => Err(anyhow::anyhow!(
+                    "the store could not make a write durable: {failure}\nhallsync stopped; free space on the disk that holds {} (or check the disk), then start it again: every acknowledged write is kept",
+                    dir.display()
+                )),
+            }
         }
     })?;
     // A name lookup still running on a blocking thread is not waited for.
@@ -97,6 +144,17 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Waits until the store stops accepting writes; returns why.
+async fn store_failure(hall: &Hall) -> String {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        if let Some(failure) = hall.store().failure() {
+            return failure;
+        }
+    }
 }
 
 /// The signals that stop `hallsync run`, listened for from the start.

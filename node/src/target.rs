@@ -14,8 +14,8 @@ use hallsync_model::Ts;
 use hallsync_store::StoreOptions;
 use hallsync_web::{ApiFile, API_FILE};
 
-/// Largest `api.json` read.
-const MAX_API_FILE: u64 = 4096;
+/// Largest `api.json` read (it may hold the federation CA certificate).
+const MAX_API_FILE: u64 = 64 << 10;
 /// Largest answer read from the API (a document export, a long list).
 const MAX_ANSWER: u64 = 256 << 20;
 
@@ -39,6 +39,10 @@ fn running_api(dir: &Path) -> Result<Option<ApiFile>> {
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => bail!(
+            "the data directory {} is, or lies under, a file; give --data-dir (or $HALLSYNC_DATA_DIR) a directory",
+            dir.display()
+        ),
         Err(e) => return Err(e).with_context(|| path.display().to_string()),
     };
     if meta.len() > MAX_API_FILE {
@@ -55,6 +59,27 @@ fn running_api(dir: &Path) -> Result<Option<ApiFile>> {
     Ok(alive.then_some(api))
 }
 
+/// TLS for a node serving HTTPS: its certificate must come from the
+/// federation CA the node published in `api.json`, and name the address
+/// the URL gives; no other root is trusted.
+fn console_tls(api: &ApiFile, dir: &Path) -> Result<ureq::tls::TlsConfig> {
+    let path = dir.join(API_FILE);
+    let pem = api.ca.as_deref().with_context(|| {
+        format!(
+            "{} gives an https:// address but no CA certificate to check it by",
+            path.display()
+        )
+    })?;
+    let ca = ureq::tls::Certificate::from_pem(pem.as_bytes())
+        .with_context(|| format!("the CA certificate in {} does not read", path.display()))?;
+    // The process's one crypto provider (ring), which ureq's TLS uses.
+    let _ = hallsync_net::tls::provider();
+    Ok(ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+        .build())
+}
+
 impl Target {
     /// The running node in `dir`, or else its store, opened.
     pub fn open(dir: &Path) -> Result<Target> {
@@ -67,11 +92,17 @@ impl Target {
 
     /// The running node in `dir`, if one runs.
     pub fn open_running(dir: &Path) -> Result<Option<Target>> {
-        Ok(running_api(dir)?.map(|api| Target::Remote {
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into(),
+        let Some(api) = running_api(dir)? else {
+            return Ok(None);
+        };
+        let config = ureq::Agent::config_builder().http_status_as_error(false);
+        let config = if api.url.starts_with("https://") {
+            config.tls_config(console_tls(&api, dir)?)
+        } else {
+            config
+        };
+        Ok(Some(Target::Remote {
+            agent: config.build().into(),
             api,
         }))
     }

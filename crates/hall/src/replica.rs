@@ -83,6 +83,12 @@ impl Hall {
         let payload = std::mem::replace(&mut received.payload, Payload::Nothing);
         self.check_scope(id)
             .map_err(|e| ApplyError::Rejected(e.to_string()))?;
+        if !hallsync_model::scope::accepts_from(&self.node.region, from, id) {
+            return Err(ApplyError::Rejected(format!(
+                "{id}: a hall at {from} may not change a record of {}; it is changed where it belongs and comes down from there",
+                id.region()
+            )));
+        }
         let (mut merged, saved_form) = match payload {
             Payload::Whole(bytes) => {
                 let doc = schema::load_outside(&bytes).map_err(|e| {

@@ -496,3 +496,44 @@ fn a_township_can_neither_close_its_own_order_nor_soften_it() {
     sync(&town, &county).unwrap();
     assert_eq!(state(&county), OrderState::Replied);
 }
+
+/// A township that edits its copy of the county's catalogue (as a crafted
+/// `doc import` can) cannot send the edit up: the county sets it aside and
+/// keeps its item as it published it; the township's cases still go up.
+#[test]
+fn a_township_cannot_rewrite_its_countys_catalogue() {
+    use automerge::transaction::Transactable;
+    use automerge::ROOT;
+    let (_dirs, town, county) = town_and_county_with_a_case();
+    support::publish(&county, "C1", now());
+    sync(&town, &county).unwrap();
+    let (id, before) = county.item("C1").unwrap();
+    assert_eq!(town.item("C1").unwrap().1, before, "the item came down");
+    {
+        let h = town.store().doc(&id).unwrap();
+        let mut l = hallsync_store::lock(&h).unwrap();
+        l.doc.put(ROOT, "name", "镇改的名字").unwrap();
+        l.doc.commit();
+        town.store()
+            .persist(&mut [hallsync_store::Pending {
+                id: &id,
+                loaded: &mut l,
+                case: None,
+            }])
+            .unwrap();
+    }
+    town.accept_case(support::new_case("T1", Some("T1-2".into()), now()), now())
+        .unwrap();
+    let (up, down) = sync(&town, &county).unwrap();
+    assert_eq!(
+        county.item("C1").unwrap().1,
+        before,
+        "the county's item changed"
+    );
+    assert_eq!(county.list_cases(&all(), now()).unwrap().len(), 2);
+    assert_eq!((down.stats().refused, up.stats().refused_by_peer), (1, 1));
+    let noted = county.set_aside().unwrap();
+    assert_eq!(noted.len(), 1);
+    assert_eq!(noted[0].id, id);
+    assert!(noted[0].reason.contains("may not change"), "{noted:?}");
+}

@@ -22,6 +22,7 @@ pub mod case;
 pub mod catalogue;
 pub mod clock;
 pub mod ids;
+pub mod inflate;
 pub mod order;
 pub mod registry;
 pub mod schema;

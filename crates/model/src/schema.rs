@@ -1059,12 +1059,15 @@ fn read_order_root(root: &Obj<'_>, id: &DocId) -> Result<Order, SchemaError> {
     Ok(Order { header, events })
 }
 
-/// Loads Automerge bytes from outside (a file, a peer). Automerge 0.6
+/// Loads Automerge bytes from outside (a file, a peer), refusing those
+/// whose compressed parts would inflate past [`crate::inflate::MAX_INFLATED`]
+/// before Automerge inflates them. Automerge 0.6
 /// panics on some malformed input that passes its checksums (a document
 /// chunk with an unknown action code reaches an `unreachable!`); that is
 /// caught and reported like any other error, so such bytes are refused
 /// instead of ending the process or failing a whole replication batch.
 pub fn load_outside(bytes: &[u8]) -> Result<automerge::AutoCommit, String> {
+    crate::inflate::check(bytes, crate::inflate::MAX_INFLATED)?;
     match std::panic::catch_unwind(|| automerge::AutoCommit::load(bytes)) {
         Ok(loaded) => loaded.map_err(|e| e.to_string()),
         Err(_) => Err(AUTOMERGE_PANICKED.into()),
@@ -1075,6 +1078,7 @@ pub fn load_outside(bytes: &[u8]) -> Result<automerge::AutoCommit, String> {
 /// error `doc` may hold part of them, or anything after a panic: the
 /// caller works on a fork and drops it.
 pub fn apply_outside(doc: &mut automerge::AutoCommit, bytes: &[u8]) -> Result<usize, String> {
+    crate::inflate::check(bytes, crate::inflate::MAX_INFLATED)?;
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.load_incremental(bytes))) {
         Ok(applied) => applied.map_err(|e| e.to_string()),
         Err(_) => Err(AUTOMERGE_PANICKED.into()),

@@ -53,6 +53,16 @@ pub fn check(region: &RegionCode, id: &DocId) -> Result<(), OutOfScope> {
     }
 }
 
+/// Whether a node at `region` takes changes to `id` from a peer at `from`.
+/// A peer below it sends up only records of its own subtree (its cases,
+/// items and registry entries, and replies to the orders addressed to it):
+/// the standards of the levels above are changed there and come down, never
+/// up, so a hall cannot rewrite its county's catalogue by editing its copy.
+/// A peer at or above may send anything the node may hold.
+pub fn accepts_from(region: &RegionCode, from: &RegionCode, id: &DocId) -> bool {
+    !region.is_ancestor_of(from) || from.contains(id.region())
+}
+
 /// Whether a node at `region` may hold the record `id`.
 pub fn visible(region: &RegionCode, id: &DocId) -> bool {
     check(region, id).is_ok()
@@ -67,6 +77,20 @@ mod tests {
     }
     fn d(s: &str) -> DocId {
         DocId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_hall_below_sends_up_only_its_own_subtree() {
+        let (county, town) = (r("330102"), r("330102001"));
+        assert!(accepts_from(&county, &town, &d("case:330102001:a1")));
+        assert!(accepts_from(&county, &town, &d("order:330102001:o1")));
+        assert!(accepts_from(&county, &town, &d("node:330102001:tw-1")));
+        assert!(!accepts_from(&county, &town, &d("item:330102:x")));
+        assert!(!accepts_from(&county, &town, &d("cal:33:2026")));
+        assert!(!accepts_from(&r("33"), &town, &d("node:330102:cn-102")));
+        // From above, anything the node may hold.
+        assert!(accepts_from(&town, &county, &d("item:330102:x")));
+        assert!(accepts_from(&county, &r("33"), &d("case:330102001:a1")));
     }
 
     #[test]

@@ -444,6 +444,11 @@ async fn serve(ctx: Arc<Ctx>, incoming: quinn::Incoming) -> Result<(), String> {
 /// Failed attempts on the parent before a hub further up is tried.
 const FALLBACK_AFTER: u32 = 3;
 
+/// Longest wait for a dialled node to answer a handshake (the idle timeout,
+/// if shorter): a parent that is down is reported, and the next attempt
+/// scheduled, within seconds rather than after a whole idle timeout.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn dial_loop(ctx: Arc<Ctx>, endpoint: quinn::Endpoint, parent: ParentConfig) {
     let max = Duration::from_secs(ctx.bundle.config.max_backoff_secs);
     let mut backoff = Duration::from_secs(1);
@@ -572,10 +577,19 @@ async fn dial_once(
         .connect_with(cfg, addr, &hallsync_pki::dns_name(&target.id))
         .map_err(|e| e.to_string())?;
     // Dropping the handshake when stopping abandons the connection.
-    let Some(handshake) = unless_stopped(ctx, connecting).await else {
+    let wait = Duration::from_secs(ctx.bundle.config.idle_timeout_secs).min(HANDSHAKE_TIMEOUT);
+    let Some(handshake) = unless_stopped(ctx, tokio::time::timeout(wait, connecting)).await else {
         return Ok(false);
     };
-    let conn = handshake.map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let conn = handshake
+        .map_err(|_| {
+            format!(
+                "no answer from {addr} within {} s: is {} running there, and does the network let UDP through to that port?",
+                wait.as_secs(),
+                target.id
+            )
+        })?
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
     let (peer, serial) = peer_identity(&conn)?;
     if peer.id != target.id {
         conn.close(2u32.into(), b"unexpected node");

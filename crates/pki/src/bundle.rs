@@ -9,6 +9,8 @@
 //! | `ca.crt`        | the federation CA certificate                    |
 //! | `crl.pem`       | the revocation list (replace it when it changes) |
 //! | `topology.toml` | the node's own topology entry                    |
+//! | `console.crt`   | the console's HTTPS certificate, if it has one   |
+//! | `console.key`   | its private key (mode 0600)                      |
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,11 @@ pub const NODE_CERT: &str = "node.crt";
 pub const NODE_KEY: &str = "node.key";
 /// The node's topology entry.
 pub const ENTRY: &str = "topology.toml";
+/// The console's HTTPS certificate (from `hallsync node add
+/// --console-host`), needed when the console is served beyond loopback.
+pub const CONSOLE_CERT: &str = "console.crt";
+/// Its private key.
+pub const CONSOLE_KEY: &str = "console.key";
 
 /// The parent a node dials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,9 +72,10 @@ pub struct RunConfig {
     /// Longest wait between two attempts to reach the parent.
     #[serde(default = "default_backoff")]
     pub max_backoff_secs: u64,
-    /// Address (`host:port`) the API and the web console listen on. The
+    /// Address (`IP:port`) the API and the web console listen on. The
     /// loopback address by default; any other one is served only over HTTPS
-    /// (the bundle's `console.crt`) and only to operators who log in.
+    /// (the bundle's `console.crt`) and only to operators who log in (and
+    /// the PC's own command line, with the token in `api.json`).
     #[serde(default = "default_console")]
     pub console: String,
 }
@@ -153,7 +161,7 @@ impl RunConfig {
             );
         }
         field(
-            "Address (IP:port) the API and the web console listen on. The loopback\naddress by default; any other is served only over HTTPS (console.crt and\nconsole.key in this bundle, from `hallsync node add --console-host`) and\nonly to operators who log in.",
+            "Address (IP:port) the API and the web console listen on. The loopback\naddress by default, served over plain HTTP; any other (0.0.0.0:<port> for\nevery address of this PC) is served only over HTTPS, with console.crt and\nconsole.key in this bundle (from `hallsync node add --console-host` or\n`hallsync node console`), and only to operators who log in.",
             format!("console = {}", quote(&self.console)),
         );
         field(
@@ -278,6 +286,25 @@ impl Bundle {
             path,
             reason: e.to_string(),
         })
+    }
+
+    /// Installs the console's certificate and key (key mode 0600).
+    pub fn write_console(&self, issued: &Issued) -> Result<(), PkiError> {
+        write_file(&self.file(CONSOLE_KEY), issued.key_pem.as_bytes(), 0o600)?;
+        write_file(&self.file(CONSOLE_CERT), issued.cert_pem.as_bytes(), 0o644)
+    }
+
+    /// Sets where the console listens, rewriting `hallsync.toml`.
+    pub fn set_console(&mut self, console: String) -> Result<(), PkiError> {
+        let config = RunConfig {
+            console,
+            ..self.config.clone()
+        };
+        config.validate().map_err(PkiError::Refused)?;
+        let text = config.to_toml().map_err(PkiError::Cert)?;
+        write_file(&self.file(CONFIG), text.as_bytes(), 0o644)?;
+        self.config = config;
+        Ok(())
     }
 
     /// Replaces the revocation list (`der`, already checked) atomically.

@@ -10,6 +10,12 @@
 //! A node certificate names the node twice: a DNS name
 //! `<id>.node.hallsync` (what TLS checks a server against) and a URI
 //! `urn:hallsync:node:<id>:<level>:<region>` (identity, level and region).
+//!
+//! A console certificate ([`Ca::issue_console`]) is a TLS server
+//! certificate for a node's web console served beyond its own machine: it
+//! names the host names and addresses browsers reach the console at, is
+//! good for server authentication only, and carries no node identity, so it
+//! can never stand in for a node on a link.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod bundle;
@@ -17,6 +23,7 @@ pub mod topology;
 
 use std::fs;
 use std::io::Write as _;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use hallsync_model::{Level, NodeId, RegionCode, Ts};
@@ -36,6 +43,18 @@ pub const CA_KEY: &str = "ca.key";
 pub const CRL: &str = "crl.pem";
 const CA_STATE: &str = "ca-state.toml";
 const URI_PREFIX: &str = "urn:hallsync:node:";
+/// The DNS suffix of node certificates, which no console certificate may
+/// name.
+const NODE_DNS_SUFFIX: &str = "node.hallsync";
+
+/// Longest a console certificate is valid, days: the most browsers accept
+/// for a server certificate from a public CA, kept here too since a
+/// browser cannot learn that one was withdrawn (it never reads the
+/// federation's revocation list).
+pub const CONSOLE_MAX_DAYS: i64 = 398;
+
+/// Most names and addresses one console certificate carries.
+pub const CONSOLE_MAX_HOSTS: usize = 16;
 
 /// PKI errors.
 #[derive(Debug, Error)]
@@ -159,6 +178,71 @@ fn parse_identity(rest: &str) -> Result<Identity, PkiError> {
         .check_level(level)
         .map_err(|e| PkiError::Cert(format!("identity {rest:?}: {e}")))?;
     Ok(Identity { id, level, region })
+}
+
+/// A host name or address a console certificate is valid for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConsoleHost {
+    /// A DNS name, lower case (e.g. `tw-101.hall.example`, or a bare
+    /// intranet host name).
+    Dns(String),
+    /// An IP address.
+    Ip(IpAddr),
+}
+
+impl ConsoleHost {
+    /// Parses an IP address or a DNS name. Refused: wildcards, malformed
+    /// names, the names node certificates use (`*.node.hallsync`), and
+    /// addresses no browser can reach (unspecified, multicast).
+    pub fn parse(s: &str) -> Result<ConsoleHost, PkiError> {
+        let s = s.trim();
+        let refused = |why: &str| {
+            PkiError::Refused(format!(
+                "console host {:?}: {why}",
+                s.chars().take(80).collect::<String>()
+            ))
+        };
+        if let Ok(ip) = s
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            if ip.is_unspecified() || ip.is_multicast() {
+                return Err(refused(
+                    "not an address a browser reaches a console at; give the PC's own address",
+                ));
+            }
+            return Ok(ConsoleHost::Ip(ip));
+        }
+        let name = s.trim_end_matches('.').to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(refused(
+                "not an IP address or a DNS name (letters, digits and '-' in dot-separated labels; no wildcards)",
+            ));
+        }
+        if name == NODE_DNS_SUFFIX || name.ends_with(&format!(".{NODE_DNS_SUFFIX}")) {
+            return Err(refused(
+                "names under node.hallsync belong to node certificates",
+            ));
+        }
+        Ok(ConsoleHost::Dns(name))
+    }
+}
+
+impl std::fmt::Display for ConsoleHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConsoleHost::Dns(n) => f.write_str(n),
+            ConsoleHost::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
 }
 
 /// A certificate's serial number as lower-case hex.
@@ -450,6 +534,60 @@ impl Ca {
         })
     }
 
+    /// Issues node `node`'s console certificate: a TLS server certificate
+    /// for `hosts` (1 to [`CONSOLE_MAX_HOSTS`]), valid from `not_before` to
+    /// `not_after` (at most [`CONSOLE_MAX_DAYS`] days). It is for server
+    /// authentication only and names no node identity, so it cannot serve
+    /// on a link.
+    pub fn issue_console(
+        &self,
+        node: &NodeId,
+        hosts: &[ConsoleHost],
+        not_before: Ts,
+        not_after: Ts,
+    ) -> Result<Issued, PkiError> {
+        if hosts.is_empty() || hosts.len() > CONSOLE_MAX_HOSTS {
+            return Err(PkiError::Refused(format!(
+                "a console certificate names 1 to {CONSOLE_MAX_HOSTS} hosts"
+            )));
+        }
+        if not_after.0 <= not_before.0
+            || not_after.0 - not_before.0 > CONSOLE_MAX_DAYS * 86_400 + 3_600
+        {
+            return Err(PkiError::Refused(format!(
+                "a console certificate is valid for at most {CONSOLE_MAX_DAYS} days"
+            )));
+        }
+        let key = KeyPair::generate().map_err(cert_err)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("{node} console"));
+        dn.push(DnType::OrganizationName, self.state.name.as_str());
+        params.distinguished_name = dn;
+        params.subject_alt_names = hosts
+            .iter()
+            .map(|h| match h {
+                ConsoleHost::Dns(n) => n.clone().try_into().map(SanType::DnsName),
+                ConsoleHost::Ip(ip) => Ok(SanType::IpAddress(*ip)),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(cert_err)?;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = odt(not_before)?;
+        params.not_after = odt(not_after)?;
+        let serial = random_serial();
+        let serial_hex = hex(serial.as_ref());
+        params.serial_number = Some(serial);
+        let cert = params.signed_by(&key, &self.issuer()?).map_err(cert_err)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            serial: serial_hex,
+        })
+    }
+
     /// Revokes a certificate and publishes a new CRL. Revoking one twice
     /// is refused.
     pub fn revoke(&mut self, serial: &str, node: &str, now: Ts) -> Result<(), PkiError> {
@@ -564,6 +702,56 @@ mod tests {
             ..who
         };
         assert!(ca.issue(&wrong, now, now.plus(1)).is_err());
+    }
+
+    #[test]
+    fn a_console_certificate_names_its_hosts_serves_only_and_is_no_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Ts::parse("2026-11-23 10:00").unwrap();
+        let ca = Ca::init(dir.path(), "样例市", now, 3650).unwrap();
+        let node = NodeId::parse("tw-101").unwrap();
+        let hosts = ["Hall-TW101.example.", "192.168.1.20", "[::1]"]
+            .map(|h| ConsoleHost::parse(h).unwrap());
+        assert_eq!(hosts[0], ConsoleHost::Dns("hall-tw101.example".into()));
+        let issued = ca
+            .issue_console(&node, &hosts, now, now.plus(CONSOLE_MAX_DAYS * 86_400))
+            .unwrap();
+        let der = pem_der(&issued.cert_pem);
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let names: Vec<String> = cert
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(names[0].contains("hall-tw101.example"), "{names:?}");
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && !eku.client_auth);
+        assert!(identity_of(&der).is_err(), "no node identity");
+        // Too long, no hosts, hosts a console cannot have.
+        let long = ca.issue_console(
+            &node,
+            &hosts,
+            now,
+            now.plus((CONSOLE_MAX_DAYS + 1) * 86_400),
+        );
+        assert!(long.unwrap_err().to_string().contains("at most"));
+        assert!(ca.issue_console(&node, &[], now, now.plus(86_400)).is_err());
+        for bad in [
+            "tw-101.node.hallsync",
+            "*.example",
+            "0.0.0.0",
+            "a..b",
+            "-x.example",
+            "",
+            "ex ample",
+        ] {
+            assert!(ConsoleHost::parse(bad).is_err(), "{bad}");
+        }
     }
 
     fn pem_der(pem: &str) -> Vec<u8> {

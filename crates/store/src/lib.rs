@@ -1409,6 +1409,14 @@ impl Store {
         Ok(Some(out))
     }
 
+    /// Why the store stopped accepting writes, once a flush or checkpoint
+    /// has failed (a full disk, an I/O error): from then on its memory may
+    /// hold writes that never reached the disk, so a running node stops
+    /// rather than show them, and the next open replays what is durable.
+    pub fn failure(&self) -> Option<String> {
+        self.group.check().err().map(|e| e.to_string())
+    }
+
     /// The highest sequence number known to be on disk.
     pub fn durable_seq(&self) -> u64 {
         self.durable_feed.load(std::sync::atomic::Ordering::Acquire)

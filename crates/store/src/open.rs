@@ -127,7 +127,11 @@ fn open_sled(path: &Path, options: &StoreOptions) -> Result<sled::Db, StoreError
             // old version ("created using a sled version earlier than 0.29").
             Err(other) => {
                 return Err(StoreError::DbDamaged(format!(
-                    "sled cannot open them: {other}"
+                    "sled cannot open them: {}",
+                    match StoreError::from(other) {
+                        StoreError::DbDamaged(why) | StoreError::Db(why) => why,
+                        e => e.to_string(),
+                    }
                 )))
             }
         }

@@ -629,14 +629,14 @@ impl Wal {
         }
         let discarded = match (problem, checker.cut.take()) {
             (Some(why), _) => {
-                tracing::error!(
+                tracing::info!(
                     "the write-ahead log is damaged ({why}); the administrator accepted the loss: replaying the {} records before the damage and discarding the rest",
                     checker.records.len()
                 );
                 Some(why)
             }
             (None, Some((_, place))) => {
-                tracing::warn!(at = %place, "the last write before the stop was cut off before it was acknowledged; discarding it");
+                tracing::info!(at = %place, "the log ends in a write the stop cut short (a crash or power cut while it was being written, so it was never acknowledged); discarding it");
                 None
             }
             (None, None) => None,

@@ -54,13 +54,38 @@ fn now(app: &App, caller: &Caller, headers: &HeaderMap) -> Result<Ts, ApiError> 
 pub async fn body(req: Request, max: usize) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(req.into_body(), max)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                413,
-                "too_large",
-                format!("the request body is over {max} bytes"),
-            )
+        .map_err(|e| {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                ApiError::new(
+                    413,
+                    "too_large",
+                    format!("the request body is over {max} bytes"),
+                )
+            } else {
+                ApiError::bad_request(format!("the request body could not be read: {e}"))
+            }
         })
+}
+
+/// Refuses a body that does not say it is JSON: a page elsewhere can post
+/// a form or plain text to this node without asking, but not JSON.
+fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            "the request body must be JSON (Content-Type: application/json)",
+        ))
+    }
 }
 
 /// The header saying how long the server took over an operation, from its
@@ -82,16 +107,17 @@ async fn answer<O: Op>(State(app): State<Arc<App>>, req: Request) -> Result<Resp
     if O::WRITE {
         let csrf = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         let (caller, _) = app.auth.caller(app.svc.hall(), &headers, Some(csrf))?;
+        json_body(&headers)?;
         let bytes = body(req, O::MAX_BODY).await?;
         let op: O = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::bad_request(format!("the request is not what {} takes: {e}", O::PATH))
         })?;
         return run(app, caller, &headers, op).await;
     }
+    let (caller, _) = app.auth.caller(app.svc.hall(), &headers, None)?;
     let op: O = serde_urlencoded::from_str(req.uri().query().unwrap_or_default()).map_err(|e| {
         ApiError::bad_request(format!("the query is not what {} takes: {e}", O::PATH))
     })?;
-    let (caller, _) = app.auth.caller(app.svc.hall(), &headers, None)?;
     run(app, caller, &headers, op).await
 }
 
@@ -124,16 +150,24 @@ struct Login {
     password: String,
 }
 
+/// Longest a client may take to send a login.
+const LOGIN_BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn login(
     State(app): State<Arc<App>>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Result<Response, Failure> {
-    let bytes = body(req, 4096).await?;
+    json_body(req.headers())?;
+    let bytes = tokio::time::timeout(LOGIN_BODY_TIME, body(req, 4096))
+        .await
+        .map_err(|_| ApiError::bad_request("the login took too long to arrive"))??;
     let creds: Login = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("a login is {{login, password}}: {e}")))?;
+    let turn = app.auth.login_turn().await;
     let auth = app.clone();
     let (token, out) = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         auth.auth
             .login(auth.svc.hall(), &creds.login, &creds.password, from.ip())
     })
@@ -169,6 +203,17 @@ async fn unknown(method: Method, uri: axum::http::Uri) -> Failure {
         "{method} {} is not part of the API (see /api/v1 in the README)",
         uri.path()
     )))
+}
+
+async fn wrong_method(method: Method, uri: axum::http::Uri) -> Failure {
+    Failure(ApiError::new(
+        405,
+        "method_not_allowed",
+        format!(
+            "{} does not take {method}: reads are GET with a query string, writes POST with a JSON body",
+            uri.path()
+        ),
+    ))
 }
 
 /// The API's routes.
@@ -216,5 +261,6 @@ pub fn routes() -> Router<Arc<App>> {
         .route(&format!("{PREFIX}/login"), post(login))
         .route(&format!("{PREFIX}/logout"), post(logout))
         .route(&format!("{PREFIX}/me"), get(me))
+        .method_not_allowed_fallback(wrong_method)
         .route(&format!("{PREFIX}/{{*rest}}"), axum::routing::any(unknown))
 }

@@ -6,12 +6,15 @@
 //!
 //! The node publishes where it listens and the administrator's token in
 //! `api.json` in its data directory, readable by the directory's owner only:
-//! that is how the command line finds the running node and is let in.
+//! that is how the command line finds the running node and is let in. Over
+//! HTTPS it also publishes the federation CA certificate the command line
+//! checks the console's certificate against.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
 pub mod auth;
 pub mod metrics;
+mod serve;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,7 @@ use std::sync::Arc;
 use axum::Router;
 use hallsync_api::Service;
 use hallsync_model::Ts;
+use hallsync_net::tls::ConsoleTls;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -31,19 +35,25 @@ pub const API_FILE: &str = "api.json";
 /// What `api.json` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiFile {
-    /// The API's base URL, e.g. `http://127.0.0.1:7480`.
+    /// The API's base URL, e.g. `http://127.0.0.1:7480`, or over HTTPS
+    /// the address this PC reaches the console at, which its certificate
+    /// names (`https://192.168.1.20:7480`, `https://127.0.0.1:7480`).
     pub url: String,
     /// The administrator's token (`Authorization: Bearer …`).
     pub token: String,
     /// The process serving it.
     pub pid: u32,
+    /// Over HTTPS: the federation CA certificate (PEM), the only root a
+    /// client trusts the console's certificate by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// Why the web side could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
     /// A non-loopback address without HTTPS.
-    #[error("the console would listen on {0}, beyond this machine, without HTTPS: set `console` in hallsync.toml to 127.0.0.1:<port>, or serve it over HTTPS with a certificate from the federation CA (`hallsync node add --console-host`); operators must then log in")]
+    #[error("the console would listen on {0}, beyond this machine, without HTTPS: set `console` in hallsync.toml to 127.0.0.1:<port>, or serve it over HTTPS with a certificate from the federation CA (`hallsync node add --console-host`, or `hallsync node console` for a node that exists); operators must then log in")]
     NeedsTls(SocketAddr),
     /// The address is taken or not ours.
     #[error("cannot listen on {addr} for the console and API: {error}; set another `console` address in hallsync.toml")]
@@ -92,6 +102,7 @@ pub fn router(app: Arc<App>) -> Router {
 #[derive(Debug)]
 pub struct WebHandle {
     addr: SocketAddr,
+    url: String,
     api_file: PathBuf,
     task: tokio::task::JoinHandle<()>,
 }
@@ -100,6 +111,11 @@ impl WebHandle {
     /// Where it listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where this PC reaches it (`http://…` or `https://…`).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Waits for the server to stop (after the shutdown signal), and takes
@@ -134,17 +150,23 @@ fn publish(dir: &Path, file: &ApiFile) -> Result<PathBuf, WebError> {
 }
 
 /// Starts serving the API for `svc` on `listen`, publishing `api.json` in
-/// `data_dir`; stops when `shutdown` turns true.
+/// `data_dir`; stops when `shutdown` turns true. A `listen` address beyond
+/// loopback is served only over HTTPS (`tls`, which the caller has checked
+/// against the federation CA), and is refused without it; a loopback one
+/// over plain HTTP.
 pub async fn start(
     svc: Service,
     listen: SocketAddr,
     data_dir: &Path,
     clock: Box<dyn Fn() -> Ts + Send + Sync>,
-    mut shutdown: watch::Receiver<bool>,
+    tls: Option<ConsoleTls>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<WebHandle, WebError> {
-    if !listen.ip().is_loopback() {
-        return Err(WebError::NeedsTls(listen));
-    }
+    let tls = if listen.ip().is_loopback() {
+        None
+    } else {
+        Some(tls.ok_or(WebError::NeedsTls(listen))?)
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| WebError::Listen {
@@ -155,14 +177,19 @@ pub async fn start(
         addr: listen,
         error,
     })?;
+    let url = match &tls {
+        Some(tls) => format!("https://{}", SocketAddr::new(tls.local_host(), addr.port())),
+        None => format!("http://{addr}"),
+    };
     let token = random_token();
-    let auth = Auth::new(svc.hall().node().id.as_str(), token.clone(), false);
+    let auth = Auth::new(svc.hall().node().id.as_str(), token.clone(), tls.is_some());
     let api_file = publish(
         data_dir,
         &ApiFile {
-            url: format!("http://{addr}"),
+            url: url.clone(),
             token,
             pid: std::process::id(),
+            ca: tls.as_ref().map(|t| t.ca_pem().to_string()),
         },
     )?;
     let app = Arc::new(App {
@@ -171,25 +198,11 @@ pub async fn start(
         clock,
         store_dir: data_dir.join(hallsync_hall::STORE_DIR),
     });
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        let stop = async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        if let Err(e) = axum::serve(listener, service)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!("the console and API stopped: {e}");
-        }
-    });
-    tracing::info!(%addr, "API and console listening (http://{addr}/)");
+    let task = tokio::spawn(serve::serve(listener, tls, router(app), shutdown));
+    tracing::info!(%addr, "API and console listening ({url}/)");
     Ok(WebHandle {
         addr,
+        url,
         api_file,
         task,
     })
