@@ -46,12 +46,12 @@ accept() { # item applicant when → prints the case number
 }
 
 step "accept cases over the past weeks"
-c1=$(accept "$homestead" "张建国" "2026-11-02 09:15" 140212197002150011)
-c2=$(accept "$roadside" "李秀英" "2026-11-13 10:40" 140212198511020022)
-c3=$(accept "$building" "王志强" "2026-11-16 14:05" 140212197908300033)
-c4=$(accept "$relief" "赵桂兰" "2026-11-18 09:30" 140212195603120044)
+c1=$(accept "$homestead" "张建国" "2026-11-02 09:15" 140212197002150010)
+c2=$(accept "$roadside" "李秀英" "2026-11-13 10:40" 140212198511020024)
+c3=$(accept "$building" "王志强" "2026-11-16 14:05" 140212197908300038)
+c4=$(accept "$relief" "赵桂兰" "2026-11-18 09:30" 140212195603120045)
 c5=$(accept "$grant" "刘海" "2026-11-20 11:20" 140212196107070055)
-c6=$(accept "$homestead" "陈立新" "2026-11-05 15:45" 140212198804160066)
+c6=$(accept "$homestead" "陈立新" "2026-11-05 15:45" 140212198804160063)
 echo "accepted $c1 $c2 $c3 $c4 $c5 $c6"
 
 step "advance them"
