@@ -104,6 +104,12 @@ impl Service {
         &self.hall
     }
 
+    /// The running node's links and registry; `None` when the node is not
+    /// running.
+    pub fn status(&self) -> Option<NodeStatus> {
+        self.status.as_ref().map(|s| s())
+    }
+
     /// Runs `op` for `caller` at `now`, after checking its role.
     pub fn run<O: Op>(&self, op: O, caller: &Caller, now: Ts) -> Result<O::Out, ApiError> {
         if let Some(role) = op.role() {

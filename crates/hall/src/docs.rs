@@ -1,7 +1,6 @@
 //! Raw documents: export as Automerge bytes, show as JSON, and import a
 //! document file from another node (sneakernet when a link is down).
 
-use automerge::AutoCommit;
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, Ts};
 use hallsync_store::{lock, Pending};
@@ -43,7 +42,7 @@ impl Hall {
                 bytes.len()
             )));
         }
-        let incoming = AutoCommit::load(bytes).map_err(|e| {
+        let incoming = schema::load_outside(bytes).map_err(|e| {
             HallError::BadInput(format!(
                 "not an Automerge document (truncated or another format): {e}"
             ))

@@ -47,7 +47,7 @@ impl Hall {
             Incoming::Whole(whole) => whole.with_actor(self.actor.clone()),
             Incoming::Changes(bytes) if stored.exists() => {
                 let mut m = stored.doc.fork().with_actor(self.actor.clone());
-                m.load_incremental(bytes)
+                schema::apply_outside(&mut m, bytes)
                     .map_err(|e| format!("{id}: the changes do not load: {e}"))?;
                 m
             }
@@ -60,6 +60,7 @@ impl Hall {
                 "{id} is incomplete: it depends on changes that were not sent"
             ));
         }
+        schema::check_history(&mut doc).map_err(|e| format!("{id}: {e}"))?;
         let (_, record) = schema::read_record(&doc, Some(id))
             .map_err(|e| format!("{id} would not be a valid record: {e}"))?;
         self.check_registry_record(&record)?;
@@ -84,7 +85,7 @@ impl Hall {
             .map_err(|e| ApplyError::Rejected(e.to_string()))?;
         let (mut merged, saved_form) = match payload {
             Payload::Whole(bytes) => {
-                let doc = AutoCommit::load(&bytes).map_err(|e| {
+                let doc = schema::load_outside(&bytes).map_err(|e| {
                     ApplyError::Rejected(format!("{id}: not an Automerge document: {e}"))
                 })?;
                 let fresh = !stored.exists();

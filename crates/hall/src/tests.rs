@@ -794,3 +794,15 @@ fn a_hall_whose_store_vanished_is_reported_not_given_an_empty_one() {
     let err = Hall::open(dir.path(), StoreOptions::default()).unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+/// Found by the doc fuzz harness: a document file on which Automerge's
+/// loader panics is refused like any other bad file.
+#[test]
+fn a_document_file_that_makes_automerge_panic_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    let bytes = include_bytes!("../../../fuzz/regressions/doc/automerge-unknown-action-panics");
+    let err = hall.import_doc(bytes, t("2026-03-10 10:00")).unwrap_err();
+    assert!(matches!(err, HallError::BadInput(_)), "{err}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+}

@@ -222,6 +222,11 @@ fn town_and_county_with_a_case() -> ([tempfile::TempDir; 2], Hall, Hall) {
     (dirs, town, county)
 }
 
+/// A document chunk, checksum right, with an action code Automerge does
+/// not know: its loader reaches an `unreachable!`.
+const AUTOMERGE_PANICS: &[u8] =
+    include_bytes!("../../../fuzz/regressions/doc/automerge-unknown-action-panics");
+
 #[test]
 fn bad_data_from_a_peer_is_set_aside_and_nothing_of_it_is_stored() {
     use hallsync_sync::Replica;
@@ -238,6 +243,9 @@ fn bad_data_from_a_peer_is_set_aside_and_nothing_of_it_is_stored() {
         Payload::Whole(good[..good.len() / 2].to_vec()),
         Payload::Whole(b"not automerge".to_vec()),
         Payload::Changes(good.clone()),
+        // Found by the doc fuzz harness: Automerge's loader panics on it.
+        Payload::Whole(AUTOMERGE_PANICS.to_vec()),
+        Payload::Changes(AUTOMERGE_PANICS.to_vec()),
     ];
     for p in bad {
         let refused = rc.apply(&peer, vec![received(&id, p)], Some(AT)).unwrap();

@@ -642,7 +642,9 @@ impl<'a> Obj<'a> {
         self.child(key, v)
     }
 
-    /// The entries of a map of maps, bounded.
+    /// The entries of a map of maps, bounded, in key order (Automerge
+    /// hands a map over as a hash map: without the sort, reading the same
+    /// document twice could list events or reviews in another order).
     fn entries(&self, key: &str) -> Result<Vec<(String, Obj<'a>)>, SchemaError> {
         let m = match self.get(key) {
             None => return Ok(Vec::new()),
@@ -651,8 +653,10 @@ impl<'a> Obj<'a> {
         if m.map.iter().count() > MAX_ENTRIES {
             return Err(self.err(key, format!("has more than {MAX_ENTRIES} entries")));
         }
-        m.map
-            .iter()
+        let mut found: Vec<_> = m.map.iter().collect();
+        found.sort_by(|a, b| a.0.cmp(b.0));
+        found
+            .into_iter()
             .map(|(k, mv)| {
                 if mv.conflict {
                     return Err(m.err(k, "was written concurrently under the same key"));
@@ -1055,6 +1059,61 @@ fn read_order_root(root: &Obj<'_>, id: &DocId) -> Result<Order, SchemaError> {
     Ok(Order { header, events })
 }
 
+/// Loads Automerge bytes from outside (a file, a peer). Automerge 0.6
+/// panics on some malformed input that passes its checksums (a document
+/// chunk with an unknown action code reaches an `unreachable!`); that is
+/// caught and reported like any other error, so such bytes are refused
+/// instead of ending the process or failing a whole replication batch.
+pub fn load_outside(bytes: &[u8]) -> Result<automerge::AutoCommit, String> {
+    match std::panic::catch_unwind(|| automerge::AutoCommit::load(bytes)) {
+        Ok(loaded) => loaded.map_err(|e| e.to_string()),
+        Err(_) => Err(AUTOMERGE_PANICKED.into()),
+    }
+}
+
+/// Applies changes from outside to `doc` (see [`load_outside`]). On an
+/// error `doc` may hold part of them, or anything after a panic: the
+/// caller works on a fork and drops it.
+pub fn apply_outside(doc: &mut automerge::AutoCommit, bytes: &[u8]) -> Result<usize, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.load_incremental(bytes))) {
+        Ok(applied) => applied.map_err(|e| e.to_string()),
+        Err(_) => Err(AUTOMERGE_PANICKED.into()),
+    }
+}
+
+/// Checks that what Automerge saves of `doc` loads again. Automerge 0.6
+/// accepts changes (through `load_incremental`, or a merge) that its
+/// document format cannot hold: an actor whose first change is not its
+/// change 1, or whose changes skip a number or count their operations
+/// backwards. Such a document reads, but once saved it does not load
+/// ("changes out of order"): a store that compacts it would lose it. This
+/// makes the loader's checks over the history in the order a save writes
+/// it.
+pub fn check_history(doc: &mut automerge::AutoCommit) -> Result<(), String> {
+    let mut last: std::collections::HashMap<automerge::ActorId, (u64, u64)> =
+        std::collections::HashMap::new();
+    for change in doc.get_changes(&[]) {
+        let actor = change.actor_id();
+        let (seq, max_op) = (change.seq(), change.max_op());
+        let expected = last.get(actor).map_or(1, |(s, _)| s.saturating_add(1));
+        if seq != expected {
+            return Err(format!(
+                "actor {actor}'s change {seq} stands where its change {expected} belongs: Automerge could not load the document once saved"
+            ));
+        }
+        if last.get(actor).is_some_and(|(_, m)| *m > max_op) {
+            return Err(format!(
+                "actor {actor}'s operation counters go backwards at its change {seq}: Automerge could not load the document once saved"
+            ));
+        }
+        last.insert(actor.clone(), (seq, max_op));
+    }
+    Ok(())
+}
+
+const AUTOMERGE_PANICKED: &str =
+    "malformed in a way Automerge does not check for (its loader panicked)";
+
 /// Reads and validates any hallsync record. With `expected`, the document's
 /// own id must be that id.
 pub fn read_record(
@@ -1177,6 +1236,56 @@ mod tests {
         let mut back = read_case(&loaded, &id).unwrap();
         back.events.sort_by(|a, b| a.id.cmp(&b.id));
         assert_eq!(back, case);
+    }
+
+    /// Found by the `doc` fuzz harness: a document read twice must give
+    /// the same record, events in the same order.
+    #[test]
+    fn a_document_reads_the_same_every_time() {
+        let (id, doc, _) = case_doc();
+        let first = read_case(&doc, &id).unwrap();
+        assert!(first.events.len() > 1);
+        for _ in 0..20 {
+            let reloaded = AutoCommit::load(&doc.clone().save()).unwrap();
+            assert_eq!(read_case(&reloaded, &id).unwrap(), first);
+            assert_eq!(read_case(&doc, &id).unwrap(), first);
+        }
+        let keys: Vec<String> = first.events.iter().map(|e| e.id.to_string()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
+
+    /// Found by the doc fuzz harness: changes Automerge applies, after
+    /// which the document reads but what it saves does not load.
+    #[test]
+    fn changes_that_would_save_an_unloadable_document_are_caught() {
+        let region = RegionCode::parse("140212101").unwrap();
+        let id = DocId::new(DocKind::Cal, &region, "2026").unwrap();
+        let cal = CalendarYear {
+            region,
+            year: 2026,
+            office_hours: vec![Window {
+                start: 9 * 3600,
+                end: 17 * 3600,
+            }],
+            days: vec![],
+        };
+        let mut doc = AutoCommit::new();
+        write_calendar(&mut doc, &id, &cal).unwrap();
+        check_history(&mut doc).unwrap();
+        let changes = include_bytes!("../../../fuzz/regressions/doc/changes-that-save-unloadable");
+        apply_outside(&mut doc, changes).unwrap();
+        assert!(AutoCommit::load(&doc.save()).is_err());
+        let why = check_history(&mut doc).unwrap_err();
+        assert!(
+            why.contains("change 11 stands where its change 1 belongs"),
+            "{why}"
+        );
+        // Panics in the loader are errors.
+        let panics =
+            include_bytes!("../../../fuzz/regressions/doc/automerge-unknown-action-panics");
+        assert!(load_outside(panics).unwrap_err().contains("panicked"));
     }
 
     #[test]

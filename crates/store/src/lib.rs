@@ -42,6 +42,9 @@ mod aside;
 mod cache;
 mod commit;
 mod dict;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod listen;
 mod mem;
 mod open;

@@ -24,7 +24,8 @@
 //! Cutting a block writes its new pieces first, then shrinks it. A crash in
 //! between leaves the old block whole beside the pieces: readers therefore
 //! count a block's entries only below the next block's bound, and the next
-//! fold that loads it drops the rest.
+//! fold that loads it drops the rest. Deleting an emptied block drops them
+//! first, since the block before then reaches further.
 //!
 //! Readers run while a checkpoint folds. Changing one block is one sled
 //! write, seen whole or not at all. A cut holds `cutting` for writing, and
@@ -108,7 +109,7 @@ fn cost((k, v): &Entry) -> usize {
     k.len() + v.len() + 4
 }
 
-fn encode(entries: &[Entry]) -> Vec<u8> {
+pub(crate) fn encode(entries: &[Entry]) -> Vec<u8> {
     let mut raw = vec![RAW];
     let mut prev: &[u8] = &[];
     for (k, v) in entries {
@@ -176,7 +177,7 @@ fn walk(bound: &[u8], v: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Resu
     Ok(())
 }
 
-fn decode(bound: &[u8], v: &[u8]) -> Result<Vec<Entry>, BlockError> {
+pub(crate) fn decode(bound: &[u8], v: &[u8]) -> Result<Vec<Entry>, BlockError> {
     let mut entries = Vec::new();
     walk(bound, v, |k, v| {
         entries.push((k.to_vec(), v.to_vec()));
@@ -240,14 +241,25 @@ fn block_for(tree: &sled::Tree, key: &[u8]) -> Result<Block, BlockError> {
     })
 }
 
-/// Writes a changed block back: cut into pieces when over [`BLOCK_BYTES`]
-/// (the new pieces first, under `cutting`), deleted when empty (unless it is
-/// the first). A block that only grew at its end is cut into full pieces and
-/// a remainder, as keys that arrive in order keep doing; any other into
-/// pieces of even size, leaving each room to grow.
-fn store(tree: &sled::Tree, cutting: &RwLock<()>, block: Block) -> Result<(), sled::Error> {
+/// One write to sled: a block stored under its key, or (`None`) removed.
+type BlockWrite = (Vec<u8>, Option<Vec<u8>>);
+
+/// The sled writes that put a changed block back, in the order they must
+/// be made: cut into pieces when over [`BLOCK_BYTES`], removed when empty
+/// (unless it is the first). A block that only grew at its end is cut into
+/// full pieces and a remainder, as keys that arrive in order keep doing;
+/// any other into pieces of even size, leaving each room to grow.
+///
+/// The order keeps every key readable wherever a crash stops the writes:
+/// new pieces go in from the last to the first, so the piece holding a key
+/// is either written whole or the old block, still whole, serves its range
+/// (readers count a block's entries only below the next block's bound);
+/// the old block shrinks last. An empty block is removed only after the
+/// block before it has dropped anything it held in that range, so a cut
+/// cut short long ago cannot bring stale entries back.
+fn block_writes(tree: &sled::Tree, block: Block) -> Result<Vec<BlockWrite>, BlockError> {
     if !block.changed {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let total: usize = block.entries.iter().map(cost).sum();
     let n = total.div_ceil(BLOCK_BYTES);
@@ -268,17 +280,46 @@ fn store(tree: &sled::Tree, cutting: &RwLock<()>, block: Block) -> Result<(), sl
     }
     pieces.push(&block.entries[start..]);
     let key = block_key(&block.bound);
-    if pieces.len() == 1 {
-        return match pieces[0] {
-            [] if !block.bound.is_empty() => tree.remove(key).map(drop),
-            piece => tree.insert(key, encode(piece)).map(drop),
-        };
+    if let [[]] = pieces[..] {
+        if block.bound.is_empty() {
+            return Ok(vec![(key, Some(encode(&[])))]);
+        }
+        let mut writes = Vec::new();
+        if let Some((k, v)) = tree
+            .range(vec![BLOCK]..key.clone())
+            .next_back()
+            .transpose()?
+        {
+            let mut before = decode(&k[1..], &v)?;
+            let held = before.len();
+            before.retain(|(e, _)| *e < block.bound);
+            if before.len() < held {
+                writes.push((k.to_vec(), Some(encode(&before))));
+            }
+        }
+        writes.push((key, None));
+        return Ok(writes);
     }
-    let _cut = cutting.write().unwrap_or_else(|e| e.into_inner());
-    for piece in &pieces[1..] {
-        tree.insert(block_key(&piece[0].0), encode(piece))?;
+    let mut writes: Vec<BlockWrite> = pieces[1..]
+        .iter()
+        .rev()
+        .map(|piece| (block_key(&piece[0].0), Some(encode(piece))))
+        .collect();
+    writes.push((key, Some(encode(pieces[0]))));
+    Ok(writes)
+}
+
+/// Writes a changed block back (see [`block_writes`]); a cut into pieces
+/// holds `cutting`, so no point read sees it half made.
+fn store(tree: &sled::Tree, cutting: &RwLock<()>, block: Block) -> Result<(), BlockError> {
+    let writes = block_writes(tree, block)?;
+    let _cut = (writes.len() > 1).then(|| cutting.write().unwrap_or_else(|e| e.into_inner()));
+    for (key, value) in writes {
+        match value {
+            Some(v) => tree.insert(key, v).map(drop)?,
+            None => tree.remove(key).map(drop)?,
+        }
     }
-    tree.insert(key, encode(pieces[0]))?;
     Ok(())
 }
 
@@ -687,6 +728,76 @@ mod tests {
         t.fold([(a.1[0].0.as_slice(), Some(&fresh[..]))]).unwrap();
         check(&t);
         assert_eq!(scan(&t, &[], None).len(), 59);
+    }
+
+    /// A crash can stop a cut after any of its sled writes: at each such
+    /// point every key the block held must still be found.
+    #[test]
+    fn every_key_is_found_wherever_a_crash_stops_a_cut() {
+        let (_db, t) = tree();
+        let old: Vec<_> = (0..240).step_by(4).map(key).collect();
+        let value = vec![3u8; 50];
+        t.fold(old.iter().map(|k| (k.as_slice(), Some(&value[..]))))
+            .unwrap();
+        let before: Vec<(IVec, IVec)> = t.tree.iter().map(Result::unwrap).collect();
+        // Many keys land inside one block at once: it is cut in several
+        // pieces.
+        let mut block = block_for(&t.tree, &old[0]).unwrap();
+        for n in (0..240).filter(|n| n % 4 != 0) {
+            let k = key(n);
+            let at = block.entries.binary_search_by(|(e, _)| e.cmp(&k));
+            if let Err(i) = at {
+                block.entries.insert(i, (k, value.clone()));
+            }
+        }
+        block.changed = true;
+        block.appended = false;
+        let writes = block_writes(&t.tree, block).unwrap();
+        assert!(writes.len() >= 3, "{} writes", writes.len());
+        for stop in 0..=writes.len() {
+            let (_db, copy) = tree();
+            for (k, v) in &before {
+                copy.tree.insert(k, v).unwrap();
+            }
+            for (k, v) in &writes[..stop] {
+                copy.tree.insert(k, v.clone().unwrap()).unwrap();
+            }
+            for k in &old {
+                assert_eq!(
+                    copy.get(k).unwrap(),
+                    Some(value.clone()),
+                    "{} lost after {stop} of {} writes",
+                    String::from_utf8_lossy(k),
+                    writes.len()
+                );
+            }
+        }
+    }
+
+    /// An empty block is removed only once the block before it holds
+    /// nothing in its range: stale entries left there by an old cut cut
+    /// short must not come back.
+    #[test]
+    fn removing_an_empty_block_does_not_bring_back_what_an_old_cut_left_behind() {
+        let (_db, t) = tree();
+        let keys: Vec<_> = (0..60).map(key).collect();
+        let fresh = [1u8; 200];
+        t.fold(keys.iter().map(|k| (k.as_slice(), Some(&fresh[..]))))
+            .unwrap();
+        let all = blocks(&t);
+        let (a, b) = (&all[0], &all[1]);
+        // The first block still whole, as a crash mid-cut left it.
+        let mut whole = a.1.clone();
+        whole.extend(b.1.iter().map(|(k, _)| (k.clone(), b"stale".to_vec())));
+        t.tree.insert(block_key(&a.0), encode(&whole)).unwrap();
+        // Every key of the second block is deleted: it goes.
+        t.fold(b.1.iter().map(|(k, _)| (k.as_slice(), None)))
+            .unwrap();
+        for (k, _) in &b.1 {
+            assert_eq!(t.get(k).unwrap(), None, "a deleted key came back");
+        }
+        assert_eq!(scan(&t, &[], None).len(), 60 - b.1.len());
+        check(&t);
     }
 
     #[test]

@@ -35,7 +35,8 @@
 //!   flush had completed (flushes run one at a time), so it was
 //!   acknowledged;
 //! - damage at the very end: the last flush cut off by a crash is torn,
-//!   leaving it short or with whole 512-byte sectors still zero; a record
+//!   leaving it short or with 512-byte sectors as they were: zero (the
+//!   first may hold the end of an earlier flush before its zeros); a record
 //!   that is all there but fails its CRC was damaged after it was written.
 //!
 //! Writes that were acknowledged and cannot be replayed stop the open, with
@@ -230,7 +231,7 @@ fn header_at(bytes: &[u8], pos: usize) -> Option<Header> {
 
 /// One thing found in a segment.
 #[derive(Debug)]
-enum Piece {
+pub(crate) enum Piece {
     /// A record: its LSN, the first LSN of its flush, and its operations.
     Record { lsn: u64, group: u64, ops: Vec<Op> },
     /// A segment's first record: the length the file was made.
@@ -268,12 +269,14 @@ fn record_at(bytes: &[u8], pos: usize) -> Option<(Piece, usize)> {
     Some((piece, pos + HEADER + h.len))
 }
 
-/// Whether `bytes[from..to]` holds a whole sector, aligned as on disk, that
-/// is all zeros.
+/// Whether `bytes[from..to]` holds what a sector, aligned as on disk, that
+/// a crash kept from being written looks like: all zeros, or, for the
+/// sector where `from` falls, zeros from `from` on (the bytes before were
+/// written by an earlier flush, and kept).
 fn has_zero_sector(bytes: &[u8], from: usize, to: usize) -> bool {
-    let mut s = from.div_ceil(SECTOR) * SECTOR;
+    let mut s = from / SECTOR * SECTOR;
     while s + SECTOR <= to {
-        if bytes[s..s + SECTOR].iter().all(|&b| b == 0) {
+        if bytes[s.max(from)..s + SECTOR].iter().all(|&b| b == 0) {
             return true;
         }
         s += SECTOR;
@@ -282,7 +285,7 @@ fn has_zero_sector(bytes: &[u8], from: usize, to: usize) -> bool {
 }
 
 /// The pieces of one segment, in order.
-fn parse_segment(bytes: &[u8]) -> Vec<Piece> {
+pub(crate) fn parse_segment(bytes: &[u8]) -> Vec<Piece> {
     // Zeros after the last non-zero byte are the clean end (of a spare).
     let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
     let mut pieces = Vec::new();
@@ -314,7 +317,7 @@ fn parse_segment(bytes: &[u8]) -> Vec<Piece> {
 
 /// The records of a segment written before record headers: `[len u32 LE]
 /// [crc32 u32 LE][postcard Vec<Op>]`, a torn tail ending them.
-fn parse_legacy(bytes: &[u8], path: &Path) -> (Vec<Vec<Op>>, bool) {
+pub(crate) fn parse_legacy(bytes: &[u8], path: &Path) -> (Vec<Vec<Op>>, bool) {
     let mut records = Vec::new();
     let mut pos = 0;
     while let Some(header) = bytes.get(pos..pos + 8) {
@@ -361,7 +364,7 @@ fn segment_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{SEGMENT_PREFIX}{number:08}"))
 }
 
-fn segment_name(number: u64) -> String {
+pub(crate) fn segment_name(number: u64) -> String {
     format!("{SEGMENT_PREFIX}{number:08}")
 }
 

@@ -82,6 +82,7 @@ pub enum Msg {
         /// The sender's newest feed sequence number.
         head: u64,
         /// The documents, in feed order.
+        #[serde(deserialize_with = "batch")]
         docs: Vec<OfferDoc>,
     },
     /// What the receiver needs of each offered document, in offer order.
@@ -89,6 +90,7 @@ pub enum Msg {
         /// The offer answered.
         batch: u64,
         /// One per offered document.
+        #[serde(deserialize_with = "batch")]
         wants: Vec<Want>,
     },
     /// Part of the answer to a [`Msg::Want`]: payloads for the offered
@@ -101,6 +103,7 @@ pub enum Msg {
         /// Whether this is the batch's last part.
         last: bool,
         /// One per document.
+        #[serde(deserialize_with = "batch")]
         docs: Vec<Payload>,
     },
     /// The receiver has durably applied the sender's feed up to `upto`.
@@ -117,6 +120,7 @@ pub enum Msg {
     /// (protocol 2): acknowledged all the same, so the link carries on.
     Refused {
         /// The documents and why.
+        #[serde(deserialize_with = "batch")]
         docs: Vec<RefusedDoc>,
     },
 }
@@ -127,6 +131,7 @@ pub struct RefusedDoc {
     /// The document id.
     pub id: String,
     /// The heads of the version refused.
+    #[serde(deserialize_with = "heads")]
     pub heads: Vec<Hash>,
     /// Why.
     pub reason: String,
@@ -138,6 +143,7 @@ pub struct OfferDoc {
     /// The document id.
     pub id: String,
     /// Its heads at the sender.
+    #[serde(deserialize_with = "heads")]
     pub heads: Vec<Hash>,
 }
 
@@ -149,7 +155,7 @@ pub enum Want {
     /// The whole document: it does not have it.
     Whole,
     /// The changes after these heads (the receiver's).
-    Since(Vec<Hash>),
+    Since(#[serde(deserialize_with = "heads")] Vec<Hash>),
 }
 
 /// The data sent for one document.
@@ -190,6 +196,53 @@ pub enum FrameError {
     /// A message whose fields break the protocol's bounds.
     #[error("message out of bounds: {0}")]
     OutOfBounds(String),
+}
+
+/// Reads a sequence, keeping at most `max + 1` of its elements: the rest
+/// are read and dropped. A list longer than its bound is refused by
+/// [`check`] all the same, but without this a frame's list is built whole
+/// first, and a list of small elements costs far more in memory than on
+/// the wire: 16 MiB of `Want::Nothing` (one byte each), which a ~500-byte
+/// zstd frame carries, made a vector of 800 MB.
+fn at_most<'de, D, T>(d: D, max: usize) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Bounded<T> {
+        max: usize,
+        kind: std::marker::PhantomData<T>,
+    }
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Bounded<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a sequence")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let keep = self.max.saturating_add(1);
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(keep));
+            while let Some(x) = seq.next_element::<T>()? {
+                if out.len() < keep {
+                    out.push(x);
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Bounded {
+        max,
+        kind: std::marker::PhantomData,
+    })
+}
+
+fn batch<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    at_most(d, MAX_BATCH_DOCS)
+}
+
+fn heads<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Hash>, D::Error> {
+    at_most(d, MAX_HEADS)
 }
 
 /// Encodes a message as a frame body.
@@ -385,6 +438,29 @@ mod tests {
         assert!(matches!(decode(&bomb), Err(FrameError::Malformed(_))));
         // A truncated compressed frame.
         assert!(decode(&f[..f.len() / 2]).is_err());
+    }
+
+    /// Found with the `frame` fuzz harness's memory bound: a list of
+    /// one-byte elements was decoded whole before its bound was checked.
+    #[test]
+    fn a_small_frame_with_a_huge_list_is_refused_without_building_it() {
+        let n = 4_000_000u32;
+        let mut body = vec![2, 0]; // Msg::Want, batch 0
+        let mut len = n;
+        while len >= 0x80 {
+            body.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        body.push(len as u8);
+        body.resize(body.len() + n as usize, 0); // Want::Nothing, n times
+        let mut frame = vec![ZSTD];
+        frame.extend(zstd::block::compress(&body, 3).unwrap());
+        assert!(frame.len() < 1_000, "{}", frame.len());
+        // The vector kept is bounded: MAX_BATCH_DOCS + 1 wants, not 4M.
+        let mut d = postcard::Deserializer::from_bytes(&body);
+        let m = Msg::deserialize(&mut d).unwrap();
+        assert!(matches!(&m, Msg::Want { wants, .. } if wants.len() == MAX_BATCH_DOCS + 1));
+        assert!(matches!(decode(&frame), Err(FrameError::OutOfBounds(_))));
     }
 
     #[test]

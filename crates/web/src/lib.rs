@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod metrics;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub struct App {
     pub auth: Auth,
     /// The node's clock.
     pub clock: Box<dyn Fn() -> Ts + Send + Sync>,
+    /// The store's directory (its size is a metric).
+    pub store_dir: PathBuf,
 }
 
 impl std::fmt::Debug for App {
@@ -80,7 +83,9 @@ impl std::fmt::Debug for App {
 
 /// The whole HTTP side as a router (for tests and for serving).
 pub fn router(app: Arc<App>) -> Router {
-    api::routes().with_state(app)
+    api::routes()
+        .route("/metrics", axum::routing::get(metrics::handler))
+        .with_state(app)
 }
 
 /// The web side of a running node.
@@ -160,7 +165,12 @@ pub async fn start(
             pid: std::process::id(),
         },
     )?;
-    let app = Arc::new(App { svc, auth, clock });
+    let app = Arc::new(App {
+        svc,
+        auth,
+        clock,
+        store_dir: data_dir.join(hallsync_hall::STORE_DIR),
+    });
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         let stop = async move {

@@ -19,8 +19,8 @@ impl Op for Status {
         None
     }
     fn run(self, svc: &Service, _: &Caller, _: Ts) -> Result<Self::Out, ApiError> {
-        match &svc.status {
-            Some(status) => Ok(status()),
+        match svc.status() {
+            Some(status) => Ok(status),
             None => Err(ApiError::new(
                 409,
                 "not_running",

@@ -129,6 +129,26 @@ fn a_torn_last_flush_with_sectors_written_out_of_order_is_a_crash_not_damage() {
     assert!(why.contains("later flush"), "{why}");
 }
 
+/// Found by the `wal_recover` fuzz harness: the sector where the last
+/// flush began also held the end of the flush before; the power went
+/// before it was written again, after the sectors following it were.
+#[test]
+fn a_torn_last_flush_whose_first_sector_kept_the_flush_before_is_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::start(dir.path(), 1, 0).unwrap();
+    flush(&wal, 1..=1, 100);
+    flush(&wal, 2..=3, 700);
+    let path = last_segment(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    // That sector as it was before the flush: record 1, then zeros.
+    let start2 = HEAD + HEADER + 105;
+    bytes[start2..start2.div_ceil(SECTOR) * SECTOR].fill(0);
+    std::fs::write(&path, &bytes).unwrap();
+    let r = recover(dir.path(), Some(MARK)).unwrap();
+    assert_eq!(replayed(&r), ["1"]);
+    assert!(r.discarded.is_none());
+}
+
 #[test]
 fn a_deleted_segment_is_reported_whether_the_mark_or_a_trailer_names_it() {
     let dir = tempfile::tempdir().unwrap();
