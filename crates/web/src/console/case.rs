@@ -401,9 +401,10 @@ fn fields(kind: &str, out: &CaseOut, statutory: LimitUnit) -> Option<Markup> {
 
 /// Yuan as typed (`12`, `12.5`, `12.50`) in fen.
 fn fen(yuan: &str) -> Option<i64> {
-    let (whole, part) = yuan.trim().split_once('.').unwrap_or((yuan.trim(), ""));
+    let yuan = yuan.trim();
+    let (whole, part) = yuan.split_once('.').unwrap_or((yuan, "0"));
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || whole.len() > 10 || part.len() > 2 || (!part.is_empty() && !digits(part)) {
+    if !digits(whole) || whole.len() > 10 || part.len() > 2 || !digits(part) {
         return None;
     }
     let cents: i64 = format!("{part:0<2}").parse().ok()?;
