@@ -466,6 +466,10 @@ fn the_console_in_a_browser() {
             .path(Some(chromium))
             .window_size(Some((WIDTH, HEIGHT)))
             .sandbox(false)
+            .args(vec![std::ffi::OsStr::new("--lang=zh-CN")])
+            .process_envs(Some(
+                [("LANG".to_string(), "zh_CN.UTF-8".to_string())].into(),
+            ))
             .idle_browser_timeout(Duration::from_secs(120))
             .build()
             .unwrap(),
@@ -603,12 +607,17 @@ fn the_console_in_a_browser() {
     assert_eq!(s.tab.find_elements("#cases tbody tr").unwrap().len(), 15);
     s.shot("07-cases");
     s.press_to_next(".pager a[rel=next]");
+    assert!(s.text(".pager").contains("第 16–17 条"));
     assert_eq!(s.tab.find_elements("#cases tbody tr").unwrap().len(), 2);
     s.go(&format!("{tw_url}/cases"));
     s.set("#f-item", ITEM);
     s.press_to_next(".filters button[type=submit]");
     assert_eq!(s.tab.find_elements("#cases tbody tr").unwrap().len(), 1);
     assert!(s.text("#cases").contains(&number));
+    // A hand-edited address is read leniently and what cannot be used is named.
+    s.go(&format!("{tw_url}/cases?offset=x&due_within=-3"));
+    assert!(s.text(".refusal").contains("几个工作日内到期"));
+    assert!(s.text(".pager").contains("共 17 条"));
 
     // 事项: the legal office drafts an item, approves and publishes it.
     s.step("item-workflow");

@@ -38,7 +38,7 @@ pub(crate) struct Filters {
     #[serde(default)]
     unit: String,
     #[serde(default)]
-    offset: usize,
+    offset: String,
 }
 
 const STATES: [CaseState; 15] = [
@@ -119,7 +119,7 @@ impl Filters {
             due_within,
             item,
             all: !self.all.is_empty(),
-            offset: self.offset,
+            offset: super::offset(&self.offset),
             limit: PAGE,
             unit,
             received_from,

@@ -28,7 +28,7 @@ pub(crate) struct Browse {
     #[serde(default)]
     status: String,
     #[serde(default)]
-    offset: usize,
+    offset: String,
 }
 
 /// `GET /items`.
@@ -50,7 +50,7 @@ pub(crate) async fn list(
         .run(ListItems {
             status,
             q: Some(q.clone()).filter(|q| !q.is_empty()),
-            offset: b.offset,
+            offset: super::offset(&b.offset),
             limit: PAGE,
         })
         .await;
@@ -94,7 +94,7 @@ pub(crate) async fn list(
                         }
                     }
                 }
-                (pager("/items", &pairs, b.offset, page.total))
+                (pager("/items", &pairs, super::offset(&b.offset), page.total))
             }
         }
     };

@@ -412,6 +412,12 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Resp
     }
 }
 
+/// The `offset` of a list's page as given in its link: a number, else the
+/// first page (bounded, so the pager's sums cannot overflow).
+fn offset(given: &str) -> usize {
+    given.trim().parse::<u32>().map_or(0, |o| o as usize)
+}
+
 /// Paging links for a list: previous and next, keeping the filters.
 fn pager(path: &str, query: &[(&str, String)], offset: usize, total: usize) -> Markup {
     let at = |o: usize| {

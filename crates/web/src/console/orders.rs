@@ -27,7 +27,7 @@ pub(crate) struct Browse {
     #[serde(default)]
     late: String,
     #[serde(default)]
-    offset: usize,
+    offset: String,
     #[serde(default)]
     unit: String,
     #[serde(default)]
@@ -77,7 +77,7 @@ async fn render_list(
         .run(ListOrders {
             open: !b.open.is_empty(),
             late: !b.late.is_empty(),
-            offset: b.offset,
+            offset: super::offset(&b.offset),
             limit: PAGE,
         })
         .await;
@@ -128,7 +128,7 @@ async fn render_list(
                                 }
                             }
                         }
-                        (pager("/orders", &pairs, b.offset, list.page.total))
+                        (pager("/orders", &pairs, super::offset(&b.offset), list.page.total))
                     }
                 }
             }
