@@ -273,22 +273,37 @@ impl Session {
         );
     }
 
+    /// Waits for `selector` on the page, then runs `js` (a function of the
+    /// element) on it and returns what it gives.
+    fn on(&self, selector: &str, js: &str) -> serde_json::Value {
+        let call = format!(
+            "(e => e ? ({js})(e) : undefined)(document.querySelector({}))",
+            serde_json::to_string(selector).unwrap()
+        );
+        let start = Instant::now();
+        loop {
+            let got = self.tab.evaluate(&call, false).ok().and_then(|r| r.value);
+            if let Some(v) = got {
+                return v;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{selector} not on {}",
+                self.tab.get_url()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn text(&self, selector: &str) -> String {
-        self.tab
-            .wait_for_element(selector)
-            .unwrap_or_else(|e| panic!("{selector} on {}: {e}", self.tab.get_url()))
-            .get_inner_text()
-            .unwrap()
+        let text = self.on(selector, "e => e.innerText");
+        text.as_str().unwrap().to_string()
     }
 
     /// Types `text` into the field (as one input, as a paste or an input
     /// method commits it).
     fn type_into(&self, selector: &str, text: &str) {
-        self.tab
-            .wait_for_element(selector)
-            .unwrap_or_else(|e| panic!("{selector} on {}: {e}", self.tab.get_url()))
-            .focus()
-            .unwrap();
+        self.on(selector, "e => { e.focus(); return true; }");
         self.tab.send_character(text).unwrap();
     }
 
@@ -304,11 +319,7 @@ impl Session {
     /// Activates a link, button or disclosure from the keyboard: focus it
     /// and press Enter.
     fn press(&self, selector: &str) {
-        self.tab
-            .wait_for_element(selector)
-            .unwrap_or_else(|e| panic!("{selector} on {}: {e}", self.tab.get_url()))
-            .focus()
-            .unwrap();
+        self.on(selector, "e => { e.focus(); return true; }");
         self.tab.press_key("Enter").unwrap();
     }
 
