@@ -477,10 +477,6 @@ fn the_console_in_a_browser() {
             .path(Some(chromium))
             .window_size(Some((WIDTH, HEIGHT)))
             .sandbox(false)
-            .args(vec![std::ffi::OsStr::new("--lang=zh-CN")])
-            .process_envs(Some(
-                [("LANG".to_string(), "zh_CN.UTF-8".to_string())].into(),
-            ))
             .idle_browser_timeout(Duration::from_secs(120))
             .build()
             .unwrap(),
@@ -500,8 +496,8 @@ fn the_console_in_a_browser() {
         shots,
         step: std::cell::RefCell::new("start".into()),
     };
-    let viewport = s.eval("window.innerWidth + 'x' + window.innerHeight");
-    assert_eq!(viewport, format!("{WIDTH}x{HEIGHT}"));
+    let screen = s.eval("window.innerWidth + 'x' + window.innerHeight");
+    assert_eq!(screen, format!("{WIDTH}x{HEIGHT}"));
 
     // Logging in: a wrong password is refused, the right one lets in.
     s.step("login-refused");
