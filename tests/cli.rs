@@ -108,7 +108,7 @@ fn a_working_day_at_a_township_hall() {
             "--applicant",
             "张三丰",
             "--id-number",
-            "140212199001011234",
+            "140212199001011237",
             "--at",
             "2026-11-02 09:30",
         ],
@@ -676,7 +676,7 @@ fn a_full_disk_refuses_the_write_and_the_store_opens_once_space_is_back() {
                     "--applicant",
                     &"张".repeat(4_000),
                     "--id-number",
-                    "140212199001011234",
+                    "140212199001011237",
                 ],
             );
             if !out.status.success() {

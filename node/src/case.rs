@@ -318,6 +318,7 @@ pub fn run(cmd: CaseCmd, ctx: &Ctx) -> Result<()> {
                 all,
                 offset,
                 limit,
+                ..ListCases::default()
             };
             let list = target.call(op, ctx.now)?;
             if !list.calendar_covers && !out.json() {

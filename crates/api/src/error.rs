@@ -15,7 +15,9 @@ pub struct ApiError {
     pub status: u16,
     /// Stable code: `bad_request`, `invalid`, `not_found`, `not_allowed`,
     /// `exists`, `unauthorized`, `forbidden`, `csrf`, `too_large`,
-    /// `too_many_attempts`, `unavailable`, `damaged`, `internal`.
+    /// `too_many_attempts`, `unavailable`, `damaged`, `internal`,
+    /// `out_of_scope`, `not_running`, and `id_number` (an identity number
+    /// whose check digit or form is wrong).
     pub code: String,
     /// What went wrong and what to do.
     pub message: String,

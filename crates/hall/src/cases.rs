@@ -9,7 +9,7 @@ use hallsync_model::schema::{self, Record};
 use hallsync_model::time::DAY;
 use hallsync_model::{
     Calendar, Case, CaseEvent, CaseHeader, CaseState, CaseView, DocId, DocKind, EventKind,
-    ItemStatus, Ts,
+    ItemStatus, RegionCode, Ts,
 };
 use hallsync_store::{lock, CaseRecord, IndexKey, Loaded, Pending, TimeField};
 use serde::{Deserialize, Serialize};
@@ -74,6 +74,12 @@ pub struct CaseFilter {
     pub item: Option<String>,
     /// Include concluded, withdrawn and other closed cases.
     pub include_closed: bool,
+    /// Only cases accepted by a hall in this region's subtree (at a hub).
+    pub unit: Option<RegionCode>,
+    /// Only cases received at or after this time.
+    pub received_from: Option<Ts>,
+    /// Only cases received before this time.
+    pub received_before: Option<Ts>,
 }
 
 impl Hall {
@@ -444,6 +450,9 @@ impl Hall {
             && !filter.overdue
             && filter.due_within.is_none()
             && filter.item.is_none()
+            && filter.unit.is_none()
+            && filter.received_from.is_none()
+            && filter.received_before.is_none()
             && filter.state.is_none_or(CaseState::is_open);
         if walkable {
             if let Some((total, rows)) = self.open_cases_in_due_order(filter, now, want)? {
@@ -669,4 +678,14 @@ fn keeps(filter: &CaseFilter, horizon: Option<Ts>, row: &CaseRow) -> bool {
         && horizon.is_none_or(|h| {
             open && !row.clock.over_committed && row.clock.committed_due.is_some_and(|d| d <= h)
         })
+        && filter
+            .unit
+            .as_ref()
+            .is_none_or(|u| u.contains(&row.header.region))
+        && filter
+            .received_from
+            .is_none_or(|t| row.view.received_at.is_some_and(|r| r >= t))
+        && filter
+            .received_before
+            .is_none_or(|t| row.view.received_at.is_some_and(|r| r < t))
 }

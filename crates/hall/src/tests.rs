@@ -233,6 +233,39 @@ fn overdue_and_due_soon_lists_follow_the_calendar() {
 }
 
 #[test]
+fn cases_are_listed_by_the_date_received_and_by_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "A1");
+    for at in ["2026-11-02 09:00", "2026-11-16 09:00", "2026-11-17 09:00"] {
+        hall.accept_case(new_case("A1", at), t(at)).unwrap();
+    }
+    let now = t("2026-11-20 12:00");
+    let list = |filter: CaseFilter| {
+        hall.list_cases(&filter, now)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.header.number)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        list(CaseFilter {
+            received_from: Some(t("2026-11-16")),
+            received_before: Some(t("2026-11-17")),
+            ..CaseFilter::default()
+        }),
+        ["A1-20261116-0001"]
+    );
+    let unit = |code: &str| CaseFilter {
+        unit: Some(RegionCode::parse(code).unwrap()),
+        ..CaseFilter::default()
+    };
+    assert_eq!(list(unit("140212")).len(), 3, "the county's subtree");
+    assert_eq!(list(unit("140212101")).len(), 3);
+    assert!(list(unit("140212102")).is_empty(), "a sibling's");
+}
+
+#[test]
 fn importing_a_calendar_moves_due_times_of_open_cases() {
     let dir = tempfile::tempdir().unwrap();
     let hall = township(dir.path());

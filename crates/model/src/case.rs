@@ -638,6 +638,7 @@ fn close_pause(v: &mut CaseView, at: Ts) {
     }
 }
 
+#[derive(Clone)]
 struct Fold<'a> {
     header: &'a CaseHeader,
     phase: Phase,
@@ -935,6 +936,83 @@ impl Case {
             });
         }
         fold.apply(event)
+    }
+
+    /// The kinds of event (by stored name, in the order of [`EventKind`])
+    /// that [`Case::check`] would accept at `now`, given the fields each
+    /// needs: what a form may offer next.
+    pub fn allowed_events(&self, now: Ts) -> Vec<&'static str> {
+        let mut fold = Fold::new(&self.header);
+        for e in self.ordered_events() {
+            let _ = fold.apply(e);
+        }
+        let Ok(id) = LogId::new(&self.header.hall, "probe", 1) else {
+            return Vec::new();
+        };
+        if fold.view.last_event_at.is_some_and(|l| now < l) {
+            return Vec::new();
+        }
+        let text = || "-".to_string();
+        let open_step = fold.open_steps.iter().next().cloned().unwrap_or_default();
+        let new_step = (0..)
+            .map(|n| format!("step {n}"))
+            .find(|s| !fold.open_steps.contains(s))
+            .unwrap_or_default();
+        let statutory = self.header.item.statutory_limit.unit;
+        let samples = [
+            EventKind::Received,
+            EventKind::SupplementRequested { materials: text() },
+            EventKind::SupplementCompleted,
+            EventKind::Accepted,
+            EventKind::NotAccepted {
+                reason: text(),
+                formal: true,
+            },
+            EventKind::StepStarted { step: new_step },
+            EventKind::StepFinished {
+                step: open_step,
+                pass: true,
+                opinion: text(),
+            },
+            EventKind::SpecialStarted {
+                procedure: Procedure::Hearing,
+                reason: text(),
+                until: None,
+            },
+            EventKind::SpecialEnded { result: text() },
+            EventKind::Extended {
+                amount: TimeLimit::new(1, statutory),
+                reason: text(),
+            },
+            EventKind::FeeCharged {
+                name: text(),
+                amount_fen: 1,
+            },
+            EventKind::Concluded {
+                outcome: Outcome::Approved,
+                opinion: text(),
+                certificate: String::new(),
+            },
+            EventKind::Withdrawn { reason: text() },
+            EventKind::Recalled { reason: text() },
+            EventKind::Revoked { reason: text() },
+            EventKind::CertificateDelivered { method: text() },
+            EventKind::Published,
+            EventKind::Rated { score: 5 },
+        ];
+        samples
+            .into_iter()
+            .filter_map(|kind| {
+                let event = CaseEvent {
+                    id: id.clone(),
+                    at: now,
+                    by: text(),
+                    node: self.header.hall.clone(),
+                    kind,
+                };
+                fold.clone().apply(&event).ok().map(|()| event.kind.name())
+            })
+            .collect()
     }
 
     /// The id the next event recorded by `node` with actor tag `actor`
@@ -1427,6 +1505,157 @@ pub(crate) mod tests {
             certificate: String::new(),
         };
         assert!(refuse.missing_text().is_some());
+    }
+
+    #[test]
+    fn the_events_offered_next_follow_the_state() {
+        let now = t("2026-11-20 09:00");
+        let mut c = case(vec![ev("a.1", "2026-11-16 09:00", EventKind::Received)]);
+        assert_eq!(
+            c.allowed_events(now),
+            [
+                "supplement_requested",
+                "accepted",
+                "not_accepted",
+                "withdrawn"
+            ]
+        );
+        push(&mut c, ev("a.2", "2026-11-16 10:00", EventKind::Accepted)).unwrap();
+        assert_eq!(
+            c.allowed_events(now),
+            [
+                "supplement_requested",
+                "step_started",
+                "special_started",
+                "extended",
+                "fee_charged",
+                "concluded",
+                "withdrawn",
+                "published"
+            ]
+        );
+        let materials = EventKind::SupplementRequested {
+            materials: "户口簿".into(),
+        };
+        push(&mut c, ev("a.3", "2026-11-16 11:00", materials)).unwrap();
+        assert_eq!(
+            c.allowed_events(now),
+            [
+                "supplement_completed",
+                "extended",
+                "fee_charged",
+                "withdrawn",
+                "published"
+            ]
+        );
+        push(
+            &mut c,
+            ev("a.4", "2026-11-17 09:00", EventKind::SupplementCompleted),
+        )
+        .unwrap();
+        let step = EventKind::StepStarted {
+            step: "审核".into(),
+        };
+        push(&mut c, ev("a.5", "2026-11-17 10:00", step)).unwrap();
+        assert!(c.allowed_events(now).contains(&"step_finished"));
+        let conclude = EventKind::Concluded {
+            outcome: Outcome::Approved,
+            opinion: "同意".into(),
+            certificate: "批准书 001".into(),
+        };
+        push(&mut c, ev("a.6", "2026-11-18 10:00", conclude)).unwrap();
+        assert_eq!(
+            c.allowed_events(now),
+            [
+                "fee_charged",
+                "recalled",
+                "revoked",
+                "certificate_delivered",
+                "published",
+                "rated"
+            ]
+        );
+        // Nothing fits before the latest event.
+        assert!(c.allowed_events(t("2026-11-18 09:00")).is_empty());
+    }
+
+    #[test]
+    fn an_event_is_offered_exactly_when_check_accepts_it() {
+        let now = t("2026-11-20 09:00");
+        let reason = || "原因".to_string();
+        let all = [
+            EventKind::Received,
+            EventKind::SupplementRequested {
+                materials: "申请表".into(),
+            },
+            EventKind::SupplementCompleted,
+            EventKind::Accepted,
+            EventKind::NotAccepted {
+                reason: reason(),
+                formal: false,
+            },
+            // Another step than the one begun on the path.
+            EventKind::StepStarted {
+                step: "决定".into(),
+            },
+            EventKind::StepFinished {
+                step: "审核".into(),
+                pass: true,
+                opinion: "同意".into(),
+            },
+            EventKind::SpecialStarted {
+                procedure: Procedure::Testing,
+                reason: reason(),
+                until: None,
+            },
+            EventKind::SpecialEnded {
+                result: "合格".into(),
+            },
+            EventKind::Extended {
+                amount: wd(10),
+                reason: reason(),
+            },
+            EventKind::FeeCharged {
+                name: "工本费".into(),
+                amount_fen: 1000,
+            },
+            EventKind::Concluded {
+                outcome: Outcome::Refused,
+                opinion: reason(),
+                certificate: String::new(),
+            },
+            EventKind::Withdrawn { reason: reason() },
+            EventKind::Recalled { reason: reason() },
+            EventKind::Revoked { reason: reason() },
+            EventKind::CertificateDelivered {
+                method: "窗口".into(),
+            },
+            EventKind::Published,
+            EventKind::Rated { score: 4 },
+        ];
+        // A path through most states: each event taken in turn where it fits.
+        let path = [0, 1, 2, 3, 5, 7, 8, 6, 11, 17, 14];
+        let mut c = case(vec![]);
+        for (n, &i) in path.iter().enumerate() {
+            let offered = c.allowed_events(now);
+            for kind in &all {
+                let e = ev(&format!("a.{}", n + 1), "2026-11-19 09:00", kind.clone());
+                assert_eq!(
+                    offered.contains(&kind.name()),
+                    c.check(&e, now).is_ok(),
+                    "{} after {n} steps",
+                    kind.name()
+                );
+            }
+            let at = format!("2026-11-{:02} 09:00", 2 + n);
+            let kind = match &all[i] {
+                EventKind::StepStarted { .. } => EventKind::StepStarted {
+                    step: "审核".into(),
+                },
+                other => other.clone(),
+            };
+            push(&mut c, ev(&format!("a.{}", n + 1), &at, kind)).unwrap();
+        }
     }
 
     #[test]

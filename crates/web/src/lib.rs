@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod metrics;
 mod serve;
 
@@ -94,6 +95,7 @@ impl std::fmt::Debug for App {
 /// The whole HTTP side as a router (for tests and for serving).
 pub fn router(app: Arc<App>) -> Router {
     api::routes()
+        .merge(console::routes())
         .route("/metrics", axum::routing::get(metrics::handler))
         .with_state(app)
 }

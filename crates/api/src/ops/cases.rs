@@ -3,7 +3,8 @@
 use hallsync_hall::operators::Role;
 use hallsync_hall::{CaseFilter, CaseRow, NewCase, OrderRow};
 use hallsync_model::case::Applicant;
-use hallsync_model::{Case, CaseState, EventKind, Ts};
+use hallsync_model::idcheck::{check_id_number, IdKind};
+use hallsync_model::{Case, CaseState, EventKind, RegionCode, Ts};
 use serde::{Deserialize, Serialize};
 
 use super::{is_false, is_zero};
@@ -56,6 +57,22 @@ impl Op for AcceptCase {
     }
     fn run(self, svc: &Service, caller: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
         let by = caller.handler(&self.by)?;
+        // A number whose type carries a check digit is checked (when
+        // given) and kept in capitals.
+        let id_number = match IdKind::of_type(&self.id_type) {
+            Some(_) if !self.id_number.trim().is_empty() => {
+                let n = self.id_number.trim().to_ascii_uppercase();
+                check_id_number(&self.id_type, &n).map_err(|e| {
+                    ApiError::new(
+                        400,
+                        "id_number",
+                        format!("id_number ({}): {e}", self.id_type),
+                    )
+                })?;
+                n
+            }
+            _ => self.id_number,
+        };
         Ok(svc.hall().accept_case(
             NewCase {
                 item_code: self.item,
@@ -63,7 +80,7 @@ impl Op for AcceptCase {
                 applicant: Applicant {
                     name: self.applicant,
                     id_type: self.id_type,
-                    id_number: self.id_number,
+                    id_number,
                 },
                 channel: self.channel,
                 by,
@@ -122,6 +139,9 @@ pub struct CaseOut {
     pub row: CaseRow,
     /// Orders about it.
     pub orders: Vec<OrderRow>,
+    /// The kinds of event that fit now (see `Case::allowed_events`).
+    #[serde(default)]
+    pub allowed: Vec<String>,
 }
 
 impl Op for ShowCase {
@@ -133,9 +153,19 @@ impl Op for ShowCase {
     }
     fn run(self, svc: &Service, _: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
         let (mut case, row) = svc.hall().case(&self.case, now)?;
+        let allowed = case
+            .allowed_events(now)
+            .into_iter()
+            .map(String::from)
+            .collect();
         case.events = case.ordered_events().into_iter().cloned().collect();
         let orders = svc.hall().orders_about(&row.id, now)?;
-        Ok(CaseOut { case, row, orders })
+        Ok(CaseOut {
+            case,
+            row,
+            orders,
+            allowed,
+        })
     }
 }
 
@@ -158,6 +188,15 @@ pub struct ListCases {
     /// Include concluded and closed cases.
     #[serde(default, skip_serializing_if = "is_false")]
     pub all: bool,
+    /// Only cases of the halls in this region's subtree (at a hub).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<RegionCode>,
+    /// Only cases received at or after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_from: Option<Ts>,
+    /// Only cases received before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_before: Option<Ts>,
     /// Rows to skip.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub offset: usize,
@@ -192,6 +231,9 @@ impl Op for ListCases {
             due_within: self.due_within,
             item: self.item,
             include_closed: self.all,
+            unit: self.unit,
+            received_from: self.received_from,
+            received_before: self.received_before,
         };
         check_limit(self.limit)?;
         let page = svc
