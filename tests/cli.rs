@@ -92,8 +92,34 @@ fn case_count(dir: &Path) -> usize {
 #[test]
 fn a_working_day_at_a_township_hall() {
     let d = tempfile::tempdir().unwrap();
+    township(d.path());
+    working_day(d.path());
+}
+
+/// The same day's work typed while the hall's node runs: every command
+/// goes through its API (the node holds the store) and prints what it
+/// prints with no node running.
+#[test]
+fn a_working_day_through_the_running_node() {
+    let fed = tempfile::tempdir().unwrap();
+    federation(fed.path(), &free_addr());
+    let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     township(dir);
+    let _node = spawn_run(dir, &fed.path().join("certs/bundles/tw-101"));
+    let start = std::time::Instant::now();
+    while !dir.join("api.json").exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the node never published its API"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    working_day(dir);
+    assert!(dir.join("api.json").exists(), "the node ran throughout");
+}
+
+fn working_day(dir: &Path) {
     let items = json(dir, &["item", "list", "--status", "published"]);
     assert_eq!(items["total"], 58);
 
@@ -746,7 +772,7 @@ fn a_running_node_stops_when_its_disk_fills_and_starts_again_once_space_is_back(
                 "--applicant",
                 applicant,
                 "--id-number",
-                "140212199001011234",
+                "140212199001011237",
             ],
         )
     };

@@ -694,13 +694,31 @@ fn the_console_in_a_browser() {
     assert!(s.text("#order-state").contains("已办结"));
     s.shot("12-order-closed");
 
+    // The window concludes the case: approved, it leaves the open list.
+    s.step("conclude");
+    s.go(&format!("{tw_url}/cases?item={ITEM}"));
+    s.press_to_next("#cases tbody a");
+    s.press("details[data-kind=concluded] summary");
+    s.type_into("#f-opinion-concluded", "材料齐全，准予许可");
+    s.eval("window.confirm = () => true");
+    s.press_to_next("details[data-kind=concluded] button[type=submit]");
+    assert!(
+        s.text("#case-state").contains("办结(准予)"),
+        "{}",
+        s.text("main")
+    );
+    assert!(!s.offered().iter().any(|k| k == "concluded"));
+    s.shot("13-case-concluded");
+    s.go(&format!("{tw_url}/cases"));
+    assert!(s.text(".pager").contains("共 16 条"));
+
     // 联网: the county's link to the township and the registry.
     s.step("links");
     s.go(&format!("{tw_url}/links"));
     assert!(s.text("#peers").contains("cn-212"));
     assert!(s.text("#peers").contains("已连接"));
     assert!(s.text("#registry").contains("样例县政务服务中心"));
-    s.shot("13-links");
+    s.shot("14-links");
 
     println!(
         "console browser test: {:.1} s; screenshots in {}",
