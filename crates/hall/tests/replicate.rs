@@ -358,6 +358,26 @@ fn bad_data_from_a_peer_is_set_aside_and_nothing_of_it_is_stored() {
     assert!(down.established());
 }
 
+/// Changes a stored document directly, past every check of the hall: what
+/// an older build, a crafted import or a damaged disk could leave.
+fn edit_stored(
+    hall: &Hall,
+    id: &hallsync_model::DocId,
+    edit: impl FnOnce(&mut automerge::AutoCommit),
+) {
+    let h = hall.store().doc(id).unwrap();
+    let mut l = hallsync_store::lock(&h).unwrap();
+    edit(&mut l.doc);
+    l.doc.commit();
+    hall.store()
+        .persist(&mut [hallsync_store::Pending {
+            id,
+            loaded: &mut l,
+            case: None,
+        }])
+        .unwrap();
+}
+
 #[test]
 fn a_record_the_county_refuses_is_set_aside_at_both_ends_and_the_rest_flows() {
     use automerge::{transaction::Transactable, ReadDoc, ROOT};
@@ -366,18 +386,10 @@ fn a_record_the_county_refuses_is_set_aside_at_both_ends_and_the_rest_flows() {
     // What an older build could write, past today's checks: the
     // applicant's name put straight into the stored document.
     let set_applicant = |name: &str| {
-        let h = town.store().doc(&id).unwrap();
-        let mut l = hallsync_store::lock(&h).unwrap();
-        let (_, applicant) = l.doc.get(ROOT, "applicant").unwrap().unwrap();
-        l.doc.put(&applicant, "name", name).unwrap();
-        l.doc.commit();
-        town.store()
-            .persist(&mut [hallsync_store::Pending {
-                id: &id,
-                loaded: &mut l,
-                case: None,
-            }])
-            .unwrap();
+        edit_stored(&town, &id, |doc| {
+            let (_, applicant) = doc.get(ROOT, "applicant").unwrap().unwrap();
+            doc.put(&applicant, "name", name).unwrap();
+        });
     };
     set_applicant(&"张".repeat(5_000));
     for i in 2..=20 {
@@ -509,19 +521,9 @@ fn a_township_cannot_rewrite_its_countys_catalogue() {
     sync(&town, &county).unwrap();
     let (id, before) = county.item("C1").unwrap();
     assert_eq!(town.item("C1").unwrap().1, before, "the item came down");
-    {
-        let h = town.store().doc(&id).unwrap();
-        let mut l = hallsync_store::lock(&h).unwrap();
-        l.doc.put(ROOT, "name", "镇改的名字").unwrap();
-        l.doc.commit();
-        town.store()
-            .persist(&mut [hallsync_store::Pending {
-                id: &id,
-                loaded: &mut l,
-                case: None,
-            }])
-            .unwrap();
-    }
+    edit_stored(&town, &id, |doc| {
+        doc.put(ROOT, "name", "镇改的名字").unwrap();
+    });
     town.accept_case(support::new_case("T1", Some("T1-2".into()), now()), now())
         .unwrap();
     let (up, down) = sync(&town, &county).unwrap();
