@@ -61,7 +61,7 @@ fn accept(item: &str, number: &str) -> cases::AcceptCase {
         item: item.into(),
         applicant: "张三丰".into(),
         id_type: "身份证".into(),
-        id_number: "140212199001011234".into(),
+        id_number: "140212199001011237".into(),
         channel: "window".into(),
         number: Some(number.into()),
         by: String::new(),

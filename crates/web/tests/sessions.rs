@@ -114,7 +114,7 @@ fn common_case() -> cases::AcceptCase {
         item: "X1".into(),
         applicant: "张三丰".into(),
         id_type: "身份证".into(),
-        id_number: "140212199001011234".into(),
+        id_number: "140212199001011237".into(),
         channel: "window".into(),
         number: Some("A-1".into()),
         by: "冒名顶替".into(),
