@@ -60,6 +60,22 @@ const CREDIT_WEIGHTS: [u32; 17] = [
     1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
 ];
 
+/// The check character (GB 11643, ISO 7064 MOD 11-2) that completes the
+/// 17 digits `first17` of a resident identity number; `None` unless they
+/// are 17 digits.
+pub fn resident_id_check(first17: &str) -> Option<char> {
+    let b = first17.as_bytes();
+    if b.len() != 17 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = b
+        .iter()
+        .zip(ID_WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    Some(ID_CHECK[(sum % 11) as usize])
+}
+
 /// Checks an 18-digit resident identity number: 17 digits (region, birth
 /// date, sequence) and the ISO 7064 MOD 11-2 check character (`X` for 10;
 /// a lower-case `x` is taken as `X`).
@@ -79,12 +95,7 @@ pub fn check_resident_id(number: &str) -> Result<(), IdNumberError> {
     if chrono::NaiveDate::parse_from_str(birth, "%Y%m%d").is_err() || &birth[..2] < "18" {
         return Err(IdNumberError::BirthDate(birth.to_string()));
     }
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(ID_WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    let expected = ID_CHECK[(sum % 11) as usize];
+    let expected = resident_id_check(&number[..17]).unwrap_or('?');
     let given = char::from(b[17]).to_ascii_uppercase();
     if given != expected {
         return Err(IdNumberError::Check {

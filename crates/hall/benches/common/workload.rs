@@ -127,13 +127,15 @@ pub fn new_case(i: usize, at: Ts) -> NewCase {
     ];
     let mut case = support::new_case(CODE, Some(number(i)), at);
     case.applicant.name = format!("{}{}", pick(SURNAMES, i, 4), pick(GIVEN, i, 5));
-    case.applicant.id_number = format!(
-        "14021219{:02}{:02}{:02}{:04}",
+    let first17 = format!(
+        "14021219{:02}{:02}{:02}{:03}",
         50 + i % 50,
         1 + i % 12,
         1 + i % 28,
-        i % 10_000
+        i % 1_000
     );
+    let check = hallsync_model::idcheck::resident_id_check(&first17).unwrap_or('X');
+    case.applicant.id_number = format!("{first17}{check}");
     case.by = pick(&["王芳", "李静", "赵磊", "孙丽"], i, 6).to_string();
     case
 }
