@@ -690,28 +690,7 @@ fn a_full_disk_refuses_the_write_and_the_store_opens_once_space_is_back() {
             vec![1u8; disk.free().saturating_sub(room) as usize],
         )
         .unwrap();
-        let failure = loop {
-            let out = hs(
-                &dir,
-                &[
-                    "--json",
-                    "case",
-                    "accept",
-                    "--item",
-                    ITEM,
-                    "--applicant",
-                    &"张".repeat(4_000),
-                    "--id-number",
-                    "140212199001011237",
-                ],
-            );
-            if !out.status.success() {
-                break String::from_utf8_lossy(&out.stderr).to_string();
-            }
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            accepted.push(v["header"]["number"].as_str().unwrap().to_string());
-            assert!(accepted.len() < 5_000, "the disk never filled");
-        };
+        let failure = fill(&dir, &mut accepted);
         eprintln!(
             "{room} bytes of room: {} cases acknowledged so far; {failure}",
             accepted.len()
@@ -721,22 +700,54 @@ fn a_full_disk_refuses_the_write_and_the_store_opens_once_space_is_back() {
         // Space back: every command works, and every acknowledged case is
         // there.
         std::fs::remove_file(&filler).unwrap();
-        let held: Vec<String> = json(&dir, &["case", "list", "--all", "--limit", "10000"])["page"]
-            ["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["header"]["number"].as_str().unwrap().to_string())
-            .collect();
-        for no in &accepted {
-            assert!(held.contains(no), "{no} was acknowledged and is gone");
-        }
+        assert_held(&dir, &accepted);
         let leftovers: Vec<String> = std::fs::read_dir(dir.join("store/sled"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".generating"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+/// Accepts cases with long applicants' names until a write is refused;
+/// adds the numbers acknowledged to `accepted` and returns the refusal.
+fn fill(dir: &Path, accepted: &mut Vec<String>) -> String {
+    loop {
+        let out = hs(
+            dir,
+            &[
+                "--json",
+                "case",
+                "accept",
+                "--item",
+                ITEM,
+                "--applicant",
+                &"张".repeat(4_000),
+                "--id-number",
+                "140212199001011237",
+            ],
+        );
+        if !out.status.success() {
+            return String::from_utf8_lossy(&out.stderr).to_string();
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        accepted.push(v["header"]["number"].as_str().unwrap().to_string());
+        assert!(accepted.len() < 5_000, "the disk never filled");
+    }
+}
+
+/// Every case in `accepted` is held at `dir`.
+fn assert_held(dir: &Path, accepted: &[String]) {
+    let held: Vec<String> = json(dir, &["case", "list", "--all", "--limit", "10000"])["page"]
+        ["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["header"]["number"].as_str().unwrap().to_string())
+        .collect();
+    for no in accepted {
+        assert!(held.contains(no), "{no} was acknowledged and is gone");
     }
 }
 
@@ -783,15 +794,7 @@ fn a_running_node_stops_when_its_disk_fills_and_starts_again_once_space_is_back(
     )
     .unwrap();
     let mut accepted = Vec::new();
-    let failure = loop {
-        let out = accept(&"张".repeat(4_000));
-        if !out.status.success() {
-            break String::from_utf8_lossy(&out.stderr).to_string();
-        }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        accepted.push(v["header"]["number"].as_str().unwrap().to_string());
-        assert!(accepted.len() < 5_000, "the disk never filled");
-    };
+    let failure = fill(&dir, &mut accepted);
     assert!(failure.contains("No space left on device"), "{failure}");
     let start = std::time::Instant::now();
     let status = loop {
@@ -814,16 +817,7 @@ fn a_running_node_stops_when_its_disk_fills_and_starts_again_once_space_is_back(
         node.log_text()
     );
     std::fs::remove_file(&filler).unwrap();
-    let held: Vec<String> = json(&dir, &["case", "list", "--all", "--limit", "10000"])["page"]
-        ["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["header"]["number"].as_str().unwrap().to_string())
-        .collect();
-    for no in &accepted {
-        assert!(held.contains(no), "{no} was acknowledged and is gone");
-    }
+    assert_held(&dir, &accepted);
     let mut node = run_logged("township", &dir, &bundle);
     node.wait_for("console and API at", std::time::Duration::from_secs(60));
     let out = accept("李四");
