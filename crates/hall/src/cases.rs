@@ -374,6 +374,20 @@ impl Hall {
     /// Cases matching `filter` at `now`, soonest due first (see
     /// [`list_order`]): every row built, then sorted.
     pub fn list_cases(&self, filter: &CaseFilter, now: Ts) -> Result<Vec<CaseRow>, HallError> {
+        let mut rows = Vec::new();
+        self.each_listed_case(filter, now, |row| rows.push(row))?;
+        rows.sort_by(list_order);
+        Ok(rows)
+    }
+
+    /// Calls `keep` with the row of every case `filter` lists, in no
+    /// particular order.
+    fn each_listed_case(
+        &self,
+        filter: &CaseFilter,
+        now: Ts,
+        mut keep: impl FnMut(CaseRow),
+    ) -> Result<(), HallError> {
         let cal = self.calendar()?;
         let horizon = horizon(filter, &cal, now);
         // Candidates from the index: indexed due times are the earliest a
@@ -402,11 +416,10 @@ impl Hall {
         if let Some(code) = &filter.item {
             narrow(self.store.cases_where(IndexKey::Item(code))?);
         }
-        let mut rows = Vec::new();
         let mut consider = |id: DocId, rec: CaseRecord| -> Result<(), HallError> {
             let row = self.row_from_record(id, &rec, &cal, now)?;
             if keeps(filter, horizon, &row) {
-                rows.push(row);
+                keep(row);
             }
             Ok(())
         };
@@ -425,8 +438,7 @@ impl Hall {
                 }
             }
         }
-        rows.sort_by(list_order);
-        Ok(rows)
+        Ok(())
     }
 
     /// The rows `offset..offset + limit` of [`Hall::list_cases`] and how
@@ -437,7 +449,9 @@ impl Hall {
     /// page is complete. Indexed due times are lower bounds of the real
     /// ones (see ARCHITECTURE.md, "Index"), so a row is placed once the
     /// walk has passed its real due time; rows due later wait in a heap.
-    /// Any other list is built whole, as [`Hall::list_cases`] does.
+    /// Any other list is walked whole, keeping only the first
+    /// `offset + limit` rows in list order, so memory stays bounded by the
+    /// page's end, not the number of cases.
     pub fn list_cases_page(
         &self,
         filter: &CaseFilter,
@@ -462,10 +476,30 @@ impl Hall {
                 });
             }
         }
-        let rows = self.list_cases(filter, now)?;
+        let mut total = 0;
+        // A max-heap in list order: its top is the row that leaves first.
+        let mut first: BinaryHeap<Listed> = BinaryHeap::new();
+        self.each_listed_case(filter, now, |row| {
+            total += 1;
+            let fits = first.len() < want
+                || first
+                    .peek()
+                    .is_some_and(|last| list_order(&row, &last.0).is_lt());
+            if fits {
+                first.push(Listed(row));
+                if first.len() > want {
+                    first.pop();
+                }
+            }
+        })?;
         Ok(CasePage {
-            total: rows.len(),
-            rows: rows.into_iter().skip(offset).take(limit).collect(),
+            total,
+            rows: first
+                .into_sorted_vec()
+                .into_iter()
+                .skip(offset)
+                .map(|Listed(row)| row)
+                .collect(),
         })
     }
 
