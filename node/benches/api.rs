@@ -20,11 +20,22 @@
 //!   then replicated), timed by the server (its `server-timing` header);
 //!   and the county's peak RSS over the whole run.
 //!
+//! On a machine with two CPUs or more, while the two rates are measured the
+//! node under test (the store workload, then the township) runs on the
+//! first half of them and what stands in for other machines (the API
+//! clients at the windows, the county and the city) on the other half, so
+//! both rates are measured on the same CPUs and the clients' and hubs' work
+//! is not charged to the township. From the propagation on, everything
+//! shares every CPU: a hop's latency should not count the county waiting
+//! behind sixteen clients and two watchers on half the machine.
+//! `BENCH_API_PIN=0` lets everything share every CPU throughout.
+//!
 //! `cargo bench -p hallsync --bench api` (or `scripts/bench-api.sh`).
 //! Environment: `BENCH_API_CASES` (10000), `BENCH_API_CLIENTS` (16),
 //! `BENCH_API_PROBES` (1000), `BENCH_API_PROBE_EVERY` (4),
 //! `BENCH_API_COUNTY_CASES` (100000), `BENCH_API_OPEN` (10000: how many
-//! of those are still open), `BENCH_API_PAGES` (50 first-page requests).
+//! of those are still open), `BENCH_API_PAGES` (50 first-page requests),
+//! `BENCH_API_PIN` (1).
 
 #[path = "common/bundles.rs"]
 mod bundles;
@@ -49,6 +60,8 @@ use hallsync_pki::bundle::ParentConfig;
 use hallsync_pki::{Ca, Identity};
 use hallsync_store::StoreOptions;
 use hallsync_web::ApiFile;
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
 
 /// The allocator the `hallsync` binary runs with (the store benchmark's
 /// workload runs in this process).
@@ -78,6 +91,51 @@ fn identity(id: &str, level: Level, region: &str) -> Identity {
         id: NodeId::parse(id).unwrap(),
         level,
         region: RegionCode::parse(region).unwrap(),
+    }
+}
+
+/// Every CPU this process may use; the CPUs of the node under test and of
+/// the rest while the rates are measured (see the module's text), or
+/// `None` for both when they share every CPU; and a line saying which.
+fn split_cpus(pin: bool) -> (CpuSet, Option<CpuSet>, Option<CpuSet>, String) {
+    let allowed = sched_getaffinity(Pid::from_raw(0)).unwrap();
+    let ids: Vec<usize> = (0..CpuSet::count())
+        .filter(|&c| allowed.is_set(c).unwrap_or(false))
+        .collect();
+    if !pin || ids.len() < 2 {
+        let why = if pin { "one CPU" } else { "BENCH_API_PIN=0" };
+        let line = format!("everything shares {} CPU(s) ({why})", ids.len());
+        return (allowed, None, None, line);
+    }
+    let (node, rest) = ids.split_at(ids.len() / 2);
+    let set = |ids: &[usize]| {
+        let mut s = CpuSet::new();
+        for &c in ids {
+            s.set(c).unwrap();
+        }
+        s
+    };
+    let line = format!(
+        "for the rates, store workload and township on CPU {node:?}, clients, county and city on CPU {rest:?}; then everything on every CPU"
+    );
+    (allowed, Some(set(node)), Some(set(rest)), line)
+}
+
+/// Lets every thread of process `pid` run on `cpus` (threads it starts
+/// later inherit it from theirs).
+fn repin_process(pid: u32, cpus: &CpuSet) {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let tid = task.unwrap().file_name().to_string_lossy().parse().unwrap();
+        // A thread may have ended since the listing.
+        let _ = sched_setaffinity(Pid::from_raw(tid), cpus);
+    }
+}
+
+/// Keeps the calling thread, and the threads and processes it starts from
+/// now on, to `cpus`.
+fn pin(cpus: Option<&CpuSet>) {
+    if let Some(set) = cpus {
+        sched_setaffinity(Pid::from_raw(0), set).unwrap();
     }
 }
 
@@ -184,18 +242,25 @@ impl Node {
         }
     }
 
-    /// Starts it and waits for its API.
-    fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_hallsync"))
-            .arg("--data-dir")
-            .arg(&self.data)
-            .arg("run")
-            .arg("--bundle")
-            .arg(&self.bundle)
-            .env("HALLSYNC_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+    /// Starts it on `cpus` and waits for its API.
+    fn start(&mut self, cpus: Option<&CpuSet>) {
+        let child = std::thread::scope(|s| {
+            s.spawn(|| {
+                pin(cpus);
+                Command::new(env!("CARGO_BIN_EXE_hallsync"))
+                    .arg("--data-dir")
+                    .arg(&self.data)
+                    .arg("run")
+                    .arg("--bundle")
+                    .arg(&self.bundle)
+                    .env("HALLSYNC_LOG", "warn")
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .join()
+            .unwrap()
+        });
         let pid = child.id();
         self.child = Some(child);
         let started = Instant::now();
@@ -327,13 +392,21 @@ impl Federation {
     }
 }
 
-/// The store benchmark's workload through the library: complete cases/s.
-fn store_rate(cases: usize, writers: usize) -> f64 {
-    let tmp = tempfile::tempdir().unwrap();
-    let hall = workload::setup(tmp.path());
-    let started = Instant::now();
-    workload::fill(&hall, cases, writers, 1);
-    cases as f64 / started.elapsed().as_secs_f64()
+/// The store benchmark's workload through the library, on `cpus`:
+/// complete cases/s.
+fn store_rate(cases: usize, writers: usize, cpus: Option<&CpuSet>) -> f64 {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            pin(cpus);
+            let tmp = tempfile::tempdir().unwrap();
+            let hall = workload::setup(tmp.path());
+            let started = Instant::now();
+            workload::fill(&hall, cases, writers, 1);
+            cases as f64 / started.elapsed().as_secs_f64()
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 /// The requests writing complete case `i` (acceptance, then its 8 events).
@@ -528,15 +601,19 @@ fn main() {
     let pages = env("BENCH_API_PAGES", 50).max(1);
     let writers = 16;
     let load_start = load();
+    let (all_cpus, node_cpus, rest_cpus, placement) = split_cpus(env("BENCH_API_PIN", 1) != 0);
+    let (node_cpus, rest_cpus) = (node_cpus.as_ref(), rest_cpus.as_ref());
+    eprintln!("{placement}");
+    pin(rest_cpus);
 
     eprintln!("store benchmark workload, {cases} cases through the library …");
-    let store_before = store_rate(cases, writers);
+    let store_before = store_rate(cases, writers, node_cpus);
     eprintln!("  {store_before:.0} cases/s");
 
     let mut fed = Federation::new();
-    fed.city.start();
-    fed.county.start();
-    fed.town.start();
+    fed.city.start(rest_cpus);
+    fed.county.start(rest_cpus);
+    fed.town.start(node_cpus);
     fed.wait_in_sync(Duration::from_secs(120));
     let town = fed.town.api().clone();
 
@@ -546,6 +623,12 @@ fn main() {
     let (w50, w99, wmax) = quantiles(&mut lat);
     eprintln!("  {api_rate:.0} cases/s, p50 {w50:.1} ms, p99 {w99:.1} ms");
 
+    pin(Some(&all_cpus));
+    for node in [&fed.city, &fed.county, &fed.town] {
+        repin_process(node.pid(), &all_cpus);
+    }
+    // What the hubs still owe from the writes above is not a probe's delay.
+    fed.wait_in_sync(Duration::from_secs(600));
     eprintln!(
         "propagation: {probes} probes, one acceptance in {every}, {clients} clients writing …"
     );
@@ -595,7 +678,7 @@ fn main() {
         workload::fill_range(&hall, written_so_far..written_so_far + bulk, writers, 1);
         write_open(&hall, written_so_far + bulk, open, writers);
     }
-    fed.town.start();
+    fed.town.start(None);
     let sync_secs = fed.wait_in_sync(Duration::from_secs(3_600));
     eprintln!("  replicated to the county and the city in {sync_secs:.1} s");
 
@@ -632,12 +715,12 @@ fn main() {
     fed.city.stop();
 
     eprintln!("store benchmark workload again, {cases} cases through the library …");
-    let store_after = store_rate(cases, writers);
+    let store_after = store_rate(cases, writers, node_cpus);
     let store_mean = (store_before + store_after) / 2.0;
     let load_end = load();
 
     println!();
-    println!("hallsync API benchmark: city, county and township as three `hallsync run` processes on loopback; {clients} clients; load average at start {load_start}, at end {load_end}");
+    println!("hallsync API benchmark: city, county and township as three `hallsync run` processes on loopback; {clients} clients; {placement}; load average at start {load_start}, at end {load_end}");
     println!("| measure | value | target |");
     println!("|---|---|---|");
     println!(
@@ -670,7 +753,7 @@ fn main() {
     );
     println!("| of which the first of those requests | {cold:.2} ms | |");
     println!(
-        "| first page of all {held} cases, closed included (the list built whole) | {whole_ms:.1} ms | |"
+        "| first page of all {held} cases, closed included (every case read, the page kept) | {whole_ms:.1} ms | |"
     );
     println!("| county peak RSS (whole run) | {rss_county:.0} MB | <= 200 MB |");
     println!("| peak RSS of the city / the township (since its restart) | {rss_city:.0} / {rss_town:.0} MB | |");
