@@ -657,7 +657,11 @@ fn the_console_in_a_browser() {
     assert!(s.text("#cases td.unit").contains("样例镇便民服务中心"));
     s.shot("10-county-cases");
     s.press_to_next("#cases tbody a");
-    assert!(s.text("#case-unit").contains("140212101"));
+    let unit = s.text("#case-unit");
+    assert!(
+        unit.contains("样例镇便民服务中心") && unit.contains("140212101"),
+        "{unit}"
+    );
     s.step("order-issue");
     s.press_to_next("a[href^='/orders?unit=']");
     let about = s.eval("document.getElementById('o-case').value");

@@ -78,6 +78,10 @@ async fn render(
             return page(ctx, StatusCode::NOT_FOUND, "/cases", "办件", body);
         }
     };
+    let hall_name = super::cases::units(ctx)
+        .await
+        .remove(out.case.header.hall.as_str())
+        .map(|(_, name)| name);
     let title = format!("办件 {}", out.case.header.number);
     let body = html! {
         (done(done_key))
@@ -85,7 +89,7 @@ async fn render(
         div.columns {
             section.col aria-labelledby="facts-h" {
                 h2 #facts-h { "办件信息" }
-                (facts(&out))
+                (facts(&out, hall_name.as_deref()))
                 (clock(&out))
                 p.actions {
                     a.button href=(url("/receipt", &[("id", out.row.id.as_str())])) { "打印受理通知书" }
@@ -127,7 +131,9 @@ async fn render(
     page(ctx, status, "/cases", &title, body)
 }
 
-fn facts(out: &CaseOut) -> Markup {
+/// The case's header; `hall_name` is the accepting hall's name when the
+/// registry holds it.
+fn facts(out: &CaseOut, hall_name: Option<&str>) -> Markup {
     let h = &out.case.header;
     let v = &out.row.view;
     html! {
@@ -137,7 +143,10 @@ fn facts(out: &CaseOut) -> Markup {
             dt { "申请人" } dd { (h.applicant.name) }
             dt { "证件" } dd { (h.applicant.id_type) " " span.code { (masked(&h.applicant.id_number)) } }
             dt { "渠道" } dd { (text::channel(&h.channel)) }
-            dt { "受理单位" } dd #case-unit { (h.hall.as_str()) " · " (h.region.as_str()) }
+            dt { "受理单位" } dd #case-unit {
+                @if let Some(name) = hall_name { (name) " " span.muted.code { "(" (h.hall.as_str()) ")" } } @else { (h.hall.as_str()) }
+                " · " (h.region.as_str())
+            }
             dt { "状态" } dd #case-state { strong { (v.state.label()) } " " span.muted { "(" (v.state.code()) ")" } }
             @if !v.conflicts.is_empty() {
                 dt { "冲突" } dd.warn { (v.conflicts.len()) " 条记录与状态不符（多级同时办理），已保留供核查" }

@@ -148,7 +148,7 @@ impl Filters {
 }
 
 /// The halls below this one that the registry names: region → name.
-async fn units(ctx: &Ctx) -> BTreeMap<String, (String, String)> {
+pub(crate) async fn units(ctx: &Ctx) -> BTreeMap<String, (String, String)> {
     let here = ctx.node().region.clone();
     match ctx.run(Status {}).await {
         Ok(status) => status
