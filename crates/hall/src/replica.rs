@@ -61,6 +61,8 @@ impl Hall {
             ));
         }
         schema::check_history(&mut doc).map_err(|e| format!("{id}: {e}"))?;
+        hallsync_model::history::check_append_only(&mut doc)
+            .map_err(|e| format!("{id} is refused: {e}"))?;
         let (_, record) = schema::read_record(&doc, Some(id))
             .map_err(|e| format!("{id} would not be a valid record: {e}"))?;
         self.check_registry_record(&record)?;

@@ -382,16 +382,15 @@ fn edit_stored(
 fn a_record_the_county_refuses_is_set_aside_at_both_ends_and_the_rest_flows() {
     use automerge::{transaction::Transactable, ReadDoc, ROOT};
     let (_dirs, town, county) = town_and_county_with_a_case();
-    let id = town.case_id("T1-1").unwrap();
-    // What an older build could write, past today's checks: the
-    // applicant's name put straight into the stored document.
-    let set_applicant = |name: &str| {
-        edit_stored(&town, &id, |doc| {
-            let (_, applicant) = doc.get(ROOT, "applicant").unwrap().unwrap();
-            doc.put(&applicant, "name", name).unwrap();
-        });
-    };
-    set_applicant(&"张".repeat(5_000));
+    // What an older build could write, past today's checks: a case whose
+    // applicant's name is far over the limit, written so from the start.
+    let (mut bad, _) = town.case("T1-1", now()).unwrap();
+    bad.header.number = "T1-0".into();
+    bad.header.applicant.name = "张".repeat(5_000);
+    let id = hallsync_model::DocId::parse("case:140212101:T1-0").unwrap();
+    edit_stored(&town, &id, |doc| {
+        hallsync_model::schema::write_new_case(doc, &id, &bad).unwrap();
+    });
     for i in 2..=20 {
         town.accept_case(
             support::new_case("T1", Some(format!("T1-{i}")), now()),
@@ -400,7 +399,7 @@ fn a_record_the_county_refuses_is_set_aside_at_both_ends_and_the_rest_flows() {
         .unwrap();
     }
     let (up, down) = sync(&town, &county).unwrap();
-    assert_eq!(county.list_cases(&all(), now()).unwrap().len(), 19);
+    assert_eq!(county.list_cases(&all(), now()).unwrap().len(), 20);
     assert_eq!(down.stats().refused, 1);
     assert_eq!(up.stats().refused_by_peer, 1);
     assert_eq!(
@@ -420,12 +419,23 @@ fn a_record_the_county_refuses_is_set_aside_at_both_ends_and_the_rest_flows() {
         hallsync_hall::Direction::RefusedByPeer
     );
     assert_eq!(at_town[0].id, id);
-    // Corrected at the township, it goes up, and neither end lists it.
-    set_applicant("张三");
+    // A header is written once: putting the name right by rewriting it is
+    // refused as well, so the record stays set aside, now for the rewrite,
+    // while new cases keep flowing.
+    edit_stored(&town, &id, |doc| {
+        let (_, applicant) = doc.get(ROOT, "applicant").unwrap().unwrap();
+        doc.put(&applicant, "name", "张三").unwrap();
+    });
+    town.accept_case(support::new_case("T1", Some("T1-21".into()), now()), now())
+        .unwrap();
     sync(&town, &county).unwrap();
-    assert_eq!(county.list_cases(&all(), now()).unwrap().len(), 20);
-    assert!(county.set_aside().unwrap().is_empty());
-    assert!(town.set_aside().unwrap().is_empty());
+    assert_eq!(county.list_cases(&all(), now()).unwrap().len(), 21);
+    let at_county = county.set_aside().unwrap();
+    assert_eq!(at_county.len(), 1);
+    assert!(
+        at_county[0].reason.contains("writes applicant.name again"),
+        "{at_county:?}"
+    );
 }
 
 #[test]
@@ -538,4 +548,58 @@ fn a_township_cannot_rewrite_its_countys_catalogue() {
     assert_eq!(noted.len(), 1);
     assert_eq!(noted[0].id, id);
     assert!(noted[0].reason.contains("may not change"), "{noted:?}");
+}
+
+#[test]
+fn an_event_time_moved_in_a_crafted_copy_is_refused_at_import_and_from_a_peer() {
+    use automerge::{transaction::Transactable, ActorId, AutoCommit, ReadDoc, ROOT};
+    use hallsync_sync::Replica;
+    let (_dirs, town, county) = town_and_county_with_a_case();
+    sync(&town, &county).unwrap();
+    let id = town.case_id("T1-1").unwrap();
+    let (before, _) = town.case("T1-1", now()).unwrap();
+    // As another Automerge implementation would: the export opened under
+    // its own actor, the received event's time moved eight days later.
+    let mut doc = AutoCommit::load(&town.export_doc(&id).unwrap())
+        .unwrap()
+        .with_actor(ActorId::from(vec![0xab; 16]));
+    let (_, events) = doc.get(ROOT, "events").unwrap().unwrap();
+    let first = before
+        .events
+        .iter()
+        .find(|e| e.kind.name() == "received")
+        .unwrap();
+    let received_key = first.id.to_string();
+    let (_, event) = doc.get(&events, &received_key).unwrap().unwrap();
+    let moved = first.at.millis() + 8 * 86_400_000;
+    doc.put(&event, "at", automerge::ScalarValue::Timestamp(moved))
+        .unwrap();
+    let crafted = doc.save();
+
+    let head = town.store().durable_seq();
+    let err = town.import_doc(&crafted, now()).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("events.{received_key}.at")) && err.contains("abababab"),
+        "{err}"
+    );
+    assert_eq!(town.store().durable_seq(), head, "nothing was stored");
+    assert_eq!(town.case("T1-1", now()).unwrap().0, before);
+
+    // The same bytes sent up by the township: set aside at the county.
+    let mut rc = HallReplica {
+        hall: &county,
+        now: now(),
+    };
+    let head = county.store().durable_seq();
+    let refused = rc
+        .apply(
+            &endpoint(&town),
+            vec![received(&id, Payload::Whole(crafted))],
+            None,
+        )
+        .unwrap();
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].reason.contains("written once"), "{refused:?}");
+    assert_eq!(county.store().durable_seq(), head);
+    assert_eq!(county.case("T1-1", now()).unwrap().0, before);
 }

@@ -379,6 +379,11 @@ impl LogId {
         &self.node
     }
 
+    /// The leading hex digits of the writer's actor id.
+    pub fn actor_tag(&self) -> &str {
+        &self.actor
+    }
+
     /// The key the next entry written by `node` with actor tag `actor`
     /// should take: one past the highest counter that writer has used among
     /// `existing`.

@@ -21,6 +21,7 @@ pub mod calendar;
 pub mod case;
 pub mod catalogue;
 pub mod clock;
+pub mod history;
 pub mod idcheck;
 pub mod ids;
 pub mod inflate;
