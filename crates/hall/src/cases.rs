@@ -19,8 +19,9 @@ use crate::{Hall, HallError};
 /// How case records are derived from events. Raise it when a build derives
 /// them differently: every store re-derives its records at the next open.
 /// 1: events at the same time ordered by node, writer and counter (as a
-/// number), not by their key as text.
-pub(crate) const DERIVATION: u32 = 1;
+/// number), not by their key as text. 2: the view notes whether a
+/// conclusion names a certificate (for the delivery card).
+pub(crate) const DERIVATION: u32 = 2;
 
 /// A new application at the window.
 #[derive(Debug, Clone)]
@@ -382,7 +383,7 @@ impl Hall {
 
     /// Calls `keep` with the row of every case `filter` lists, in no
     /// particular order.
-    fn each_listed_case(
+    pub(crate) fn each_listed_case(
         &self,
         filter: &CaseFilter,
         now: Ts,

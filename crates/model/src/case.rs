@@ -600,6 +600,9 @@ pub struct CaseView {
     pub annulled_at: Option<Ts>,
     /// Certificate delivery.
     pub delivered_at: Option<Ts>,
+    /// The conclusion names a certificate to deliver.
+    #[serde(default)]
+    pub certificate_issued: bool,
     /// First publication.
     pub published_at: Option<Ts>,
     /// Satisfaction rating, the latest.
@@ -690,6 +693,7 @@ impl<'a> Fold<'a> {
                 closed_at: None,
                 annulled_at: None,
                 delivered_at: None,
+                certificate_issued: false,
                 published_at: None,
                 rating: None,
                 fees_fen: 0,
@@ -841,9 +845,18 @@ impl<'a> Fold<'a> {
                 v.fees_fen = v.fees_fen.saturating_add(*amount_fen);
                 (self.phase, None)
             }
-            (K::Concluded { outcome, .. }, P::Handling) => {
+            (
+                K::Concluded {
+                    outcome,
+                    certificate,
+                    ..
+                },
+                P::Handling,
+            ) => {
                 v.concluded_at = Some(at);
                 v.outcome = Some(*outcome);
+                v.certificate_issued =
+                    *outcome != Outcome::Refused && !certificate.trim().is_empty();
                 (P::Concluded, Some(outcome.state()))
             }
             (K::CertificateDelivered { .. }, P::Concluded)

@@ -249,6 +249,36 @@ pub fn advance(cal: &Calendar, meter: Meter, from: Ts, amount: i64) -> Option<Ts
     None
 }
 
+/// The last instant `t ≤ to` with `measure(t, to) == amount`, or `None`
+/// when that lies beyond the look-back horizon.
+pub fn retreat(cal: &Calendar, meter: Meter, to: Ts, amount: i64) -> Option<Ts> {
+    if amount <= 0 {
+        return Some(to);
+    }
+    if meter == Meter::Natural {
+        return Some(Ts(to.0 - amount));
+    }
+    let mut remaining = amount;
+    let mut date = to.date();
+    for _ in 0..HORIZON_DAYS {
+        let day = Ts::start_of(date);
+        for w in windows(cal, meter, date).iter().rev() {
+            let s = day.plus(w.start);
+            let e = to.min(day.plus(w.end));
+            let span = e.0 - s.0;
+            if span <= 0 {
+                continue;
+            }
+            if span >= remaining {
+                return Some(Ts(e.0 - remaining));
+            }
+            remaining -= span;
+        }
+        date = date.checked_sub_days(Days::new(1))?;
+    }
+    None
+}
+
 /// A stretch of time during which the clock is stopped (a supplement after
 /// acceptance, or a special procedure). `end` is `None` while it lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -374,6 +404,37 @@ mod tests {
         }
         c.add_year(2026, parse_calendar_csv(&text).unwrap());
         c
+    }
+
+    #[test]
+    fn retreat_is_the_last_instant_a_measured_amount_before() {
+        let c = cal();
+        // Due at 24:00 on Mon 12 Oct: two working days before is 24:00 on
+        // Sat 10 Oct (a make-up working day), past Sun 11; before the
+        // holiday, 24:00 on Fri 9 Oct is three working days back.
+        let due = t("2026-10-13 00:00");
+        let two = retreat(&c, Meter::WorkingDays, due, 2 * DAY).unwrap();
+        assert_eq!(two, t("2026-10-10 00:00"));
+        assert_eq!(measure(&c, Meter::WorkingDays, two, due), 2 * DAY);
+        let three = retreat(&c, Meter::WorkingDays, due, 3 * DAY).unwrap();
+        assert_eq!(three, t("2026-10-09 00:00"));
+        // Across the whole National Day holiday.
+        let four = retreat(&c, Meter::WorkingDays, due, 4 * DAY).unwrap();
+        assert_eq!(four, t("2026-09-30 00:00"));
+        for (from, amount) in [
+            (t("2026-09-25 15:30"), 7 * DAY),
+            (t("2026-10-09 10:00"), DAY / 2),
+        ] {
+            let to = advance(&c, Meter::WorkingDays, from, amount).unwrap();
+            let back = retreat(&c, Meter::WorkingDays, to, amount).unwrap();
+            assert_eq!(measure(&c, Meter::WorkingDays, back, to), amount);
+            assert!(back >= from, "{back} before {from}");
+        }
+        assert_eq!(
+            retreat(&c, Meter::Natural, due, DAY),
+            Some(t("2026-10-12 00:00"))
+        );
+        assert_eq!(retreat(&c, Meter::WorkingDays, due, 0), Some(due));
     }
 
     #[test]

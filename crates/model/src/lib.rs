@@ -12,12 +12,14 @@
 //! - [`case`]: cases as event logs and the state derived from them;
 //! - [`registry`]: the federation registry, one entry per node;
 //! - [`order`]: supervision orders, addressed to the hall they supervise;
+//! - [`cards`]: the supervision cards a case holds, derived from its clock;
 //! - [`valid`]: what makes a record valid, for writers and readers alike;
 //! - [`schema`]: how each record is laid out as an Automerge document;
 //! - [`scope`]: which node may hold which record.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod calendar;
+pub mod cards;
 pub mod case;
 pub mod catalogue;
 pub mod clock;

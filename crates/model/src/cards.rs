@@ -1,0 +1,619 @@
+//! Supervision cards (预警 notice, 黄牌 yellow, 红牌 red), derived, never
+//! stored: a pure function of a case's derived view and clock, the
+//! calendar, the thresholds in force and `now` (DOMAIN §5). Every node
+//! holding the same events shows the same cards, whatever order the events
+//! arrived in.
+//!
+//! A card stands from the instant its threshold is passed (one second
+//! after it, as with due times: at the due time itself a case is not yet
+//! late) until the situation ends: the case concluded, the procedure
+//! ended, the certificate delivered, the decision published. An ended card
+//! is still listed with its `until`, for statistics; a case has at most one
+//! card per rule, at the highest level it reached.
+
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::Calendar;
+use crate::case::{CaseClock, CaseHeader, CaseView, Outcome, ACCEPT_OR_ASK_WORKING_DAYS};
+use crate::catalogue::Disclosure;
+use crate::clock::{self, LimitUnit, TimeLimit};
+use crate::order::{Card, Rule};
+use crate::time::{Ts, HOUR};
+
+/// The thresholds of the time rules; the defaults are DOMAIN §5's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Case time limit: a notice this long before the committed due time.
+    pub time_limit_notice: TimeLimit,
+    /// Special procedure: a notice this long before its approved end …
+    pub special_notice: TimeLimit,
+    /// … and a red card once it runs over its approved end by more than this.
+    pub special_red_over: TimeLimit,
+    /// An online application with no acceptance decision this long after
+    /// it was received: notice, yellow and red.
+    pub online_decision: [TimeLimit; 3],
+    /// Any other application: a yellow card once this passes with no
+    /// decision (it then counts as accepted on receipt, art. 32).
+    pub decision_silence: TimeLimit,
+    /// Certificate delivery: a yellow card when a certificate is not
+    /// delivered this long after the conclusion that issued it.
+    pub delivery: TimeLimit,
+    /// Disclosure: a red card when a decision is still unpublished at this
+    /// many times its limit (12 h after acceptance, 24 h after a
+    /// conclusion).
+    pub disclosure_red_times: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        let days = |n| TimeLimit::new(n, LimitUnit::NaturalDays);
+        Thresholds {
+            time_limit_notice: TimeLimit::new(2, LimitUnit::WorkingDays),
+            special_notice: days(2),
+            special_red_over: days(1),
+            online_decision: [days(2), days(3), days(5)],
+            decision_silence: TimeLimit::new(ACCEPT_OR_ASK_WORKING_DAYS, LimitUnit::WorkingDays),
+            delivery: days(3),
+            disclosure_red_times: 2,
+        }
+    }
+}
+
+impl Thresholds {
+    /// Refuses thresholds that cannot work: online levels out of order, a
+    /// red disclosure card before the yellow one, limits past the
+    /// catalogue's bound.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut all = vec![
+            ("time_limit_notice", self.time_limit_notice),
+            ("special_notice", self.special_notice),
+            ("special_red_over", self.special_red_over),
+            ("decision_silence", self.decision_silence),
+            ("delivery", self.delivery),
+        ];
+        all.extend(self.online_decision.map(|l| ("online_decision", l)));
+        for (name, limit) in all {
+            limit.validate().map_err(|e| format!("{name}: {e}"))?;
+        }
+        let [n, y, r] = self.online_decision;
+        let span = |l: TimeLimit| (l.unit.meter(), l.budget());
+        if span(n).0 != span(y).0 || span(y).0 != span(r).0 {
+            return Err("online_decision: the three levels must count time the same way".into());
+        }
+        if !(span(n).1 < span(y).1 && span(y).1 < span(r).1) {
+            return Err(format!(
+                "online_decision: notice {n}, yellow {y}, red {r} must each come later than the one before"
+            ));
+        }
+        if self.disclosure_red_times < 2 {
+            return Err(format!(
+                "disclosure_red_times is {}: the red card comes after the yellow one, at 2 times the limit or more",
+                self.disclosure_red_times
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A card a case holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseCard {
+    /// The rule.
+    pub rule: Rule,
+    /// The highest level reached.
+    pub card: Card,
+    /// When that level was reached.
+    pub since: Ts,
+    /// When the situation ended (the card stands no longer); `None` while
+    /// it stands.
+    pub until: Option<Ts>,
+    /// What clears it.
+    pub clears: String,
+}
+
+/// The cards of one case at `now` (see the module's text), ordered by rule.
+pub fn case_cards(
+    header: &CaseHeader,
+    view: &CaseView,
+    clock: &CaseClock,
+    cal: &Calendar,
+    t: &Thresholds,
+    now: Ts,
+) -> Vec<CaseCard> {
+    let mut out: Vec<CaseCard> = [
+        time_limit(view, clock, cal, t, now),
+        special(view, cal, t, now),
+        decision(header, view, cal, t, now),
+        delivery(view, cal, t, now),
+        disclosure(header, view, clock, t, now),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    out.sort_by_key(|c| Rule::ALL.iter().position(|r| *r == c.rule));
+    out
+}
+
+/// The highest of `levels` (card, threshold) passed by `at`.
+fn reached(levels: &[(Card, Option<Ts>)], at: Ts) -> Option<(Card, Ts)> {
+    levels
+        .iter()
+        .rev()
+        .find_map(|(card, threshold)| threshold.filter(|&t| at > t).map(|t| (*card, t)))
+}
+
+fn card(rule: Rule, (card, since): (Card, Ts), until: Option<Ts>, clears: &str) -> CaseCard {
+    CaseCard {
+        rule,
+        card,
+        since,
+        until,
+        clears: clears.into(),
+    }
+}
+
+fn after(cal: &Calendar, from: Ts, limit: TimeLimit) -> Option<Ts> {
+    clock::advance(cal, limit.unit.meter(), from, limit.budget())
+}
+
+/// Notice before the committed due time, yellow past it, red past the
+/// statutory due time; until the conclusion. A case withdrawn or not
+/// accepted has none.
+fn time_limit(
+    view: &CaseView,
+    clock: &CaseClock,
+    cal: &Calendar,
+    t: &Thresholds,
+    now: Ts,
+) -> Option<CaseCard> {
+    if view.closed_at.is_some() {
+        return None;
+    }
+    let committed = clock.committed_due?;
+    let notice = clock::retreat(
+        cal,
+        t.time_limit_notice.unit.meter(),
+        committed,
+        t.time_limit_notice.budget(),
+    );
+    let at = view.concluded_at.unwrap_or(now);
+    let levels = [
+        (Card::Notice, notice),
+        (Card::Yellow, Some(committed)),
+        (Card::Red, clock.statutory_due),
+    ];
+    reached(&levels, at).map(|r| {
+        card(
+            Rule::CaseTimeLimit,
+            r,
+            view.concluded_at,
+            "conclude the case (办结)",
+        )
+    })
+}
+
+/// Notice before a special procedure's approved end, yellow past it, red
+/// once over by more than the threshold; until it ends. The worst of the
+/// case's procedures.
+fn special(view: &CaseView, cal: &Calendar, t: &Thresholds, now: Ts) -> Option<CaseCard> {
+    view.specials
+        .iter()
+        .filter_map(|s| {
+            let end = s.until?;
+            let stop = s
+                .end
+                .or(view.concluded_at)
+                .or(view.closed_at)
+                .unwrap_or(now);
+            let notice = t.special_notice;
+            let before = clock::retreat(cal, notice.unit.meter(), end, notice.budget());
+            let over = after(cal, end, t.special_red_over);
+            let levels = [
+                (Card::Notice, before),
+                (Card::Yellow, Some(end)),
+                (Card::Red, over),
+            ];
+            let until = s.end.or(view.concluded_at).or(view.closed_at);
+            reached(&levels, stop).map(|r| {
+                card(
+                    Rule::SpecialProcedure,
+                    r,
+                    until,
+                    "end the special procedure (特别程序结束)",
+                )
+            })
+        })
+        .max_by_key(|c| (c.card as u8, std::cmp::Reverse(c.since)))
+}
+
+/// An application with no acceptance decision (accepted, not accepted, or
+/// a supplement asked for): online at the three online thresholds, any
+/// other channel yellow at the silence threshold.
+fn decision(
+    header: &CaseHeader,
+    view: &CaseView,
+    cal: &Calendar,
+    t: &Thresholds,
+    now: Ts,
+) -> Option<CaseCard> {
+    let received = view.received_at?;
+    let decided = [
+        view.accepted_at,
+        view.pre_supplement_requested_at,
+        view.closed_at,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let at = decided.unwrap_or(now);
+    let levels: Vec<(Card, Option<Ts>)> = if header.channel == "online" {
+        [Card::Notice, Card::Yellow, Card::Red]
+            .into_iter()
+            .zip(t.online_decision)
+            .map(|(c, l)| (c, after(cal, received, l)))
+            .collect()
+    } else {
+        vec![(Card::Yellow, after(cal, received, t.decision_silence))]
+    };
+    reached(&levels, at).map(|r| {
+        card(
+            Rule::PreAcceptance,
+            r,
+            decided,
+            "accept it, not accept it, or ask for the missing materials at once (受理、不予受理或一次性告知补正)",
+        )
+    })
+}
+
+/// Yellow when a certificate a conclusion issued is not delivered within
+/// the threshold; until it is.
+fn delivery(view: &CaseView, cal: &Calendar, t: &Thresholds, now: Ts) -> Option<CaseCard> {
+    if !view.certificate_issued || view.outcome == Some(Outcome::Refused) {
+        return None;
+    }
+    let due = after(cal, view.concluded_at?, t.delivery);
+    let at = view.delivered_at.unwrap_or(now);
+    reached(&[(Card::Yellow, due)], at).map(|r| {
+        card(
+            Rule::CertificateDelivery,
+            r,
+            view.delivered_at,
+            "deliver the certificate (证照送达)",
+        )
+    })
+}
+
+/// Yellow when the decision is published late or not yet at its due
+/// time, red when still unpublished at the threshold's multiple of the
+/// limit; until published.
+fn disclosure(
+    header: &CaseHeader,
+    view: &CaseView,
+    clock: &CaseClock,
+    t: &Thresholds,
+    now: Ts,
+) -> Option<CaseCard> {
+    if header.item.disclosure != Disclosure::Public {
+        return None;
+    }
+    let due = clock.disclosure_due?;
+    let limit = if header.item.category.discloses_decision() {
+        24 * HOUR
+    } else {
+        12 * HOUR
+    };
+    let red = due.plus(limit * i64::from(t.disclosure_red_times.saturating_sub(1)));
+    let at = view.published_at.unwrap_or(now);
+    let levels = [(Card::Yellow, Some(due)), (Card::Red, Some(red))];
+    reached(&levels, at).map(|r| {
+        card(
+            Rule::Disclosure,
+            r,
+            view.published_at,
+            "publish the case (办件公开)",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::parse_calendar_csv;
+    use crate::case::tests::{ev, header};
+    use crate::case::{Case, EventKind, Procedure};
+
+    fn t(s: &str) -> Ts {
+        Ts::parse(s).unwrap()
+    }
+
+    fn wd(n: u32) -> TimeLimit {
+        TimeLimit::new(n, LimitUnit::WorkingDays)
+    }
+
+    /// National Day 2026: holidays 1–8 Oct, make-up working days Sat 26
+    /// Sep and Sat 10 Oct.
+    fn cal() -> Calendar {
+        let mut c = Calendar::default();
+        let mut text = String::from("2026-09-26,workday,调休\n2026-10-10,workday,调休\n");
+        for d in 1..=8 {
+            text.push_str(&format!("2026-10-{d:02},holiday,国庆节\n"));
+        }
+        c.add_year(2026, parse_calendar_csv(&text).unwrap());
+        c
+    }
+
+    fn case(channel: &str, events: Vec<crate::case::CaseEvent>) -> Case {
+        let mut h = header(wd(10), wd(5));
+        h.channel = channel.into();
+        Case { header: h, events }
+    }
+
+    fn cards_at(c: &Case, now: Ts) -> Vec<(Rule, Card, Option<Ts>)> {
+        let cal = cal();
+        let view = c.view();
+        let clock = c.clock(&view, &cal, now);
+        case_cards(&c.header, &view, &clock, &cal, &Thresholds::default(), now)
+            .into_iter()
+            .map(|c| (c.rule, c.card, c.until))
+            .collect()
+    }
+
+    fn rule(c: &Case, now: Ts, r: Rule) -> Option<Card> {
+        cards_at(c, now)
+            .into_iter()
+            .find(|(x, _, _)| *x == r)
+            .map(|(_, card, _)| card)
+    }
+
+    #[test]
+    fn the_time_limit_cards_come_one_second_after_each_threshold_across_the_holiday() {
+        // Accepted Mon 28 Sep: 5 working days are Tue 29, Wed 30, Fri 9
+        // Oct, Sat 10 (make-up) and Mon 12, so the committed due time is
+        // 24:00 on the 12th; the notice comes 2 working days before it, at
+        // 24:00 on Fri 9 Oct (Sat 10 and Mon 12 count, Sun 11 does not).
+        let c = case(
+            "window",
+            vec![
+                ev("a.1", "2026-09-28 10:00", EventKind::Received),
+                ev("a.2", "2026-09-28 10:05", EventKind::Accepted),
+            ],
+        );
+        let clock = c.clock(&c.view(), &cal(), t("2026-09-29 00:00"));
+        assert_eq!(clock.committed_due, Some(t("2026-10-13 00:00")));
+        let notice = Some(Card::Notice);
+        let r = Rule::CaseTimeLimit;
+        assert_eq!(rule(&c, t("2026-10-10 00:00:00"), r), None);
+        assert_eq!(rule(&c, t("2026-10-10 00:00:01"), r), notice);
+        assert_eq!(rule(&c, t("2026-10-13 00:00:00"), r), notice);
+        assert_eq!(rule(&c, t("2026-10-13 00:00:01"), r), Some(Card::Yellow));
+        let statutory = clock.statutory_due.unwrap();
+        assert_eq!(rule(&c, statutory, r), Some(Card::Yellow));
+        assert_eq!(rule(&c, statutory.plus(1), r), Some(Card::Red));
+    }
+
+    #[test]
+    fn a_pause_and_an_extension_move_the_cards_with_the_due_times() {
+        let mut c = case(
+            "window",
+            vec![
+                ev("a.1", "2026-11-16 09:00", EventKind::Received),
+                ev("a.2", "2026-11-16 09:05", EventKind::Accepted),
+                ev(
+                    "a.3",
+                    "2026-11-18 10:00",
+                    EventKind::SupplementRequested {
+                        materials: "户口簿".into(),
+                    },
+                ),
+                ev("a.4", "2026-11-20 10:00", EventKind::SupplementCompleted),
+            ],
+        );
+        let view = c.view();
+        let clock = c.clock(&view, &cal(), t("2026-12-01 00:00"));
+        let due = clock.committed_due.unwrap();
+        // Two whole days paused (19 and 20 Nov): due on the 25th, not the 23rd.
+        assert_eq!(due, t("2026-11-26 00:00"));
+        let r = Rule::CaseTimeLimit;
+        assert_eq!(rule(&c, due, r), Some(Card::Notice));
+        assert_eq!(rule(&c, due.plus(1), r), Some(Card::Yellow));
+        let statutory = clock.statutory_due.unwrap();
+        // An extension in working days adds to both limits counted so.
+        c.events.push(ev(
+            "a.5",
+            "2026-11-25 09:00",
+            EventKind::Extended {
+                amount: wd(10),
+                reason: "需实地核查".into(),
+            },
+        ));
+        let moved = c.clock(&c.view(), &cal(), t("2026-12-01 00:00"));
+        let (due2, statutory2) = (moved.committed_due.unwrap(), moved.statutory_due.unwrap());
+        assert!(due2 > due && statutory2 > statutory);
+        assert_eq!(rule(&c, due.plus(1), r), None);
+        assert_eq!(rule(&c, due2, r), Some(Card::Notice));
+        assert_eq!(rule(&c, due2.plus(1), r), Some(Card::Yellow));
+        assert_eq!(rule(&c, statutory2, r), Some(Card::Yellow));
+        assert_eq!(rule(&c, statutory2.plus(1), r), Some(Card::Red));
+        // Concluded: the card stays, with when it stopped standing.
+        c.events.push(ev(
+            "a.6",
+            "2026-12-15 10:00",
+            EventKind::Concluded {
+                outcome: Outcome::Approved,
+                opinion: "同意".into(),
+                certificate: String::new(),
+            },
+        ));
+        let ended: Vec<_> = cards_at(&c, t("2027-03-01 00:00"))
+            .into_iter()
+            .filter(|x| x.0 == r)
+            .collect();
+        assert_eq!(ended, [(r, Card::Yellow, Some(t("2026-12-15 10:00")))]);
+    }
+
+    #[test]
+    fn an_undecided_application_online_and_at_the_window() {
+        let online = case(
+            "online",
+            vec![ev("a.1", "2026-11-16 09:00", EventKind::Received)],
+        );
+        let r = Rule::PreAcceptance;
+        assert_eq!(rule(&online, t("2026-11-18 09:00:00"), r), None);
+        assert_eq!(
+            rule(&online, t("2026-11-18 09:00:01"), r),
+            Some(Card::Notice)
+        );
+        assert_eq!(
+            rule(&online, t("2026-11-19 09:00:01"), r),
+            Some(Card::Yellow)
+        );
+        assert_eq!(rule(&online, t("2026-11-21 09:00:01"), r), Some(Card::Red));
+        // At the window only the silence of 5 working days counts: Mon 16
+        // 09:00 + 5 working days is Mon 23 09:00.
+        let window = case(
+            "window",
+            vec![ev("a.1", "2026-11-16 09:00", EventKind::Received)],
+        );
+        assert_eq!(rule(&window, t("2026-11-21 09:00:01"), r), None);
+        assert_eq!(rule(&window, t("2026-11-23 09:00:00"), r), None);
+        assert_eq!(
+            rule(&window, t("2026-11-23 09:00:01"), r),
+            Some(Card::Yellow)
+        );
+        // Decided in time: none; decided late: the card with its end.
+        let mut decided = online.clone();
+        decided
+            .events
+            .push(ev("a.2", "2026-11-19 10:00", EventKind::Accepted));
+        let cards = cards_at(&decided, t("2026-12-01 00:00"));
+        let pre: Vec<_> = cards.iter().filter(|c| c.0 == r).collect();
+        assert_eq!(pre, [&(r, Card::Yellow, Some(t("2026-11-19 10:00")))]);
+    }
+
+    #[test]
+    fn a_certificate_not_delivered_and_a_decision_not_published() {
+        let mut c = case(
+            "window",
+            vec![
+                ev("a.1", "2026-11-16 09:00", EventKind::Received),
+                ev("a.2", "2026-11-16 09:05", EventKind::Accepted),
+                ev("a.3", "2026-11-16 09:30", EventKind::Published),
+                ev(
+                    "a.4",
+                    "2026-11-17 15:00",
+                    EventKind::Concluded {
+                        outcome: Outcome::Approved,
+                        opinion: "同意".into(),
+                        certificate: "批准书 001".into(),
+                    },
+                ),
+            ],
+        );
+        let r = Rule::CertificateDelivery;
+        assert_eq!(rule(&c, t("2026-11-20 15:00:00"), r), None);
+        assert_eq!(rule(&c, t("2026-11-20 15:00:01"), r), Some(Card::Yellow));
+        c.events.push(ev(
+            "a.5",
+            "2026-11-21 09:00",
+            EventKind::CertificateDelivered {
+                method: "邮寄".into(),
+            },
+        ));
+        assert!(cards_at(&c, t("2026-12-01 00:00")).contains(&(
+            r,
+            Card::Yellow,
+            Some(t("2026-11-21 09:00"))
+        )));
+
+        // Licensing is published within 12 h of acceptance; red when still
+        // unpublished at twice that.
+        let late = case(
+            "window",
+            vec![
+                ev("a.1", "2026-11-16 09:00", EventKind::Received),
+                ev("a.2", "2026-11-16 09:05", EventKind::Accepted),
+            ],
+        );
+        let d = Rule::Disclosure;
+        assert_eq!(rule(&late, t("2026-11-16 21:05:00"), d), None);
+        assert_eq!(rule(&late, t("2026-11-16 21:05:01"), d), Some(Card::Yellow));
+        assert_eq!(rule(&late, t("2026-11-17 09:05:00"), d), Some(Card::Yellow));
+        assert_eq!(rule(&late, t("2026-11-17 09:05:01"), d), Some(Card::Red));
+    }
+
+    #[test]
+    fn a_special_procedure_past_its_approved_end() {
+        let mut c = case(
+            "window",
+            vec![
+                ev("a.1", "2026-11-16 09:00", EventKind::Received),
+                ev("a.2", "2026-11-16 09:05", EventKind::Accepted),
+                ev(
+                    "a.3",
+                    "2026-11-17 09:00",
+                    EventKind::SpecialStarted {
+                        procedure: Procedure::Hearing,
+                        reason: "听证".into(),
+                        until: Some(t("2026-11-27 17:00")),
+                    },
+                ),
+            ],
+        );
+        let r = Rule::SpecialProcedure;
+        assert_eq!(rule(&c, t("2026-11-25 17:00:00"), r), None);
+        assert_eq!(rule(&c, t("2026-11-25 17:00:01"), r), Some(Card::Notice));
+        assert_eq!(rule(&c, t("2026-11-27 17:00:01"), r), Some(Card::Yellow));
+        assert_eq!(rule(&c, t("2026-11-28 17:00:01"), r), Some(Card::Red));
+        c.events.push(ev(
+            "a.4",
+            "2026-11-28 09:00",
+            EventKind::SpecialEnded {
+                result: "听证结束".into(),
+            },
+        ));
+        let cards = cards_at(&c, t("2026-12-20 00:00"));
+        assert!(
+            cards.contains(&(r, Card::Yellow, Some(t("2026-11-28 09:00")))),
+            "{cards:?}"
+        );
+    }
+
+    #[test]
+    fn the_same_events_in_any_order_give_the_same_cards() {
+        let events = vec![
+            ev("a.1", "2026-11-16 09:00", EventKind::Received),
+            ev("a.2", "2026-11-16 09:05", EventKind::Accepted),
+            ev(
+                "b.1",
+                "2026-11-18 10:00",
+                EventKind::SupplementRequested {
+                    materials: "户口簿".into(),
+                },
+            ),
+            ev("a.3", "2026-11-20 10:00", EventKind::SupplementCompleted),
+        ];
+        let forward = case("online", events.clone());
+        let mut backward = events;
+        backward.reverse();
+        let backward = case("online", backward);
+        for now in ["2026-11-25 00:00", "2026-12-20 00:00"] {
+            assert_eq!(cards_at(&forward, t(now)), cards_at(&backward, t(now)));
+        }
+    }
+
+    #[test]
+    fn impossible_thresholds_are_refused_with_a_reason() {
+        assert_eq!(Thresholds::default().validate(), Ok(()));
+        let mut t = Thresholds::default();
+        t.online_decision.swap(0, 2);
+        assert!(t.validate().unwrap_err().contains("later than"));
+        let t = Thresholds {
+            disclosure_red_times: 1,
+            ..Thresholds::default()
+        };
+        assert!(t.validate().unwrap_err().contains("disclosure_red_times"));
+        let mut t = Thresholds::default();
+        t.online_decision[1] = wd(3);
+        assert!(t.validate().unwrap_err().contains("same way"));
+    }
+}
