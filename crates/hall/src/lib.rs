@@ -14,6 +14,7 @@ pub mod operators;
 mod orders;
 mod registry;
 mod replica;
+mod warnings;
 
 use std::fs;
 use std::io::Write as _;
@@ -41,6 +42,7 @@ pub use hallsync_store::{Direction, SetAside};
 pub use orders::{NewOrder, OrderRow};
 pub use registry::CrlCheck;
 pub use replica::HallReplica;
+pub use warnings::{WarningFilter, WarningPage, WarningRow};
 
 /// Name of the node configuration file in a data directory.
 pub const NODE_FILE: &str = "node.toml";

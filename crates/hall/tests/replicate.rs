@@ -603,3 +603,69 @@ fn an_event_time_moved_in_a_crafted_copy_is_refused_at_import_and_from_a_peer() 
     assert_eq!(county.store().durable_seq(), head);
     assert_eq!(county.case("T1-1", now()).unwrap().0, before);
 }
+
+#[test]
+fn the_county_derives_the_same_cards_as_the_township_whatever_order_the_events_came_in() {
+    use hallsync_hall::WarningFilter;
+    use hallsync_model::order::{Card, Rule};
+    let (_dirs, town, county) = town_and_county_with_a_case();
+    let long_ago = Ts::parse("2026-01-20 09:00").unwrap();
+    let mut online = support::new_case("T1", Some("T1-online".into()), long_ago);
+    online.channel = "online".into();
+    online.accept = false;
+    town.accept_case(online, long_ago).unwrap();
+    town.accept_case(
+        support::new_case("T1", Some("T1-old".into()), long_ago),
+        long_ago,
+    )
+    .unwrap();
+    // Half the events go up before the rest are recorded, so the county
+    // folds them in another order and from two batches.
+    sync(&town, &county).unwrap();
+    let later = Ts::parse("2026-02-27 10:00").unwrap();
+    town.record_event(
+        "T1-old",
+        hallsync_model::EventKind::Published,
+        "王芳",
+        later,
+        later,
+    )
+    .unwrap();
+    sync(&town, &county).unwrap();
+    let every = WarningFilter {
+        ended: true,
+        ..WarningFilter::default()
+    };
+    let at_town = town.warnings(&every, now(), 0, 100).unwrap();
+    let at_county = county.warnings(&every, now(), 0, 100).unwrap();
+    assert_eq!(at_town, at_county);
+    let has = |rule: Rule, card: Card, ended: bool| {
+        at_town.rows.iter().any(|w| {
+            w.number == "T1-old"
+                && w.card.rule == rule
+                && w.card.card == card
+                && w.card.until.is_some() == ended
+        })
+    };
+    assert!(has(Rule::CaseTimeLimit, Card::Red, false));
+    assert!(has(Rule::Disclosure, Card::Red, true), "{at_town:?}");
+    assert!(at_town.rows.iter().any(|w| w.number == "T1-online"
+        && w.card.rule == Rule::PreAcceptance
+        && w.card.card == Card::Red));
+    // Filters: level, rule, standing only, and a unit outside the subtree.
+    let red_standing = WarningFilter {
+        card: Some(Card::Red),
+        rule: Some(Rule::CaseTimeLimit),
+        ..WarningFilter::default()
+    };
+    let page = county.warnings(&red_standing, now(), 0, 100).unwrap();
+    assert!(!page.rows.is_empty());
+    assert!(page.rows.iter().all(|w| w.card.card == Card::Red
+        && w.card.rule == Rule::CaseTimeLimit
+        && w.card.until.is_none()));
+    let elsewhere = WarningFilter {
+        unit: Some(hallsync_model::RegionCode::parse("140213").unwrap()),
+        ..WarningFilter::default()
+    };
+    assert_eq!(county.warnings(&elsewhere, now(), 0, 100).unwrap().total, 0);
+}

@@ -1,0 +1,130 @@
+//! The supervision cards of the cases a hall holds: derived at the time
+//! asked (`hallsync_model::cards`), never stored, so every level holding
+//! the same events lists the same cards.
+
+use std::cmp::Reverse;
+
+use hallsync_model::cards::{self, CaseCard, Thresholds};
+use hallsync_model::order::{Card, Rule};
+use hallsync_model::{DocId, NodeId, RegionCode, Ts};
+use serde::{Deserialize, Serialize};
+
+use crate::{CaseFilter, CaseRow, Hall, HallError};
+
+/// Which cards to list.
+#[derive(Debug, Clone, Default)]
+pub struct WarningFilter {
+    /// Only cards at this level.
+    pub card: Option<Card>,
+    /// Only cards of this rule.
+    pub rule: Option<Rule>,
+    /// Only cases of the halls in this region's subtree.
+    pub unit: Option<RegionCode>,
+    /// Also the cards that no longer stand (the case concluded, the
+    /// certificate delivered …).
+    pub ended: bool,
+}
+
+/// One card of one case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarningRow {
+    /// The case's document id.
+    pub case: DocId,
+    /// Its number.
+    pub number: String,
+    /// The region of the hall that accepted it.
+    pub unit: RegionCode,
+    /// That hall's node.
+    pub hall: NodeId,
+    /// The item's name.
+    pub item: String,
+    /// The card.
+    #[serde(flatten)]
+    pub card: CaseCard,
+}
+
+/// A page of cards and how many there are in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarningPage {
+    /// Cards matching, in all.
+    pub total: usize,
+    /// This page's cards.
+    pub rows: Vec<WarningRow>,
+}
+
+impl Hall {
+    /// The thresholds the cards are derived under: DOMAIN §5's.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds::default()
+    }
+
+    /// The cards a listed case holds at `now`.
+    pub fn case_cards(&self, row: &CaseRow, now: Ts) -> Result<Vec<CaseCard>, HallError> {
+        let cal = self.calendar()?;
+        Ok(cards::case_cards(
+            &row.header,
+            &row.view,
+            &row.clock,
+            &cal,
+            &self.thresholds(),
+            now,
+        ))
+    }
+
+    /// The cards `filter` names at `now`, red first, then by when they
+    /// were raised; rows `offset..offset + limit` of them.
+    pub fn warnings(
+        &self,
+        filter: &WarningFilter,
+        now: Ts,
+        offset: usize,
+        limit: usize,
+    ) -> Result<WarningPage, HallError> {
+        let cal = self.calendar()?;
+        let thresholds = self.thresholds();
+        let cases = CaseFilter {
+            include_closed: true,
+            unit: filter.unit.clone(),
+            ..CaseFilter::default()
+        };
+        let mut rows = Vec::new();
+        self.each_listed_case(&cases, now, |row| {
+            for card in
+                cards::case_cards(&row.header, &row.view, &row.clock, &cal, &thresholds, now)
+            {
+                let wanted = filter.card.is_none_or(|c| c == card.card)
+                    && filter.rule.is_none_or(|r| r == card.rule)
+                    && (filter.ended || card.until.is_none());
+                if wanted {
+                    rows.push(WarningRow {
+                        case: row.id.clone(),
+                        number: row.header.number.clone(),
+                        unit: row.header.region.clone(),
+                        hall: row.header.hall.clone(),
+                        item: row.header.item.name.clone(),
+                        card,
+                    });
+                }
+            }
+        })?;
+        let rank = |c: Card| Card::ALL.iter().position(|x| *x == c);
+        rows.sort_by(|a, b| {
+            (
+                Reverse(rank(a.card.card)),
+                a.card.since,
+                &a.case,
+                a.card.rule.as_str(),
+            )
+                .cmp(&(
+                    Reverse(rank(b.card.card)),
+                    b.card.since,
+                    &b.case,
+                    b.card.rule.as_str(),
+                ))
+        });
+        Ok(WarningPage {
+            total: rows.len(),
+            rows: rows.into_iter().skip(offset).take(limit).collect(),
+        })
+    }
+}
