@@ -226,6 +226,33 @@ fn working_day(dir: &Path) {
         "{shown}"
     );
 
+    // Supervision cards at the fixed now: the old case is past its
+    // committed due time and unpublished; the new one neither.
+    let cards = json(dir, &["warning", "list"]);
+    let of = |rule: &str| -> Vec<(String, String)> {
+        cards["page"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["rule"] == rule)
+            .map(|w| {
+                (
+                    w["number"].as_str().unwrap().to_string(),
+                    w["card"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        of("case_time_limit"),
+        [(old_no.clone(), "yellow".to_string())]
+    );
+    assert_eq!(of("disclosure"), [(old_no.clone(), "red".to_string())]);
+    let yellow = json(dir, &["warning", "list", "--card", "yellow"]);
+    assert_eq!(yellow["page"]["total"], 1);
+    assert!(fails(dir, &["warning", "list", "--card", "purple"]).contains("notice"));
+    assert!(ok(dir, &["case", "show", &old_no]).contains("supervision cards"));
+
     // Conclude the old one late; it leaves the open lists.
     ok(
         dir,

@@ -451,22 +451,32 @@ fn the_console_in_a_browser() {
     let calendar = repo().join("topology/sample-city/calendar-2026.csv");
     ok(&county, &["calendar", "import", calendar.to_str().unwrap()]);
     ok(&town, &["calendar", "import", calendar.to_str().unwrap()]);
-    // Enough earlier cases for the list to run to two pages.
+    // Enough earlier cases for the list to run to two pages; the first
+    // accepted 40 days ago, so that it carries red cards.
+    let forty_days_ago = {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        hallsync_model::Ts(secs as i64 - 40 * 86_400).to_string()
+    };
     for i in 0..16 {
         let number = id_number(&format!("14021219800101{:03}", 100 + i), true);
-        ok(
-            &town,
-            &[
-                "case",
-                "accept",
-                "--item",
-                "11140212MB1234567K500002",
-                "--applicant",
-                &format!("申请人{i}"),
-                "--id-number",
-                &number,
-            ],
-        );
+        let applicant = format!("申请人{i}");
+        let mut args = vec![
+            "case",
+            "accept",
+            "--item",
+            "11140212MB1234567K500002",
+            "--applicant",
+            &applicant,
+            "--id-number",
+            &number,
+        ];
+        if i == 0 {
+            args.extend(["--at", &forty_days_ago]);
+        }
+        ok(&town, &args);
     }
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-shots");
@@ -662,6 +672,28 @@ fn the_console_in_a_browser() {
         unit.contains("样例镇便民服务中心") && unit.contains("140212101"),
         "{unit}"
     );
+    // The supervision desk: the case accepted 40 days ago carries a red
+    // card; its link opens the order form filled in from the card.
+    s.step("cards");
+    s.go(&format!("{cn_url}/orders"));
+    let cards = s.text("#cards");
+    assert!(
+        cards.contains("红牌") && cards.contains("办理时限"),
+        "{cards}"
+    );
+    s.shot("10b-county-cards");
+    s.press_to_next("#cards a[href*='rule=case_time_limit']");
+    assert_eq!(
+        s.eval("document.getElementById('o-rule').value"),
+        "case_time_limit"
+    );
+    assert_eq!(s.eval("document.getElementById('o-card').value"), "red");
+    assert_eq!(
+        s.eval("document.getElementById('o-unit').value"),
+        "140212101"
+    );
+    s.go(&format!("{cn_url}/case?id=case:140212101:{number}"));
+
     s.step("order-issue");
     s.press_to_next("a[href^='/orders?unit=']");
     let about = s.eval("document.getElementById('o-case').value");

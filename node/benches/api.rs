@@ -18,7 +18,8 @@
 //!   at the county once it holds `BENCH_API_COUNTY_CASES` cases (the rest
 //!   written at the township through the library while it is stopped,
 //!   then replicated), timed by the server (its `server-timing` header);
-//!   and the county's peak RSS over the whole run.
+//!   the standing supervision cards there (`GET /api/v1/warnings`); and
+//!   the county's peak RSS over the whole run.
 //!
 //! On a machine with two CPUs or more, while the two rates are measured the
 //! node under test (the store workload, then the township) runs on the
@@ -704,6 +705,16 @@ fn main() {
             a.server_ms.unwrap(),
         )
     };
+    let mut warnings = Vec::new();
+    let mut cards = 0;
+    for _ in 0..pages.min(10) {
+        let a = county.get(&agent, "/warnings");
+        assert_eq!(a.status, 200);
+        warnings.push(a.server_ms.unwrap());
+        let list: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        cards = list["page"]["total"].as_u64().unwrap_or(0);
+    }
+    let (cards50, _, cards_max) = quantiles_ms(&mut warnings);
     let cold = first_page[0];
     let (p50, p99, pmax) = quantiles_ms(&mut first_page);
     let (q50, _, _) = quantiles_ms(&mut first_page_client);
@@ -754,6 +765,10 @@ fn main() {
     println!("| of which the first of those requests | {cold:.2} ms | |");
     println!(
         "| first page of all {held} cases, closed included (every case read, the page kept) | {whole_ms:.1} ms | |"
+    );
+    println!(
+        "| standing cards at the county (GET /api/v1/warnings, every case read; {cards} cards), server time p50 / max of {} | {cards50:.0} / {cards_max:.0} ms | <= 200 ms |",
+        warnings.len()
     );
     println!("| county peak RSS (whole run) | {rss_county:.0} MB | <= 200 MB |");
     println!("| peak RSS of the city / the township (since its restart) | {rss_city:.0} / {rss_town:.0} MB | |");

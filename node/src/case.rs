@@ -12,6 +12,7 @@ use crate::cli::Ctx;
 use crate::order::order_table;
 use crate::output::{amount, due, opt, say, table};
 use crate::parse;
+use crate::warning::card_table;
 
 #[derive(Debug, Subcommand)]
 pub enum CaseCmd {
@@ -457,6 +458,10 @@ fn print_case(c: &CaseOut) {
             conflict.kind,
             conflict.reason
         );
+    }
+    if !c.cards.is_empty() {
+        say!("supervision cards:");
+        say!("{}", card_table(&c.cards));
     }
     if !c.orders.is_empty() {
         say!("supervision orders about this case:");

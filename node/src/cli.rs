@@ -21,6 +21,7 @@ use crate::order::OrderCmd;
 use crate::output::{say, Out};
 use crate::parse;
 use crate::target::Target;
+use crate::warning::WarningCmd;
 
 /// hallsync: a service hall's node. It keeps the hall's power catalogue and
 /// cases, works fully offline, and replicates with the levels above and
@@ -77,6 +78,9 @@ enum Command {
     /// the hall replies, the hub closes them.
     #[command(subcommand)]
     Order(OrderCmd),
+    /// Supervision cards (预警, 黄牌, 红牌), derived from the cases' events.
+    #[command(subcommand)]
+    Warning(WarningCmd),
     /// The holiday calendar.
     #[command(subcommand)]
     Calendar(CalendarCmd),
@@ -227,6 +231,7 @@ pub fn run(args: Args) -> Result<()> {
         Command::Item(cmd) => crate::item::run(cmd, &ctx),
         Command::Case(cmd) => crate::case::run(cmd, &ctx),
         Command::Order(cmd) => crate::order::run(cmd, &ctx),
+        Command::Warning(cmd) => crate::warning::run(cmd, &ctx),
         Command::Calendar(cmd) => crate::calendar::run(cmd, &ctx),
         Command::Doc(cmd) => crate::doc::run(cmd, &ctx),
         Command::Operator(cmd) => crate::operator::run(cmd, &ctx),

@@ -16,6 +16,7 @@ mod parse;
 mod run;
 mod status;
 mod target;
+mod warning;
 
 use std::process::ExitCode;
 

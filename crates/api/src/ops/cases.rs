@@ -2,6 +2,7 @@
 
 use hallsync_hall::operators::Role;
 use hallsync_hall::{CaseFilter, CaseRow, NewCase, OrderRow};
+use hallsync_model::cards::CaseCard;
 use hallsync_model::case::Applicant;
 use hallsync_model::idcheck::{check_id_number, IdKind};
 use hallsync_model::{Case, CaseState, EventKind, RegionCode, Ts};
@@ -142,6 +143,9 @@ pub struct CaseOut {
     /// The kinds of event that fit now (see `Case::allowed_events`).
     #[serde(default)]
     pub allowed: Vec<String>,
+    /// The supervision cards it holds now, standing or ended.
+    #[serde(default)]
+    pub cards: Vec<CaseCard>,
 }
 
 impl Op for ShowCase {
@@ -160,11 +164,13 @@ impl Op for ShowCase {
             .collect();
         case.events = case.ordered_events().into_iter().cloned().collect();
         let orders = svc.hall().orders_about(&row.id, now)?;
+        let cards = svc.hall().case_cards(&row, now)?;
         Ok(CaseOut {
             case,
             row,
             orders,
             allowed,
+            cards,
         })
     }
 }

@@ -91,6 +91,7 @@ async fn render(
                 h2 #facts-h { "办件信息" }
                 (facts(&out, hall_name.as_deref()))
                 (clock(&out))
+                (cards(&out))
                 p.actions {
                     a.button href=(url("/receipt", &[("id", out.row.id.as_str())])) { "打印受理通知书" }
                     @if ctx.is_hub() && ctx.has(Role::Supervisor) && out.row.header.region != ctx.node().region {
@@ -150,6 +151,28 @@ fn facts(out: &CaseOut, hall_name: Option<&str>) -> Markup {
             dt { "状态" } dd #case-state { strong { (v.state.label()) } " " span.muted { "(" (v.state.code()) ")" } }
             @if !v.conflicts.is_empty() {
                 dt { "冲突" } dd.warn { (v.conflicts.len()) " 条记录与状态不符（多级同时办理），已保留供核查" }
+            }
+        }
+    }
+}
+
+/// The supervision cards the case holds (derived now).
+fn cards(out: &CaseOut) -> Markup {
+    html! {
+        section #cards aria-labelledby="cards-h" {
+            h3 #cards-h { "电子监察" }
+            @if out.cards.is_empty() {
+                p.muted { "未亮牌。" }
+            } @else {
+                ul.cards {
+                    @for c in &out.cards {
+                        li {
+                            span class=(format!("card {}", c.card)) { (text::card(c.card)) }
+                            " " (text::rule(c.rule)) " · " (c.since) " 起"
+                            @if let Some(u) = c.until { "，" (u) " 止" }
+                        }
+                    }
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use hallsync_api::ops::node::Status;
 use hallsync_api::ops::orders::{CloseOrder, IssueOrder, ListOrders, ReplyOrder, ShowOrder};
+use hallsync_api::ops::warnings::{ListWarnings, WarningList};
 use hallsync_hall::operators::Role;
 use hallsync_model::order::{Card, OrderAction, OrderState, Resolution, Rule};
 use hallsync_model::{LimitUnit, RegionCode, TimeLimit};
@@ -32,6 +33,13 @@ pub(crate) struct Browse {
     unit: String,
     #[serde(default)]
     case: String,
+    #[serde(default)]
+    rule: String,
+    #[serde(default)]
+    card: String,
+    /// The level the cards list shows (empty: all).
+    #[serde(default)]
+    cards: String,
 }
 
 /// What the issue form holds (kept when a refusal sends it back).
@@ -61,6 +69,12 @@ pub(crate) async fn list(
     let draft = Draft {
         unit: b.unit.trim().chars().take(20).collect(),
         case: b.case.trim().chars().take(120).collect(),
+        rule: Rule::parse(b.rule.trim())
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
+        card: Card::parse(b.card.trim())
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
         ..Draft::default()
     };
     render_list(&ctx, &b, &draft, None, StatusCode::OK).await
@@ -97,8 +111,30 @@ async fn render_list(
         Vec::new()
     };
     let pairs = vec![("open", b.open.clone()), ("late", b.late.clone())];
+    let level = Card::parse(b.cards.trim());
+    let warnings = ctx
+        .run(ListWarnings {
+            card: level,
+            limit: PAGE,
+            ..ListWarnings::default()
+        })
+        .await;
     let body = html! {
         @if let Some(e) = &error { (refusal(e)) }
+        section aria-labelledby="cards-h" {
+            h2 #cards-h { "亮牌预警" }
+            form.filters method="get" action="/orders" aria-label="亮牌筛选" {
+                div {
+                    label for="f-cards" { "等级" }
+                    select #f-cards name="cards" {
+                        option value="" { "全部" }
+                        @for c in Card::ALL.iter().rev() { option value=(c.as_str()) selected[level == Some(*c)] { (text::card(*c)) } }
+                    }
+                }
+                div.go { button type="submit" { "筛选" } }
+            }
+            (cards_table(&warnings, &below, issuing.then_some(&here)))
+        }
         div.columns {
             section.col.wide aria-labelledby="list-h" {
                 h2 #list-h { "督办单" }
@@ -141,6 +177,49 @@ async fn render_list(
         }
     };
     page(ctx, status, "/orders", "督办", body)
+}
+
+/// The cards standing now, red first. `issuer`: the hub's region when the
+/// operator may issue orders; each card of a hall below it then has a link
+/// that opens the order form filled in.
+fn cards_table(
+    listed: &Result<WarningList, hallsync_api::ApiError>,
+    below: &[(String, String)],
+    issuer: Option<&RegionCode>,
+) -> Markup {
+    html! {
+        @match listed {
+            Err(e) => (refusal(&Refusal::of(e, None))),
+            Ok(list) => {
+                table.list #cards {
+                    thead { tr { th { "办件" } th { "单位" } th { "事项" } th { "规则" } th { "等级" } th { "亮牌时间" } @if issuer.is_some() { th { "督办" } } } }
+                    tbody {
+                        @if list.page.items.is_empty() { tr { td colspan="7" { "没有亮牌。" } } }
+                        @for w in &list.page.items {
+                            tr {
+                                td.code { a href=(url("/case", &[("id", w.case.as_str())])) { (w.number) } }
+                                td { (unit_name(below, w.unit.as_str())) }
+                                td { (w.item) }
+                                td { (text::rule(w.card.rule)) }
+                                td { span class=(format!("card {}", w.card.card)) { (text::card(w.card.card)) } }
+                                td.nowrap { (w.card.since) }
+                                @if let Some(here) = issuer {
+                                    td {
+                                        @if here.is_ancestor_of(&w.unit) {
+                                            a.button href=(url("/orders", &[("unit", w.unit.as_str()), ("case", w.case.as_str()), ("rule", w.card.rule.as_str()), ("card", w.card.card.as_str())])) { "督办此件" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if list.page.total > list.page.items.len() {
+                    p.muted { "共 " (list.page.total) " 条，显示前 " (list.page.items.len()) " 条；命令行 hallsync warning list 可列出全部。" }
+                }
+            }
+        }
+    }
 }
 
 fn unit_name<'a>(below: &'a [(String, String)], region: &'a str) -> &'a str {
