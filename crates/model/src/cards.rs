@@ -59,42 +59,6 @@ impl Default for Thresholds {
     }
 }
 
-impl Thresholds {
-    /// Refuses thresholds that cannot work: online levels out of order, a
-    /// red disclosure card before the yellow one, limits past the
-    /// catalogue's bound.
-    pub fn validate(&self) -> Result<(), String> {
-        let mut all = vec![
-            ("time_limit_notice", self.time_limit_notice),
-            ("special_notice", self.special_notice),
-            ("special_red_over", self.special_red_over),
-            ("decision_silence", self.decision_silence),
-            ("delivery", self.delivery),
-        ];
-        all.extend(self.online_decision.map(|l| ("online_decision", l)));
-        for (name, limit) in all {
-            limit.validate().map_err(|e| format!("{name}: {e}"))?;
-        }
-        let [n, y, r] = self.online_decision;
-        let span = |l: TimeLimit| (l.unit.meter(), l.budget());
-        if span(n).0 != span(y).0 || span(y).0 != span(r).0 {
-            return Err("online_decision: the three levels must count time the same way".into());
-        }
-        if !(span(n).1 < span(y).1 && span(y).1 < span(r).1) {
-            return Err(format!(
-                "online_decision: notice {n}, yellow {y}, red {r} must each come later than the one before"
-            ));
-        }
-        if self.disclosure_red_times < 2 {
-            return Err(format!(
-                "disclosure_red_times is {}: the red card comes after the yellow one, at 2 times the limit or more",
-                self.disclosure_red_times
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// A card a case holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseCard {
@@ -599,21 +563,5 @@ mod tests {
         for now in ["2026-11-25 00:00", "2026-12-20 00:00"] {
             assert_eq!(cards_at(&forward, t(now)), cards_at(&backward, t(now)));
         }
-    }
-
-    #[test]
-    fn impossible_thresholds_are_refused_with_a_reason() {
-        assert_eq!(Thresholds::default().validate(), Ok(()));
-        let mut t = Thresholds::default();
-        t.online_decision.swap(0, 2);
-        assert!(t.validate().unwrap_err().contains("later than"));
-        let t = Thresholds {
-            disclosure_red_times: 1,
-            ..Thresholds::default()
-        };
-        assert!(t.validate().unwrap_err().contains("disclosure_red_times"));
-        let mut t = Thresholds::default();
-        t.online_decision[1] = wd(3);
-        assert!(t.validate().unwrap_err().contains("same way"));
     }
 }
