@@ -353,40 +353,27 @@ impl Hall {
         cal: &Calendar,
         now: Ts,
     ) -> Result<CaseRow, HallError> {
-        let s: Summary = postcard::from_bytes(&rec.summary).map_err(|e| {
-            HallError::Store(hallsync_store::StoreError::Corrupt {
-                key: id.to_string(),
-                reason: format!("case summary: {e}"),
-            })
-        })?;
-        let case = Case {
-            header: s.header,
-            events: Vec::new(),
-        };
-        let clock = case.clock(&s.view, cal, now);
-        Ok(CaseRow {
-            id,
-            header: case.header,
-            view: s.view,
-            clock,
-        })
+        let s = summary_of(&id, rec)?;
+        Ok(row_from_summary(id, s, cal, now))
     }
 
     /// Cases matching `filter` at `now`, soonest due first (see
     /// [`list_order`]): every row built, then sorted.
     pub fn list_cases(&self, filter: &CaseFilter, now: Ts) -> Result<Vec<CaseRow>, HallError> {
         let mut rows = Vec::new();
-        self.each_listed_case(filter, now, |row| rows.push(row))?;
+        self.each_listed_case(filter, now, |_, _| true, |row| rows.push(row))?;
         rows.sort_by(list_order);
         Ok(rows)
     }
 
     /// Calls `keep` with the row of every case `filter` lists, in no
-    /// particular order.
+    /// particular order, skipping (before its clock is read) any case
+    /// `worth` turns down by its header and view.
     pub(crate) fn each_listed_case(
         &self,
         filter: &CaseFilter,
         now: Ts,
+        worth: impl Fn(&CaseHeader, &CaseView) -> bool,
         mut keep: impl FnMut(CaseRow),
     ) -> Result<(), HallError> {
         let cal = self.calendar()?;
@@ -418,7 +405,11 @@ impl Hall {
             narrow(self.store.cases_where(IndexKey::Item(code))?);
         }
         let mut consider = |id: DocId, rec: CaseRecord| -> Result<(), HallError> {
-            let row = self.row_from_record(id, &rec, &cal, now)?;
+            let summary = summary_of(&id, &rec)?;
+            if !worth(&summary.header, &summary.view) {
+                return Ok(());
+            }
+            let row = row_from_summary(id, summary, &cal, now);
             if keeps(filter, horizon, &row) {
                 keep(row);
             }
@@ -480,19 +471,24 @@ impl Hall {
         let mut total = 0;
         // A max-heap in list order: its top is the row that leaves first.
         let mut first: BinaryHeap<Listed> = BinaryHeap::new();
-        self.each_listed_case(filter, now, |row| {
-            total += 1;
-            let fits = first.len() < want
-                || first
-                    .peek()
-                    .is_some_and(|last| list_order(&row, &last.0).is_lt());
-            if fits {
-                first.push(Listed(row));
-                if first.len() > want {
-                    first.pop();
+        self.each_listed_case(
+            filter,
+            now,
+            |_, _| true,
+            |row| {
+                total += 1;
+                let fits = first.len() < want
+                    || first
+                        .peek()
+                        .is_some_and(|last| list_order(&row, &last.0).is_lt());
+                if fits {
+                    first.push(Listed(row));
+                    if first.len() > want {
+                        first.pop();
+                    }
                 }
-            }
-        })?;
+            },
+        )?;
         Ok(CasePage {
             total,
             rows: first
@@ -662,6 +658,31 @@ pub struct CasePage {
 
 /// The order of a case list: soonest committed due time first, cases with
 /// none (not accepted yet) last; then by case number, then by id.
+/// A case record's summary (header and view), as stored.
+fn summary_of(id: &DocId, rec: &CaseRecord) -> Result<Summary, HallError> {
+    postcard::from_bytes(&rec.summary).map_err(|e| {
+        HallError::Store(hallsync_store::StoreError::Corrupt {
+            key: id.to_string(),
+            reason: format!("case summary: {e}"),
+        })
+    })
+}
+
+/// A case's row at `now`: its summary and its clock.
+fn row_from_summary(id: DocId, s: Summary, cal: &Calendar, now: Ts) -> CaseRow {
+    let case = Case {
+        header: s.header,
+        events: Vec::new(),
+    };
+    let clock = case.clock(&s.view, cal, now);
+    CaseRow {
+        id,
+        header: case.header,
+        view: s.view,
+        clock,
+    }
+}
+
 fn list_order(a: &CaseRow, b: &CaseRow) -> Ordering {
     fn key(r: &CaseRow) -> (bool, Option<Ts>, &str, &str) {
         (

@@ -88,7 +88,10 @@ impl Hall {
             ..CaseFilter::default()
         };
         let mut rows = Vec::new();
-        self.each_listed_case(&cases, now, |row| {
+        // A case that can hold only ended cards is skipped before its clock
+        // is read, unless those are asked for too.
+        let worth = |header: &_, view: &_| filter.ended || cards::may_stand(header, view);
+        self.each_listed_case(&cases, now, worth, |row| {
             for card in
                 cards::case_cards(&row.header, &row.view, &row.clock, &cal, &thresholds, now)
             {

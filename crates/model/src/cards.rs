@@ -98,6 +98,24 @@ pub fn case_cards(
     out
 }
 
+/// Whether a case can hold a standing card at any time: it is open, or
+/// waits for an acceptance decision, or a certificate its conclusion issued
+/// is not delivered, or its public decision is not published. Every other
+/// case holds only ended cards, so a list of standing cards skips it
+/// without reading its clock.
+pub fn may_stand(header: &CaseHeader, view: &CaseView) -> bool {
+    let open = view.concluded_at.is_none() && view.closed_at.is_none();
+    let undecided = view.received_at.is_some()
+        && view.accepted_at.is_none()
+        && view.pre_supplement_requested_at.is_none()
+        && view.closed_at.is_none();
+    let undelivered = view.certificate_issued
+        && view.outcome != Some(Outcome::Refused)
+        && view.delivered_at.is_none();
+    let unpublished = header.item.disclosure == Disclosure::Public && view.published_at.is_none();
+    open || undecided || undelivered || unpublished
+}
+
 /// The highest of `levels` (card, threshold) passed by `at`.
 fn reached(levels: &[(Card, Option<Ts>)], at: Ts) -> Option<(Card, Ts)> {
     levels
@@ -540,6 +558,77 @@ mod tests {
             cards.contains(&(r, Card::Yellow, Some(t("2026-11-28 09:00")))),
             "{cards:?}"
         );
+    }
+
+    #[test]
+    fn a_case_that_cannot_hold_a_standing_card_holds_none() {
+        let done = |events: Vec<crate::case::CaseEvent>| case("online", events);
+        let received = ev("a.1", "2026-09-21 09:00", EventKind::Received);
+        let accepted = ev("a.2", "2026-09-21 09:05", EventKind::Accepted);
+        let concluded = |certificate: &str| {
+            ev(
+                "a.3",
+                "2026-10-30 10:00",
+                EventKind::Concluded {
+                    outcome: Outcome::Approved,
+                    opinion: "同意".into(),
+                    certificate: certificate.into(),
+                },
+            )
+        };
+        let published = ev("a.4", "2026-10-30 11:00", EventKind::Published);
+        let delivered = ev(
+            "a.5",
+            "2026-11-20 09:00",
+            EventKind::CertificateDelivered {
+                method: "自取".into(),
+            },
+        );
+        let withdrawn = ev(
+            "a.6",
+            "2026-09-28 09:00",
+            EventKind::Withdrawn {
+                reason: "申请人撤回".into(),
+            },
+        );
+        let cases = [
+            done(vec![received.clone()]),
+            done(vec![received.clone(), accepted.clone()]),
+            done(vec![
+                received.clone(),
+                accepted.clone(),
+                concluded("批准书"),
+            ]),
+            done(vec![
+                received.clone(),
+                accepted.clone(),
+                concluded(""),
+                published.clone(),
+            ]),
+            done(vec![
+                received.clone(),
+                accepted.clone(),
+                concluded("批准书"),
+                published.clone(),
+                delivered,
+            ]),
+            done(vec![received.clone(), accepted.clone(), withdrawn.clone()]),
+            done(vec![received, withdrawn]),
+        ];
+        for c in &cases {
+            let view = c.view();
+            for now in ["2026-09-22 00:00", "2026-10-31 00:00", "2027-06-01 00:00"] {
+                let standing = cards_at(c, t(now)).iter().any(|x| x.2.is_none());
+                assert!(
+                    !standing || may_stand(&c.header, &view),
+                    "{:?} at {now}: a standing card on a case said to hold none",
+                    c.events
+                );
+            }
+        }
+        // Concluded, published and delivered: skipped.
+        let last = &cases[4];
+        assert!(!may_stand(&last.header, &last.view()));
     }
 
     #[test]
