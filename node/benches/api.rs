@@ -767,7 +767,7 @@ fn main() {
         "| first page of all {held} cases, closed included (every case read, the page kept) | {whole_ms:.1} ms | |"
     );
     println!(
-        "| standing cards at the county (GET /api/v1/warnings, every case read; {cards} cards), server time p50 / max of {} | {cards50:.0} / {cards_max:.0} ms | <= 200 ms |",
+        "| standing cards at the county (GET /api/v1/warnings: every case's record read, its clock where a card can stand; {cards} cards), server time p50 / max of {} | {cards50:.0} / {cards_max:.0} ms | <= 200 ms |",
         warnings.len()
     );
     println!("| county peak RSS (whole run) | {rss_county:.0} MB | <= 200 MB |");
