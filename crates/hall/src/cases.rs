@@ -151,18 +151,29 @@ impl Hall {
         })
     }
 
-    /// The next number of the form `IMPLCODE-YYYYMMDD-NNNN` (an
-    /// implementation code is at most 24 characters, so this fits the
-    /// 50-character limit).
-    fn next_case_number(&self, code: &str, at: Ts) -> Result<String, HallError> {
+    /// The stem `IMPLCODE-YYYYMMDD-` of automatic case numbers for an item
+    /// on a day, and the first sequence number past every number already
+    /// held under it (an implementation code is at most 24 characters, so
+    /// `STEM` plus `NNNN` fits the 50-character limit).
+    fn next_case_number(&self, code: &str, at: Ts) -> Result<(String, u32), HallError> {
         let stem = format!("{code}-{}-", at.date().format("%Y%m%d"));
         let prefix = format!(
             "{}:{}:{stem}",
             DocKind::Case.as_str(),
             self.node.region.as_str()
         );
-        let n = self.store.ids_with_prefix(&prefix).count();
-        Ok(format!("{stem}{:04}", n + 1))
+        let mut last: u32 = 0;
+        for id in self.store.ids_with_prefix(&prefix) {
+            let id = id?;
+            if let Some(n) = id
+                .as_str()
+                .strip_prefix(&prefix)
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                last = last.max(n);
+            }
+        }
+        Ok((stem, last.saturating_add(1)))
     }
 
     /// Receives (and usually accepts) a new case.
@@ -175,13 +186,19 @@ impl Hall {
                 status,
             });
         }
-        let number = match req.number {
-            Some(n) => n,
-            None => self.next_case_number(&item.content.impl_code, req.at)?,
+        // An automatic number is the next past those held; when another
+        // window takes it first, the next after that.
+        let mut auto = match &req.number {
+            Some(_) => None,
+            None => Some(self.next_case_number(&item.content.impl_code, req.at)?),
+        };
+        let number = |auto: &Option<(String, u32)>| match auto {
+            Some((stem, n)) => format!("{stem}{n:04}"),
+            None => req.number.clone().unwrap_or_default(),
         };
         let c = &item.content;
         let header = CaseHeader {
-            number,
+            number: number(&auto),
             region: self.node.region.clone(),
             hall: self.node.id.clone(),
             item: ItemRef {
@@ -198,7 +215,6 @@ impl Hall {
             applicant: req.applicant,
             channel: req.channel,
         };
-        let id = self.doc_id(DocKind::Case, &header.number)?;
         let mut case = Case {
             header,
             events: Vec::new(),
@@ -218,17 +234,28 @@ impl Hall {
             case.check(&event, now)?;
             case.events.push(event);
         }
-        let h = self.store.doc(&id)?;
-        let mut l = lock(&h)?;
-        if l.exists() {
-            return Err(HallError::CaseExists(id.to_string()));
+        loop {
+            let id = self.doc_id(DocKind::Case, &case.header.number)?;
+            let h = self.store.doc(&id)?;
+            let mut l = lock(&h)?;
+            if l.exists() {
+                drop(l);
+                match &mut auto {
+                    Some((_, n)) if *n < 9_999 => {
+                        *n += 1;
+                        case.header.number = number(&auto);
+                        continue;
+                    }
+                    _ => return Err(HallError::CaseExists(id.to_string())),
+                }
+            }
+            let mut doc = self.new_doc();
+            schema::write_new_case(&mut doc, &id, &case)
+                .map_err(|e| HallError::BadInput(e.to_string()))?;
+            doc.commit();
+            l.doc = doc;
+            return self.finish_case_write(&id, &mut l, case, now);
         }
-        let mut doc = self.new_doc();
-        schema::write_new_case(&mut doc, &id, &case)
-            .map_err(|e| HallError::BadInput(e.to_string()))?;
-        doc.commit();
-        l.doc = doc;
-        self.finish_case_write(&id, &mut l, case, now)
     }
 
     fn finish_case_write(

@@ -247,6 +247,7 @@ impl Hall {
         };
         let actor = node.checked_actor(&file)?;
         fs::create_dir_all(dir).map_err(io(dir))?;
+        keep_private(dir);
         let text = toml::to_string_pretty(&node).map_err(|e| HallError::Config {
             path: file.clone(),
             reason: e.to_string(),
@@ -283,6 +284,7 @@ impl Hall {
             reason: e.to_string(),
         })?;
         let actor = node.checked_actor(&file)?;
+        keep_private(dir);
         let store = Store::open(&dir.join(STORE_DIR), options)?;
         Hall::with_store(node, actor, store)
     }
@@ -409,6 +411,20 @@ impl Hall {
 // The test set-up shared with the integration tests names this crate.
 #[cfg(test)]
 extern crate self as hallsync_hall;
+
+/// Makes the data directory readable by its owner only: it holds
+/// applicants' names and identity numbers and the operators' password
+/// hashes. A directory another build or an administrator left open is
+/// closed at the next open; if that fails, the node runs and says so.
+fn keep_private(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let open = fs::metadata(dir).map(|m| m.permissions().mode() & 0o077 != 0);
+    if open.unwrap_or(false) {
+        if let Err(e) = fs::set_permissions(dir, fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not make the data directory private to its owner; other users of this PC may read applicants' personal data: chmod 700 it");
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -1114,3 +1114,66 @@ fn paging_through_a_list_gives_every_case_once_in_order_after_each_write() {
         check(&format!("after new case {k}"));
     }
 }
+
+#[test]
+fn windows_accepting_at_once_get_distinct_numbers_and_a_typed_number_blocks_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "X1");
+    let now = t("2026-11-25 10:00");
+    let numbers: Vec<String> = std::thread::scope(|s| {
+        let windows: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..5)
+                        .map(|_| {
+                            hall.accept_case(new_case("X1", "2026-11-25 09:00"), now)
+                                .unwrap()
+                                .header
+                                .number
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        windows
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let distinct: std::collections::BTreeSet<_> = numbers.iter().collect();
+    assert_eq!(distinct.len(), 40);
+    // A number typed past the next one: later automatic numbers go on
+    // after it instead of running into it.
+    let mut typed = new_case("X1", "2026-11-25 09:00");
+    typed.number = Some("X1-20261125-0050".into());
+    hall.accept_case(typed, now).unwrap();
+    let next = hall
+        .accept_case(new_case("X1", "2026-11-25 09:00"), now)
+        .unwrap();
+    assert_eq!(next.header.number, "X1-20261125-0051");
+}
+
+#[test]
+fn the_data_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let mode = || std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    drop(
+        Hall::init(
+            &data,
+            NodeId::parse("tw-101").unwrap(),
+            "样例镇",
+            RegionCode::parse("140212101").unwrap(),
+            Level::Township,
+            StoreOptions::default(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(mode(), 0o700);
+    // One an older build left open is closed at the next open.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(Hall::open(&data, StoreOptions::default()).unwrap());
+    assert_eq!(mode(), 0o700);
+}
