@@ -20,7 +20,7 @@ use crate::calendar::Calendar;
 use crate::catalogue::{CaseType, Category, Disclosure};
 use crate::clock::{self, LimitUnit, Pause, TimeLimit};
 use crate::ids::{IdError, LogId, NodeId, RegionCode};
-use crate::time::{Ts, HOUR};
+use crate::time::{Ts, DAY, EARLIEST, HOUR, LATEST};
 use crate::valid::{self, Invalid, MAX_ENTRIES, MAX_STR};
 
 /// The standard state codes of the national interface.
@@ -918,8 +918,9 @@ impl Case {
     }
 
     /// Checks that `event` may be appended now: it must fit the current
-    /// state, carry what it needs, not precede the latest event, and not lie
-    /// more than five minutes in the future.
+    /// state, carry what it needs, not precede the latest event, and lie
+    /// neither more than five minutes in the future nor more than a year in
+    /// the past.
     pub fn check(&self, event: &CaseEvent, now: Ts) -> Result<(), CaseError> {
         let name = event.kind.name();
         if event.by.trim().is_empty() {
@@ -933,6 +934,14 @@ impl Case {
                 event: name,
                 at: event.at,
                 reason: "it lies in the future".into(),
+            });
+        }
+        if event.at < now.plus(-MAX_BACKDATE) {
+            return Err(CaseError::BadTime {
+                event: name,
+                at: event.at,
+                reason: "it lies more than a year before now; a case is recorded as it is handled"
+                    .into(),
             });
         }
         let mut fold = Fold::new(&self.header);
@@ -1103,6 +1112,12 @@ impl CaseEvent {
             )));
         }
         valid::text("by", &self.by, MAX_STR).map_err(here)?;
+        if !(EARLIEST..LATEST).contains(&self.at) {
+            return Err(here(Invalid::new(
+                "at",
+                "lies outside the years 2000 to 2099",
+            )));
+        }
         for (field, value) in self.kind.texts() {
             valid::text(field, value, MAX_STR).map_err(here)?;
         }
@@ -1137,6 +1152,9 @@ pub enum StartBasis {
     /// working days, so the day of receipt counts as acceptance.
     DeemedOnReceipt,
 }
+
+/// How far before now an event may be dated when it is recorded.
+pub const MAX_BACKDATE: i64 = 366 * DAY;
 
 /// Days within which a hall must accept or ask for supplements (art. 32).
 pub const ACCEPT_OR_ASK_WORKING_DAYS: u32 = 5;
@@ -1344,6 +1362,38 @@ pub(crate) mod tests {
         c.check(&e, e.at.plus(1))?;
         c.events.push(e);
         Ok(())
+    }
+
+    #[test]
+    fn times_outside_the_years_a_hall_works_in_are_refused() {
+        let c = case(Vec::new());
+        let received = |at: Ts| CaseEvent {
+            at,
+            ..ev("a.1", "2026-11-16 09:00", EventKind::Received)
+        };
+        let now = t("2026-11-16 09:00");
+        for at in [Ts(i64::MIN), t("0001-01-01 09:00"), t("2025-11-14 09:00")] {
+            let err = c.check(&received(at), now).unwrap_err();
+            assert!(
+                err.to_string().contains("more than a year before now"),
+                "{err}"
+            );
+        }
+        assert!(c.check(&received(t("2025-11-16 09:00")), now).is_ok());
+        let err = c.check(&received(Ts(i64::MAX)), now).unwrap_err();
+        assert!(err.to_string().contains("future"), "{err}");
+        // On read too, whoever wrote it: a clock across centuries costs
+        // minutes.
+        for at in [
+            Ts(-99_999_999_999),
+            t("1999-12-31 23:59"),
+            t("2100-01-01 00:00"),
+        ] {
+            let e = received(at);
+            let err = e.validate().unwrap_err();
+            assert_eq!(err.path, format!("events.{}.at", e.id), "{err}");
+        }
+        assert!(received(t("2000-01-01 00:00")).validate().is_ok());
     }
 
     #[test]

@@ -17,6 +17,14 @@ pub const DAY: i64 = 86_400;
 /// Seconds in an hour.
 pub const HOUR: i64 = 3_600;
 
+/// The earliest time a record may carry: 2000-01-01 00:00 China Standard
+/// Time. Times outside [`EARLIEST`, [`LATEST`]) are refused on write and on
+/// read: a clock measured across centuries would take minutes.
+pub const EARLIEST: Ts = Ts(946_656_000);
+/// The first time a record may not carry: 2100-01-01 00:00 China Standard
+/// Time.
+pub const LATEST: Ts = Ts(4_102_416_000);
+
 /// China Standard Time; checked when the crate is compiled.
 const CST: FixedOffset = match FixedOffset::east_opt(CST_OFFSET_SECS) {
     Some(offset) => offset,
