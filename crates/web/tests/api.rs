@@ -401,6 +401,13 @@ fn row<'a, O: Op>(op: &O, may: &'a Who, may_not: &'a Who) -> Row<'a> {
     }
 }
 
+/// `body` (a JSON object) with one field more, as a typo would add it.
+fn misspelt(body: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["id_numbr"] = "140212199001011237".into();
+    v.to_string()
+}
+
 /// Every write.
 fn every_write(t: &Town) -> Vec<Row<'_>> {
     vec![
@@ -534,6 +541,7 @@ async fn every_write_refused_at_the_door_stores_nothing() {
                 node.post_raw($who, path, $csrf, $ct, $body)
             };
         }
+        let typo = misspelt(&body);
         let body = || Body::from(body.clone());
         let mut answers = vec![
             (
@@ -583,6 +591,12 @@ async fn every_write_refused_at_the_door_stores_nothing() {
                 post!(may, true, json, Body::new(Spaces(max + 1))).await,
                 413,
                 "too_large",
+            ),
+            (
+                "a misspelt field beside the right ones",
+                post!(may, true, json, typo.clone().into()).await,
+                400,
+                "bad_request",
             ),
         ];
         if let Who::Session { cookie, .. } = may {

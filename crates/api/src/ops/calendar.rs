@@ -14,6 +14,7 @@ pub const MAX_CALENDAR_BYTES: usize = 1 << 20;
 /// Imports holidays and make-up working days (`date,kind,name` lines):
 /// `POST /api/v1/calendar/import`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImportCalendar {
     /// The calendar file's text.
     pub text: String,
@@ -49,6 +50,7 @@ impl Op for ImportCalendar {
 
 /// Shows the calendar in force: `GET /api/v1/calendar`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShowCalendar {
     /// Only this year.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -13,6 +13,7 @@ use crate::{check_limit, default_limit, ApiError, Caller, Op, Page, Service};
 
 /// Receives (and usually accepts) a new application: `POST /api/v1/cases`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AcceptCase {
     /// Implementation code of the item.
     pub item: String,
@@ -95,6 +96,7 @@ impl Op for AcceptCase {
 
 /// Records what happened to a case: `POST /api/v1/cases/event`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordEvent {
     /// Case number or document id.
     pub case: String,
@@ -125,6 +127,7 @@ impl Op for RecordEvent {
 
 /// Shows a case: `GET /api/v1/case`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShowCase {
     /// Case number or document id.
     pub case: String,
@@ -178,6 +181,7 @@ impl Op for ShowCase {
 /// Lists cases, soonest due first: `GET /api/v1/cases`. Open cases only,
 /// unless `all`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListCases {
     /// Only cases in this state.
     #[serde(default, skip_serializing_if = "Option::is_none")]

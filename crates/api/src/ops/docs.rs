@@ -12,6 +12,7 @@ fn doc_id(id: &str) -> Result<DocId, ApiError> {
 
 /// A document's Automerge bytes: `GET /api/v1/doc/export`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExportDoc {
     /// Document id.
     pub id: String,
@@ -31,6 +32,7 @@ impl Op for ExportDoc {
 
 /// A document as JSON: `GET /api/v1/doc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShowDoc {
     /// Document id.
     pub id: String,
@@ -51,6 +53,7 @@ impl Op for ShowDoc {
 /// Merges a document file exported by another node: `POST
 /// /api/v1/doc/import`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImportDoc {
     /// The file.
     pub content: Bytes,

@@ -14,6 +14,7 @@ use crate::{default_limit, ApiError, Bytes, Caller, Op, Page, Service};
 
 /// Lists catalogue items: `GET /api/v1/items`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListItems {
     /// Only items in this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +73,7 @@ impl Op for ListItems {
 
 /// Shows one item: `GET /api/v1/item`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShowItem {
     /// Implementation code.
     pub code: String,
@@ -115,6 +117,7 @@ impl Op for ShowItem {
 /// named as in a catalogue spreadsheet (English names or the Chinese
 /// headings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AddItem {
     /// Field name → text.
     pub fields: BTreeMap<String, String>,
@@ -153,6 +156,7 @@ impl Op for AddItem {
 /// Imports a catalogue spreadsheet (.csv or .xlsx): `POST
 /// /api/v1/items/import`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImportItems {
     /// The file's name as the caller knows it (its extension says how to
     /// read it).
@@ -235,6 +239,7 @@ impl Op for ImportItems {
 /// Records a review decision or a publication step: `POST
 /// /api/v1/items/review`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewItem {
     /// Implementation code.
     pub code: String,

@@ -9,6 +9,7 @@ use crate::{ApiError, Caller, Op, Service};
 
 /// The node's links, registry and records set aside: `GET /api/v1/status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Status {}
 
 impl Op for Status {

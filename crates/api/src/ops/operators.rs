@@ -10,6 +10,7 @@ use crate::{ApiError, Caller, Op, Service};
 
 /// Adds an operator: `POST /api/v1/operators`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AddOperator {
     /// Login name.
     pub login: String,
@@ -38,6 +39,7 @@ impl Op for AddOperator {
 
 /// Lists the operators: `GET /api/v1/operators`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListOperators {}
 
 impl Op for ListOperators {
@@ -60,6 +62,7 @@ impl Op for ListOperators {
 /// Disables an operator, or enables one again: `POST
 /// /api/v1/operators/disable`. A disabled operator's sessions end at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DisableOperator {
     /// Login name.
     pub login: String,
@@ -90,6 +93,7 @@ impl Op for DisableOperator {
 /// Sets an operator's password: `POST /api/v1/operators/password`.
 /// Sessions opened before end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SetPassword {
     /// Login name.
     pub login: String,

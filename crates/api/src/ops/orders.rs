@@ -11,6 +11,7 @@ use crate::{default_limit, ApiError, Caller, Op, Page, Service};
 
 /// Issues an order to a hall below this one: `POST /api/v1/orders`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IssueOrder {
     /// Region code of the supervised hall.
     pub unit: RegionCode,
@@ -59,6 +60,7 @@ impl Op for IssueOrder {
 
 /// Replies to an order addressed to this hall: `POST /api/v1/orders/reply`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReplyOrder {
     /// The order: its key (e.g. cn-212.1) or document id.
     pub order: String,
@@ -84,6 +86,7 @@ impl Op for ReplyOrder {
 
 /// Closes an order this hall issued: `POST /api/v1/orders/close`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CloseOrder {
     /// The order: its key or document id.
     pub order: String,
@@ -113,6 +116,7 @@ impl Op for CloseOrder {
 
 /// Shows an order with its replies: `GET /api/v1/order`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShowOrder {
     /// The order: its key or document id.
     pub order: String,
@@ -133,6 +137,7 @@ impl Op for ShowOrder {
 /// Lists the orders held here, soonest reply due first: `GET
 /// /api/v1/orders`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListOrders {
     /// Only orders not yet closed.
     #[serde(default, skip_serializing_if = "is_false")]

@@ -12,6 +12,7 @@ use crate::{check_limit, default_limit, ApiError, Caller, Op, Page, Service};
 /// then by when they were raised: `GET /api/v1/warnings`. Standing cards
 /// only, unless `ended`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListWarnings {
     /// Only cards at this level (`notice`, `yellow`, `red`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
