@@ -54,9 +54,25 @@ fn running_api(dir: &Path) -> Result<Option<ApiFile>> {
     let text = std::fs::read(&path).with_context(|| path.display().to_string())?;
     let api: ApiFile = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not what a running node writes", path.display()))?;
+    Ok(alive(api.pid).then_some(api))
+}
+
+/// Whether process `pid` is alive. A process killed while its parent has
+/// not yet reaped it stays in `/proc` as a zombie (state `Z`), and must not
+/// be taken for a running node: every command would wait on its address.
+/// Without `/proc`, any pid counts as alive.
+fn alive(pid: u32) -> bool {
     let proc_dir = Path::new("/proc");
-    let alive = !proc_dir.exists() || proc_dir.join(api.pid.to_string()).exists();
-    Ok(alive.then_some(api))
+    if !proc_dir.exists() {
+        return true;
+    }
+    match std::fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 /// TLS for a node serving HTTPS: its certificate must come from the
@@ -176,4 +192,28 @@ fn remote<O: Op>(agent: &ureq::Agent, api: &ApiFile, op: O, now: Option<Ts>) -> 
         )
     });
     Err(err.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_killed_process_not_yet_reaped_is_not_a_running_node() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(super::alive(child.id()));
+        child.kill().unwrap();
+        // Not waited for: it lingers in /proc as a zombie.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while super::alive(child.id()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(std::path::Path::new(&format!("/proc/{}", child.id())).exists());
+        assert!(!super::alive(child.id()));
+        child.wait().unwrap();
+        assert!(!super::alive(child.id()));
+    }
 }
