@@ -1894,3 +1894,49 @@ fn a_console_beyond_the_hall_pc_is_https_from_the_federation_ca_or_does_not_star
     terminate(&mut tw);
     assert!(!api_file.exists(), "api.json outlived the node");
 }
+
+#[test]
+fn a_township_finds_its_crashed_county_back_before_the_idle_timeout() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    federation(fed, &free_addr());
+    let (town, county) = (fed.join("town"), fed.join("county"));
+    {
+        let hall = support::township(&town);
+        support::publish(&hall, "K1", hallsync_model::Ts::parse(NOW).unwrap());
+    }
+    let county_bundle = fed.join("certs/bundles/cn-212");
+    let mut cn = spawn_run(&county, &county_bundle);
+    let _tw = spawn_run(&town, &fed.join("certs/bundles/tw-101"));
+    wait_in_sync(&town, &county);
+    // A crash: no goodbye reaches the township, whose link (60 s idle
+    // timeout, the default) still looks up.
+    cn.0.kill().unwrap();
+    cn.0.wait().unwrap();
+    let _cn = spawn_run(&county, &county_bundle);
+    let back = std::time::Instant::now();
+    ok(
+        &town,
+        &[
+            "case",
+            "accept",
+            "--item",
+            "K1",
+            "--applicant",
+            "张三",
+            "--number",
+            "K1-after",
+        ],
+    );
+    let id = "case:140212101:K1-after";
+    while !hs(&county, &["doc", "show", id]).status.success() {
+        // Recognising the restarted county's stateless reset, the township
+        // dials again at its next packet (a keep-alive within 15 s).
+        assert!(
+            back.elapsed() < std::time::Duration::from_secs(40),
+            "the case written after the county came back has not reached it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    eprintln!("reached the restarted county after {:?}", back.elapsed());
+}

@@ -242,7 +242,11 @@ pub async fn start(
         Some(_) => Some(server_config(&creds, &provider, &bundle)?),
         None => None,
     };
-    let endpoint = open_endpoint(listen.unwrap_or_else(|| ([0, 0, 0, 0], 0).into()), server)?;
+    let endpoint = open_endpoint(
+        listen.unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+        server,
+        creds.restart_keys(),
+    )?;
     let local_addr = listen.and_then(|_| endpoint.local_addr().ok());
     let board = Arc::new(Board::new(
         hall.clone(),
@@ -301,6 +305,7 @@ const SOCKET_BUFFER: usize = 4 << 20;
 fn open_endpoint(
     addr: SocketAddr,
     server: Option<quinn::ServerConfig>,
+    (reset_key, cid_key): (ring::hmac::Key, u64),
 ) -> Result<quinn::Endpoint, NetError> {
     let bind = |source| NetError::Bind { addr, source };
     let socket = socket2::Socket::new(
@@ -315,13 +320,11 @@ fn open_endpoint(
     socket.bind(&addr.into()).map_err(bind)?;
     let runtime = quinn::default_runtime()
         .ok_or_else(|| NetError::Config("no async runtime for QUIC".into()))?;
-    quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
-        server,
-        socket.into(),
-        runtime,
-    )
-    .map_err(bind)
+    let mut config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    quinn::Endpoint::new(config, server, socket.into(), runtime).map_err(bind)
 }
 
 /// The store's durable feed head, kept current from whatever thread

@@ -51,6 +51,30 @@ fn bad(bundle: &Bundle, file: &str, why: impl std::fmt::Display) -> NetError {
 }
 
 impl Credentials {
+    /// What lets a node that crashed and came back be recognised by its
+    /// peers at once: the key QUIC's stateless resets are made with, and
+    /// the key its connection ids are signed with, both derived from the
+    /// node's private key so that they stay the same across restarts. The
+    /// restarted node then knows the old connection's ids for its own and
+    /// answers a peer's next packet on it with a reset the peer trusts, and
+    /// the peer dials again instead of waiting out the idle timeout.
+    pub fn restart_keys(&self) -> (ring::hmac::Key, u64) {
+        let derive = |label: &[u8]| {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            ctx.update(label);
+            ctx.update(self.key.secret_der());
+            ctx.finish()
+        };
+        let reset = derive(b"hallsync quic stateless reset key 1\0");
+        let cid = derive(b"hallsync quic connection id key 1\0");
+        let mut first = [0; 8];
+        first.copy_from_slice(&cid.as_ref()[..8]);
+        (
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset.as_ref()),
+            u64::from_le_bytes(first),
+        )
+    }
+
     /// Reads certificate, key, CA and CRL from a bundle.
     pub fn load(bundle: &Bundle) -> Result<Credentials, NetError> {
         let pem = |f: &str| bundle.read(f).map_err(|e| NetError::Config(e.to_string()));
