@@ -183,8 +183,13 @@ impl Op for ShowCase {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListCases {
-    /// Only cases in this state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Only cases in this state: a code 1–15 or a name (`handling`, as
+    /// the CLI takes them, or `Handling`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "any_state"
+    )]
     pub state: Option<CaseState>,
     /// Only cases past their committed due time.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -213,6 +218,23 @@ pub struct ListCases {
     /// Most rows.
     #[serde(default = "default_limit")]
     pub limit: usize,
+}
+
+/// A case state as a person types it (a code or a name, see
+/// [`CaseState::parse`]) or as its JSON form writes it.
+fn any_state<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<CaseState>, D::Error> {
+    let Some(typed) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    CaseState::parse(&typed)
+        .or_else(|| serde_json::from_value(serde_json::Value::String(typed.clone())).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{:?} is not a state: use a code 1-15 or a name such as received, accepted, handling, approved",
+                typed.chars().take(40).collect::<String>()
+            ))
+        })
 }
 
 /// A page of cases, as of a time.
@@ -259,5 +281,31 @@ impl Op for ListCases {
                 items: page.rows,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_filter_takes_a_code_a_typed_name_or_the_json_name() {
+        let state = |q: &str| {
+            serde_json::from_str::<ListCases>(&format!("{{\"state\":{q}}}")).map(|l| l.state)
+        };
+        for q in ["\"8\"", "\"handling\"", "\"Handling\"", "\"部门办理\""] {
+            assert_eq!(state(q).unwrap(), Some(CaseState::Handling), "{q}");
+        }
+        let err = state("\"busy\"").unwrap_err().to_string();
+        assert!(err.contains("is not a state"), "{err}");
+        let back = serde_json::to_string(&ListCases {
+            state: Some(CaseState::Handling),
+            ..ListCases::default()
+        })
+        .unwrap();
+        assert_eq!(
+            serde_json::from_str::<ListCases>(&back).unwrap().state,
+            Some(CaseState::Handling)
+        );
     }
 }
