@@ -10,7 +10,7 @@ use hallsync_model::{CaseState, EventKind, TimeLimit, Ts};
 
 use crate::cli::Ctx;
 use crate::order::order_table;
-use crate::output::{amount, due, opt, say, table};
+use crate::output::{amount, due, opt, page_line, say, table};
 use crate::parse;
 use crate::warning::card_table;
 
@@ -495,19 +495,5 @@ fn print_list(list: &CaseList) {
         ]);
     }
     say!("{t}");
-    let page = &list.page;
-    say!(
-        "{} case(s) as of {}{}",
-        page.total,
-        list.now,
-        if page.total > page.items.len() {
-            format!(
-                ", {} shown from {} (--limit, --offset)",
-                page.items.len(),
-                page.offset + 1
-            )
-        } else {
-            String::new()
-        }
-    );
+    say!("{}", page_line("case(s)", &list.page, list.now));
 }

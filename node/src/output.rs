@@ -38,6 +38,21 @@ pub fn table(heads: &[&str]) -> Table {
 }
 
 /// A time, or `-`.
+/// The line under a page of a list: how many `what` there are as of `now`,
+/// and which of them are shown when not all are.
+pub fn page_line<T>(what: &str, page: &hallsync_api::Page<T>, now: Ts) -> String {
+    let shown = if page.total > page.items.len() {
+        format!(
+            ", {} shown from {} (--limit, --offset)",
+            page.items.len(),
+            page.offset + 1
+        )
+    } else {
+        String::new()
+    };
+    format!("{} {what} as of {now}{shown}", page.total)
+}
+
 pub fn opt(t: Option<Ts>) -> String {
     t.map_or_else(|| "-".into(), |t| t.to_string())
 }

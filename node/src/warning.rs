@@ -11,7 +11,7 @@ use hallsync_model::RegionCode;
 use crate::cli::Ctx;
 use comfy_table::Table;
 
-use crate::output::{opt, say, table};
+use crate::output::{opt, page_line, say, table};
 use crate::parse;
 
 #[derive(Debug, Subcommand)]
@@ -103,19 +103,5 @@ fn print_list(list: &WarningList) {
         t.add_row(row);
     }
     say!("{t}");
-    let page = &list.page;
-    say!(
-        "{} card(s) as of {}{}",
-        page.total,
-        list.now,
-        if page.total > page.items.len() {
-            format!(
-                ", {} shown from {} (--limit, --offset)",
-                page.items.len(),
-                page.offset + 1
-            )
-        } else {
-            String::new()
-        }
-    );
+    say!("{}", page_line("card(s)", &list.page, list.now));
 }
