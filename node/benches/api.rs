@@ -190,11 +190,14 @@ impl Api {
         }
     }
 
-    fn post(&self, agent: &ureq::Agent, path: &str, body: &[u8]) -> Answer {
+    /// Posts `body` as if at `now` (the workload's own times, which a
+    /// node would refuse as too old once a year has passed since them).
+    fn post(&self, agent: &ureq::Agent, path: &str, body: &[u8], now: Ts) -> Answer {
         let resp = agent
             .post(&format!("{}/api/v1{path}", self.url))
             .header("authorization", &self.auth)
             .header("content-type", "application/json")
+            .header(hallsync_web::auth::NOW_HEADER, now.to_string())
             .send(body)
             .unwrap();
         let a = Api::answer(resp);
@@ -411,7 +414,7 @@ fn store_rate(cases: usize, writers: usize, cpus: Option<&CpuSet>) -> f64 {
 }
 
 /// The requests writing complete case `i` (acceptance, then its 8 events).
-fn requests(i: usize) -> Vec<(&'static str, Vec<u8>)> {
+fn requests(i: usize) -> Vec<(&'static str, Vec<u8>, Ts)> {
     let at = workload::received_at(i);
     let new = workload::new_case(i, at);
     let accept = AcceptCase {
@@ -425,7 +428,7 @@ fn requests(i: usize) -> Vec<(&'static str, Vec<u8>)> {
         at: Some(at),
         receive_only: false,
     };
-    let mut out = vec![("/cases", serde_json::to_vec(&accept).unwrap())];
+    let mut out = vec![("/cases", serde_json::to_vec(&accept).unwrap(), at)];
     for (k, event) in workload::events(i).into_iter().enumerate() {
         let e = RecordEvent {
             case: workload::number(i),
@@ -433,7 +436,11 @@ fn requests(i: usize) -> Vec<(&'static str, Vec<u8>)> {
             at: Some(workload::event_at(i, k)),
             event,
         };
-        out.push(("/cases/event", serde_json::to_vec(&e).unwrap()));
+        out.push((
+            "/cases/event",
+            serde_json::to_vec(&e).unwrap(),
+            workload::event_at(i, k),
+        ));
     }
     out
 }
@@ -466,9 +473,9 @@ fn write_through(
                         if i >= end {
                             break;
                         }
-                        for (n, (path, body)) in requests(i).into_iter().enumerate() {
+                        for (n, (path, body, now)) in requests(i).into_iter().enumerate() {
                             let t = Instant::now();
-                            api.post(&agent, path, &body);
+                            api.post(&agent, path, &body, now);
                             let done = Instant::now();
                             lat.push(done - t);
                             if n == 0 && probe_every > 0 && (i - first) % probe_every == 0 {
