@@ -309,6 +309,7 @@ async fn one_record_the_county_refuses_does_not_stop_the_townships_uplink() {
                 id: &bad,
                 loaded: &mut l,
                 case: None,
+                facts: None,
             }])
             .unwrap();
     }

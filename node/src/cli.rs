@@ -81,6 +81,10 @@ enum Command {
     /// Supervision cards (预警, 黄牌, 红牌), derived from the cases' events.
     #[command(subcommand)]
     Warning(WarningCmd),
+    /// Statistics of a unit for a period (received, concluded, on-time and
+    /// speed-up rates, open and overdue cases, cards, orders, fees), with a
+    /// breakdown by unit, item or day.
+    Stats(crate::stats::StatsArgs),
     /// The holiday calendar.
     #[command(subcommand)]
     Calendar(CalendarCmd),
@@ -232,6 +236,7 @@ pub fn run(args: Args) -> Result<()> {
         Command::Case(cmd) => crate::case::run(cmd, &ctx),
         Command::Order(cmd) => crate::order::run(cmd, &ctx),
         Command::Warning(cmd) => crate::warning::run(cmd, &ctx),
+        Command::Stats(args) => crate::stats::run(args, &ctx),
         Command::Calendar(cmd) => crate::calendar::run(cmd, &ctx),
         Command::Doc(cmd) => crate::doc::run(cmd, &ctx),
         Command::Operator(cmd) => crate::operator::run(cmd, &ctx),

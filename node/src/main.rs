@@ -14,6 +14,7 @@ mod order;
 mod output;
 mod parse;
 mod run;
+mod stats;
 mod status;
 mod target;
 mod warning;

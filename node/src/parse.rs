@@ -8,6 +8,13 @@ pub fn ts(s: &str) -> Result<Ts, String> {
     Ts::parse(s).map_err(|e| e.to_string())
 }
 
+/// A date, `YYYY-MM-DD`, checked and passed on as typed.
+pub fn date(s: &str) -> Result<String, String> {
+    hallsync_model::time::parse_date(s)
+        .map(|d| d.to_string())
+        .map_err(|e| e.to_string())
+}
+
 pub fn node(s: &str) -> Result<NodeId, String> {
     NodeId::parse(s).map_err(|e| e.to_string())
 }

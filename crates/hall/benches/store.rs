@@ -71,6 +71,8 @@ fn main() {
     let reopen_ms = t.elapsed().as_secs_f64() * 1000.0;
     assert!(row.view.state.is_concluded());
 
+    let stats = stats_times(&hall);
+
     println!();
     println!("hallsync store benchmark: {cases} complete cases (accept + 8 events), {writers} writers advancing {spread} at a time, every write durable");
     println!("| measure                       | value        | target     |");
@@ -103,12 +105,17 @@ fn main() {
         "| documents verified            | {:>12} |            |",
         docs
     );
+    for (what, p50, p95) in stats {
+        println!("| stats {what:<23} | {p50:>7.2} / {p95:>6.2} | ms p50/p95 |");
+    }
     for (prefix, keys, bytes) in live {
         let what = match prefix {
             'd' => "saved documents",
             'h' => "heads + case records",
             'c' => "feed chunks/markers",
             'x' => "case index",
+            'k' => "statistics facts",
+            't' => "statistics tallies",
             _ => "meta",
         };
         println!(
@@ -116,4 +123,49 @@ fn main() {
             bytes as f64 / cases as f64
         );
     }
+}
+
+/// Statistics of the hall's unit from its tallies: this month, and from 1
+/// January last year in total, by item and by day (p50 and p95 of 50 runs
+/// each, in ms).
+fn stats_times(hall: &Hall) -> Vec<(&'static str, f64, f64)> {
+    use hallsync_hall::{StatsBy, StatsQuery};
+    let unit = hall.node().region.clone();
+    let now = workload::event_at(0, 0).plus(400 * 86_400);
+    let q = |from: &str, by| StatsQuery {
+        unit: unit.clone(),
+        from: Ts::parse(from).unwrap(),
+        to: now,
+        by,
+    };
+    let month = {
+        let d = now.date();
+        format!(
+            "{}-{:02}-01",
+            chrono::Datelike::year(&d),
+            chrono::Datelike::month(&d)
+        )
+    };
+    let year = format!("{}-01-01", chrono::Datelike::year(&now.date()) - 1);
+    let queries = [
+        ("month", q(&month, StatsBy::Total)),
+        ("since 1 Jan last year", q(&year, StatsBy::Total)),
+        ("… by item", q(&year, StatsBy::Item)),
+        ("… by day", q(&year, StatsBy::Day)),
+    ];
+    queries
+        .into_iter()
+        .map(|(what, query)| {
+            let mut ms: Vec<f64> = (0..50)
+                .map(|_| {
+                    let t = Instant::now();
+                    let s = hall.stats(&query, now).unwrap();
+                    std::hint::black_box(s);
+                    t.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            ms.sort_by(f64::total_cmp);
+            (what, ms[ms.len() / 2], ms[ms.len() * 95 / 100])
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ use hallsync_model::{
     Calendar, Case, CaseEvent, CaseHeader, CaseState, CaseView, DocId, DocKind, EventKind,
     ItemStatus, RegionCode, Ts,
 };
-use hallsync_store::{lock, CaseRecord, IndexKey, Loaded, Pending, TimeField};
+use hallsync_store::{lock, CaseRecord, IndexKey, Loaded, Pending, Rederived, TimeField};
 use serde::{Deserialize, Serialize};
 
 use crate::{Hall, HallError};
@@ -20,8 +20,9 @@ use crate::{Hall, HallError};
 /// them differently: every store re-derives its records at the next open.
 /// 1: events at the same time ordered by node, writer and counter (as a
 /// number), not by their key as text. 2: the view notes whether a
-/// conclusion names a certificate (for the delivery card).
-pub(crate) const DERIVATION: u32 = 2;
+/// conclusion names a certificate (for the delivery card). 3: cases and
+/// orders carry their statistics facts.
+pub(crate) const DERIVATION: u32 = 3;
 
 /// A new application at the window.
 #[derive(Debug, Clone)]
@@ -269,12 +270,14 @@ impl Hall {
         let view = case.view();
         let clock = case.clock(&view, &cal, now);
         let record = self.case_record(&case, &view, &clock, &cal)?;
+        let facts = self.case_facts(&case.header, &view, &cal)?;
         let header = case.header.clone();
         l.record = Some(Record::Case(case));
         self.persist(&mut [Pending {
             id,
             loaded: l,
             case: Some(record),
+            facts: Some(facts),
         }])?;
         Ok(CaseRow {
             id: id.clone(),
@@ -597,18 +600,17 @@ impl Hall {
         Ok(Some((total, rows)))
     }
 
-    /// Re-derives every case's index record from its events, for a store
-    /// whose records an older build derived (in an older event order), and
-    /// records [`DERIVATION`] with the last batch. Only records that change
-    /// are rewritten. Each record is made as at its case's last event (the
-    /// time such a record was first made), so indexed due times stay lower
-    /// bounds. Cut short, it is done again at the next open.
+    /// Re-derives every case's index record and the statistics facts of
+    /// every case and order from their events, for a store whose derived
+    /// data an older build made, and records [`DERIVATION`] with the last
+    /// batch. Only what changes is rewritten. Each case record is made as
+    /// at its case's last event (the time such a record was first made), so
+    /// indexed due times stay lower bounds. Cut short, it is done again at
+    /// the next open.
     pub(crate) fn rederive_cases(&self) -> Result<(), HallError> {
-        const BATCH: usize = 1_000;
         let started = std::time::Instant::now();
         let cal = self.calendar()?;
-        let (mut seen, mut changed) = (0usize, 0usize);
-        let mut updates = Vec::new();
+        let mut batch = Rederiving::default();
         let ids = self
             .store
             .ids(DocKind::Case)
@@ -623,54 +625,106 @@ impl Hall {
             let view = case.view();
             let at = view.last_event_at.unwrap_or(Ts(0));
             let record = self.case_record(&case, &view, &case.clock(&view, &cal, at), &cal)?;
-            if self.store.case_record(&id)?.as_ref() != Some(&record) {
-                updates.push((id, record));
-            }
-            seen += 1;
-            if updates.len() >= BATCH {
-                changed += updates.len();
-                self.store
-                    .reindex_cases(std::mem::take(&mut updates), None)?;
-                tracing::info!(
-                    seen,
-                    changed,
-                    "re-deriving case records in the current event order"
-                );
-            }
+            let record = (self.store.case_record(&id)?.as_ref() != Some(&record)).then_some(record);
+            let facts = self.case_facts(&case.header, &view, &cal)?;
+            batch.push(self, id, record, facts)?;
         }
-        changed += updates.len();
-        self.store.reindex_cases(updates, Some(DERIVATION))?;
+        let ids = self
+            .store
+            .ids(DocKind::Order)
+            .collect::<Result<Vec<_>, _>>()?;
+        for id in ids {
+            let h = self.store.doc(&id)?;
+            let mut l = lock(&h)?;
+            let Some(order) = Self::order_of(&mut l, &id)? else {
+                continue;
+            };
+            drop(l);
+            batch.push(self, id, None, Self::order_facts(&order)?)?;
+        }
+        let (seen, changed) = (batch.seen, batch.changed + batch.updates.len());
+        self.store.rederive(batch.updates, Some(DERIVATION))?;
         if seen > 0 {
             tracing::warn!(
-                cases = seen,
+                records = seen,
                 changed,
                 ms = started.elapsed().as_millis() as u64,
-                "re-derived every case's state in the current event order (same-time events now fold by node, writer and counter)"
+                "re-derived every case's state in the current event order, and the statistics of every case and order"
             );
         }
         Ok(())
     }
 
     /// Recomputes the index records of open cases (after the calendar
-    /// changed, their due times may have moved).
+    /// changed, their due times may have moved), and the statistics facts
+    /// of every case (time used is counted in working days).
     pub(crate) fn reindex_open_cases(&self, now: Ts) -> Result<usize, HallError> {
         let cal = self.calendar()?;
-        let mut updates = Vec::new();
-        for entry in self.store.case_records() {
-            let (id, rec) = entry?;
-            if !CaseState::from_code(rec.state).is_some_and(CaseState::is_open) {
+        let mut batch = Rederiving::default();
+        let mut open = 0;
+        let ids = self
+            .store
+            .ids(DocKind::Case)
+            .collect::<Result<Vec<_>, _>>()?;
+        for id in ids {
+            let Some(rec) = self.store.case_record(&id)? else {
                 continue;
-            }
-            let row = self.row_from_record(id.clone(), &rec, &cal, now)?;
-            let case = Case {
-                header: row.header,
-                events: Vec::new(),
             };
-            updates.push((id, self.case_record(&case, &row.view, &row.clock, &cal)?));
+            let row = self.row_from_record(id.clone(), &rec, &cal, now)?;
+            let record = if CaseState::from_code(rec.state).is_some_and(CaseState::is_open) {
+                let case = Case {
+                    header: row.header.clone(),
+                    events: Vec::new(),
+                };
+                open += 1;
+                Some(self.case_record(&case, &row.view, &row.clock, &cal)?)
+            } else {
+                None
+            };
+            let facts = self.case_facts(&row.header, &row.view, &cal)?;
+            batch.push(self, id, record, facts)?;
         }
-        let n = updates.len();
-        self.store.reindex_cases(updates, None)?;
-        Ok(n)
+        self.store.rederive(batch.updates, None)?;
+        Ok(open)
+    }
+}
+
+/// Derived data being rewritten, in batches.
+#[derive(Default)]
+struct Rederiving {
+    updates: Vec<Rederived>,
+    seen: usize,
+    changed: usize,
+}
+
+impl Rederiving {
+    const BATCH: usize = 1_000;
+
+    /// Queues a record's new derived data, if it changed; writes a full
+    /// batch.
+    fn push(
+        &mut self,
+        hall: &Hall,
+        id: DocId,
+        case: Option<CaseRecord>,
+        facts: Vec<u8>,
+    ) -> Result<(), HallError> {
+        self.seen += 1;
+        let facts = (hall.store.facts(&id)?.as_deref() != Some(&facts[..])).then_some(facts);
+        if case.is_some() || facts.is_some() {
+            self.updates.push(Rederived { id, case, facts });
+        }
+        if self.updates.len() >= Self::BATCH {
+            self.changed += self.updates.len();
+            hall.store
+                .rederive(std::mem::take(&mut self.updates), None)?;
+            tracing::info!(
+                seen = self.seen,
+                changed = self.changed,
+                "re-deriving case records and statistics"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -182,6 +182,7 @@ impl Hall {
             id: &id,
             loaded: &mut l,
             case: None,
+            facts: None,
         }])?;
         Ok((id, change))
     }
@@ -300,6 +301,7 @@ impl Hall {
             id: &id,
             loaded: &mut l,
             case: None,
+            facts: None,
         }])?;
         Ok(view)
     }

@@ -56,15 +56,16 @@ impl Hall {
         let merged = self
             .merge_checked(&id, &mut l, Incoming::Whole(Box::new(incoming)))
             .map_err(HallError::BadInput)?;
+        let cal = self.calendar()?;
         let case = match &merged.record {
             Record::Case(c) => {
-                let cal = self.calendar()?;
                 let view = c.view();
                 let clock = c.clock(&view, &cal, now);
                 Some(self.case_record(c, &view, &clock, &cal)?)
             }
             _ => None,
         };
+        let facts = self.facts_of(&merged.record, &cal)?;
         let is_cal = matches!(merged.record, Record::Calendar(_));
         let is_node = matches!(merged.record, Record::Node(_));
         l.doc = merged.doc;
@@ -73,6 +74,7 @@ impl Hall {
             id: &id,
             loaded: &mut l,
             case,
+            facts,
         }])?;
         drop(l);
         if is_node {

@@ -14,6 +14,7 @@ pub mod operators;
 mod orders;
 mod registry;
 mod replica;
+mod stats;
 mod warnings;
 
 use std::fs;
@@ -42,6 +43,7 @@ pub use hallsync_store::{Direction, SetAside};
 pub use orders::{NewOrder, OrderRow};
 pub use registry::CrlCheck;
 pub use replica::HallReplica;
+pub use stats::{Stats, StatsBy, StatsLine, StatsQuery};
 pub use warnings::{WarningFilter, WarningPage, WarningRow};
 
 /// Name of the node configuration file in a data directory.
@@ -252,7 +254,7 @@ impl Hall {
             path: file.clone(),
             reason: e.to_string(),
         })?;
-        let store = Store::create(&dir.join(STORE_DIR), options)?;
+        let store = Store::create(&dir.join(STORE_DIR), with_tallier(options))?;
         let tmp = dir.join(format!("{NODE_FILE}.tmp"));
         let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(
@@ -285,7 +287,7 @@ impl Hall {
         })?;
         let actor = node.checked_actor(&file)?;
         keep_private(dir);
-        let store = Store::open(&dir.join(STORE_DIR), options)?;
+        let store = Store::open(&dir.join(STORE_DIR), with_tallier(options))?;
         Hall::with_store(node, actor, store)
     }
 
@@ -358,6 +360,7 @@ impl Hall {
                 id,
                 loaded: l,
                 case: None,
+                facts: None,
             })
             .collect();
         self.persist(&mut pending)
@@ -416,6 +419,14 @@ extern crate self as hallsync_hall;
 /// applicants' names and identity numbers and the operators' password
 /// hashes. A directory another build or an administrator left open is
 /// closed at the next open; if that fails, the node runs and says so.
+/// The store options with the statistics' tallier, which every hall uses.
+fn with_tallier(options: StoreOptions) -> StoreOptions {
+    StoreOptions {
+        tallier: Some(stats::tallier()),
+        ..options
+    }
+}
+
 fn keep_private(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let open = fs::metadata(dir).map(|m| m.permissions().mode() & 0o077 != 0);

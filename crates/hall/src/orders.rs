@@ -232,11 +232,13 @@ impl Hall {
         now: Ts,
     ) -> Result<OrderRow, HallError> {
         let view = order.view(now);
+        let facts = Self::order_facts(&order)?;
         l.record = Some(Record::Order(order.clone()));
         self.persist(&mut [Pending {
             id,
             loaded: l,
             case: None,
+            facts: Some(facts),
         }])?;
         Ok(OrderRow {
             id: id.clone(),

@@ -99,6 +99,7 @@ impl Hall {
             id: &id,
             loaded: &mut l,
             case: None,
+            facts: None,
         }])?;
         drop(l);
         self.registry_written();

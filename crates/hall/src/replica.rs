@@ -122,20 +122,22 @@ impl Hall {
         heads.sort_unstable();
         received.heads.sort_unstable();
         let exact = heads == received.heads;
-        let case = match &merged.record {
+        let local = |e: HallError| ApplyError::Local(e.to_string());
+        let (case, facts) = match &merged.record {
             Record::Case(c) => {
                 let view = c.view();
                 let clock = c.clock(&view, cal, now);
-                Some(
-                    self.case_record(c, &view, &clock, cal)
-                        .map_err(|e| ApplyError::Local(e.to_string()))?,
-                )
+                let record = self.case_record(c, &view, &clock, cal).map_err(local)?;
+                let facts = self.case_facts(&c.header, &view, cal).map_err(local)?;
+                (Some(record), Some(facts))
             }
-            _ => None,
+            Record::Order(o) => (None, Some(Self::order_facts(o).map_err(local)?)),
+            _ => (None, None),
         };
         Ok(Prepared {
             merged,
             case,
+            facts,
             saved_form,
             exact,
         })
@@ -175,6 +177,8 @@ impl Hall {
 struct Prepared {
     merged: Merged,
     case: Option<CaseRecord>,
+    /// The statistics facts, for cases and orders.
+    facts: Option<Vec<u8>>,
     /// The peer's bytes, stored as they are when the document is new here.
     saved_form: Option<Vec<u8>>,
     /// The merged document has exactly the peer's heads.
@@ -375,6 +379,7 @@ impl Replica for HallReplica<'_> {
                 id: &r.id,
                 loaded: guard,
                 case: p.case,
+                facts: p.facts,
             });
         }
         for r in &refused {

@@ -643,6 +643,7 @@ fn a_document_too_large_to_send_as_stored_is_sent_compressed() {
                 id: &row.id,
                 loaded: &mut l,
                 case: None,
+                facts: None,
             }])
             .unwrap();
     }
@@ -756,7 +757,14 @@ fn records_derived_by_an_older_build_are_derived_again_at_open() {
         .case_record(&case, &view, &case.clock(&view, &cal, now), &cal)
         .unwrap();
     hall.store()
-        .reindex_cases(vec![(row.id.clone(), stale)], Some(0))
+        .rederive(
+            vec![hallsync_store::Rederived {
+                id: row.id.clone(),
+                case: Some(stale),
+                facts: None,
+            }],
+            Some(0),
+        )
         .unwrap();
     let handling = CaseFilter {
         state: Some(CaseState::Handling),
@@ -993,7 +1001,14 @@ fn an_open_case_missing_from_the_due_index_is_still_listed_in_its_place() {
     let mut record = hall.store().case_record(&victim.id).unwrap().unwrap();
     record.due = None;
     hall.store()
-        .reindex_cases(vec![(victim.id.clone(), record)], None)
+        .rederive(
+            vec![hallsync_store::Rederived {
+                id: victim.id.clone(),
+                case: Some(record),
+                facts: None,
+            }],
+            None,
+        )
         .unwrap();
     let page = hall
         .list_cases_page(&CaseFilter::default(), now, 0, whole.len())

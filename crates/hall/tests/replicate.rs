@@ -374,6 +374,7 @@ fn edit_stored(
             id,
             loaded: &mut l,
             case: None,
+            facts: None,
         }])
         .unwrap();
 }
@@ -668,4 +669,162 @@ fn the_county_derives_the_same_cards_as_the_township_whatever_order_the_events_c
         ..WarningFilter::default()
     };
     assert_eq!(county.warnings(&elsewhere, now(), 0, 100).unwrap().total, 0);
+}
+
+/// The statistics of `q` recounted from every case's facts, the slow way.
+fn recount(hall: &Hall, q: &hallsync_hall::StatsQuery, now: Ts) -> hallsync_model::stats::Row {
+    use hallsync_model::stats::{case_facts, day_of, Row};
+    let cal = hall.calendar().unwrap();
+    let (from, to) = (day_of(q.from), day_of(q.to).min(day_of(now)));
+    let mut row = Row::default();
+    for c in hall.list_cases(&all(), now).unwrap() {
+        if !c.header.region.as_str().starts_with(q.unit.as_str()) {
+            continue;
+        }
+        let case = hallsync_model::Case {
+            header: c.header.clone(),
+            events: Vec::new(),
+        };
+        let last = c.view.last_event_at.unwrap();
+        let clock = case.clock(&c.view, &cal, last);
+        let f = case_facts(&c.header, &c.view, &clock, &cal, &hall.thresholds());
+        for (day, counts) in &f.days {
+            if (from..=to).contains(day) {
+                for (counter, n) in counts {
+                    let mut one = vec![0; usize::from(*counter) + 1];
+                    one[usize::from(*counter)] = *n;
+                    row.add(&one, 1);
+                }
+            }
+        }
+        for (at, counter) in &f.pending {
+            let day = day_of(Ts(*at));
+            if *at > now.0 && (from..=to).contains(&day) {
+                let mut one = vec![0; usize::from(*counter) + 1];
+                one[usize::from(*counter)] = 1;
+                row.add(&one, -1);
+            }
+        }
+    }
+    row
+}
+
+#[test]
+fn statistics_equal_a_recount_and_the_county_counts_what_the_township_counts() {
+    use hallsync_hall::{StatsBy, StatsQuery};
+    use hallsync_model::case::Outcome;
+    use hallsync_model::stats::ix;
+    use hallsync_model::{EventKind, RegionCode};
+    let (_dirs, town, county) = town_and_county_with_a_case();
+    support::publish(&town, "T2", now());
+    let mut seed = 11u64;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let start = Ts::parse("2026-01-26 09:00").unwrap();
+    for n in 0..40 {
+        let at = start.plus(i64::try_from(next(40)).unwrap() * 86_400 + 3_600);
+        let item = if next(2) == 0 { "T1" } else { "T2" };
+        let number = format!("S-{n}");
+        town.accept_case(support::new_case(item, Some(number.clone()), at), at)
+            .unwrap();
+        if n == 20 {
+            // Half the cases go up before the rest exist.
+            sync(&town, &county).unwrap();
+        }
+        let done = at.plus(i64::try_from(next(25)).unwrap() * 86_400);
+        if next(3) > 0 && done < now() {
+            let outcome = if next(5) == 0 {
+                Outcome::Refused
+            } else {
+                Outcome::Approved
+            };
+            let conclude = EventKind::Concluded {
+                outcome,
+                opinion: "意见".into(),
+                certificate: String::new(),
+            };
+            town.record_event(&number, conclude, "王芳", done, done)
+                .unwrap();
+            let rated = EventKind::Rated {
+                score: u8::try_from(next(5)).unwrap() + 1,
+            };
+            town.record_event(&number, rated, "王芳", done, done)
+                .unwrap();
+        }
+    }
+    town.store().verify_tallies().unwrap();
+    sync(&town, &county).unwrap();
+    county.store().verify_tallies().unwrap();
+    let unit = RegionCode::parse("140212101").unwrap();
+    let periods = [
+        ("2026-01-01", "2026-03-31"),
+        ("2026-02-01", "2026-02-28"),
+        ("2026-02-10", "2026-03-10"),
+        ("2026-03-10", "2026-03-10"),
+    ];
+    let mut seen_cards = 0;
+    for (from, to) in periods {
+        for by in [StatsBy::Total, StatsBy::Item, StatsBy::Day] {
+            let q = StatsQuery {
+                unit: unit.clone(),
+                from: Ts::parse(from).unwrap(),
+                to: Ts::parse(to).unwrap(),
+                by,
+            };
+            let at_town = town.stats(&q, now()).unwrap();
+            let at_county = county.stats(&q, now()).unwrap();
+            assert_eq!(at_town, at_county, "{from}..{to} {by:?}");
+            let expected = recount(&town, &q, now());
+            let trim = |r: &hallsync_model::stats::Row| {
+                let mut v = r.0.clone();
+                while v.last() == Some(&0) {
+                    v.pop();
+                }
+                v
+            };
+            assert_eq!(
+                trim(&at_town.total.counts),
+                trim(&expected),
+                "{from}..{to} {by:?}"
+            );
+            assert!(!expected.is_empty() || from == to, "{from}..{to}");
+            let mut summed = hallsync_model::stats::Row::default();
+            for line in &at_town.rows {
+                summed.add(&line.counts.0, 1);
+            }
+            if by != StatsBy::Total {
+                assert_eq!(summed, at_town.total.counts, "{from}..{to} {by:?}");
+            }
+            seen_cards += at_town
+                .total
+                .counts
+                .cards_at(hallsync_model::order::Card::Yellow);
+        }
+    }
+    assert!(seen_cards > 0, "the cases raise cards");
+    // The county's own view by unit: one row, the township, equal to it.
+    let q = StatsQuery {
+        unit: RegionCode::parse("140212").unwrap(),
+        from: Ts::parse("2026-01-01").unwrap(),
+        to: Ts::parse("2026-03-31").unwrap(),
+        by: StatsBy::Unit,
+    };
+    let by_unit = county.stats(&q, now()).unwrap();
+    assert_eq!(by_unit.rows.len(), 1);
+    assert_eq!(by_unit.rows[0].key, "140212101");
+    assert_eq!(by_unit.rows[0].counts, by_unit.total.counts);
+    assert_eq!(by_unit.total.counts.get(ix::RECEIVED), 41);
+    assert_eq!(by_unit.total.open, by_unit.rows[0].open);
+    assert!(by_unit.total.open > 0 && by_unit.total.overdue > 0);
+    assert!(by_unit.total.overdue <= by_unit.total.open);
+    // A unit outside the subtree is refused.
+    let outside = StatsQuery {
+        unit: RegionCode::parse("140213").unwrap(),
+        ..q
+    };
+    assert!(county.stats(&outside, now()).is_err());
 }

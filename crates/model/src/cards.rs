@@ -84,17 +84,116 @@ pub fn case_cards(
     t: &Thresholds,
     now: Ts,
 ) -> Vec<CaseCard> {
-    let mut out: Vec<CaseCard> = [
-        time_limit(view, clock, cal, t, now),
-        special(view, cal, t, now),
-        decision(header, view, cal, t, now),
-        delivery(view, cal, t, now),
-        disclosure(header, view, clock, t, now),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let mut out: Vec<CaseCard> = Vec::new();
+    for ladder in ladders(header, view, clock, cal, t) {
+        let Some((card, since)) = reached(&ladder.levels, ladder.stop.unwrap_or(now)) else {
+            continue;
+        };
+        let found = CaseCard {
+            rule: ladder.rule,
+            card,
+            since,
+            until: ladder.stop,
+            clears: ladder.clears.into(),
+        };
+        // Of several ladders of one rule (special procedures), the worst.
+        match out.iter_mut().find(|c| c.rule == found.rule) {
+            Some(c)
+                if (c.card as u8, std::cmp::Reverse(c.since))
+                    < (card as u8, std::cmp::Reverse(since)) =>
+            {
+                *c = found
+            }
+            Some(_) => {}
+            None => out.push(found),
+        }
+    }
     out.sort_by_key(|c| Rule::ALL.iter().position(|r| *r == c.rule));
+    out
+}
+
+/// A level a case passes, now or (while the situation lasts) later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crossing {
+    /// The rule.
+    pub rule: Rule,
+    /// The level.
+    pub card: Card,
+    /// The instant its threshold is passed (the card stands one second
+    /// after it).
+    pub at: Ts,
+    /// The situation has not ended: the card may still be cleared before
+    /// `at` (the case concluded, the procedure ended …).
+    pub pending: bool,
+}
+
+/// Every level of every rule a case passes, once per rule and level (the
+/// earliest, when several special procedures pass it), whatever `now` is:
+/// those passed before the situation ended, and those it will pass if it
+/// goes on as it is (`pending`). While a case's clock is paused its due
+/// times are only lower bounds, so its time-limit levels not yet passed at
+/// its last event are left out until the pause ends.
+pub fn case_crossings(
+    header: &CaseHeader,
+    view: &CaseView,
+    clock: &CaseClock,
+    cal: &Calendar,
+    t: &Thresholds,
+) -> Vec<Crossing> {
+    let last = view.last_event_at.unwrap_or(Ts(0));
+    let mut out: Vec<Crossing> = Vec::new();
+    for ladder in ladders(header, view, clock, cal, t) {
+        let speculative = ladder.rule == Rule::CaseTimeLimit && clock.paused_now;
+        for (card, threshold) in &ladder.levels {
+            let Some(at) = *threshold else { continue };
+            let passed = match ladder.stop {
+                Some(stop) => stop > at,
+                None => !speculative || last > at,
+            };
+            if !passed {
+                continue;
+            }
+            let c = Crossing {
+                rule: ladder.rule,
+                card: *card,
+                at,
+                pending: ladder.stop.is_none(),
+            };
+            match out
+                .iter_mut()
+                .find(|o| o.rule == c.rule && o.card == c.card)
+            {
+                Some(o) if c.at < o.at => *o = c,
+                Some(_) => {}
+                None => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+/// One rule's levels for one situation, and when the situation ended.
+struct Ladder {
+    rule: Rule,
+    /// (level, threshold) from the lowest level up.
+    levels: Vec<(Card, Option<Ts>)>,
+    /// When the situation ended (`None`: it goes on).
+    stop: Option<Ts>,
+    clears: &'static str,
+}
+
+fn ladders(
+    header: &CaseHeader,
+    view: &CaseView,
+    clock: &CaseClock,
+    cal: &Calendar,
+    t: &Thresholds,
+) -> Vec<Ladder> {
+    let mut out: Vec<Ladder> = time_limit(view, clock, cal, t).into_iter().collect();
+    out.extend(special(view, cal, t));
+    out.extend(decision(header, view, cal, t));
+    out.extend(delivery(view, cal, t));
+    out.extend(disclosure(header, view, clock, t));
     out
 }
 
@@ -124,16 +223,6 @@ fn reached(levels: &[(Card, Option<Ts>)], at: Ts) -> Option<(Card, Ts)> {
         .find_map(|(card, threshold)| threshold.filter(|&t| at > t).map(|t| (*card, t)))
 }
 
-fn card(rule: Rule, (card, since): (Card, Ts), until: Option<Ts>, clears: &str) -> CaseCard {
-    CaseCard {
-        rule,
-        card,
-        since,
-        until,
-        clears: clears.into(),
-    }
-}
-
 fn after(cal: &Calendar, from: Ts, limit: TimeLimit) -> Option<Ts> {
     clock::advance(cal, limit.unit.meter(), from, limit.budget())
 }
@@ -146,8 +235,7 @@ fn time_limit(
     clock: &CaseClock,
     cal: &Calendar,
     t: &Thresholds,
-    now: Ts,
-) -> Option<CaseCard> {
+) -> Option<Ladder> {
     if view.closed_at.is_some() {
         return None;
     }
@@ -158,54 +246,42 @@ fn time_limit(
         committed,
         t.time_limit_notice.budget(),
     );
-    let at = view.concluded_at.unwrap_or(now);
-    let levels = [
-        (Card::Notice, notice),
-        (Card::Yellow, Some(committed)),
-        (Card::Red, clock.statutory_due),
-    ];
-    reached(&levels, at).map(|r| {
-        card(
-            Rule::CaseTimeLimit,
-            r,
-            view.concluded_at,
-            "conclude the case (办结)",
-        )
+    Some(Ladder {
+        rule: Rule::CaseTimeLimit,
+        levels: vec![
+            (Card::Notice, notice),
+            (Card::Yellow, Some(committed)),
+            (Card::Red, clock.statutory_due),
+        ],
+        stop: view.concluded_at,
+        clears: "conclude the case (办结)",
     })
 }
 
 /// Notice before a special procedure's approved end, yellow past it, red
-/// once over by more than the threshold; until it ends. The worst of the
-/// case's procedures.
-fn special(view: &CaseView, cal: &Calendar, t: &Thresholds, now: Ts) -> Option<CaseCard> {
-    view.specials
-        .iter()
-        .filter_map(|s| {
-            let end = s.until?;
-            let stop = s
-                .end
-                .or(view.concluded_at)
-                .or(view.closed_at)
-                .unwrap_or(now);
-            let notice = t.special_notice;
-            let before = clock::retreat(cal, notice.unit.meter(), end, notice.budget());
-            let over = after(cal, end, t.special_red_over);
-            let levels = [
+/// once over by more than the threshold; until it ends. One ladder per
+/// procedure.
+fn special<'a>(
+    view: &'a CaseView,
+    cal: &'a Calendar,
+    t: &'a Thresholds,
+) -> impl Iterator<Item = Ladder> + 'a {
+    view.specials.iter().filter_map(move |s| {
+        let end = s.until?;
+        let notice = t.special_notice;
+        let before = clock::retreat(cal, notice.unit.meter(), end, notice.budget());
+        let over = after(cal, end, t.special_red_over);
+        Some(Ladder {
+            rule: Rule::SpecialProcedure,
+            levels: vec![
                 (Card::Notice, before),
                 (Card::Yellow, Some(end)),
                 (Card::Red, over),
-            ];
-            let until = s.end.or(view.concluded_at).or(view.closed_at);
-            reached(&levels, stop).map(|r| {
-                card(
-                    Rule::SpecialProcedure,
-                    r,
-                    until,
-                    "end the special procedure (特别程序结束)",
-                )
-            })
+            ],
+            stop: s.end.or(view.concluded_at).or(view.closed_at),
+            clears: "end the special procedure (特别程序结束)",
         })
-        .max_by_key(|c| (c.card as u8, std::cmp::Reverse(c.since)))
+    })
 }
 
 /// An application with no acceptance decision (accepted, not accepted, or
@@ -216,8 +292,7 @@ fn decision(
     view: &CaseView,
     cal: &Calendar,
     t: &Thresholds,
-    now: Ts,
-) -> Option<CaseCard> {
+) -> Option<Ladder> {
     let received = view.received_at?;
     let decided = [
         view.accepted_at,
@@ -227,7 +302,6 @@ fn decision(
     .into_iter()
     .flatten()
     .min();
-    let at = decided.unwrap_or(now);
     let levels: Vec<(Card, Option<Ts>)> = if header.channel == "online" {
         [Card::Notice, Card::Yellow, Card::Red]
             .into_iter()
@@ -237,31 +311,26 @@ fn decision(
     } else {
         vec![(Card::Yellow, after(cal, received, t.decision_silence))]
     };
-    reached(&levels, at).map(|r| {
-        card(
-            Rule::PreAcceptance,
-            r,
-            decided,
-            "accept it, not accept it, or ask for the missing materials at once (受理、不予受理或一次性告知补正)",
-        )
+    Some(Ladder {
+        rule: Rule::PreAcceptance,
+        levels,
+        stop: decided,
+        clears: "accept it, not accept it, or ask for the missing materials at once (受理、不予受理或一次性告知补正)",
     })
 }
 
 /// Yellow when a certificate a conclusion issued is not delivered within
 /// the threshold; until it is.
-fn delivery(view: &CaseView, cal: &Calendar, t: &Thresholds, now: Ts) -> Option<CaseCard> {
+fn delivery(view: &CaseView, cal: &Calendar, t: &Thresholds) -> Option<Ladder> {
     if !view.certificate_issued || view.outcome == Some(Outcome::Refused) {
         return None;
     }
     let due = after(cal, view.concluded_at?, t.delivery);
-    let at = view.delivered_at.unwrap_or(now);
-    reached(&[(Card::Yellow, due)], at).map(|r| {
-        card(
-            Rule::CertificateDelivery,
-            r,
-            view.delivered_at,
-            "deliver the certificate (证照送达)",
-        )
+    Some(Ladder {
+        rule: Rule::CertificateDelivery,
+        levels: vec![(Card::Yellow, due)],
+        stop: view.delivered_at,
+        clears: "deliver the certificate (证照送达)",
     })
 }
 
@@ -273,8 +342,7 @@ fn disclosure(
     view: &CaseView,
     clock: &CaseClock,
     t: &Thresholds,
-    now: Ts,
-) -> Option<CaseCard> {
+) -> Option<Ladder> {
     if header.item.disclosure != Disclosure::Public {
         return None;
     }
@@ -285,15 +353,11 @@ fn disclosure(
         12 * HOUR
     };
     let red = due.plus(limit * i64::from(t.disclosure_red_times.saturating_sub(1)));
-    let at = view.published_at.unwrap_or(now);
-    let levels = [(Card::Yellow, Some(due)), (Card::Red, Some(red))];
-    reached(&levels, at).map(|r| {
-        card(
-            Rule::Disclosure,
-            r,
-            view.published_at,
-            "publish the case (办件公开)",
-        )
+    Some(Ladder {
+        rule: Rule::Disclosure,
+        levels: vec![(Card::Yellow, Some(due)), (Card::Red, Some(red))],
+        stop: view.published_at,
+        clears: "publish the case (办件公开)",
     })
 }
 

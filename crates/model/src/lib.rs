@@ -31,6 +31,7 @@ pub mod order;
 pub mod registry;
 pub mod schema;
 pub mod scope;
+pub mod stats;
 pub mod time;
 pub mod valid;
 

@@ -49,6 +49,7 @@ mod listen;
 mod mem;
 mod open;
 mod packed;
+mod tally;
 mod wal;
 
 use std::borrow::Cow;
@@ -71,6 +72,7 @@ use packed::{BlockError, Blocks};
 use wal::{Mark, Op, Wal};
 
 pub use aside::{Direction, SetAside};
+pub use tally::{Expand, Tallier, Tally};
 
 /// The on-disk format this build writes: its log records carry sequence
 /// numbers, and sled keeps the log's mark.
@@ -119,6 +121,9 @@ pub struct StoreOptions {
     /// discard the rest (see [`Store::discarded_log`]). Only for an
     /// administrator who has accepted that loss.
     pub accept_log_loss: bool,
+    /// Expands the facts documents are written with into tallies (see
+    /// `tally.rs`); without one, facts are kept but nothing is summed.
+    pub tallier: Option<Tallier>,
 }
 
 impl Default for StoreOptions {
@@ -130,6 +135,7 @@ impl Default for StoreOptions {
             memtable_bytes: 1 << 20,
             dictionary_after: 5_000,
             accept_log_loss: false,
+            tallier: None,
         }
     }
 }
@@ -333,6 +339,8 @@ struct Write {
     id: DocId,
     body: Body,
     case: Option<CaseRecord>,
+    /// The document's new tally facts.
+    facts: Option<Vec<u8>>,
     heads: Vec<ChangeHash>,
     origin: Option<String>,
 }
@@ -347,6 +355,20 @@ pub struct Pending<'a> {
     pub loaded: &'a mut Loaded,
     /// The case's new index record.
     pub case: Option<CaseRecord>,
+    /// The document's new tally facts (see [`Tallier`]).
+    pub facts: Option<Vec<u8>>,
+}
+
+/// A stored document's derived data, made afresh: its case record and its
+/// tally facts (`None`: unchanged).
+#[derive(Debug, Clone)]
+pub struct Rederived {
+    /// The document.
+    pub id: DocId,
+    /// Its new case record.
+    pub case: Option<CaseRecord>,
+    /// Its new tally facts.
+    pub facts: Option<Vec<u8>>,
 }
 
 /// How far one node has applied another's change feed.
@@ -429,6 +451,7 @@ impl Loaded {
         &mut self,
         id: &DocId,
         case: Option<CaseRecord>,
+        facts: Option<Vec<u8>>,
         compact_after: u32,
         dicts: &Dicts,
     ) -> Result<Option<Write>, StoreError> {
@@ -436,7 +459,7 @@ impl Loaded {
         let origin = self.origin.take();
         let body = if self.exists && heads == self.saved_heads {
             // Nothing new in the document: an index change, or nothing.
-            if case.is_none() {
+            if case.is_none() && facts.is_none() {
                 return Ok(None);
             }
             Body::Index
@@ -461,6 +484,7 @@ impl Loaded {
             id: id.clone(),
             body,
             case,
+            facts,
             heads,
             origin,
         }))
@@ -957,7 +981,13 @@ impl Store {
             .iter_mut()
             .filter_map(|p| {
                 p.loaded
-                    .prepare(p.id, p.case.take(), compact_after, &self.dicts)
+                    .prepare(
+                        p.id,
+                        p.case.take(),
+                        p.facts.take(),
+                        compact_after,
+                        &self.dicts,
+                    )
                     .transpose()
             })
             .collect();
@@ -983,6 +1013,8 @@ impl Store {
             self.group.check()?;
             let mut ops: Vec<Op> = Vec::new();
             let mut heads: HashMap<&DocId, Head> = HashMap::new();
+            let mut facts: HashMap<&DocId, Option<Vec<u8>>> = HashMap::new();
+            let mut deltas = tally::Deltas::default();
             let mut seq = next.seq;
             for w in writes {
                 let name = w.id.as_str().as_bytes();
@@ -1038,8 +1070,28 @@ impl Store {
                     );
                     head.case = Some(rec.clone());
                 }
+                if let Some(new) = &w.facts {
+                    let old = match facts.remove(&w.id) {
+                        Some(f) => f,
+                        None => self.facts(&w.id)?,
+                    };
+                    if old.as_ref() != Some(new) {
+                        self.tally_change(&mut deltas, &w.id, old.as_deref(), new)?;
+                        ops.push(Op::Put(tally::share_key(&w.id), new.clone()));
+                    }
+                    facts.insert(&w.id, Some(new.clone()));
+                }
                 ops.push(Op::Put(key(HEAD, name), encode(w.id.as_str(), &head)?));
                 heads.insert(&w.id, head);
+            }
+            for (k, change) in deltas.into_changes() {
+                let k = tally::tally_key(&k);
+                let mut row = match self.get(&k)? {
+                    Some(v) => tally::decode_counts(&k, &v)?,
+                    None => Vec::new(),
+                };
+                tally::add_into(&mut row, &change, 1);
+                ops.push(tally::put_row(k, &row)?);
             }
             if let Some((peer, at)) = extra.peer {
                 let old = self.peer_checkpoint(peer)?;
@@ -1263,21 +1315,23 @@ impl Store {
             .map(|kv| doc_id(&kv?.0[1..]))
     }
 
-    /// Replaces the index records of existing cases (derived data only: the
-    /// documents and the feed are untouched), durably; with `version`, also
+    /// Replaces the case records and tally facts of stored documents
+    /// (derived data only: the documents and the feed are untouched),
+    /// durably; with `version`, also
     /// records in the same commit that the derived data is now of that
     /// version (see [`Store::derived_version`]).
-    pub fn reindex_cases(
+    pub fn rederive(
         &self,
-        records: Vec<(DocId, CaseRecord)>,
+        records: Vec<Rederived>,
         version: Option<u32>,
     ) -> Result<(), StoreError> {
         let writes: Vec<Write> = records
             .into_iter()
-            .map(|(id, case)| Write {
-                id,
+            .map(|r| Write {
+                id: r.id,
                 body: Body::Index,
-                case: Some(case),
+                case: r.case,
+                facts: r.facts,
                 heads: Vec::new(),
                 origin: None,
             })
@@ -1290,7 +1344,7 @@ impl Store {
     }
 
     /// The version of the derived data (the case index records) last
-    /// recorded with [`Store::reindex_cases`]; 0 if none was.
+    /// recorded with [`Store::rederive`]; 0 if none was.
     pub fn derived_version(&self) -> Result<u32, StoreError> {
         let Some(v) = self.get(DERIVED_KEY)? else {
             return Ok(0);

@@ -287,6 +287,7 @@ impl Store {
         };
         let noted = crate::aside::noted(&store)?;
         *store.noted.lock().unwrap_or_else(|e| e.into_inner()) = noted;
+        store.rebuild_tallies_if_stale()?;
         Ok(store)
     }
 }

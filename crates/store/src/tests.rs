@@ -47,6 +47,7 @@ fn write(store: &Store, doc: &DocId, key: &str, value: i64, case: Option<CaseRec
             id: doc,
             loaded: &mut l,
             case,
+            facts: None,
         }])
         .unwrap()
 }
@@ -172,8 +173,12 @@ fn case_index_follows_the_record() {
     s.verify().unwrap();
     // Re-indexing touches only the index: the document keeps its feed entry.
     assert_eq!(s.derived_version().unwrap(), 0);
-    s.reindex_cases(vec![(a.clone(), record(3, Some(700)))], Some(2))
-        .unwrap();
+    let rederived = Rederived {
+        id: a.clone(),
+        case: Some(record(3, Some(700))),
+        facts: None,
+    };
+    s.rederive(vec![rederived], Some(2)).unwrap();
     s.verify().unwrap();
     assert_eq!(s.derived_version().unwrap(), 2);
     assert_eq!(s.feed_since(0, 10).unwrap(), vec![(2, a.clone())]);
@@ -625,6 +630,7 @@ fn a_format_4_store_has_its_records_packed_at_open() {
             id: &id("c0000"),
             loaded: &mut l,
             case: None,
+            facts: None,
         };
         let at = Checkpoint { feed: 9, seq: 4 };
         s.persist_from(&mut [pending], "county", Some(at), &[])
@@ -669,6 +675,7 @@ fn write_case_like(s: &Store, n: u32) {
         id: &a,
         loaded: &mut l,
         case: None,
+        facts: None,
     }])
     .unwrap();
 }
@@ -793,4 +800,153 @@ fn a_newest_log_segment_deleted_truncated_or_flipped_after_a_kill_stops_the_open
     // Undamaged, every acknowledged write comes back.
     let s = open(crashed_copy(dir.path()).path());
     assert_eq!(read(&s, &a, "x"), Some(4));
+}
+
+/// A tallier for the tests: facts are `key=count` pairs, one a line.
+fn tallier(version: u32) -> Tallier {
+    Tallier {
+        version,
+        expand: Arc::new(|facts: &[u8]| {
+            std::str::from_utf8(facts)
+                .map_err(|e| e.to_string())?
+                .lines()
+                .map(|l| {
+                    let (k, n) = l.split_once('=').ok_or("no =")?;
+                    let n: i64 = n.parse().map_err(|_| "not a number")?;
+                    Ok(Tally {
+                        key: k.as_bytes().to_vec(),
+                        counts: vec![1, n],
+                    })
+                })
+                .collect()
+        }),
+    }
+}
+
+fn open_tallied(dir: &Path, version: u32) -> Store {
+    Store::create(
+        dir,
+        StoreOptions {
+            cache_docs: 4,
+            memtable_bytes: 16 << 10,
+            tallier: Some(tallier(version)),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+fn write_facts(store: &Store, doc: &DocId, facts: &str) {
+    let h = store.doc(doc).unwrap();
+    let mut l = lock(&h).unwrap();
+    l.doc.put(ROOT, "facts", facts).unwrap();
+    l.doc.commit();
+    store
+        .persist(&mut [Pending {
+            id: doc,
+            loaded: &mut l,
+            case: None,
+            facts: Some(facts.as_bytes().to_vec()),
+        }])
+        .unwrap();
+}
+
+#[test]
+fn tallies_equal_a_recount_through_rewrites_checkpoints_reopens_and_a_new_tallier() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected: BTreeMap<DocId, String> = BTreeMap::new();
+    let sum = |expected: &BTreeMap<DocId, String>, key: &str| -> Vec<i64> {
+        let mut row = vec![0, 0];
+        for facts in expected.values() {
+            for l in facts.lines() {
+                let (k, n) = l.split_once('=').unwrap();
+                if k == key {
+                    row[0] += 1;
+                    row[1] += n.parse::<i64>().unwrap();
+                }
+            }
+        }
+        if row == [0, 0] {
+            Vec::new()
+        } else {
+            row
+        }
+    };
+    let mut seed = 7u64;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for round in 0..3 {
+        let s = open_tallied(dir.path(), 1);
+        s.verify_tallies().unwrap();
+        for _ in 0..300 {
+            let doc = id(&format!("c{:04}", next(40)));
+            let facts: String = (0..next(3) + 1)
+                .map(|_| format!("k{}={}\n", next(5), next(100) as i64 - 50))
+                .collect();
+            write_facts(&s, &doc, &facts);
+            expected.insert(doc, facts);
+        }
+        for k in 0..5 {
+            assert_eq!(
+                s.tally(format!("k{k}").as_bytes()).unwrap(),
+                sum(&expected, &format!("k{k}")),
+                "round {round}"
+            );
+        }
+        let listed: Vec<_> = s
+            .tallies_with_prefix(b"k")
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(listed
+            .iter()
+            .all(|(k, v)| *v == sum(&expected, std::str::from_utf8(k).unwrap())));
+        s.verify_tallies().unwrap();
+        if round == 1 {
+            s.checkpoint().unwrap();
+        }
+    }
+    // A tallier of another version (here: the same expansion) has the
+    // tallies summed afresh at open, whatever they held.
+    {
+        let s = open_tallied(dir.path(), 1);
+        let bogus = Op::Put(
+            tally::tally_key(b"k9"),
+            tally::encode_counts(b"k9", &[3]).unwrap(),
+        );
+        s.commit_raw(vec![bogus]).unwrap();
+        assert!(s.verify_tallies().is_err());
+    }
+    let s = open_tallied(dir.path(), 2);
+    s.verify_tallies().unwrap();
+    assert_eq!(s.tally(b"k9").unwrap(), Vec::<i64>::new());
+    assert_eq!(s.tally(b"k1").unwrap(), sum(&expected, "k1"));
+}
+
+#[test]
+fn facts_a_tallier_cannot_read_are_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open_tallied(dir.path(), 1);
+    let doc = id("c0001");
+    write_facts(&s, &doc, "a=1\n");
+    let h = s.doc(&doc).unwrap();
+    let mut l = lock(&h).unwrap();
+    l.doc.put(ROOT, "facts", "broken").unwrap();
+    l.doc.commit();
+    let err = s
+        .persist(&mut [Pending {
+            id: &doc,
+            loaded: &mut l,
+            case: None,
+            facts: Some(b"broken".to_vec()),
+        }])
+        .unwrap_err();
+    assert!(err.to_string().contains("tally facts"), "{err}");
+    drop(l);
+    assert_eq!(s.facts(&doc).unwrap(), Some(b"a=1\n".to_vec()));
+    assert_eq!(s.tally(b"a").unwrap(), vec![1, 1]);
+    s.verify_tallies().unwrap();
 }

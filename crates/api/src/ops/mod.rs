@@ -8,6 +8,7 @@ pub mod items;
 pub mod node;
 pub mod operators;
 pub mod orders;
+pub mod stats;
 pub mod warnings;
 
 /// Whether a bool is false, for `skip_serializing_if`.

@@ -1,0 +1,234 @@
+//! Statistics over the node's subtree: `GET /api/v1/stats`.
+
+use chrono::Datelike;
+use hallsync_hall::{Stats, StatsBy, StatsLine, StatsQuery};
+use hallsync_model::order::{Card, Rule};
+use hallsync_model::stats::{ix, Row};
+use hallsync_model::time::parse_date;
+use hallsync_model::{RegionCode, Ts};
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, Caller, Op, Service};
+
+/// The statistics of a unit for a period: `GET /api/v1/stats`. By default
+/// the node's own region, from the first of this month to today.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetStats {
+    /// The unit (a region code in this node's subtree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<RegionCode>,
+    /// First day, `YYYY-MM-DD` (China time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD`; at most today is counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Breakdown: `total` (default), `unit`, `item` or `day`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// Cards of one rule by level.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardCounts {
+    /// 预警.
+    pub notice: i64,
+    /// 黄牌.
+    pub yellow: i64,
+    /// 红牌.
+    pub red: i64,
+}
+
+/// Rates read from the counts (absent when their divisor is zero).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// Concluded ÷ accepted (办结率).
+    pub conclusion: Option<f64>,
+    /// Concluded on time ÷ concluded with a committed limit (按时办结率).
+    pub on_time: Option<f64>,
+    /// (Σ committed limit − Σ used) ÷ Σ committed limit (提速率).
+    pub speed_up_committed: Option<f64>,
+    /// (Σ statutory limit − Σ used) ÷ Σ statutory limit (法定提速率).
+    pub speed_up_statutory: Option<f64>,
+    /// Average days used per case concluded with a committed limit.
+    pub average_days: Option<f64>,
+    /// Satisfied ÷ rated (满意率).
+    pub satisfaction: Option<f64>,
+}
+
+/// One row of statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsRow {
+    /// A region code, an item's implementation code or a date.
+    pub key: String,
+    /// Applications received (收件).
+    pub received: i64,
+    /// Accepted (受理).
+    pub accepted: i64,
+    /// Not accepted or withdrawn before a conclusion.
+    pub closed: i64,
+    /// Concluded (办结).
+    pub concluded: i64,
+    /// Of those, refused (不予许可).
+    pub refused: i64,
+    /// Concluded with a committed limit (承诺件).
+    pub committed_cases: i64,
+    /// Of those, within the limit (按时).
+    pub on_time: i64,
+    /// Of those, at least one unit of the limit early (提前办结).
+    pub early: i64,
+    /// Open now.
+    pub open: i64,
+    /// Open and past the committed due time now (超期).
+    pub overdue: i64,
+    /// Fees charged, in fen.
+    pub fees_fen: i64,
+    /// Rated by the applicant.
+    pub rated: i64,
+    /// Rated 4 or 5.
+    pub satisfied: i64,
+    /// Cards raised in the period, by rule (each case, rule and level once).
+    pub cards: std::collections::BTreeMap<String, CardCounts>,
+    /// Cards by level, every rule.
+    pub cards_total: CardCounts,
+    /// Supervision orders issued.
+    pub orders: i64,
+    /// Orders answered late, or past their reply date unanswered.
+    pub orders_late: i64,
+    /// Orders closed.
+    pub orders_closed: i64,
+    /// The rates.
+    pub rates: Rates,
+}
+
+impl StatsRow {
+    /// The row of a statistics line.
+    pub fn of(line: &StatsLine) -> StatsRow {
+        let r: &Row = &line.counts;
+        let cards = Rule::ALL
+            .iter()
+            .filter_map(|rule| {
+                let c = CardCounts {
+                    notice: r.cards(*rule, Card::Notice),
+                    yellow: r.cards(*rule, Card::Yellow),
+                    red: r.cards(*rule, Card::Red),
+                };
+                (c != CardCounts::default()).then(|| (rule.as_str().to_string(), c))
+            })
+            .collect();
+        StatsRow {
+            key: line.key.clone(),
+            received: r.get(ix::RECEIVED),
+            accepted: r.get(ix::ACCEPTED),
+            closed: r.get(ix::CLOSED),
+            concluded: r.get(ix::CONCLUDED),
+            refused: r.get(ix::REFUSED),
+            committed_cases: r.get(ix::TIMED),
+            on_time: r.get(ix::ON_TIME),
+            early: r.get(ix::EARLY),
+            open: line.open,
+            overdue: line.overdue,
+            fees_fen: r.get(ix::FEES_FEN),
+            rated: r.get(ix::RATED),
+            satisfied: r.get(ix::SATISFIED),
+            cards,
+            cards_total: CardCounts {
+                notice: r.cards_at(Card::Notice),
+                yellow: r.cards_at(Card::Yellow),
+                red: r.cards_at(Card::Red),
+            },
+            orders: r.get(ix::ORDERS),
+            orders_late: r.get(ix::ORDERS_LATE),
+            orders_closed: r.get(ix::ORDERS_CLOSED),
+            rates: Rates {
+                conclusion: r.conclusion_rate(),
+                on_time: r.on_time_rate(),
+                speed_up_committed: r.speed_up_committed(),
+                speed_up_statutory: r.speed_up_statutory(),
+                average_days: r.average_days(),
+                satisfaction: r.satisfaction_rate(),
+            },
+        }
+    }
+}
+
+/// A statistics table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsTable {
+    /// The unit.
+    pub unit: RegionCode,
+    /// First day counted (`YYYY-MM-DD`).
+    pub from: String,
+    /// Last day counted.
+    pub to: String,
+    /// The breakdown.
+    pub by: String,
+    /// The time the figures are as of.
+    pub now: Ts,
+    /// The whole unit.
+    pub total: StatsRow,
+    /// The breakdown's rows.
+    pub rows: Vec<StatsRow>,
+}
+
+fn day(field: &str, s: &str) -> Result<Ts, ApiError> {
+    parse_date(s)
+        .map(Ts::start_of)
+        .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
+}
+
+/// The breakdown named `s`.
+pub fn parse_by(s: &str) -> Result<StatsBy, ApiError> {
+    Ok(match s {
+        "total" => StatsBy::Total,
+        "unit" => StatsBy::Unit,
+        "item" => StatsBy::Item,
+        "day" => StatsBy::Day,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "by: {other:?} is not a breakdown; use total, unit, item or day"
+            )))
+        }
+    })
+}
+
+impl Op for GetStats {
+    type Out = StatsTable;
+    const PATH: &'static str = "/stats";
+    const WRITE: bool = false;
+    fn role(&self) -> Option<hallsync_hall::operators::Role> {
+        None
+    }
+    fn run(self, svc: &Service, _: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        let by_name = self.by.unwrap_or_else(|| "total".into());
+        let by = parse_by(&by_name)?;
+        let today = now.date();
+        let from = match &self.from {
+            Some(s) => day("from", s)?,
+            None => Ts::start_of(today - chrono::Days::new(u64::from(today.day0()))),
+        };
+        let to = match &self.to {
+            Some(s) => day("to", s)?,
+            None => Ts::start_of(today),
+        };
+        let q = StatsQuery {
+            unit: self
+                .unit
+                .unwrap_or_else(|| svc.hall().node().region.clone()),
+            from,
+            to,
+            by,
+        };
+        let s: Stats = svc.hall().stats(&q, now)?;
+        Ok(StatsTable {
+            unit: s.unit,
+            from: s.from.date().to_string(),
+            to: s.to.date().to_string(),
+            by: by_name,
+            now,
+            total: StatsRow::of(&s.total),
+            rows: s.rows.iter().map(StatsRow::of).collect(),
+        })
+    }
+}

@@ -1,0 +1,317 @@
+//! Tallies: counters summed over documents, kept in the same commit as the
+//! documents, so a caller can answer "how many" without reading them.
+//!
+//! The store does not know what it counts. A caller hands each document's
+//! *facts* over as opaque bytes, and at open a [`Tallier`] that expands
+//! facts into [`Tally`] entries (a key of the caller's choosing and a row of
+//! counters). A commit subtracts what the document's previous facts
+//! expanded to, adds what its new facts expand to, and writes the summed
+//! counters back, all under the writer lock, so every tally always equals
+//! the sum over the documents stored.
+//!
+//! Keys: [`SHARE`] + document id holds a document's facts; [`TALLY`] + the
+//! caller's key holds the summed counters (a key whose counters are all
+//! zero is deleted). A tallier whose [`Tallier::version`] differs from the
+//! one the tallies were summed with has them rebuilt from the facts at
+//! open (see [`Store::rebuild_tallies`](crate::Store::rebuild_tallies)).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hallsync_model::DocId;
+
+use crate::wal::Op;
+use crate::{corrupt, decode, encode, Store, StoreError};
+
+/// A document's facts.
+pub(crate) const SHARE: u8 = b'k';
+/// A tally's summed counters.
+pub(crate) const TALLY: u8 = b't';
+/// The version of the tallier the tallies were summed with.
+pub(crate) const TALLIER_KEY: &[u8] = b"mtallier";
+
+/// One entry a document's facts contribute to: the caller's key and its
+/// counters (a counter missing from the end counts as zero).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// The caller's key.
+    pub key: Vec<u8>,
+    /// The counters.
+    pub counts: Vec<i64>,
+}
+
+/// What expands a document's facts into its tallies.
+pub type Expand = dyn Fn(&[u8]) -> Result<Vec<Tally>, String> + Send + Sync;
+
+/// The caller's expansion of facts into tallies, with the version of its
+/// key layout and counters.
+#[derive(Clone)]
+pub struct Tallier {
+    /// Changes whenever `expand` would give another answer for the same
+    /// facts.
+    pub version: u32,
+    /// Facts to tallies; pure.
+    pub expand: Arc<Expand>,
+}
+
+impl std::fmt::Debug for Tallier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tallier")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters summed per key, as a commit collects them.
+#[derive(Debug, Default)]
+pub(crate) struct Deltas(BTreeMap<Vec<u8>, Vec<i64>>);
+
+impl Deltas {
+    /// Adds `sign` × each tally.
+    pub(crate) fn add(&mut self, tallies: &[Tally], sign: i64) {
+        for t in tallies {
+            let row = self.0.entry(t.key.clone()).or_default();
+            add_into(row, &t.counts, sign);
+        }
+    }
+
+    /// The keys whose counters change, with the change.
+    pub(crate) fn into_changes(self) -> impl Iterator<Item = (Vec<u8>, Vec<i64>)> {
+        self.0
+            .into_iter()
+            .filter(|(_, row)| row.iter().any(|c| *c != 0))
+    }
+}
+
+/// `row += sign × counts`, growing `row` as needed.
+pub(crate) fn add_into(row: &mut Vec<i64>, counts: &[i64], sign: i64) {
+    if row.len() < counts.len() {
+        row.resize(counts.len(), 0);
+    }
+    for (r, c) in row.iter_mut().zip(counts) {
+        *r = r.wrapping_add(c.wrapping_mul(sign));
+    }
+}
+
+pub(crate) fn tally_key(key: &[u8]) -> Vec<u8> {
+    crate::key(TALLY, key)
+}
+
+pub(crate) fn share_key(id: &DocId) -> Vec<u8> {
+    crate::key(SHARE, id.as_str().as_bytes())
+}
+
+/// The counters as stored, trailing zeros dropped.
+pub(crate) fn encode_counts(key: &[u8], counts: &[i64]) -> Result<Vec<u8>, StoreError> {
+    let end = counts.iter().rposition(|c| *c != 0).map_or(0, |p| p + 1);
+    encode(&String::from_utf8_lossy(key), &counts[..end].to_vec())
+}
+
+pub(crate) fn decode_counts(key: &[u8], v: &[u8]) -> Result<Vec<i64>, StoreError> {
+    decode(&String::from_utf8_lossy(key), v)
+}
+
+/// The operation storing `row` under `key`: a put, or a delete when every
+/// counter is zero.
+pub(crate) fn put_row(key: Vec<u8>, row: &[i64]) -> Result<Op, StoreError> {
+    Ok(if row.iter().all(|c| *c == 0) {
+        Op::Del(key)
+    } else {
+        let v = encode_counts(&key, row)?;
+        Op::Put(key, v)
+    })
+}
+
+/// Expands stored or new facts; a failure names the document.
+pub(crate) fn expand(tallier: &Tallier, doc: &str, facts: &[u8]) -> Result<Vec<Tally>, StoreError> {
+    (tallier.expand)(facts).map_err(|e| corrupt(doc, format!("its tally facts: {e}")))
+}
+
+impl Store {
+    /// A document's stored tally facts.
+    pub fn facts(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get(&share_key(id))?.map(|v| v.to_vec()))
+    }
+
+    /// Adds to `deltas` the change from a document's `old` facts to `new`.
+    pub(crate) fn tally_change(
+        &self,
+        deltas: &mut Deltas,
+        id: &DocId,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(), StoreError> {
+        let Some(tallier) = &self.options.tallier else {
+            return Ok(());
+        };
+        if let Some(old) = old {
+            deltas.add(&expand(tallier, id.as_str(), old)?, -1);
+        }
+        deltas.add(&expand(tallier, id.as_str(), new)?, 1);
+        Ok(())
+    }
+
+    /// The counters summed under one key (empty: none).
+    pub fn tally(&self, key: &[u8]) -> Result<Vec<i64>, StoreError> {
+        let k = tally_key(key);
+        match self.get(&k)? {
+            Some(v) => decode_counts(&k, &v),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Every tally whose key lies in `[from, to)` (`to` `None`: to the end
+    /// of the tallies), in key order, keys without the store's prefix.
+    pub fn tallies(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<i64>), StoreError>> + '_ {
+        let to = to.map_or_else(|| vec![TALLY + 1], tally_key);
+        self.mem
+            .range(&self.blocks, tally_key(from), Some(to))
+            .map(|kv| {
+                let (k, v) = kv?;
+                let counts = decode_counts(&k, &v)?;
+                Ok((k[1..].to_vec(), counts))
+            })
+    }
+
+    /// Every tally whose key starts with `prefix`.
+    pub fn tallies_with_prefix(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<i64>), StoreError>> + '_ {
+        let end = crate::mem::prefix_end(&tally_key(prefix));
+        let to = end.unwrap_or_else(|| vec![TALLY + 1]);
+        self.tallies(prefix, Some(&to[1..]))
+    }
+
+    /// The tallies summed afresh from every document's facts.
+    fn recount(&self) -> Result<BTreeMap<Vec<u8>, Vec<i64>>, StoreError> {
+        let mut sums = Deltas::default();
+        if let Some(tallier) = &self.options.tallier {
+            for kv in self.mem.prefix(&self.blocks, &[SHARE]) {
+                let (k, v) = kv?;
+                let doc = String::from_utf8_lossy(&k[1..]);
+                sums.add(&expand(tallier, &doc, &v)?, 1);
+            }
+        }
+        Ok(sums.into_changes().collect())
+    }
+
+    /// Checks that every tally equals the sum over the documents' facts;
+    /// returns the number of tallies.
+    pub fn verify_tallies(&self) -> Result<usize, StoreError> {
+        let expected = self.recount()?;
+        let mut stored = BTreeMap::new();
+        for kv in self.tallies(&[], None) {
+            let (k, v) = kv?;
+            stored.insert(k, v);
+        }
+        let n = stored.len();
+        let first_difference = expected
+            .keys()
+            .chain(stored.keys())
+            .find(|k| expected.get(*k) != stored.get(*k));
+        match first_difference {
+            None => Ok(n),
+            Some(k) => Err(corrupt(
+                &String::from_utf8_lossy(k),
+                format!(
+                    "the tally holds {:?} but the documents sum to {:?}",
+                    stored.get(k),
+                    expected.get(k)
+                ),
+            )),
+        }
+    }
+
+    /// Sums every tally afresh from the documents' facts (after the
+    /// tallier changed), in bounded commits; the tallier's version is
+    /// recorded with the last, so a rebuild cut short is done again.
+    pub fn rebuild_tallies(&self) -> Result<(), StoreError> {
+        const BATCH: usize = 20_000;
+        let started = std::time::Instant::now();
+        let sums = self.recount()?;
+        let stale = self
+            .tallies(&[], None)
+            .map(|kv| kv.map(|(k, _)| k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ops = Vec::new();
+        for k in stale.into_iter().filter(|k| !sums.contains_key(k)) {
+            ops.push(Op::Del(tally_key(&k)));
+        }
+        for (k, row) in &sums {
+            ops.push(put_row(tally_key(k), row)?);
+        }
+        let total = ops.len();
+        while ops.len() > BATCH {
+            let rest = ops.split_off(BATCH);
+            self.commit_raw(std::mem::replace(&mut ops, rest))?;
+        }
+        if let Some(t) = &self.options.tallier {
+            ops.push(Op::Put(
+                TALLIER_KEY.to_vec(),
+                crate::versioned(&t.version.to_be_bytes()),
+            ));
+        }
+        self.commit_raw(ops)?;
+        if total > 0 {
+            tracing::info!(
+                tallies = sums.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "summed the statistics' tallies afresh from every document"
+            );
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the tallies if a tallier of another version summed them.
+    pub(crate) fn rebuild_tallies_if_stale(&self) -> Result<(), StoreError> {
+        let Some(tallier) = &self.options.tallier else {
+            return Ok(());
+        };
+        let stored = match self.get(TALLIER_KEY)? {
+            Some(v) => crate::unversioned("meta/tallier", &v)?
+                .try_into()
+                .map(u32::from_be_bytes)
+                .map_err(|_| corrupt("meta/tallier", "not 4 bytes"))?,
+            None => 0,
+        };
+        if stored == tallier.version {
+            return Ok(());
+        }
+        self.rebuild_tallies()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_drop_keys_that_cancel_and_rows_grow_to_the_longest() {
+        let t = |k: &str, c: &[i64]| Tally {
+            key: k.as_bytes().to_vec(),
+            counts: c.to_vec(),
+        };
+        let mut d = Deltas::default();
+        d.add(&[t("a", &[1, 2]), t("b", &[1])], -1);
+        d.add(&[t("a", &[1, 2, 3]), t("b", &[1])], 1);
+        let changes: Vec<_> = d.into_changes().collect();
+        assert_eq!(changes, vec![(b"a".to_vec(), vec![0, 0, 3])]);
+    }
+
+    #[test]
+    fn zero_rows_are_deleted_and_trailing_zeros_not_stored() {
+        assert!(matches!(
+            put_row(b"x".to_vec(), &[0, 0]).unwrap(),
+            Op::Del(_)
+        ));
+        let Op::Put(_, v) = put_row(b"x".to_vec(), &[4, 0, 0]).unwrap() else {
+            panic!("a put");
+        };
+        assert_eq!(decode_counts(b"x", &v).unwrap(), vec![4]);
+    }
+}
