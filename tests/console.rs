@@ -692,6 +692,39 @@ fn the_console_in_a_browser() {
         s.eval("document.getElementById('o-unit').value"),
         "140212101"
     );
+
+    // 统计: the county's figures by township, a click down to the
+    // township's items, and one more to an item's cases.
+    s.step("stats");
+    let since = {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        hallsync_model::Ts(secs as i64 - 60 * 86_400)
+            .date()
+            .to_string()
+    };
+    s.go(&format!("{cn_url}/stats?from={since}"));
+    let row = s.text("#stats tbody tr");
+    assert!(row.contains("样例镇便民服务中心"), "{row}");
+    let received = |sel: &str| s.text(&format!("{sel} td"));
+    let total = received("#stats tfoot tr");
+    assert!(total.parse::<u32>().unwrap() >= 16, "{total}");
+    assert_eq!(received("#stats tbody tr"), total);
+    assert!(s.text("main").contains("办结率"));
+    s.on("#stats-chart rect", "e => true");
+    s.shot("10c-county-stats");
+    s.press_to_next("#stats tbody a[href*='unit=140212101']");
+    assert_eq!(s.eval("document.getElementById('s-by').value"), "item");
+    assert!(s.text("#stats").contains("11140212MB1234567K500002"));
+    s.shot("10d-township-items");
+    s.press_to_next("#stats tbody a[href*='item=11140212MB1234567K500002']");
+    assert!(s.text("#cases").contains("申请人"), "{}", s.text("main"));
+    s.go(&format!("{cn_url}/stats?unit=12x"));
+    assert!(s.text(".refusal").contains("行政区划代码"));
+    s.go(&format!("{cn_url}/stats?unit=1403"));
+    assert!(s.text(".refusal").contains("不属于本中心"));
     s.go(&format!("{cn_url}/case?id=case:140212101:{number}"));
 
     s.step("order-issue");

@@ -435,10 +435,11 @@ impl Hall {
 
     fn stats_of_period(&self, q: &StatsQuery, now: Ts) -> Result<Stats, HallError> {
         if !self.node.region.contains(&q.unit) {
-            return Err(HallError::BadInput(format!(
-                "{} is not in this hall's subtree ({}): statistics cover the halls at or below it",
-                q.unit, self.node.region
-            )));
+            return Err(HallError::OutOfScope {
+                id: format!("the statistics of {}", q.unit),
+                region: self.node.region.to_string(),
+                why: "statistics cover the halls at or below this one",
+            });
         }
         let unit = q.unit.as_str();
         if !LEVELS.contains(&unit.len()) {

@@ -13,6 +13,7 @@ mod items;
 mod links;
 mod login;
 mod orders;
+mod stats;
 pub mod text;
 mod window;
 
@@ -66,6 +67,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/orders/reply", axum::routing::post(orders::reply))
         .route("/orders/close", axum::routing::post(orders::close))
         .route("/links", get(links::show))
+        .route("/stats", get(stats::show))
 }
 
 fn asset(kind: &'static str, body: &'static str) -> Response {
@@ -312,7 +314,8 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/cases", "办件", "2"),
     ("/items", "事项", "3"),
     ("/orders", "督办", "4"),
-    ("/links", "联网", "5"),
+    ("/stats", "统计", "5"),
+    ("/links", "联网", "6"),
 ];
 
 /// A page of the console: the hall, the sections, who is logged in (and
