@@ -287,6 +287,94 @@ fn working_day(dir: &Path) {
     assert_eq!(shown["schema"], "hallsync/case/1");
     assert_eq!(shown["number"], old_no.as_str());
     assert_eq!(shown["events"].as_object().unwrap().len(), 3);
+
+    // November's statistics, and the monthly report holding the same
+    // numbers: two received, one concluded (late), cards as the list had.
+    let stats = json(
+        dir,
+        &["stats", "--from", "2026-11-01", "--to", "2026-11-30"],
+    );
+    let total = &stats["total"];
+    assert_eq!(stats["to"], "2026-11-23", "no day after today");
+    assert_eq!(total["received"], 2);
+    assert_eq!(total["concluded"], 1);
+    assert_eq!(total["committed_cases"], 1);
+    assert_eq!(total["on_time"], 0);
+    assert_eq!(total["open"], 1);
+    assert_eq!(total["overdue"], 0);
+    assert!(
+        total["cards_total"]["yellow"].as_i64().unwrap() >= 1,
+        "{total}"
+    );
+    let by_day = json(dir, &["stats", "--from", "2026-11-01", "--by", "day"]);
+    let days: Vec<&str> = by_day["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        days.contains(&"2026-11-02") && days.contains(&"2026-11-13"),
+        "{days:?}"
+    );
+    let book = dir.join("monthly.xlsx");
+    ok(
+        dir,
+        &[
+            "report",
+            "monthly",
+            "--month",
+            "2026-11",
+            "-o",
+            book.to_str().unwrap(),
+        ],
+    );
+    use calamine::{Data, Reader};
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&book).unwrap();
+    let sheet = wb.worksheet_range("本级").unwrap();
+    let rows: Vec<Vec<Data>> = sheet.rows().map(|r| r.to_vec()).collect();
+    let heads: Vec<String> = rows[2].iter().map(|c| c.to_string()).collect();
+    let total_row = rows
+        .iter()
+        .find(|r| r[0] == "合计")
+        .expect("a total row");
+    let cell = |name: &str| -> f64 {
+        let col = heads.iter().position(|h| h == name).unwrap();
+        match &total_row[col] {
+            Data::Float(f) => *f,
+            Data::Int(i) => *i as f64,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    for (head, field) in [
+        ("收件", "received"),
+        ("办结", "concluded"),
+        ("在办", "open"),
+    ] {
+        assert_eq!(cell(head), total[field].as_f64().unwrap(), "{head}");
+    }
+    assert_eq!(
+        cell("黄牌"),
+        total["cards_total"]["yellow"].as_f64().unwrap()
+    );
+    assert!(wb.sheet_names().contains(&"按事项".to_string()));
+    let csv = dir.join("weekly.csv");
+    ok(
+        dir,
+        &[
+            "report",
+            "weekly",
+            "--week",
+            "2026-11-04",
+            "-o",
+            csv.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let total_line = text.lines().find(|l| l.starts_with("本级,合计,")).unwrap();
+    let fields: Vec<&str> = total_line.split(',').collect();
+    assert_eq!(fields[3..5], ["1", "1"], "{text}");
+    assert!(fails(dir, &["report", "monthly", "-o", "report.pdf"]).contains(".xlsx"));
 }
 
 #[test]

@@ -85,6 +85,10 @@ enum Command {
     /// speed-up rates, open and overdue cases, cards, orders, fees), with a
     /// breakdown by unit, item or day.
     Stats(crate::stats::StatsArgs),
+    /// Reports as .xlsx or CSV: the weekly progress report and the monthly
+    /// statistics.
+    #[command(subcommand)]
+    Report(crate::report::ReportCmd),
     /// The holiday calendar.
     #[command(subcommand)]
     Calendar(CalendarCmd),
@@ -237,6 +241,7 @@ pub fn run(args: Args) -> Result<()> {
         Command::Order(cmd) => crate::order::run(cmd, &ctx),
         Command::Warning(cmd) => crate::warning::run(cmd, &ctx),
         Command::Stats(args) => crate::stats::run(args, &ctx),
+        Command::Report(cmd) => crate::report::run(cmd, &ctx),
         Command::Calendar(cmd) => crate::calendar::run(cmd, &ctx),
         Command::Doc(cmd) => crate::doc::run(cmd, &ctx),
         Command::Operator(cmd) => crate::operator::run(cmd, &ctx),

@@ -13,6 +13,7 @@ mod operator;
 mod order;
 mod output;
 mod parse;
+mod report;
 mod run;
 mod stats;
 mod status;

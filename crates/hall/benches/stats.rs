@@ -108,10 +108,10 @@ fn case(i: usize) -> Case {
                 certificate: String::new(),
             },
         ));
-        if fate % 3 == 0 {
+        if fate.is_multiple_of(3) {
             events.push(ev(done.plus(3_600), EventKind::Published));
         }
-        if fate % 4 == 0 {
+        if fate.is_multiple_of(4) {
             let score = 3 + (fate % 3) as u8;
             events.push(ev(done.plus(7_200), EventKind::Rated { score }));
         }
