@@ -334,10 +334,7 @@ fn working_day(dir: &Path) {
     let sheet = wb.worksheet_range("本级").unwrap();
     let rows: Vec<Vec<Data>> = sheet.rows().map(|r| r.to_vec()).collect();
     let heads: Vec<String> = rows[2].iter().map(|c| c.to_string()).collect();
-    let total_row = rows
-        .iter()
-        .find(|r| r[0] == "合计")
-        .expect("a total row");
+    let total_row = rows.iter().find(|r| r[0] == "合计").expect("a total row");
     let cell = |name: &str| -> f64 {
         let col = heads.iter().position(|h| h == name).unwrap();
         match &total_row[col] {

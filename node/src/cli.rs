@@ -85,6 +85,13 @@ enum Command {
     /// speed-up rates, open and overdue cases, cards, orders, fees), with a
     /// breakdown by unit, item or day.
     Stats(crate::stats::StatsArgs),
+    /// The performance evaluation (绩效考评): the units one level down,
+    /// scored for a month and ranked, with the breakdown behind each score.
+    Evaluate(crate::stats::EvaluateArgs),
+    /// Supervision rules: the card thresholds and evaluation weights a hub
+    /// publishes for its subtree (a county may only tighten its city's).
+    #[command(subcommand)]
+    Rules(crate::rules::RulesCmd),
     /// Reports as .xlsx or CSV: the weekly progress report and the monthly
     /// statistics.
     #[command(subcommand)]
@@ -241,6 +248,8 @@ pub fn run(args: Args) -> Result<()> {
         Command::Order(cmd) => crate::order::run(cmd, &ctx),
         Command::Warning(cmd) => crate::warning::run(cmd, &ctx),
         Command::Stats(args) => crate::stats::run(args, &ctx),
+        Command::Evaluate(args) => crate::stats::evaluate(args, &ctx),
+        Command::Rules(cmd) => crate::rules::run(cmd, &ctx),
         Command::Report(cmd) => crate::report::run(cmd, &ctx),
         Command::Calendar(cmd) => crate::calendar::run(cmd, &ctx),
         Command::Doc(cmd) => crate::doc::run(cmd, &ctx),

@@ -14,6 +14,7 @@ mod order;
 mod output;
 mod parse;
 mod report;
+mod rules;
 mod run;
 mod stats;
 mod status;

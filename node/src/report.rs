@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::Datelike;
 use clap::Subcommand;
 use hallsync_api::ops::node::Status;
-use hallsync_api::ops::stats::{GetStats, StatsRow, StatsTable};
+use hallsync_api::ops::stats::{month_days, GetStats, StatsRow, StatsTable};
 use hallsync_model::time::parse_date;
 use hallsync_model::{RegionCode, Ts};
 use rust_xlsxwriter::{Chart, ChartType, Format, Workbook, Worksheet};
@@ -122,15 +122,11 @@ pub fn run(cmd: ReportCmd, ctx: &Ctx) -> Result<()> {
             unit,
             output,
         } => {
-            let first = match month {
-                Some(m) => parse_date(&format!("{}-01", m.trim()))
-                    .map_err(|_| anyhow!("--month: {m:?} is not a month; use YYYY-MM"))?,
-                None => {
-                    let this = today.with_day(1).unwrap_or(today);
-                    (this - chrono::Days::new(1)).with_day(1).unwrap_or(this)
-                }
-            };
-            let last = (first + chrono::Months::new(1)) - chrono::Days::new(1);
+            let month = month.unwrap_or_else(|| {
+                let last = today.with_day(1).unwrap_or(today) - chrono::Days::new(1);
+                format!("{}-{:02}", last.year(), last.month())
+            });
+            let (first, last) = month_days(&month).map_err(|e| anyhow!("--{}", e.message))?;
             ("monthly", unit, first, last, output)
         }
     };

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use hallsync_api::ops::stats::{GetStats, StatsRow, StatsTable};
+use hallsync_api::ops::stats::{Evaluation, GetEvaluation, GetStats, StatsRow, StatsTable};
 use hallsync_model::RegionCode;
 
 use crate::cli::Ctx;
@@ -120,4 +120,62 @@ fn print(s: &StatsTable) {
         rate(s.total.rates.speed_up_statutory),
         rate(s.total.rates.satisfaction)
     );
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The month, YYYY-MM (default: last month).
+    #[arg(long, value_name = "YYYY-MM")]
+    month: Option<String>,
+    /// The unit whose units are ranked (default: this node's).
+    #[arg(long, value_parser = parse::region, value_name = "REGION")]
+    unit: Option<RegionCode>,
+}
+
+pub fn evaluate(args: EvaluateArgs, ctx: &Ctx) -> Result<()> {
+    let target = ctx.target()?;
+    let op = GetEvaluation {
+        unit: args.unit,
+        month: args.month,
+    };
+    ctx.out.show(&target.call(op, ctx.now)?, print_evaluation)
+}
+
+fn print_evaluation(e: &Evaluation) {
+    say!(
+        "performance evaluation of the units of {} for {} (as of {})",
+        e.unit,
+        e.month,
+        e.now
+    );
+    let mut heads = vec!["rank", "unit", "score"];
+    let parts: Vec<String> = e
+        .rows
+        .first()
+        .map(|r| {
+            r.score
+                .parts
+                .iter()
+                .map(|p| format!("{} /{}", p.name, p.weight))
+                .collect()
+        })
+        .unwrap_or_default();
+    heads.extend(parts.iter().map(String::as_str));
+    heads.push("accepted");
+    let mut t = table(&heads);
+    for r in &e.rows {
+        let mut row = vec![
+            r.rank.to_string(),
+            r.key.clone(),
+            format!("{:.1}", r.score.total),
+        ];
+        row.extend(r.score.parts.iter().map(|p| match p.measure {
+            Some(m) => format!("{:.1} ({:.0}%)", p.points, m * 100.0),
+            None => format!("{:.1} (no data)", p.points),
+        }));
+        row.push(r.stats.accepted.to_string());
+        t.add_row(row);
+    }
+    say!("{t}");
+    say!("a part with nothing to measure (no cases concluded, no ratings, no orders) earns its full points");
 }

@@ -115,7 +115,7 @@ impl Hall {
         }
         self.persist_all(&mut guards)?;
         drop(guards);
-        let cases_reindexed = self.calendar_changed(now)?;
+        let cases_reindexed = self.standards_changed(now)?;
         Ok(CalendarImport {
             years: by_year.iter().map(|(y, d)| (*y, d.len())).collect(),
             cases_reindexed,
@@ -124,10 +124,14 @@ impl Hall {
 }
 
 impl Hall {
-    /// After a calendar document changed: forget the cached calendar and
-    /// recompute the due times of open cases. Returns how many changed.
-    pub(crate) fn calendar_changed(&self, now: Ts) -> Result<usize, HallError> {
+    /// After a calendar or rules document changed: forget the cached
+    /// calendar and rules, recompute the due times of open cases and the
+    /// statistics of every case. Returns how many open cases there are.
+    pub(crate) fn standards_changed(&self, now: Ts) -> Result<usize, HallError> {
         if let Ok(mut slot) = self.calendar.write() {
+            *slot = None;
+        }
+        if let Ok(mut slot) = self.rules.write() {
             *slot = None;
         }
         self.reindex_open_cases(now)

@@ -66,7 +66,7 @@ impl Hall {
             _ => None,
         };
         let facts = self.facts_of(&merged.record, &cal)?;
-        let is_cal = matches!(merged.record, Record::Calendar(_));
+        let is_cal = matches!(merged.record, Record::Calendar(_) | Record::Rules(_));
         let is_node = matches!(merged.record, Record::Node(_));
         l.doc = merged.doc;
         l.record = Some(merged.record);
@@ -81,7 +81,7 @@ impl Hall {
             self.registry_written();
         }
         if is_cal {
-            self.calendar_changed(now)?;
+            self.standards_changed(now)?;
         }
         Ok(id)
     }

@@ -14,6 +14,7 @@ pub mod operators;
 mod orders;
 mod registry;
 mod replica;
+mod rules;
 mod stats;
 mod warnings;
 
@@ -212,6 +213,7 @@ pub struct Hall {
     actor: automerge::ActorId,
     store: Store,
     calendar: RwLock<Option<Arc<Calendar>>>,
+    rules: RwLock<Option<Arc<Vec<hallsync_model::rules::Rules>>>>,
     crl_check: OnceLock<registry::CrlChecker>,
     registry_writes: AtomicU64,
 }
@@ -301,6 +303,7 @@ impl Hall {
             actor,
             store,
             calendar: RwLock::new(None),
+            rules: RwLock::new(None),
             crl_check: OnceLock::new(),
             registry_writes: AtomicU64::new(0),
         };

@@ -66,6 +66,9 @@ impl Hall {
         let (_, record) = schema::read_record(&doc, Some(id))
             .map_err(|e| format!("{id} would not be a valid record: {e}"))?;
         self.check_registry_record(&record)?;
+        if let Record::Rules(r) = &record {
+            self.check_received_rules(r)?;
+        }
         doc.commit();
         Ok(Merged { doc, record })
     }
@@ -365,7 +368,7 @@ impl Replica for HallReplica<'_> {
                 }
                 Err(e @ ApplyError::Local(_)) => return Err(e),
             };
-            calendar_changed |= matches!(p.merged.record, Record::Calendar(_));
+            calendar_changed |= matches!(p.merged.record, Record::Calendar(_) | Record::Rules(_));
             registry_changed |= matches!(p.merged.record, Record::Node(_));
             match p.saved_form {
                 Some(bytes) => guard.adopt(p.merged.doc, bytes),
@@ -413,7 +416,7 @@ impl Replica for HallReplica<'_> {
             hall.registry_written();
         }
         if calendar_changed {
-            hall.calendar_changed(self.now)
+            hall.standards_changed(self.now)
                 .map_err(|e| ApplyError::Local(e.to_string()))?;
         }
         Ok(refused)

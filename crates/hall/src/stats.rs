@@ -137,13 +137,8 @@ impl Hall {
         };
         let at = view.last_event_at.unwrap_or(Ts(0));
         let clock = case.clock(view, cal, at);
-        encode(&stats::case_facts(
-            header,
-            view,
-            &clock,
-            cal,
-            &self.thresholds(),
-        ))
+        let thresholds = self.thresholds_for(&header.region)?;
+        encode(&stats::case_facts(header, view, &clock, cal, &thresholds))
     }
 
     /// The statistics facts of an order.

@@ -6,6 +6,7 @@ use std::cmp::Reverse;
 
 use hallsync_model::cards::{self, CaseCard, Thresholds};
 use hallsync_model::order::{Card, Rule};
+use hallsync_model::rules;
 use hallsync_model::{DocId, NodeId, RegionCode, Ts};
 use serde::{Deserialize, Serialize};
 
@@ -53,11 +54,6 @@ pub struct WarningPage {
 }
 
 impl Hall {
-    /// The thresholds the cards are derived under: DOMAIN §5's.
-    pub fn thresholds(&self) -> Thresholds {
-        Thresholds::default()
-    }
-
     /// The cards a listed case holds at `now`.
     pub fn case_cards(&self, row: &CaseRow, now: Ts) -> Result<Vec<CaseCard>, HallError> {
         let cal = self.calendar()?;
@@ -66,7 +62,7 @@ impl Hall {
             &row.view,
             &row.clock,
             &cal,
-            &self.thresholds(),
+            &self.thresholds_for(&row.header.region)?,
             now,
         ))
     }
@@ -81,7 +77,8 @@ impl Hall {
         limit: usize,
     ) -> Result<WarningPage, HallError> {
         let cal = self.calendar()?;
-        let thresholds = self.thresholds();
+        let held = self.rules_held()?;
+        let mut in_force: Vec<(RegionCode, Thresholds)> = Vec::new();
         let cases = CaseFilter {
             include_closed: true,
             unit: filter.unit.clone(),
@@ -92,6 +89,15 @@ impl Hall {
         // is read, unless those are asked for too.
         let worth = |header: &_, view: &_| filter.ended || cards::may_stand(header, view);
         self.each_listed_case(&cases, now, worth, |row| {
+            let region = &row.header.region;
+            let thresholds = match in_force.iter().find(|(r, _)| r == region) {
+                Some((_, t)) => t.clone(),
+                None => {
+                    let t = rules::in_force(held.iter().filter(|r| r.region.contains(region)));
+                    in_force.push((region.clone(), t.clone()));
+                    t
+                }
+            };
             for card in
                 cards::case_cards(&row.header, &row.view, &row.clock, &cal, &thresholds, now)
             {

@@ -687,7 +687,13 @@ fn recount(hall: &Hall, q: &hallsync_hall::StatsQuery, now: Ts) -> hallsync_mode
         };
         let last = c.view.last_event_at.unwrap();
         let clock = case.clock(&c.view, &cal, last);
-        let f = case_facts(&c.header, &c.view, &clock, &cal, &hall.thresholds());
+        let f = case_facts(
+            &c.header,
+            &c.view,
+            &clock,
+            &cal,
+            &hall.thresholds_for(&c.header.region).unwrap(),
+        );
         for (day, counts) in &f.days {
             if (from..=to).contains(day) {
                 for (counter, n) in counts {
@@ -827,4 +833,108 @@ fn statistics_equal_a_recount_and_the_county_counts_what_the_township_counts() {
         ..q
     };
     assert!(county.stats(&outside, now()).is_err());
+}
+
+#[test]
+fn a_countys_rules_reach_its_township_and_no_one_loosens_the_citys() {
+    use hallsync_model::rules::{Rules, RULES_KEY};
+    use hallsync_model::{DocId, DocKind, Level, NodeId, RegionCode};
+    let (dirs, town, county) = town_and_county_with_a_case();
+    let by = "县监察室";
+    let tighter = [
+        ("delivery".to_string(), "1d".to_string()),
+        ("time_limit_notice".to_string(), "4wd".to_string()),
+    ];
+    county.set_rules_draft(&tighter, None, by, now()).unwrap();
+    let published = county.publish_rules(by, now()).unwrap();
+    assert_eq!(published.version, 1);
+    sync(&town, &county).unwrap();
+    let here = town.node().region.clone();
+    let at_town = town.thresholds_for(&here).unwrap();
+    assert_eq!(at_town.delivery.to_string(), "1d");
+    assert_eq!(at_town.time_limit_notice.to_string(), "4wd");
+    assert_eq!(at_town, county.thresholds_for(&here).unwrap());
+    assert_eq!(town.rules_chain().unwrap(), vec![published.clone()]);
+    // The statistics at both levels were derived under the same rules.
+    town.store().verify_tallies().unwrap();
+    let q = hallsync_hall::StatsQuery {
+        unit: here.clone(),
+        from: Ts::parse("2026-03-01").unwrap(),
+        to: now(),
+        by: hallsync_hall::StatsBy::Day,
+    };
+    assert_eq!(
+        town.stats(&q, now()).unwrap(),
+        county.stats(&q, now()).unwrap()
+    );
+    // The tightened notice stands four working days before the due time
+    // (24 March), where DOMAIN §5's two would not yet raise it.
+    let thursday = Ts::parse("2026-03-19 10:00").unwrap();
+    let cards = town
+        .warnings(&hallsync_hall::WarningFilter::default(), thursday, 0, 10)
+        .unwrap();
+    assert!(
+        cards.rows.iter().any(|w| w.number == "T1-1"
+            && w.card.rule == hallsync_model::order::Rule::CaseTimeLimit
+            && w.card.card == hallsync_model::order::Card::Notice),
+        "{cards:?}"
+    );
+    assert_eq!(
+        cards,
+        county
+            .warnings(&hallsync_hall::WarningFilter::default(), thursday, 0, 10)
+            .unwrap()
+    );
+    // A township publishes none.
+    let e = town
+        .set_rules_draft(&tighter, None, "镇", now())
+        .unwrap_err();
+    assert!(e.to_string().contains("city or a county hub"), "{e}");
+
+    // A city above: its rules hold, and the county may only tighten them.
+    let city_dir = tempfile::tempdir().unwrap();
+    let city = Hall::init(
+        city_dir.path(),
+        NodeId::parse("city-02").unwrap(),
+        "样例市政务服务中心",
+        RegionCode::parse("1402").unwrap(),
+        Level::City,
+        hallsync_store::StoreOptions::default(),
+    )
+    .unwrap();
+    let city_rules = [("delivery".to_string(), "2d".to_string())];
+    city.set_rules_draft(&city_rules, None, "市监察室", now())
+        .unwrap();
+    city.publish_rules("市监察室", now()).unwrap();
+    sync(&county, &city).unwrap();
+    let loose = [("delivery".to_string(), "3d".to_string())];
+    let e = county.set_rules_draft(&loose, None, by, now()).unwrap_err();
+    assert!(e.to_string().contains("looser"), "{e}");
+    // Crafted with the automerge crate and carried to the city: refused,
+    // nothing stored.
+    let id = DocId::new(
+        DocKind::Rules,
+        &RegionCode::parse("140212").unwrap(),
+        RULES_KEY,
+    )
+    .unwrap();
+    let mut crafted = published.clone();
+    crafted.version = 2;
+    crafted.thresholds.delivery = hallsync_model::TimeLimit::parse("3d").unwrap();
+    let held = county.store().save(&id).unwrap().unwrap();
+    let mut doc = automerge::AutoCommit::load(&held).unwrap();
+    hallsync_model::schema::write_rules(&mut doc, &id, &crafted).unwrap();
+    let before = city.store().durable_seq();
+    let e = city.import_doc(&doc.save(), now()).unwrap_err();
+    assert!(e.to_string().contains("looser"), "{e}");
+    assert_eq!(city.store().durable_seq(), before);
+    // Rules under a township's region are no rules at all.
+    let mut township_rules: Rules = published.clone();
+    township_rules.region = here.clone();
+    let id = DocId::new(DocKind::Rules, &here, RULES_KEY).unwrap();
+    let mut doc = automerge::AutoCommit::new();
+    hallsync_model::schema::write_rules(&mut doc, &id, &township_rules).unwrap();
+    let e = county.import_doc(&doc.save(), now()).unwrap_err();
+    assert!(e.to_string().contains("city or a county"), "{e}");
+    drop(dirs);
 }

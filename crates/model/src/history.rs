@@ -18,7 +18,9 @@ use automerge::{AutoCommit, ObjType, ReadDoc, ROOT};
 use serde_json::Value;
 
 use crate::ids::LogId;
-use crate::schema::{CAL_SCHEMA, CASE_SCHEMA, ITEM_SCHEMA, NODE_SCHEMA, ORDER_SCHEMA};
+use crate::schema::{
+    CAL_SCHEMA, CASE_SCHEMA, ITEM_SCHEMA, NODE_SCHEMA, ORDER_SCHEMA, RULES_SCHEMA,
+};
 
 /// What the schema lets a later change do to one field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,7 @@ enum Kind {
     Item,
     Calendar,
     Registry,
+    Rules,
 }
 
 impl Kind {
@@ -54,6 +57,7 @@ impl Kind {
             ITEM_SCHEMA => Kind::Item,
             CAL_SCHEMA => Kind::Calendar,
             NODE_SCHEMA => Kind::Registry,
+            RULES_SCHEMA => Kind::Rules,
             _ => return None,
         })
     }
@@ -77,6 +81,11 @@ impl Kind {
                 "schema" | "id" | "node" | "region" => Rule::Same,
                 _ => Rule::Free,
             },
+            Kind::Rules => match top {
+                "schema" | "id" | "region" => Rule::Same,
+                "version" => Rule::Version,
+                _ => Rule::Free,
+            },
         }
     }
 
@@ -87,6 +96,7 @@ impl Kind {
             Kind::Item => "an item's review records are written once",
             Kind::Calendar => "a calendar keeps its identity",
             Kind::Registry => "a registry entry keeps its identity",
+            Kind::Rules => "rules keep their hub, and each publication raises their version",
         }
     }
 }

@@ -289,6 +289,8 @@ pub enum DocKind {
     Node,
     /// A supervision order (督办), filed under the supervised hall's region.
     Order,
+    /// A hub's supervision rules (thresholds and evaluation weights).
+    Rules,
 }
 
 impl DocKind {
@@ -300,6 +302,7 @@ impl DocKind {
             DocKind::Cal => "cal",
             DocKind::Node => "node",
             DocKind::Order => "order",
+            DocKind::Rules => "rules",
         }
     }
 
@@ -310,6 +313,7 @@ impl DocKind {
             "cal" => Some(DocKind::Cal),
             "node" => Some(DocKind::Node),
             "order" => Some(DocKind::Order),
+            "rules" => Some(DocKind::Rules),
             _ => None,
         }
     }

@@ -23,6 +23,7 @@ use crate::order::{
     Card, Order, OrderAction, OrderError, OrderEvent, OrderHeader, Resolution, Rule, MAX_EVENTS,
 };
 use crate::registry::{CrlCopy, RegistryEntry, MAX_CRL_BYTES};
+use crate::rules::{set_threshold, threshold_names, threshold_values, Rules};
 use crate::time::{parse_date, Ts};
 use crate::valid::{self, Invalid};
 
@@ -36,6 +37,8 @@ pub const CAL_SCHEMA: &str = "hallsync/cal/1";
 pub const NODE_SCHEMA: &str = "hallsync/node/1";
 /// Schema tag of supervision orders.
 pub const ORDER_SCHEMA: &str = "hallsync/order/1";
+/// Schema tag of a hub's supervision rules.
+pub const RULES_SCHEMA: &str = "hallsync/rules/1";
 
 pub use crate::valid::{MAX_ENTRIES, MAX_STR};
 
@@ -118,6 +121,8 @@ pub enum Record {
     Node(RegistryEntry),
     /// A supervision order.
     Order(Order),
+    /// A hub's supervision rules.
+    Rules(Rules),
 }
 
 impl Record {
@@ -132,6 +137,7 @@ impl Record {
             Record::Node(e) => e
                 .validate()
                 .map_err(|(path, reason)| Invalid::new(path, reason)),
+            Record::Rules(r) => r.validate(),
             Record::Order(o) => o.validate().map_err(|e| match e {
                 OrderError::Invalid { field, reason } => Invalid::new(field, reason),
                 other => Invalid::new("", other.to_string()),
@@ -510,6 +516,42 @@ pub fn write_registry_entry<T: Transactable>(
     ];
     for (key, value) in fields {
         put_changed(doc, key, value)?;
+    }
+    Ok(())
+}
+
+/// Writes a hub's rules, replacing what they held.
+pub fn write_rules<T: Transactable>(
+    doc: &mut T,
+    id: &DocId,
+    r: &Rules,
+) -> Result<(), AutomergeError> {
+    let s = |v: &str| ScalarValue::Str(v.into());
+    let fields = [
+        ("schema", s(RULES_SCHEMA)),
+        ("id", s(id.as_str())),
+        ("region", s(r.region.as_str())),
+        ("version", ScalarValue::Uint(u64::from(r.version))),
+        ("published_at", ts(r.published_at)),
+        ("published_by", s(&r.published_by)),
+    ];
+    for (key, value) in fields {
+        put_changed(doc, key, value)?;
+    }
+    let t = doc.put_object(ROOT, "thresholds", ObjType::Map)?;
+    for (name, value) in threshold_values(&r.thresholds) {
+        doc.put(&t, name, value)?;
+    }
+    let w = doc.put_object(ROOT, "weights", ObjType::Map)?;
+    let weights = &r.weights;
+    for (name, value) in [
+        ("on_time", weights.on_time),
+        ("speed_up", weights.speed_up),
+        ("satisfaction", weights.satisfaction),
+        ("cards", weights.cards),
+        ("orders", weights.orders),
+    ] {
+        doc.put(&w, name, ScalarValue::Uint(u64::from(value)))?;
     }
     Ok(())
 }
@@ -975,6 +1017,39 @@ fn read_calendar_root(root: &Obj<'_>, id: &DocId) -> Result<CalendarYear, Schema
     })
 }
 
+fn read_rules_root(root: &Obj<'_>, id: &DocId) -> Result<Rules, SchemaError> {
+    let region = root.parsed("region", |s| RegionCode::parse(s).ok())?;
+    if region != *id.region() || id.key() != crate::rules::RULES_KEY {
+        return Err(root.err("region", format!("region/key do not match the id {id}")));
+    }
+    let t = root.map("thresholds")?;
+    let mut thresholds = crate::cards::Thresholds::default();
+    for name in threshold_names() {
+        let value = match t.get(name) {
+            Some(hydrate::Value::Scalar(ScalarValue::Str(v))) => v.to_string(),
+            Some(_) => return Err(t.err(name, "is not a string")),
+            None => return Err(t.err(name, "is missing")),
+        };
+        set_threshold(&mut thresholds, name, &value).map_err(|e| t.err(name, e))?;
+    }
+    let w = root.map("weights")?;
+    let weights = crate::evaluation::Weights {
+        on_time: w.small("on_time")?,
+        speed_up: w.small("speed_up")?,
+        satisfaction: w.small("satisfaction")?,
+        cards: w.small("cards")?,
+        orders: w.small("orders")?,
+    };
+    Ok(Rules {
+        region,
+        version: root.small("version")?,
+        published_at: root.ts("published_at")?,
+        published_by: root.str("published_by")?,
+        thresholds,
+        weights,
+    })
+}
+
 fn read_registry_root(root: &Obj<'_>, id: &DocId) -> Result<RegistryEntry, SchemaError> {
     let region = root.parsed("region", |s| RegionCode::parse(s).ok())?;
     let node = root.node("node")?;
@@ -1136,6 +1211,7 @@ pub fn read_record(
         CAL_SCHEMA => (DocKind::Cal, check_id(&root, DocKind::Cal, expected)?),
         NODE_SCHEMA => (DocKind::Node, check_id(&root, DocKind::Node, expected)?),
         ORDER_SCHEMA => (DocKind::Order, check_id(&root, DocKind::Order, expected)?),
+        RULES_SCHEMA => (DocKind::Rules, check_id(&root, DocKind::Rules, expected)?),
         other => {
             return Err(SchemaError::Foreign(format!(
                 "unknown schema {:?}",
@@ -1149,6 +1225,7 @@ pub fn read_record(
         DocKind::Cal => Record::Calendar(read_calendar_root(&root, &id)?),
         DocKind::Node => Record::Node(read_registry_root(&root, &id)?),
         DocKind::Order => Record::Order(read_order_root(&root, &id)?),
+        DocKind::Rules => Record::Rules(read_rules_root(&root, &id)?),
     };
     record.validate()?;
     Ok((id, record))

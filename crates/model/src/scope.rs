@@ -4,7 +4,8 @@
 //! A node at region R may hold:
 //! - every record of R's subtree (its own and, at a hub, its children's,
 //!   for supervision);
-//! - the catalogue items, calendars and registry entries of R's ancestors
+//! - the catalogue items, calendars, supervision rules and registry
+//!   entries of R's ancestors
 //!   (the standards that come down, and the hubs above it).
 //!
 //! Nothing else: never a sibling's cases, nor a sibling's catalogue.
@@ -34,7 +35,7 @@ impl OutOfScope {
                 "it belongs to a region outside the node's subtree and its ancestors"
             }
             OutOfScope::NotShared => {
-                "only catalogue items, calendars and registry entries come down from higher levels"
+                "only catalogue items, calendars, supervision rules and registry entries come down from higher levels"
             }
         }
     }
@@ -46,7 +47,10 @@ pub fn check(region: &RegionCode, id: &DocId) -> Result<(), OutOfScope> {
         Ok(())
     } else if !id.region().is_ancestor_of(region) {
         Err(OutOfScope::Unrelated)
-    } else if matches!(id.kind(), DocKind::Item | DocKind::Cal | DocKind::Node) {
+    } else if matches!(
+        id.kind(),
+        DocKind::Item | DocKind::Cal | DocKind::Node | DocKind::Rules
+    ) {
         Ok(())
     } else {
         Err(OutOfScope::NotShared)

@@ -11,7 +11,9 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use hallsync_api::ops::{calendar, cases, docs, items, node, operators, orders, stats, warnings};
+use hallsync_api::ops::{
+    calendar, cases, docs, items, node, operators, orders, rules, stats, warnings,
+};
 use hallsync_api::{ApiError, Caller, Op, PREFIX};
 use hallsync_model::Ts;
 use serde::Deserialize;
@@ -230,6 +232,10 @@ pub fn routes() -> Router<Arc<App>> {
         route::<cases::RecordEvent>(),
         route::<warnings::ListWarnings>(),
         route::<stats::GetStats>(),
+        route::<stats::GetEvaluation>(),
+        route::<rules::ShowRules>(),
+        route::<rules::SetRules>(),
+        route::<rules::PublishRules>(),
         route::<orders::ListOrders>(),
         route::<orders::ShowOrder>(),
         route::<orders::IssueOrder>(),

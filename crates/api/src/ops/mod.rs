@@ -8,6 +8,7 @@ pub mod items;
 pub mod node;
 pub mod operators;
 pub mod orders;
+pub mod rules;
 pub mod stats;
 pub mod warnings;
 

@@ -2,6 +2,7 @@
 
 use chrono::Datelike;
 use hallsync_hall::{Stats, StatsBy, StatsLine, StatsQuery};
+use hallsync_model::evaluation::{rank, score, Score, Weights};
 use hallsync_model::order::{Card, Rule};
 use hallsync_model::stats::{ix, Row};
 use hallsync_model::time::parse_date;
@@ -229,6 +230,113 @@ impl Op for GetStats {
             now,
             total: StatsRow::of(&s.total),
             rows: s.rows.iter().map(StatsRow::of).collect(),
+        })
+    }
+}
+
+/// The performance evaluation (绩效考评) of the units one level below a
+/// unit for a month: `GET /api/v1/evaluation`. By default the node's own
+/// region and last month.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetEvaluation {
+    /// The unit whose units are ranked (default: this node's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<RegionCode>,
+    /// The month, `YYYY-MM` (default: last month).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
+}
+
+/// One unit's place in an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ranked {
+    /// 1 for the best; equal scores share a rank.
+    pub rank: usize,
+    /// The unit (region code).
+    pub key: String,
+    /// Its score and the breakdown behind it.
+    pub score: Score,
+    /// The statistics it was scored on.
+    pub stats: StatsRow,
+}
+
+/// An evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The unit whose units are ranked.
+    pub unit: RegionCode,
+    /// The month (`YYYY-MM`).
+    pub month: String,
+    /// The weights in force.
+    pub weights: Weights,
+    /// The time the figures are as of.
+    pub now: Ts,
+    /// The units, best first.
+    pub rows: Vec<Ranked>,
+}
+
+/// The first and last day of a month typed `YYYY-MM`.
+pub fn month_days(month: &str) -> Result<(chrono::NaiveDate, chrono::NaiveDate), ApiError> {
+    let first = parse_date(&format!("{}-01", month.trim())).map_err(|_| {
+        ApiError::bad_request(format!("month: {month:?} is not a month; use YYYY-MM"))
+    })?;
+    let last = (first + chrono::Months::new(1)) - chrono::Days::new(1);
+    Ok((first, last))
+}
+
+impl Op for GetEvaluation {
+    type Out = Evaluation;
+    const PATH: &'static str = "/evaluation";
+    const WRITE: bool = false;
+    fn role(&self) -> Option<hallsync_hall::operators::Role> {
+        None
+    }
+    fn run(self, svc: &Service, _: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        let today = now.date();
+        let month = match self.month {
+            Some(m) => m.trim().to_string(),
+            None => {
+                let this = today - chrono::Days::new(u64::from(today.day0()));
+                let last = this - chrono::Days::new(1);
+                format!("{}-{:02}", last.year(), last.month())
+            }
+        };
+        let (first, last) = month_days(&month)?;
+        let q = StatsQuery {
+            unit: self
+                .unit
+                .unwrap_or_else(|| svc.hall().node().region.clone()),
+            from: Ts::start_of(first),
+            to: Ts::start_of(last),
+            by: StatsBy::Unit,
+        };
+        let s = svc.hall().stats(&q, now)?;
+        let weights = svc.hall().weights_for(&q.unit)?;
+        let scored: Vec<(String, Score, &StatsLine)> = s
+            .rows
+            .iter()
+            .map(|l| (l.key.clone(), score(&l.counts, &weights), l))
+            .collect();
+        let keyed: Vec<(&str, f64)> = scored
+            .iter()
+            .map(|(k, s, _)| (k.as_str(), s.total))
+            .collect();
+        let rows = rank(&keyed)
+            .into_iter()
+            .map(|(rank, i)| Ranked {
+                rank,
+                key: scored[i].0.clone(),
+                score: scored[i].1.clone(),
+                stats: StatsRow::of(scored[i].2),
+            })
+            .collect();
+        Ok(Evaluation {
+            unit: s.unit,
+            month,
+            weights,
+            now,
+            rows,
         })
     }
 }

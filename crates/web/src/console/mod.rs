@@ -68,6 +68,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/orders/close", axum::routing::post(orders::close))
         .route("/links", get(links::show))
         .route("/stats", get(stats::show))
+        .route("/evaluation", get(stats::evaluation))
 }
 
 fn asset(kind: &'static str, body: &'static str) -> Response {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use hallsync_api::ops::stats::{GetStats, StatsRow, StatsTable};
+use hallsync_api::ops::stats::{Evaluation, GetEvaluation, GetStats, StatsRow, StatsTable};
 use hallsync_model::RegionCode;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -230,6 +230,9 @@ fn table(t: &StatsTable, names: &BTreeMap<String, String>) -> Markup {
                 }
             }
         }
+        @if t.by == "unit" && !t.rows.is_empty() {
+            p { a #to-evaluation href=(url("/evaluation", &[("unit", t.unit.as_str())])) { "绩效考评排名（上月）" } }
+        }
         p.muted {
             "办结率 " (pct(t.total.rates.conclusion))
             "，法定时限提速率 " (pct(t.total.rates.speed_up_statutory))
@@ -296,6 +299,122 @@ fn chart(t: &StatsTable, names: &BTreeMap<String, String>) -> Markup {
                 span.swatch.received {} "收件 "
                 span.swatch.concluded {} "办结"
             }
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AskMonth {
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    month: String,
+}
+
+/// The Chinese names of a score's parts.
+fn part_name(name: &str) -> &'static str {
+    match name {
+        "on_time" => "按时办结",
+        "speed_up" => "提速",
+        "satisfaction" => "满意度",
+        "cards" => "无亮牌",
+        "orders" => "督办按时反馈",
+        _ => "其他",
+    }
+}
+
+/// `GET /evaluation`: the units one level down, scored for a month.
+pub(crate) async fn evaluation(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(ask): Query<AskMonth>,
+) -> Response {
+    let ctx = match session(&app, &headers, &uri, None).await {
+        Ok(ctx) => ctx,
+        Err(resp) => return resp,
+    };
+    let month = Some(Ask::clean(&ask.month, 7)).filter(|m| !m.is_empty());
+    let op = GetEvaluation {
+        unit: RegionCode::parse(ask.unit.trim()).ok(),
+        month,
+    };
+    let result = ctx.run(op).await;
+    let names = unit_names(&ctx).await;
+    let (status, shown) = match &result {
+        Ok(e) => (StatusCode::OK, ranking(e, &names)),
+        Err(e) => (status_of(e), refusal(&Refusal::of(e, None))),
+    };
+    let (unit, month) = match &result {
+        Ok(e) => (e.unit.to_string(), e.month.clone()),
+        Err(_) => (Ask::clean(&ask.unit, 12), Ask::clean(&ask.month, 7)),
+    };
+    let body = html! {
+        form.filters method="get" action="/evaluation" {
+            label for="e-unit" { "单位（行政区划代码）" }
+            input #e-unit type="text" name="unit" maxlength="12" inputmode="numeric" value=(unit);
+            label for="e-month" { "月份" }
+            input #e-month type="month" name="month" value=(month);
+            button type="submit" { "考评" }
+        }
+        (shown)
+    };
+    page(&ctx, status, "/stats", "绩效考评", body)
+}
+
+fn ranking(e: &Evaluation, names: &BTreeMap<String, String>) -> Markup {
+    let parts: Vec<(String, u32)> = e
+        .rows
+        .first()
+        .map(|r| {
+            r.score
+                .parts
+                .iter()
+                .map(|p| (p.name.clone(), p.weight))
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        p #evaluation-scope {
+            (names.get(e.unit.as_str()).cloned().unwrap_or_else(|| e.unit.to_string()))
+            " " span.muted.code { (e.unit.as_str()) } "，" (e.month) " 月度考评（截至 " (e.now.to_string()) "）"
+        }
+        @if e.rows.is_empty() {
+            p.muted { "该月没有可考评的单位。" }
+        } @else {
+            table.list #ranking {
+                thead {
+                    tr {
+                        th scope="col" { "名次" }
+                        th scope="col" { "单位" }
+                        th scope="col" { "得分" }
+                        @for (name, weight) in &parts {
+                            th scope="col" { (part_name(name)) "（" (weight) "分）" }
+                        }
+                        th scope="col" { "受理" }
+                    }
+                }
+                tbody {
+                    @for r in &e.rows {
+                        tr {
+                            td.num { (r.rank) }
+                            th scope="row" {
+                                @if r.key == e.unit.as_str() { "本级" } @else if let Some(n) = names.get(&r.key) { (n) } @else { (r.key) }
+                                " " span.muted.code { (r.key) }
+                            }
+                            td.num { strong { (format!("{:.1}", r.score.total)) } }
+                            @for p in &r.score.parts {
+                                td.num title=(p.measure.map_or_else(|| "无数据，计满分".to_string(), |m| format!("{:.1}%", m * 100.0))) {
+                                    (format!("{:.1}", p.points))
+                                    @if p.measure.is_none() { span.muted { "*" } }
+                                }
+                            }
+                            td.num { (r.stats.accepted) }
+                        }
+                    }
+                }
+            }
+            p.muted { "* 该项当月无数据（无承诺件办结、无评价或无督办），计满分。各项得分 = 分值 × 比率；无亮牌项每张黄牌按一件、红牌按两件扣减。" }
         }
     }
 }

@@ -1,0 +1,361 @@
+//! The supervision rules a hub publishes for its subtree (DOMAIN §5): the
+//! thresholds cards are raised at and the weights of the monthly
+//! evaluation. A city's rules hold for every hall below it; a county may
+//! tighten a threshold for its own subtree, never loosen it. The rules in
+//! force for a case are the strictest of every record published at or
+//! above its hall's region, so every level holding the same records
+//! raises the same cards for it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cards::Thresholds;
+use crate::clock::{LimitUnit, TimeLimit};
+use crate::evaluation::Weights;
+use crate::ids::RegionCode;
+use crate::time::Ts;
+use crate::valid::{self, Invalid};
+
+/// The key every rules document has (`rules:REGION:supervision`).
+pub const RULES_KEY: &str = "supervision";
+
+/// One hub's published rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rules {
+    /// The hub's region: the rules hold for its subtree.
+    pub region: RegionCode,
+    /// Raised at each publication.
+    pub version: u32,
+    /// When published.
+    pub published_at: Ts,
+    /// Who published them.
+    pub published_by: String,
+    /// The thresholds.
+    pub thresholds: Thresholds,
+    /// The evaluation's weights.
+    pub weights: Weights,
+}
+
+/// Which way a threshold is stricter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stricter {
+    /// A longer lead (a notice before a due time) warns earlier.
+    Longer,
+    /// A shorter wait raises the card sooner.
+    Shorter,
+}
+
+/// A threshold's name (as typed and stored), how it is stricter, and how
+/// to reach it.
+type Field = (
+    &'static str,
+    Stricter,
+    fn(&Thresholds) -> TimeLimit,
+    fn(&mut Thresholds) -> &mut TimeLimit,
+);
+
+/// The time thresholds, by name.
+const FIELDS: &[Field] = &[
+    (
+        "time_limit_notice",
+        Stricter::Longer,
+        |t| t.time_limit_notice,
+        |t| &mut t.time_limit_notice,
+    ),
+    (
+        "special_notice",
+        Stricter::Longer,
+        |t| t.special_notice,
+        |t| &mut t.special_notice,
+    ),
+    (
+        "special_red_over",
+        Stricter::Shorter,
+        |t| t.special_red_over,
+        |t| &mut t.special_red_over,
+    ),
+    (
+        "online_notice",
+        Stricter::Shorter,
+        |t| t.online_decision[0],
+        |t| &mut t.online_decision[0],
+    ),
+    (
+        "online_yellow",
+        Stricter::Shorter,
+        |t| t.online_decision[1],
+        |t| &mut t.online_decision[1],
+    ),
+    (
+        "online_red",
+        Stricter::Shorter,
+        |t| t.online_decision[2],
+        |t| &mut t.online_decision[2],
+    ),
+    (
+        "decision_silence",
+        Stricter::Shorter,
+        |t| t.decision_silence,
+        |t| &mut t.decision_silence,
+    ),
+    (
+        "delivery",
+        Stricter::Shorter,
+        |t| t.delivery,
+        |t| &mut t.delivery,
+    ),
+];
+
+/// The names of the time thresholds, and `disclosure_red_times`.
+pub fn threshold_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
+    names.push("disclosure_red_times");
+    names
+}
+
+/// The longest any time threshold may be.
+const MAX_DAYS: u32 = 60;
+
+fn field(name: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.0 == name)
+}
+
+/// Sets one threshold from text (`3wd`, `2d`, `24h`; or a number for
+/// `disclosure_red_times`), checking only that it reads.
+pub fn set_threshold(t: &mut Thresholds, name: &str, value: &str) -> Result<(), String> {
+    if name == "disclosure_red_times" {
+        t.disclosure_red_times = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}: {value:?} is not a whole number"))?;
+        return Ok(());
+    }
+    let f = field(name).ok_or_else(|| {
+        format!(
+            "no threshold {name:?}; the thresholds are {}",
+            threshold_names().join(", ")
+        )
+    })?;
+    *(f.3)(t) = TimeLimit::parse(value).map_err(|e| format!("{name}: {e}"))?;
+    Ok(())
+}
+
+/// The thresholds as (name, value) pairs, for showing.
+pub fn threshold_values(t: &Thresholds) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&str, String)> = FIELDS.iter().map(|f| (f.0, (f.2)(t).to_string())).collect();
+    out.push(("disclosure_red_times", t.disclosure_red_times.to_string()));
+    out
+}
+
+/// Whether `a` is at least as strict as `b` in direction `s`, when both
+/// count time the same way (`None`: they do not, and cannot be compared).
+fn at_least_as_strict(s: Stricter, a: TimeLimit, b: TimeLimit) -> Option<bool> {
+    (a.unit.meter() == b.unit.meter()).then(|| match s {
+        Stricter::Longer => a.budget() >= b.budget(),
+        Stricter::Shorter => a.budget() <= b.budget(),
+    })
+}
+
+impl Rules {
+    /// Checks the record on its own: every threshold possible, the online
+    /// levels in order, the weights adding up to 100. Only a city or a
+    /// county publishes rules.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !matches!(self.region.as_str().len(), 4 | 6) {
+            return Err(Invalid::new(
+                "region",
+                "rules are published by a city or a county hub".to_string(),
+            ));
+        }
+        valid::text("published_by", &self.published_by, 60)?;
+        let t = &self.thresholds;
+        for (name, _, get, _) in FIELDS {
+            let limit = get(t);
+            let days = limit.budget() / LimitUnit::NaturalDays.seconds();
+            if limit.amount == 0 {
+                return Err(Invalid::new(*name, "must be more than zero".to_string()));
+            }
+            if days > i64::from(MAX_DAYS) {
+                return Err(Invalid::new(
+                    *name,
+                    format!("{limit} is more than {MAX_DAYS} days: no card would ever be raised in time"),
+                ));
+            }
+        }
+        let [n, y, r] = t.online_decision;
+        let ordered = at_least_as_strict(Stricter::Shorter, n, y) == Some(true)
+            && at_least_as_strict(Stricter::Shorter, y, r) == Some(true)
+            && n.budget() < r.budget();
+        if !ordered {
+            return Err(Invalid::new(
+                "online_decision",
+                format!("the notice ({n}), yellow ({y}) and red ({r}) levels must come in that order, counted alike"),
+            ));
+        }
+        if !(2..=10).contains(&t.disclosure_red_times) {
+            return Err(Invalid::new(
+                "disclosure_red_times",
+                format!(
+                    "{} is not 2 to 10 times the publication limit",
+                    t.disclosure_red_times
+                ),
+            ));
+        }
+        let w = &self.weights;
+        let sum = w.on_time + w.speed_up + w.satisfaction + w.cards + w.orders;
+        if sum != 100 {
+            return Err(Invalid::new(
+                "weights",
+                format!("add up to {sum}; they must add up to 100"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that these rules (a county's) loosen no threshold of the
+    /// rules above them (a city's): each must be at least as strict,
+    /// counted alike.
+    pub fn check_within(&self, above: &Rules) -> Result<(), Invalid> {
+        let (mine, theirs) = (&self.thresholds, &above.thresholds);
+        for (name, s, get, _) in FIELDS {
+            let (a, b) = (get(mine), get(theirs));
+            match at_least_as_strict(*s, a, b) {
+                Some(true) => {}
+                Some(false) => {
+                    return Err(Invalid::new(
+                        *name,
+                        format!(
+                            "{a} is looser than the {b} that {} set; a county may only tighten a threshold",
+                            above.region
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(Invalid::new(
+                        *name,
+                        format!("{a} is counted otherwise than the {b} that {} set: use the same unit", above.region),
+                    ))
+                }
+            }
+        }
+        if mine.disclosure_red_times > theirs.disclosure_red_times {
+            return Err(Invalid::new(
+                "disclosure_red_times",
+                format!(
+                    "{} is looser than the {} that {} set",
+                    mine.disclosure_red_times, theirs.disclosure_red_times, above.region
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The thresholds in force under a chain of published rules (any order):
+/// DOMAIN §5's defaults where nothing is published; else the topmost
+/// record's, tightened field by field by each record below it (where it
+/// counts time alike), so a record below can never loosen one above.
+pub fn in_force<'a>(chain: impl IntoIterator<Item = &'a Rules>) -> Thresholds {
+    let mut chain: Vec<&Rules> = chain.into_iter().collect();
+    chain.sort_by_key(|r| r.region.as_str().len());
+    let mut records = chain.into_iter();
+    let Some(top) = records.next() else {
+        return Thresholds::default();
+    };
+    let mut t = top.thresholds.clone();
+    for r in records {
+        for (_, s, get, set) in FIELDS {
+            let theirs = get(&r.thresholds);
+            if at_least_as_strict(*s, theirs, get(&t)) == Some(true) {
+                *set(&mut t) = theirs;
+            }
+        }
+        t.disclosure_red_times = t
+            .disclosure_red_times
+            .min(r.thresholds.disclosure_red_times);
+    }
+    t
+}
+
+/// The weights in force at `region`: those of the nearest record at or
+/// above it, else the defaults.
+pub fn weights_in_force<'a>(chain: impl IntoIterator<Item = &'a Rules>) -> Weights {
+    chain
+        .into_iter()
+        .max_by_key(|r| r.region.as_str().len())
+        .map(|r| r.weights.clone())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(region: &str) -> Rules {
+        Rules {
+            region: RegionCode::parse(region).unwrap(),
+            version: 1,
+            published_at: Ts(1_790_000_000),
+            published_by: "市监察室".into(),
+            thresholds: Thresholds::default(),
+            weights: Weights::default(),
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_impossible_thresholds_are_refused_with_a_reason() {
+        rules("1402").validate().unwrap();
+        let mut r = rules("1402");
+        set_threshold(&mut r.thresholds, "delivery", "0d").unwrap();
+        assert!(r
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("more than zero"));
+        let mut r = rules("1402");
+        set_threshold(&mut r.thresholds, "online_yellow", "6d").unwrap();
+        assert!(r
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("in that order"));
+        let mut r = rules("1402");
+        set_threshold(&mut r.thresholds, "decision_silence", "90d").unwrap();
+        assert!(r.validate().unwrap_err().to_string().contains("60 days"));
+        let mut r = rules("1402");
+        r.weights.cards = 20;
+        assert!(r.validate().unwrap_err().to_string().contains("100"));
+        assert!(rules("140212101").validate().is_err());
+        assert!(set_threshold(&mut r.thresholds, "nope", "1d")
+            .unwrap_err()
+            .contains("delivery"));
+        assert!(set_threshold(&mut r.thresholds, "delivery", "soon").is_err());
+    }
+
+    #[test]
+    fn a_county_may_tighten_and_never_loosen() {
+        let city = rules("1402");
+        let mut county = rules("140212");
+        set_threshold(&mut county.thresholds, "delivery", "2d").unwrap();
+        set_threshold(&mut county.thresholds, "time_limit_notice", "3wd").unwrap();
+        county.check_within(&city).unwrap();
+        let t = in_force([&city, &county]);
+        assert_eq!(t.delivery.to_string(), "2d");
+        assert_eq!(t.time_limit_notice.to_string(), "3wd");
+        let mut loose = rules("140212");
+        set_threshold(&mut loose.thresholds, "delivery", "5d").unwrap();
+        let e = loose.check_within(&city).unwrap_err().to_string();
+        assert!(e.contains("looser") && e.contains("delivery"), "{e}");
+        // A looser record that arrived anyway changes nothing; the
+        // topmost record may loosen DOMAIN §5's defaults.
+        assert_eq!(in_force([&loose, &city]).delivery.to_string(), "3d");
+        assert_eq!(in_force([&loose]).delivery.to_string(), "5d");
+        assert_eq!(in_force([]).delivery.to_string(), "3d");
+        let mut other = rules("140212");
+        set_threshold(&mut other.thresholds, "delivery", "2wd").unwrap();
+        assert!(other
+            .check_within(&city)
+            .unwrap_err()
+            .to_string()
+            .contains("unit"));
+    }
+}
