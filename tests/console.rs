@@ -715,6 +715,14 @@ fn the_console_in_a_browser() {
     assert!(s.text("main").contains("办结率"));
     s.on("#stats-chart rect", "e => true");
     s.shot("10c-county-stats");
+    s.press_to_next("#to-evaluation");
+    let ranking = s.text("#ranking");
+    assert!(
+        ranking.contains("样例镇便民服务中心") && ranking.contains("按时办结"),
+        "{ranking}"
+    );
+    s.shot("10c-county-evaluation");
+    s.go(&format!("{cn_url}/stats?from={since}"));
     s.press_to_next("#stats tbody a[href*='unit=140212101']");
     assert_eq!(s.eval("document.getElementById('s-by').value"), "item");
     assert!(s.text("#stats").contains("11140212MB1234567K500002"));

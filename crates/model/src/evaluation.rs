@@ -17,7 +17,7 @@ pub struct Weights {
     /// Satisfied ÷ rated.
     pub satisfaction: u32,
     /// Free of cards: less one share per yellow card and two per red card
-    /// per case accepted.
+    /// per case accepted (or concluded, if more) in the period.
     pub cards: u32,
     /// Orders answered by their reply date.
     pub orders: u32,
@@ -61,11 +61,13 @@ pub struct Score {
 
 /// The score of a unit's counts.
 pub fn score(r: &Row, w: &Weights) -> Score {
-    let accepted = r.get(ix::ACCEPTED);
-    let cards = (accepted > 0).then(|| {
-        let charged = r.cards_at(Card::Yellow) + 2 * r.cards_at(Card::Red);
-        (1.0 - charged as f64 / accepted as f64).max(0.0)
-    });
+    // Cards are charged against the cases the unit worked on in the
+    // period; a unit that raised cards with no case accepted or concluded
+    // in it earns nothing for this part.
+    let worked = r.get(ix::ACCEPTED).max(r.get(ix::CONCLUDED));
+    let charged = r.cards_at(Card::Yellow) + 2 * r.cards_at(Card::Red);
+    let cards =
+        (worked > 0 || charged > 0).then(|| (1.0 - charged as f64 / worked.max(1) as f64).max(0.0));
     let orders = r.get(ix::ORDERS);
     let answered = (orders > 0).then(|| {
         let late = r.get(ix::ORDERS_LATE).min(orders);
@@ -163,6 +165,14 @@ mod tests {
             assert!((p - e).abs() < 1e-9, "{points:?}");
         }
         assert!((s.total - 67.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cards_cost_even_in_a_month_with_no_case_accepted() {
+        let r = row(&[(card_counter(Rule::CaseTimeLimit, Card::Red), 1)]);
+        let s = score(&r, &Weights::default());
+        assert_eq!(s.parts[3].measure, Some(0.0));
+        assert!((s.total - 85.0).abs() < 1e-9);
     }
 
     #[test]
