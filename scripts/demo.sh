@@ -196,6 +196,9 @@ step "the township replies; the reply goes up to the county"
 await "'$hs' --json --data-dir '$county' order show cn-212.1 | grep -q 已补齐审核意见" 30 "the reply at the county"
 "$hs" --data-dir "$county" order show cn-212.1
 
+step "the county's statistics of November, by township (kept as the cases arrive)"
+"$hs" --data-dir "$county" stats --from 2026-11-01 --to 2026-11-30 --by unit
+
 step "both nodes, still running"
 "$hs" status
 "$hs" --data-dir "$county" status

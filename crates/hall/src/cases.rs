@@ -21,8 +21,9 @@ use crate::{Hall, HallError};
 /// 1: events at the same time ordered by node, writer and counter (as a
 /// number), not by their key as text. 2: the view notes whether a
 /// conclusion names a certificate (for the delivery card). 3: cases and
-/// orders carry their statistics facts.
-pub(crate) const DERIVATION: u32 = 3;
+/// orders carry their statistics facts. 4: the facts count a situation
+/// still going on only as pending, never on its coming days.
+pub(crate) const DERIVATION: u32 = 4;
 
 /// A new application at the window.
 #[derive(Debug, Clone)]

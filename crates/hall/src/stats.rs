@@ -2,22 +2,27 @@
 //! as every case and order (`hallsync_store::Tally`), so a hub answers
 //! without reading a case.
 //!
-//! Each record's facts (`hallsync_model::stats`) expand into tallies under
-//! its region and every ancestor from the city down (the `level` byte is
-//! the region's number of digits):
+//! Each record's facts (`hallsync_model::stats`) expand into tallies (the
+//! `level` byte is the region's number of digits):
 //!
-//! - `a` level region 0 month: a unit's counts in a month;
-//! - `b` level region 0 day: … on a day;
-//! - `i` level region 0 month item: an item's counts in a unit and month;
+//! - `b` level region 0 day: a unit's counts on a day, under the record's
+//!   region and every ancestor from the city down;
+//! - `i` level region 0 month item: an item's counts in a month, under the
+//!   record's own region only (a hub sums the regions below it);
 //! - `j` level region 0 day item: … on a day;
-//! - `g` level region 0 item: gauges (open cases) per unit and item;
-//! - `p` instant region 0 item: the dated counts not reached yet when the
-//!   record was written, by the instant they count from, under the record's
-//!   own region only.
+//! - `g` level region 0 item: gauges (open cases), own region only;
+//! - `p` instant region 0 item: the counts of situations still going on
+//!   (an open case's coming cards), by the instant they count from, under
+//!   the record's own region only: one key each, however many units and
+//!   periods read it.
 //!
-//! A period is read from whole months where it can and days elsewhere; a
-//! period that reaches today leaves out what `p` says is still ahead of
-//! `now` today, and never counts a day after today.
+//! A unit's period is read from its day tallies (at most 366 a year), an
+//! item breakdown from whole months where it can and days elsewhere, each
+//! plus the `p` counts whose instant lies in the period and has passed
+//! `now`; no day after today is counted. Six tallies a counted day, rather
+//! than a month and an item breakdown under every ancestor, keep the write
+//! path light (see docs/decisions.md). The open cases past due now are the `p`
+//! overdue counts passed by `now`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,7 +39,7 @@ use crate::{Hall, HallError};
 
 /// The version of the key layout and counters below; a store summed under
 /// another is summed afresh at open.
-const TALLIES: u32 = 1;
+const TALLIES: u32 = 3;
 
 /// Region lengths (digits) tallied: city, county, township, village.
 const LEVELS: [usize; 4] = [4, 6, 9, 12];
@@ -43,13 +48,16 @@ const LEVELS: [usize; 4] = [4, 6, 9, 12];
 pub(crate) fn tallier() -> Tallier {
     Tallier {
         version: TALLIES,
-        expand: Arc::new(|bytes: &[u8]| {
-            let facts: Facts = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
-            Ok(expand(&facts))
+        delta: Arc::new(|old: Option<&[u8]>, new: &[u8]| {
+            let decode = |b: &[u8]| postcard::from_bytes::<Facts>(b).map_err(|e| e.to_string());
+            let new = decode(new)?;
+            let old = old.map(decode).transpose()?;
+            Ok(delta(old.as_ref(), &new))
         }),
     }
 }
 
+/// Sparse counters as a dense row.
 fn dense(sparse: &[(u8, i64)]) -> Vec<i64> {
     let len = sparse
         .iter()
@@ -63,6 +71,19 @@ fn dense(sparse: &[(u8, i64)]) -> Vec<i64> {
     row
 }
 
+/// `a − b`, dense.
+fn minus(a: &[(u8, i64)], b: &[(u8, i64)]) -> Vec<i64> {
+    let mut row = dense(a);
+    let other = dense(b);
+    if row.len() < other.len() {
+        row.resize(other.len(), 0);
+    }
+    for (r, o) in row.iter_mut().zip(other) {
+        *r -= o;
+    }
+    row
+}
+
 fn unit_key(tag: u8, region: &str) -> Vec<u8> {
     let mut k = vec![tag, region.len() as u8];
     k.extend_from_slice(region.as_bytes());
@@ -70,51 +91,96 @@ fn unit_key(tag: u8, region: &str) -> Vec<u8> {
     k
 }
 
-fn expand(f: &Facts) -> Vec<Tally> {
+/// What facts changing from `old` to `new` add to the tallies: only the
+/// days, gauges and pending instants that differ are expanded (a record's
+/// unit and item never change, as its header is written once; if they
+/// did, the old facts are taken away whole).
+fn delta(old: Option<&Facts>, new: &Facts) -> Vec<Tally> {
+    let empty = Facts::default();
+    let old = match old {
+        Some(o) if o.region == new.region && o.item == new.item => o,
+        Some(o) => {
+            let mut out = delta(None, new);
+            out.extend(delta(
+                Some(o),
+                &Facts {
+                    region: o.region.clone(),
+                    item: o.item.clone(),
+                    ..empty
+                },
+            ));
+            return out;
+        }
+        None => &empty,
+    };
+    let mut days: Vec<(u32, Vec<i64>)> = Vec::new();
+    let day_of = |f: &Facts, d: u32| -> Vec<(u8, i64)> {
+        f.days
+            .iter()
+            .find(|(x, _)| *x == d)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    };
+    let mut all: Vec<u32> = old.days.iter().chain(&new.days).map(|(d, _)| *d).collect();
+    all.sort_unstable();
+    all.dedup();
+    for d in all {
+        let row = minus(&day_of(new, d), &day_of(old, d));
+        if row.iter().any(|c| *c != 0) {
+            days.push((d, row));
+        }
+    }
+    let gauges = minus(&new.gauges, &old.gauges);
     let mut out = Vec::new();
     let ancestors = LEVELS
         .iter()
-        .filter(|d| **d <= f.region.len())
-        .map(|d| &f.region[..*d]);
+        .filter(|d| **d <= new.region.len())
+        .map(|d| &new.region[..*d]);
     for unit in ancestors {
-        for (day, sparse) in &f.days {
-            let counts = dense(sparse);
-            let month = month_of(*day);
-            for (tag, period) in [(b'a', month), (b'b', *day)] {
-                let mut key = unit_key(tag, unit);
-                key.extend_from_slice(&period.to_be_bytes());
-                out.push(Tally {
-                    key: key.clone(),
-                    counts: counts.clone(),
-                });
-                key[0] = if tag == b'a' { b'i' } else { b'j' };
-                key.extend_from_slice(f.item.as_bytes());
-                out.push(Tally {
-                    key,
-                    counts: counts.clone(),
-                });
-            }
-        }
-        if !f.gauges.is_empty() {
-            let mut key = unit_key(b'g', unit);
-            key.extend_from_slice(f.item.as_bytes());
+        for (day, counts) in &days {
+            let mut key = unit_key(b'b', unit);
+            key.extend_from_slice(&day.to_be_bytes());
             out.push(Tally {
                 key,
-                counts: dense(&f.gauges),
+                counts: counts.clone(),
             });
         }
     }
-    for (at, counter) in &f.pending {
-        let mut key = vec![b'p'];
-        key.extend_from_slice(&((*at as u64) ^ (1 << 63)).to_be_bytes());
-        key.extend_from_slice(f.region.as_bytes());
-        key.push(0);
-        key.extend_from_slice(f.item.as_bytes());
+    let own = &new.region;
+    for (day, counts) in &days {
+        for (tag, period) in [(b'i', month_of(*day)), (b'j', *day)] {
+            let mut key = unit_key(tag, own);
+            key.extend_from_slice(&period.to_be_bytes());
+            key.extend_from_slice(new.item.as_bytes());
+            out.push(Tally {
+                key,
+                counts: counts.clone(),
+            });
+        }
+    }
+    if gauges.iter().any(|c| *c != 0) {
+        let mut key = unit_key(b'g', own);
+        key.extend_from_slice(new.item.as_bytes());
         out.push(Tally {
             key,
-            counts: dense(&[(*counter, 1)]),
+            counts: gauges,
         });
     }
+    let pending = |f: &Facts, sign: i64, other: &Facts, out: &mut Vec<Tally>| {
+        for p in f.pending.iter().filter(|p| !other.pending.contains(p)) {
+            let (at, counter) = *p;
+            let mut key = vec![b'p'];
+            key.extend_from_slice(&((at as u64) ^ (1 << 63)).to_be_bytes());
+            key.extend_from_slice(f.region.as_bytes());
+            key.push(0);
+            key.extend_from_slice(f.item.as_bytes());
+            let mut counts = dense(&[(counter, 1)]);
+            counts.iter_mut().for_each(|c| *c *= sign);
+            out.push(Tally { key, counts });
+        }
+    };
+    pending(new, 1, old, &mut out);
+    pending(old, -1, new, &mut out);
     out
 }
 
@@ -261,7 +327,7 @@ type Rows = BTreeMap<String, Row>;
 
 impl Hall {
     /// Adds the tallies `tag` of exactly `region` for periods `[a, b]`,
-    /// each to the row `row_of(tail after the period)`.
+    /// each to the row `row_of(tail after the period, period)`.
     fn sum_range(
         &self,
         tag: u8,
@@ -292,143 +358,109 @@ impl Hall {
         Ok(())
     }
 
-    /// Adds the dated tallies of `region` in `[from, to]` (`month`, `day`:
-    /// the tags), from whole months where it can.
-    fn sum_period(
-        &self,
-        (month, day): (u8, u8),
-        region: &str,
-        (from, to): (u32, u32),
-        rows: &mut Rows,
-        row_of: &dyn Fn(&[u8], u32) -> String,
-    ) -> Result<(), HallError> {
-        for (whole, a, b) in segments(from, to) {
-            let tag = if whole { month } else { day };
-            self.sum_range(tag, region, (a, b), rows, row_of)?;
-        }
-        Ok(())
-    }
-
-    /// The regions one level below `unit` that have tallies.
-    fn children(&self, unit: &str, digits: usize) -> Result<Vec<String>, HallError> {
-        let mut prefix = vec![b'g', digits as u8];
-        prefix.extend_from_slice(unit.as_bytes());
+    /// The regions at `digits` below `unit` that have day tallies.
+    fn regions_below(&self, tag: u8, unit: &str, digits: usize) -> Result<Vec<String>, HallError> {
         let mut out: Vec<String> = Vec::new();
-        for tag in [b'a', b'g'] {
-            prefix[0] = tag;
-            for kv in self.store().tallies_with_prefix(&prefix) {
-                let (k, _) = kv?;
-                if let Some((region, _)) = split_key(&k) {
-                    if !out.iter().any(|r| r == region) {
-                        out.push(region.to_string());
-                    }
-                }
-            }
+        let mut from = vec![tag, digits as u8];
+        from.extend_from_slice(unit.as_bytes());
+        let mut end = from.clone();
+        end.push(0xff);
+        // One key per region: after each, skip past the rest of its keys.
+        loop {
+            let Some(kv) = self.store().tallies(&from, Some(&end)).next() else {
+                break;
+            };
+            let (k, _) = kv?;
+            let Some((region, _)) = split_key(&k) else {
+                break;
+            };
+            out.push(region.to_string());
+            from = unit_key(tag, region);
+            from.push(0xff);
         }
-        out.sort();
         Ok(out)
     }
 
-    /// Adds the gauges of exactly `region`, by the row `row_of(item)`.
-    fn sum_gauges(
+    /// Adds, by item, the item tallies of every region at or below `unit`
+    /// for the days `[from, to]`: whole months from month tallies, the
+    /// rest from day tallies.
+    fn sum_items(
         &self,
-        region: &str,
+        unit: &str,
+        (from, to): (u32, u32),
         rows: &mut Rows,
-        row_of: &dyn Fn(&[u8]) -> String,
     ) -> Result<(), HallError> {
-        for kv in self.store().tallies_with_prefix(&unit_key(b'g', region)) {
-            let (k, counts) = kv?;
-            if let Some((_, item)) = split_key(&k) {
-                rows.entry(row_of(item)).or_default().add(&counts, 1);
+        let item = |tail: &[u8], _: u32| String::from_utf8_lossy(tail).into_owned();
+        for digits in LEVELS.iter().copied().filter(|d| *d >= unit.len()) {
+            for region in self.regions_below(b'i', unit, digits)? {
+                for (whole, a, b) in segments(from, to) {
+                    let tag = if whole { b'i' } else { b'j' };
+                    self.sum_range(tag, &region, (a, b), rows, &item)?;
+                }
             }
         }
         Ok(())
     }
 
-    /// The counts of today still ahead of `now` within `unit`: (region,
-    /// item, counts).
-    fn ahead(&self, unit: &str, now: Ts) -> Result<Vec<(String, String, Vec<i64>)>, HallError> {
+    /// Adds the gauges of every region at or below `unit`, by the row
+    /// `row_of(region, item)`.
+    fn sum_gauges(
+        &self,
+        unit: &str,
+        rows: &mut Rows,
+        row_of: &dyn Fn(&str, &[u8]) -> String,
+    ) -> Result<(), HallError> {
+        for digits in LEVELS.iter().copied().filter(|d| *d >= unit.len()) {
+            let mut prefix = vec![b'g', digits as u8];
+            prefix.extend_from_slice(unit.as_bytes());
+            for kv in self.store().tallies_with_prefix(&prefix) {
+                let (k, counts) = kv?;
+                if let Some((region, item)) = split_key(&k) {
+                    rows.entry(row_of(region, item))
+                        .or_default()
+                        .add(&counts, 1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pending counts within `unit` that count from an instant in
+    /// `[from, to]`: (region, item, instant, counts).
+    fn passed(&self, unit: &str, from: Ts, to: Ts) -> Result<Vec<Passed>, HallError> {
         let bound = |t: i64| {
             let mut k = vec![b'p'];
             k.extend_from_slice(&((t as u64) ^ (1 << 63)).to_be_bytes());
             k
         };
-        let end = day_start(day_of(now) + 1);
         let mut out = Vec::new();
-        for kv in self.store().tallies(&bound(now.0 + 1), Some(&bound(end.0))) {
+        for kv in self
+            .store()
+            .tallies(&bound(from.0), Some(&bound(to.0.saturating_add(1))))
+        {
             let (k, counts) = kv?;
+            let Some(at) = k.get(1..9) else { continue };
+            let at = (u64::from_be_bytes(at.try_into().unwrap_or_default()) ^ (1 << 63)) as i64;
             let Some(rest) = k.get(9..) else { continue };
             let mut parts = rest.splitn(2, |b| *b == 0);
             let region = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
             let item = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
             if region.starts_with(unit) {
-                out.push((region, item, counts));
+                out.push(Passed {
+                    region,
+                    item,
+                    day: day_of(Ts(at)),
+                    counts,
+                });
             }
         }
         Ok(out)
     }
 
-    /// The first day `unit` has tallies for.
-    fn first_day(&self, unit: &str) -> Result<Option<u32>, HallError> {
-        let prefix = unit_key(b'a', unit);
-        let Some(kv) = self.store().tallies_with_prefix(&prefix).next() else {
-            return Ok(None);
-        };
-        let (k, _) = kv?;
-        Ok(split_key(&k)
-            .and_then(|(_, rest)| rest.get(..4))
-            .map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
-            .map(|month| {
-                let (year, m) = ((month / 12) as i32, month % 12 + 1);
-                let date = chrono::NaiveDate::from_ymd_opt(year, m, 1).unwrap_or_default();
-                day_of(Ts::start_of(date))
-            }))
-    }
-
     /// Statistics of `q.unit` for the days `q.from..=q.to` (the last day
-    /// capped at today), as of `now`; and the cases overdue now.
+    /// capped at today), as of `now`; with the open cases, and those past
+    /// their committed due time, now.
     pub fn stats(&self, q: &StatsQuery, now: Ts) -> Result<Stats, HallError> {
-        let mut table = self.stats_of_period(q, now)?;
-        if q.by == StatsBy::Day {
-            // Overdue now is not a day's figure: the whole unit's only.
-            let all = StatsQuery {
-                by: StatsBy::Total,
-                ..q.clone()
-            };
-            table.total.overdue = self.overdue_now(&all, now)?.total.overdue;
-        } else {
-            let all = self.overdue_now(q, now)?;
-            table.total.overdue = all.total.overdue;
-            for line in &mut table.rows {
-                line.overdue = all
-                    .rows
-                    .iter()
-                    .find(|l| l.key == line.key)
-                    .map_or(0, |l| l.overdue);
-            }
-        }
-        Ok(table)
-    }
-
-    /// The open cases past due now, counted on the days they fell due.
-    fn overdue_now(&self, q: &StatsQuery, now: Ts) -> Result<Stats, HallError> {
-        let Some(first) = self.first_day(q.unit.as_str())? else {
-            return self.stats_of_period(q, now);
-        };
-        let all = StatsQuery {
-            from: day_start(first),
-            to: now,
-            ..q.clone()
-        };
-        let mut t = self.stats_of_period(&all, now)?;
-        t.total.overdue = t.total.counts.get(ix::OVERDUE);
-        for line in &mut t.rows {
-            line.overdue = line.counts.get(ix::OVERDUE);
-        }
-        Ok(t)
-    }
-
-    fn stats_of_period(&self, q: &StatsQuery, now: Ts) -> Result<Stats, HallError> {
         if !self.node.region.contains(&q.unit) {
             return Err(HallError::OutOfScope {
                 id: format!("the statistics of {}", q.unit),
@@ -456,30 +488,36 @@ impl Hall {
         let mut total = Rows::new();
         let mut total_open = Rows::new();
         if counted {
-            self.sum_period((b'a', b'b'), unit, period, &mut total, &none)?;
+            self.sum_range(b'b', unit, period, &mut total, &none)?;
         }
-        self.sum_gauges(unit, &mut total_open, &|_| String::new())?;
+        self.sum_gauges(unit, &mut total_open, &|_, _| String::new())?;
         let mut rows = Rows::new();
         let mut open = Rows::new();
         let child = child_level(&q.unit);
         match (q.by, child) {
             (StatsBy::Total, _) | (StatsBy::Unit, None) => {}
             (StatsBy::Unit, Some(d)) => {
-                for region in self.children(unit, d)? {
-                    let name = |_: &[u8], _: u32| region.clone();
-                    if counted {
-                        self.sum_period((b'a', b'b'), &region, period, &mut rows, &name)?;
+                if counted {
+                    for region in self.regions_below(b'b', unit, d)? {
+                        let name = |_: &[u8], _: u32| region.clone();
+                        self.sum_range(b'b', &region, period, &mut rows, &name)?;
                     }
-                    self.sum_gauges(&region, &mut open, &|_| region.clone())?;
                 }
+                self.sum_gauges(unit, &mut open, &|region, _| {
+                    if region.len() >= d {
+                        region[..d].to_string()
+                    } else {
+                        region.to_string()
+                    }
+                })?;
+                open.remove(unit);
             }
             (StatsBy::Item, _) => {
-                let item = |tail: &[u8], _: u32| String::from_utf8_lossy(tail).into_owned();
                 if counted {
-                    self.sum_period((b'i', b'j'), unit, period, &mut rows, &item)?;
+                    self.sum_items(unit, period, &mut rows)?;
                 }
-                self.sum_gauges(unit, &mut open, &|tail| {
-                    String::from_utf8_lossy(tail).into_owned()
+                self.sum_gauges(unit, &mut open, &|_, item| {
+                    String::from_utf8_lossy(item).into_owned()
                 })?;
             }
             (StatsBy::Day, _) => {
@@ -488,19 +526,32 @@ impl Hall {
                 }
             }
         }
+        let row_key = |p: &Passed| -> Option<String> {
+            match (q.by, child) {
+                (StatsBy::Unit, Some(d)) if p.region.len() >= d => Some(p.region[..d].to_string()),
+                (StatsBy::Item, _) => Some(p.item.clone()),
+                (StatsBy::Day, _) => Some(date_key(p.day)),
+                _ => None,
+            }
+        };
         let mut total = total.remove("").unwrap_or_default();
-        if counted && to == today {
-            for (region, item, counts) in self.ahead(unit, now)? {
-                total.add(&counts, -1);
-                let key = match (q.by, child) {
-                    (StatsBy::Unit, Some(d)) if region.len() >= d => Some(region[..d].to_string()),
-                    (StatsBy::Item, _) => Some(item),
-                    (StatsBy::Day, _) => Some(date_key(today)),
-                    _ => None,
-                };
-                if let Some(r) = key.and_then(|k| rows.get_mut(&k)) {
-                    r.add(&counts, -1);
-                }
+        // Situations still going on count once `now` has passed their
+        // instant; the open cases past due now whatever the period.
+        let mut overdue: BTreeMap<String, i64> = BTreeMap::new();
+        let mut total_overdue = 0;
+        for p in self.passed(unit, Ts(i64::MIN / 2), now)? {
+            let late = p.counts.get(ix::OVERDUE).copied().unwrap_or(0);
+            total_overdue += late;
+            let key = row_key(&p);
+            if let Some(k) = &key {
+                *overdue.entry(k.clone()).or_default() += late;
+            }
+            if !(counted && (from..=to).contains(&p.day)) {
+                continue;
+            }
+            total.add(&p.counts, 1);
+            if let Some(k) = key {
+                rows.entry(k).or_default().add(&p.counts, 1);
             }
         }
         let total_open = total_open.remove("").unwrap_or_default().get(ix::OPEN);
@@ -508,31 +559,36 @@ impl Hall {
             // The unit's own cases: what its children do not account for.
             let mut own = total.clone();
             let mut own_open = total_open;
+            let mut own_overdue = total_overdue;
             for (k, r) in &rows {
                 own.add(&r.0, -1);
                 own_open -= open.get(k).map_or(0, |o| o.get(ix::OPEN));
+                own_overdue -= overdue.get(k).copied().unwrap_or(0);
             }
-            if !own.is_empty() || own_open != 0 {
+            if !own.is_empty() || own_open != 0 || own_overdue != 0 {
                 rows.insert(unit.to_string(), own);
                 let mut g = vec![0; ix::OPEN + 1];
                 g[ix::OPEN] = own_open;
                 open.insert(unit.to_string(), Row(g));
+                overdue.insert(unit.to_string(), own_overdue);
             }
         }
-        let keys: Vec<String> = rows.keys().chain(open.keys()).cloned().collect();
-        let mut lines: Vec<StatsLine> = Vec::new();
-        for key in keys {
-            if lines.iter().any(|l| l.key == key) {
-                continue;
-            }
-            lines.push(StatsLine {
+        let mut keys: Vec<String> = rows.keys().chain(open.keys()).cloned().collect();
+        keys.sort();
+        keys.dedup();
+        let lines = keys
+            .into_iter()
+            .map(|key| StatsLine {
                 counts: rows.get(&key).cloned().unwrap_or_default(),
                 open: open.get(&key).map_or(0, |o| o.get(ix::OPEN)),
-                overdue: 0,
+                overdue: if q.by == StatsBy::Day {
+                    0
+                } else {
+                    overdue.get(&key).copied().unwrap_or(0)
+                },
                 key,
-            });
-        }
-        lines.sort_by(|a, b| a.key.cmp(&b.key));
+            })
+            .collect();
         Ok(Stats {
             unit: q.unit.clone(),
             from: day_start(from),
@@ -541,11 +597,19 @@ impl Hall {
                 key: unit.to_string(),
                 counts: total,
                 open: total_open,
-                overdue: 0,
+                overdue: total_overdue,
             },
             rows: lines,
         })
     }
+}
+
+/// A pending count whose instant has passed.
+struct Passed {
+    region: String,
+    item: String,
+    day: u32,
+    counts: Vec<i64>,
 }
 
 fn child_level(unit: &RegionCode) -> Option<usize> {
@@ -554,4 +618,92 @@ fn child_level(unit: &RegionCode) -> Option<usize> {
 
 fn date_key(day: u32) -> String {
     day_start(day).date().format("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn sum(tallies: &[Tally], sign: i64, into: &mut BTreeMap<Vec<u8>, Vec<i64>>) {
+        for t in tallies {
+            let row = into.entry(t.key.clone()).or_default();
+            if row.len() < t.counts.len() {
+                row.resize(t.counts.len(), 0);
+            }
+            for (r, c) in row.iter_mut().zip(&t.counts) {
+                *r += c * sign;
+            }
+        }
+        for row in into.values_mut() {
+            while row.last() == Some(&0) {
+                row.pop();
+            }
+        }
+        into.retain(|_, r| !r.is_empty());
+    }
+
+    fn facts(
+        region: &str,
+        days: &[(u32, &[(u8, i64)])],
+        open: i64,
+        pending: &[(i64, u8)],
+    ) -> Facts {
+        Facts {
+            region: region.into(),
+            item: "X1".into(),
+            gauges: if open == 0 {
+                vec![]
+            } else {
+                vec![(ix::OPEN as u8, open)]
+            },
+            days: days.iter().map(|(d, r)| (*d, r.to_vec())).collect(),
+            pending: pending.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_change_adds_what_the_new_facts_count_less_what_the_old_counted() {
+        let open = facts(
+            "140212101",
+            &[(20_500, &[(0, 1), (1, 1)])],
+            1,
+            &[(1_771_000_000, 25), (1_771_000_000, 15)],
+        );
+        let done = facts(
+            "140212101",
+            &[(20_500, &[(0, 1), (1, 1)]), (20_503, &[(3, 1), (5, 1)])],
+            0,
+            &[(1_771_000_000, 25)],
+        );
+        let moved = facts("140213001", &[(20_501, &[(0, 1)])], 1, &[]);
+        for (e, f) in [
+            (&open, &done),
+            (&done, &open),
+            (&open, &moved),
+            (&done, &done),
+        ] {
+            let mut expected = BTreeMap::new();
+            sum(&delta(None, f), 1, &mut expected);
+            sum(&delta(None, e), -1, &mut expected);
+            let mut got = BTreeMap::new();
+            sum(&delta(Some(e), f), 1, &mut got);
+            assert_eq!(got, expected);
+        }
+        // Only the day that changed is expanded: under each ancestor, and
+        // by item under the case's own region; one pending count is gone.
+        let changed = delta(Some(&open), &done);
+        let count = |tag: u8| changed.iter().filter(|t| t.key[0] == tag).count();
+        assert_eq!(
+            [
+                count(b'b'),
+                count(b'i'),
+                count(b'j'),
+                count(b'g'),
+                count(b'p')
+            ],
+            [3, 1, 1, 1, 1]
+        );
+    }
 }

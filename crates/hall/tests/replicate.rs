@@ -705,10 +705,10 @@ fn recount(hall: &Hall, q: &hallsync_hall::StatsQuery, now: Ts) -> hallsync_mode
         }
         for (at, counter) in &f.pending {
             let day = day_of(Ts(*at));
-            if *at > now.0 && (from..=to).contains(&day) {
+            if *at <= now.0 && (from..=to).contains(&day) {
                 let mut one = vec![0; usize::from(*counter) + 1];
                 one[usize::from(*counter)] = 1;
-                row.add(&one, -1);
+                row.add(&one, 1);
             }
         }
     }

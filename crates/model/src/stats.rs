@@ -6,10 +6,10 @@
 //! thresholds only, never of the time they are computed at, so every node
 //! holding the same events counts the same. A case's clock is read as at
 //! its last event. Supervision cards are counted on the day their level is
-//! reached, once per case, rule and level; a level the case will reach
-//! unless something happens first is counted already, on its future day,
-//! and listed in [`Facts::pending`] with its instant, so a reader can leave
-//! out what is still ahead of its `now`.
+//! reached, once per case, rule and level: in [`Facts::days`] once the
+//! situation has ended after it; while it lasts, in [`Facts::pending`] with
+//! the instant it counts from, which a reader counts once its `now` has
+//! passed that instant.
 
 use serde::{Deserialize, Serialize};
 
@@ -106,9 +106,10 @@ pub struct Facts {
     pub gauges: Vec<(u8, i64)>,
     /// Dated counters: (day, [(counter, amount)]), days ascending.
     pub days: Vec<(u32, Vec<(u8, i64)>)>,
-    /// Dated counters not reached yet when the record was last written
-    /// (and so perhaps not by a reader's `now`): (the instant they count
-    /// from, counter). Each is also in `days`.
+    /// Counters of situations still going on (an open case's coming
+    /// cards, an unanswered order's lateness): (the instant they count
+    /// from, counter), each counted once a reader's `now` has passed it,
+    /// on that instant's day. Never in `days`.
     pub pending: Vec<(i64, u8)>,
 }
 
@@ -142,7 +143,6 @@ impl Facts {
     }
 
     fn add_pending(&mut self, from: Ts, counter: usize) {
-        self.add(from, counter, 1);
         self.pending.push((from.0, counter as u8));
     }
 }
@@ -405,22 +405,18 @@ mod tests {
         assert_eq!(f.gauges, vec![(ix::OPEN as u8, 1)]);
         // Five working days from Monday 2 March: due Monday 9 March, end of day.
         let yellow = card_counter(Rule::CaseTimeLimit, Card::Yellow);
-        assert_eq!(on(&f, "2026-03-10", yellow), 1);
-        assert_eq!(on(&f, "2026-03-10", ix::OVERDUE), 1);
-        assert_eq!(
-            on(
-                &f,
-                "2026-03-06",
-                card_counter(Rule::CaseTimeLimit, Card::Notice)
-            ),
-            1
-        );
-        assert!(
+        let pending_on = |day: &str, counter: usize| {
             f.pending
                 .iter()
-                .any(|(at, c)| usize::from(*c) == yellow
-                    && day_of(Ts(*at)) == day_of(t("2026-03-10")))
-        );
+                .any(|(at, c)| usize::from(*c) == counter && day_of(Ts(*at)) == day_of(t(day)))
+        };
+        assert!(pending_on("2026-03-10", yellow));
+        assert!(pending_on("2026-03-10", ix::OVERDUE));
+        assert!(pending_on(
+            "2026-03-06",
+            card_counter(Rule::CaseTimeLimit, Card::Notice)
+        ));
+        assert_eq!(on(&f, "2026-03-10", yellow), 0, "not counted until reached");
     }
 
     #[test]

@@ -72,7 +72,7 @@ use packed::{BlockError, Blocks};
 use wal::{Mark, Op, Wal};
 
 pub use aside::{Direction, SetAside};
-pub use tally::{Expand, Tallier, Tally};
+pub use tally::{Delta, Tallier, Tally};
 
 /// The on-disk format this build writes: its log records carry sequence
 /// numbers, and sled keeps the log's mark.
@@ -339,8 +339,9 @@ struct Write {
     id: DocId,
     body: Body,
     case: Option<CaseRecord>,
-    /// The document's new tally facts.
+    /// The document's new tally facts (then its change to the tallies).
     facts: Option<Vec<u8>>,
+    change: Option<tally::Change>,
     heads: Vec<ChangeHash>,
     origin: Option<String>,
 }
@@ -485,6 +486,7 @@ impl Loaded {
             body,
             case,
             facts,
+            change: None,
             heads,
             origin,
         }))
@@ -991,7 +993,9 @@ impl Store {
                     .transpose()
             })
             .collect();
-        let result = writes.and_then(|writes| self.commit(&writes, extra));
+        let result = writes
+            .and_then(|writes| self.with_changes(writes))
+            .and_then(|writes| self.commit(&writes, extra));
         if let Err(e) = &result {
             tracing::error!(error = %e, docs = pending.len(), "write failed; reloading the documents from disk");
             for p in pending.iter() {
@@ -999,6 +1003,23 @@ impl Store {
             }
         }
         result
+    }
+
+    /// Works out, before the writer lock is taken, what each write's new
+    /// facts change in the tallies; facts that are those stored are
+    /// dropped (a write left with nothing to do is dropped too).
+    fn with_changes(&self, writes: Vec<Write>) -> Result<Vec<Write>, StoreError> {
+        let mut out = Vec::with_capacity(writes.len());
+        for mut w in writes {
+            if let Some(facts) = w.facts.take() {
+                w.change = self.facts_change(&w.id, facts)?;
+            }
+            let idle = matches!(w.body, Body::Index) && w.case.is_none() && w.change.is_none();
+            if !idle {
+                out.push(w);
+            }
+        }
+        Ok(out)
     }
 
     fn commit(&self, writes: &[Write], extra: Extra<'_>) -> Result<u64, StoreError> {
@@ -1070,16 +1091,14 @@ impl Store {
                     );
                     head.case = Some(rec.clone());
                 }
-                if let Some(new) = &w.facts {
-                    let old = match facts.remove(&w.id) {
+                if let Some(change) = &w.change {
+                    let now = match facts.remove(&w.id) {
                         Some(f) => f,
                         None => self.facts(&w.id)?,
                     };
-                    if old.as_ref() != Some(new) {
-                        self.tally_change(&mut deltas, &w.id, old.as_deref(), new)?;
-                        ops.push(Op::Put(tally::share_key(&w.id), new.clone()));
-                    }
-                    facts.insert(&w.id, Some(new.clone()));
+                    self.tally_change(&mut deltas, &w.id, now.as_deref(), change)?;
+                    ops.push(Op::Put(tally::share_key(&w.id), change.facts.clone()));
+                    facts.insert(&w.id, Some(change.facts.clone()));
                 }
                 ops.push(Op::Put(key(HEAD, name), encode(w.id.as_str(), &head)?));
                 heads.insert(&w.id, head);
@@ -1332,6 +1351,7 @@ impl Store {
                 body: Body::Index,
                 case: r.case,
                 facts: r.facts,
+                change: None,
                 heads: Vec::new(),
                 origin: None,
             })
@@ -1340,6 +1360,7 @@ impl Store {
             derived: version,
             ..Extra::default()
         };
+        let writes = self.with_changes(writes)?;
         self.commit(&writes, extra).map(drop)
     }
 

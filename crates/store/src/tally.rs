@@ -2,12 +2,14 @@
 //! documents, so a caller can answer "how many" without reading them.
 //!
 //! The store does not know what it counts. A caller hands each document's
-//! *facts* over as opaque bytes, and at open a [`Tallier`] that expands
-//! facts into [`Tally`] entries (a key of the caller's choosing and a row of
-//! counters). A commit subtracts what the document's previous facts
-//! expanded to, adds what its new facts expand to, and writes the summed
-//! counters back, all under the writer lock, so every tally always equals
-//! the sum over the documents stored.
+//! *facts* over as opaque bytes, and at open a [`Tallier`] that turns a
+//! change of facts into [`Tally`] entries to add (a key of the caller's
+//! choosing and a row of counters, negative where the old facts counted).
+//! The change is worked out before the commit takes the writer lock, from
+//! the facts stored then; under the lock the commit checks those are still
+//! the stored facts (else works it out again), adds the entries to the
+//! summed counters and writes them back, so every tally always equals the
+//! sum over the documents stored.
 //!
 //! Keys: [`SHARE`] + document id holds a document's facts; [`TALLY`] + the
 //! caller's key holds the summed counters (a key whose counters are all
@@ -40,18 +42,20 @@ pub struct Tally {
     pub counts: Vec<i64>,
 }
 
-/// What expands a document's facts into its tallies.
-pub type Expand = dyn Fn(&[u8]) -> Result<Vec<Tally>, String> + Send + Sync;
+/// What a document's facts changing from the first (`None`: none) to the
+/// second adds to the tallies.
+pub type Delta = dyn Fn(Option<&[u8]>, &[u8]) -> Result<Vec<Tally>, String> + Send + Sync;
 
-/// The caller's expansion of facts into tallies, with the version of its
-/// key layout and counters.
+/// The caller's reading of facts as tallies, with the version of its key
+/// layout and counters.
 #[derive(Clone)]
 pub struct Tallier {
-    /// Changes whenever `expand` would give another answer for the same
+    /// Changes whenever `delta` would give another answer for the same
     /// facts.
     pub version: u32,
-    /// Facts to tallies; pure.
-    pub expand: Arc<Expand>,
+    /// The tallies a change of facts adds; pure, and `delta(None, f)`
+    /// minus `delta(None, e)` must equal `delta(Some(e), f)`.
+    pub delta: Arc<Delta>,
 }
 
 impl std::fmt::Debug for Tallier {
@@ -122,9 +126,27 @@ pub(crate) fn put_row(key: Vec<u8>, row: &[i64]) -> Result<Op, StoreError> {
     })
 }
 
-/// Expands stored or new facts; a failure names the document.
-pub(crate) fn expand(tallier: &Tallier, doc: &str, facts: &[u8]) -> Result<Vec<Tally>, StoreError> {
-    (tallier.expand)(facts).map_err(|e| corrupt(doc, format!("its tally facts: {e}")))
+/// What a change of one document's facts adds; a failure names the
+/// document.
+pub(crate) fn delta(
+    tallier: &Tallier,
+    doc: &str,
+    old: Option<&[u8]>,
+    new: &[u8],
+) -> Result<Vec<Tally>, StoreError> {
+    (tallier.delta)(old, new).map_err(|e| corrupt(doc, format!("its tally facts: {e}")))
+}
+
+/// A document's new facts as a commit carries them: the change they make
+/// to the tallies, worked out against the facts stored before the commit.
+#[derive(Debug)]
+pub(crate) struct Change {
+    /// The new facts.
+    pub(crate) facts: Vec<u8>,
+    /// The facts the change was worked out against.
+    pub(crate) against: Option<Vec<u8>>,
+    /// What it adds to the tallies.
+    pub(crate) adds: Vec<Tally>,
 }
 
 impl Store {
@@ -133,21 +155,43 @@ impl Store {
         Ok(self.get(&share_key(id))?.map(|v| v.to_vec()))
     }
 
-    /// Adds to `deltas` the change from a document's `old` facts to `new`.
+    /// Works out, outside the writer lock, what new facts for a document
+    /// add to the tallies; `None` when they are the facts stored.
+    pub(crate) fn facts_change(
+        &self,
+        id: &DocId,
+        facts: Vec<u8>,
+    ) -> Result<Option<Change>, StoreError> {
+        let against = self.facts(id)?;
+        if against.as_deref() == Some(&facts[..]) {
+            return Ok(None);
+        }
+        let adds = match &self.options.tallier {
+            Some(t) => delta(t, id.as_str(), against.as_deref(), &facts)?,
+            None => Vec::new(),
+        };
+        Ok(Some(Change {
+            facts,
+            against,
+            adds,
+        }))
+    }
+
+    /// Under the writer lock: adds a document's change to `deltas`, worked
+    /// out again if its stored facts (`now`) are no longer those it was
+    /// worked out against.
     pub(crate) fn tally_change(
         &self,
         deltas: &mut Deltas,
         id: &DocId,
-        old: Option<&[u8]>,
-        new: &[u8],
+        now: Option<&[u8]>,
+        change: &Change,
     ) -> Result<(), StoreError> {
-        let Some(tallier) = &self.options.tallier else {
-            return Ok(());
-        };
-        if let Some(old) = old {
-            deltas.add(&expand(tallier, id.as_str(), old)?, -1);
+        if now == change.against.as_deref() {
+            deltas.add(&change.adds, 1);
+        } else if let Some(t) = &self.options.tallier {
+            deltas.add(&delta(t, id.as_str(), now, &change.facts)?, 1);
         }
-        deltas.add(&expand(tallier, id.as_str(), new)?, 1);
         Ok(())
     }
 
@@ -194,7 +238,7 @@ impl Store {
             for kv in self.mem.prefix(&self.blocks, &[SHARE]) {
                 let (k, v) = kv?;
                 let doc = String::from_utf8_lossy(&k[1..]);
-                sums.add(&expand(tallier, &doc, &v)?, 1);
+                sums.add(&delta(tallier, &doc, None, &v)?, 1);
             }
         }
         Ok(sums.into_changes().collect())

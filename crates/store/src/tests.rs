@@ -802,23 +802,34 @@ fn a_newest_log_segment_deleted_truncated_or_flipped_after_a_kill_stops_the_open
     assert_eq!(read(&s, &a, "x"), Some(4));
 }
 
-/// A tallier for the tests: facts are `key=count` pairs, one a line.
+/// Facts for the tests: `key=count` pairs, one a line; each adds 1 and
+/// the count under its key.
+fn test_tallies(facts: &[u8]) -> Result<Vec<Tally>, String> {
+    std::str::from_utf8(facts)
+        .map_err(|e| e.to_string())?
+        .lines()
+        .map(|l| {
+            let (k, n) = l.split_once('=').ok_or("no =")?;
+            let n: i64 = n.parse().map_err(|_| "not a number")?;
+            Ok(Tally {
+                key: k.as_bytes().to_vec(),
+                counts: vec![1, n],
+            })
+        })
+        .collect()
+}
+
+/// A tallier for the tests: the new facts' tallies less the old ones'.
 fn tallier(version: u32) -> Tallier {
     Tallier {
         version,
-        expand: Arc::new(|facts: &[u8]| {
-            std::str::from_utf8(facts)
-                .map_err(|e| e.to_string())?
-                .lines()
-                .map(|l| {
-                    let (k, n) = l.split_once('=').ok_or("no =")?;
-                    let n: i64 = n.parse().map_err(|_| "not a number")?;
-                    Ok(Tally {
-                        key: k.as_bytes().to_vec(),
-                        counts: vec![1, n],
-                    })
-                })
-                .collect()
+        delta: Arc::new(|old: Option<&[u8]>, new: &[u8]| {
+            let mut out = test_tallies(new)?;
+            for mut t in old.map(test_tallies).transpose()?.unwrap_or_default() {
+                t.counts.iter_mut().for_each(|c| *c = -*c);
+                out.push(t);
+            }
+            Ok(out)
         }),
     }
 }
