@@ -11,18 +11,20 @@
 //!   record's own region only (a hub sums the regions below it);
 //! - `j` level region 0 day item: … on a day;
 //! - `g` level region 0 item: gauges (open cases), own region only;
-//! - `p` instant region 0 item: the counts of situations still going on
-//!   (an open case's coming cards), by the instant they count from, under
-//!   the record's own region only: one key each, however many units and
-//!   periods read it.
+//! - `p` level region 0 instant item: the counts of situations still going
+//!   on (an open case's coming cards), by the instant they count from,
+//!   under the record's own region only: one key each, however many units
+//!   and periods read it; a reader reads those of its regions up to `now`
+//!   (as many as the cards standing there).
 //!
 //! A unit's period is read from its day tallies (at most 366 a year), an
 //! item breakdown from whole months where it can and days elsewhere, each
 //! plus the `p` counts whose instant lies in the period and has passed
-//! `now`; no day after today is counted. Six tallies a counted day, rather
-//! than a month and an item breakdown under every ancestor, keep the write
-//! path light (see docs/decisions.md). The open cases past due now are the `p`
-//! overdue counts passed by `now`.
+//! `now`; no day after today is counted. Five tallies a counted day (three
+//! ancestors, an item's month and day), rather than month and item tallies
+//! under every ancestor, keep the write path light (see
+//! docs/decisions.md). The open cases past due now are the `p` overdue
+//! counts passed by `now`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,7 +41,7 @@ use crate::{Hall, HallError};
 
 /// The version of the key layout and counters below; a store summed under
 /// another is summed afresh at open.
-const TALLIES: u32 = 3;
+const TALLIES: u32 = 4;
 
 /// Region lengths (digits) tallied: city, county, township, village.
 const LEVELS: [usize; 4] = [4, 6, 9, 12];
@@ -82,6 +84,11 @@ fn minus(a: &[(u8, i64)], b: &[(u8, i64)]) -> Vec<i64> {
         *r -= o;
     }
     row
+}
+
+/// An instant as key bytes, ordered as the instants are.
+fn instant(t: i64) -> [u8; 8] {
+    ((t as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 fn unit_key(tag: u8, region: &str) -> Vec<u8> {
@@ -169,10 +176,8 @@ fn delta(old: Option<&Facts>, new: &Facts) -> Vec<Tally> {
     let pending = |f: &Facts, sign: i64, other: &Facts, out: &mut Vec<Tally>| {
         for p in f.pending.iter().filter(|p| !other.pending.contains(p)) {
             let (at, counter) = *p;
-            let mut key = vec![b'p'];
-            key.extend_from_slice(&((at as u64) ^ (1 << 63)).to_be_bytes());
-            key.extend_from_slice(f.region.as_bytes());
-            key.push(0);
+            let mut key = unit_key(b'p', &f.region);
+            key.extend_from_slice(&instant(at));
             key.extend_from_slice(f.item.as_bytes());
             let mut counts = dense(&[(counter, 1)]);
             counts.iter_mut().for_each(|c| *c *= sign);
@@ -428,30 +433,30 @@ impl Hall {
     /// The pending counts within `unit` that count from an instant in
     /// `[from, to]`: (region, item, instant, counts).
     fn passed(&self, unit: &str, from: Ts, to: Ts) -> Result<Vec<Passed>, HallError> {
-        let bound = |t: i64| {
-            let mut k = vec![b'p'];
-            k.extend_from_slice(&((t as u64) ^ (1 << 63)).to_be_bytes());
-            k
-        };
         let mut out = Vec::new();
-        for kv in self
-            .store()
-            .tallies(&bound(from.0), Some(&bound(to.0.saturating_add(1))))
-        {
-            let (k, counts) = kv?;
-            let Some(at) = k.get(1..9) else { continue };
-            let at = (u64::from_be_bytes(at.try_into().unwrap_or_default()) ^ (1 << 63)) as i64;
-            let Some(rest) = k.get(9..) else { continue };
-            let mut parts = rest.splitn(2, |b| *b == 0);
-            let region = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-            let item = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-            if region.starts_with(unit) {
-                out.push(Passed {
-                    region,
-                    item,
-                    day: day_of(Ts(at)),
-                    counts,
-                });
+        for digits in LEVELS.iter().copied().filter(|d| *d >= unit.len()) {
+            for region in self.regions_below(b'p', unit, digits)? {
+                let at = |t: i64| {
+                    let mut k = unit_key(b'p', &region);
+                    k.extend_from_slice(&instant(t));
+                    k
+                };
+                let end = at(to.0.saturating_add(1));
+                for kv in self.store().tallies(&at(from.0), Some(&end)) {
+                    let (k, counts) = kv?;
+                    let Some((_, rest)) = split_key(&k) else {
+                        continue;
+                    };
+                    let Some(t) = rest.get(..8) else { continue };
+                    let t =
+                        (u64::from_be_bytes(t.try_into().unwrap_or_default()) ^ (1 << 63)) as i64;
+                    out.push(Passed {
+                        region: region.clone(),
+                        item: String::from_utf8_lossy(&rest[8..]).into_owned(),
+                        day: day_of(Ts(t)),
+                        counts,
+                    });
+                }
             }
         }
         Ok(out)
