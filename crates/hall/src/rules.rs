@@ -159,6 +159,11 @@ impl Hall {
             Some(d) => d,
             None => self.published_or_in_force(by, now)?,
         };
+        r.published_at = now;
+        r.published_by = by.to_string();
+        // Checked before the document is locked: reading the rules held
+        // locks every rules document, this one among them.
+        self.check_rules(&r)?;
         let id = self.doc_id(DocKind::Rules, RULES_KEY)?;
         let h = self.store.doc(&id)?;
         let mut l = lock(&h)?;
@@ -167,9 +172,6 @@ impl Hall {
             _ => 0,
         };
         r.version = current + 1;
-        r.published_at = now;
-        r.published_by = by.to_string();
-        self.check_rules(&r)?;
         if !l.exists() {
             l.doc = self.new_doc();
         }

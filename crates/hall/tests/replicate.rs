@@ -846,8 +846,15 @@ fn a_countys_rules_reach_its_township_and_no_one_loosens_the_citys() {
         ("time_limit_notice".to_string(), "4wd".to_string()),
     ];
     county.set_rules_draft(&tighter, None, by, now()).unwrap();
+    assert_eq!(county.publish_rules(by, now()).unwrap().version, 1);
+    // Published again from a fresh open, as the CLI does, with nothing
+    // cached: the next version.
+    let county_dir = dirs[1].path().to_path_buf();
+    drop(county);
+    let county = Hall::open(&county_dir, hallsync_store::StoreOptions::default()).unwrap();
+    county.set_rules_draft(&tighter, None, by, now()).unwrap();
     let published = county.publish_rules(by, now()).unwrap();
-    assert_eq!(published.version, 1);
+    assert_eq!(published.version, 2);
     sync(&town, &county).unwrap();
     let here = town.node().region.clone();
     let at_town = town.thresholds_for(&here).unwrap();

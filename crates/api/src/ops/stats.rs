@@ -313,9 +313,11 @@ impl Op for GetEvaluation {
         };
         let s = svc.hall().stats(&q, now)?;
         let weights = svc.hall().weights_for(&q.unit)?;
+        // The units below are ranked; the hub's own cases are not a unit.
         let scored: Vec<(String, Score, &StatsLine)> = s
             .rows
             .iter()
+            .filter(|l| l.key != s.unit.as_str())
             .map(|l| (l.key.clone(), score(&l.counts, &weights), l))
             .collect();
         let keyed: Vec<(&str, f64)> = scored
