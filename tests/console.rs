@@ -731,6 +731,9 @@ fn the_console_in_a_browser() {
     assert!(s.text("#cases").contains("申请人"), "{}", s.text("main"));
     s.go(&format!("{cn_url}/stats?unit=12x"));
     assert!(s.text(".refusal").contains("行政区划代码"));
+    assert_eq!(s.eval("document.getElementById('s-unit').value"), "12x");
+    s.go(&format!("{cn_url}/evaluation?unit=12x"));
+    assert!(s.text(".refusal").contains("行政区划代码"));
     s.go(&format!("{cn_url}/stats?unit=1403"));
     assert!(s.text(".refusal").contains("不属于本中心"));
     s.go(&format!("{cn_url}/case?id=case:140212101:{number}"));

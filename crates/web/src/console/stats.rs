@@ -72,21 +72,31 @@ pub(crate) async fn show(
     let op = ask.op(ctx.is_hub());
     let bad_unit = !ask.unit.trim().is_empty() && op.unit.is_none();
     let asked_by = op.by.clone().unwrap_or_default();
-    let result = ctx.run(op).await;
+    // A unit that does not read is refused, not replaced by this hall's.
+    let result = if bad_unit {
+        None
+    } else {
+        Some(ctx.run(op).await)
+    };
     let names = unit_names(&ctx).await;
-    let (status, shown) = match (&result, bad_unit) {
-        (_, true) => (
-            StatusCode::BAD_REQUEST,
-            html! { div.refusal role="alert" { p { "单位的行政区划代码不对：应为 4、6、9 或 12 位数字。" } } },
-        ),
-        (Ok(t), false) => (StatusCode::OK, table(t, &names)),
-        (Err(e), false) => (status_of(e), refusal(&Refusal::of(e, None))),
+    let (status, shown) = match &result {
+        None => bad_unit_refusal(),
+        Some(Ok(t)) => (StatusCode::OK, table(t, &names)),
+        Some(Err(e)) => (status_of(e), refusal(&Refusal::of(e, None))),
     };
     let body = html! {
-        (filters(&ask, &asked_by, result.as_ref().ok()))
+        (filters(&ask, &asked_by, result.as_ref().and_then(|r| r.as_ref().ok())))
         (shown)
     };
     page(&ctx, status, "/stats", "统计分析", body)
+}
+
+/// The refusal of a unit that is not a region code.
+fn bad_unit_refusal() -> (StatusCode, Markup) {
+    (
+        StatusCode::BAD_REQUEST,
+        html! { div.refusal role="alert" { p { "单位的行政区划代码不对：应为 4、6、9 或 12 位数字。" } } },
+    )
 }
 
 /// Region code → the name of the hall there, from the registry.
@@ -335,19 +345,22 @@ pub(crate) async fn evaluation(
         Err(resp) => return resp,
     };
     let month = Some(Ask::clean(&ask.month, 7)).filter(|m| !m.is_empty());
-    let op = GetEvaluation {
-        unit: RegionCode::parse(ask.unit.trim()).ok(),
-        month,
+    let unit = RegionCode::parse(ask.unit.trim()).ok();
+    let bad_unit = !ask.unit.trim().is_empty() && unit.is_none();
+    let result = if bad_unit {
+        None
+    } else {
+        Some(ctx.run(GetEvaluation { unit, month }).await)
     };
-    let result = ctx.run(op).await;
     let names = unit_names(&ctx).await;
     let (status, shown) = match &result {
-        Ok(e) => (StatusCode::OK, ranking(e, &names)),
-        Err(e) => (status_of(e), refusal(&Refusal::of(e, None))),
+        None => bad_unit_refusal(),
+        Some(Ok(e)) => (StatusCode::OK, ranking(e, &names)),
+        Some(Err(e)) => (status_of(e), refusal(&Refusal::of(e, None))),
     };
     let (unit, month) = match &result {
-        Ok(e) => (e.unit.to_string(), e.month.clone()),
-        Err(_) => (Ask::clean(&ask.unit, 12), Ask::clean(&ask.month, 7)),
+        Some(Ok(e)) => (e.unit.to_string(), e.month.clone()),
+        _ => (Ask::clean(&ask.unit, 12), Ask::clean(&ask.month, 7)),
     };
     let body = html! {
         form.filters method="get" action="/evaluation" {
