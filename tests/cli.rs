@@ -1150,6 +1150,102 @@ fn supervision_orders_from_the_command_line() {
     assert!(ok(county, &["order", "list", "--open"]).contains("0 order(s)"));
     let err = fails(county, &["order", "show", "cn-212.7"]);
     assert!(err.contains("no supervision order"), "{err}");
+
+    // The county's rules order its halls' yellow time-limit cards by
+    // themselves; the township appeals, the county revokes the card.
+    let err = fails(
+        county,
+        &["rules", "set", "auto_order.case_time_limit=purple"],
+    );
+    assert!(err.contains("use notice, yellow, red or off"), "{err}");
+    ok(
+        county,
+        &[
+            "rules",
+            "set",
+            "auto_order.case_time_limit=yellow",
+            "auto_order_reply=2wd",
+        ],
+    );
+    ok(county, &["rules", "publish"]);
+    assert!(ok(county, &["rules", "show"]).contains("case_time_limit=yellow (reply within 2wd)"));
+    let auto = json(county, &["order", "auto"]);
+    let issued = auto.as_array().unwrap();
+    assert_eq!(issued.len(), 1, "{auto}");
+    assert_eq!(issued[0]["header"]["card"], "yellow");
+    assert_eq!(issued[0]["header"]["issued_by"], "自动督办");
+    assert!(ok(county, &["order", "auto"]).contains("no order to issue"));
+    let id = "order:140212101:cn-212.2";
+    carry(county, town, id);
+    let appeal = [
+        "order",
+        "appeal",
+        "cn-212.2",
+        "--text",
+        "申请人补正期间不应计时",
+    ];
+    assert!(ok(town, &appeal).contains("appealed"));
+    let err = fails(town, &appeal);
+    assert!(err.contains("appealed once"), "{err}");
+    carry(town, county, id);
+    let err = fails(
+        county,
+        &[
+            "order",
+            "decide",
+            "cn-212.2",
+            "--verdict",
+            "maybe",
+            "--text",
+            "x",
+        ],
+    );
+    assert!(err.contains("use upheld, revoked"), "{err}");
+    let err = fails(
+        town,
+        &[
+            "order",
+            "decide",
+            "cn-212.2",
+            "--verdict",
+            "revoked",
+            "--text",
+            "x",
+        ],
+    );
+    assert!(
+        err.contains("decide is for the hall of region 140212"),
+        "{err}"
+    );
+    ok(
+        county,
+        &[
+            "order",
+            "decide",
+            "cn-212.2",
+            "--verdict",
+            "revoked",
+            "--text",
+            "经核实补正期间计时有误",
+        ],
+    );
+    let shown = json(county, &["order", "show", "cn-212.2"]);
+    assert_eq!(shown["view"]["state"], "closed");
+    assert_eq!(shown["view"]["appeal"]["verdict"][0], "revoked");
+    let standing = json(county, &["warning", "list", "--rule", "case_time_limit"]);
+    assert_eq!(standing["page"]["total"], 0, "{standing}");
+    let all = json(
+        county,
+        &["warning", "list", "--rule", "case_time_limit", "--ended"],
+    );
+    assert_eq!(all["page"]["items"][0]["revoked"], true, "{all}");
+    assert!(ok(county, &["order", "auto"]).contains("no order to issue"));
+    let stats = json(
+        county,
+        &["stats", "--unit", "140212101", "--from", "2026-11-01"],
+    );
+    assert_eq!(stats["total"]["appeals"], 1, "{stats}");
+    assert_eq!(stats["total"]["revoked"]["yellow"], 1, "{stats}");
 }
 
 fn fed_args<'a>(fed: &'a Path, rest: &[&'a str]) -> Vec<String> {
@@ -1424,9 +1520,49 @@ fn a_federation_from_the_command_line() {
             "2026-11-20 09:00",
         ],
     );
+    // The county holds that case already, and its rules order every time
+    // limit card of its halls by themselves: the running county issues the
+    // order at once, and it reaches the township.
+    ok(
+        &county,
+        &[
+            "init",
+            "--id",
+            "cn-212",
+            "--name",
+            "样例县政务服务中心",
+            "--region",
+            "140212",
+            "--level",
+            "county",
+        ],
+    );
+    let first = json(&town, &["case", "list"])["page"]["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    carry(&town, &county, &first);
+    ok(
+        &county,
+        &["rules", "set", "auto_order.case_time_limit=notice"],
+    );
+    ok(&county, &["rules", "publish"]);
     let mut cn = spawn_run(&county, &fed.join("certs/bundles/cn-212"));
     let mut tw = spawn_run(&town, &bundle);
     wait_in_sync(&town, &county);
+    let orders = |dir: &Path| json(dir, &["order", "list"])["page"]["items"].clone();
+    let start = std::time::Instant::now();
+    while orders(&town).as_array().is_none_or(|o| o.is_empty()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the running county issued no order by its rules: {}",
+            orders(&county)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let auto = orders(&town);
+    assert_eq!(auto[0]["header"]["issued_by"], "自动督办", "{auto}");
+    assert_eq!(auto[0]["header"]["case"], first.as_str());
     // While the nodes run, commands go through them: a case accepted at
     // the township shows at the county within seconds, and the county finds
     // it by its number alone.

@@ -673,7 +673,7 @@ fn the_console_in_a_browser() {
         "{unit}"
     );
     // The supervision desk: the case accepted 40 days ago carries a red
-    // card; its link opens the order form filled in from the card.
+    // card; one click (and a confirmation) orders it put right.
     s.step("cards");
     s.go(&format!("{cn_url}/orders"));
     let cards = s.text("#cards");
@@ -682,16 +682,26 @@ fn the_console_in_a_browser() {
         "{cards}"
     );
     s.shot("10b-county-cards");
-    s.press_to_next("#cards a[href*='rule=case_time_limit']");
-    assert_eq!(
-        s.eval("document.getElementById('o-rule').value"),
-        "case_time_limit"
+    s.eval("window.confirm = () => true");
+    s.press_to_next("#cards form:has(input[name=rule][value=case_time_limit]):has(input[name=card][value=red]) button");
+    assert!(
+        s.text(".done").contains("督办单已发出"),
+        "{}",
+        s.text("main")
     );
-    assert_eq!(s.eval("document.getElementById('o-card').value"), "red");
-    assert_eq!(
-        s.eval("document.getElementById('o-unit').value"),
-        "140212101"
+    let facts = s.text("main dl.facts");
+    assert!(
+        facts.contains("红牌") && facts.contains("140212101"),
+        "{facts}"
     );
+    let card_order_url = s.tab.get_url();
+    let card_order = card_order_url
+        .split("id=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next();
+    let card_order = card_order.unwrap().to_string();
 
     // 统计: the county's figures by township, a click down to the
     // township's items, and one more to an item's cases.
@@ -751,9 +761,11 @@ fn the_console_in_a_browser() {
     s.shot("11-order-issued");
 
     s.step("order-reply");
-    s.go(&format!("{tw_url}/orders"));
-    s.reload_until(&format!("{tw_url}/orders"), "#orders", "待反馈");
-    s.press_to_next("#orders tbody a");
+    s.reload_until(
+        &format!("{tw_url}/order?id={order_id}"),
+        "#order-state",
+        "待反馈",
+    );
     s.type_into("#reply-text", "已通知申请人补齐材料");
     s.press_to_next("#reply button[type=submit]");
     assert!(s.text(".done").contains("反馈已提交"));
@@ -773,6 +785,37 @@ fn the_console_in_a_browser() {
     s.press_to_next("#close button[type=submit]");
     assert!(s.text("#order-state").contains("已办结"));
     s.shot("12-order-closed");
+
+    // The township appeals the red card's order; the county revokes it.
+    s.step("appeal");
+    s.reload_until(
+        &format!("{tw_url}/order?id={card_order}"),
+        "#order-state",
+        "待反馈",
+    );
+    s.type_into("#appeal-text", "申请人补正材料期间不应计入办理时限");
+    s.eval("window.confirm = () => true");
+    s.press_to_next("#appeal button[type=submit]");
+    assert!(s.text(".done").contains("申诉已提交"), "{}", s.text("main"));
+    assert!(s.text("#order-state").contains("申诉待裁决"));
+    assert!(
+        s.tab.find_element("#appeal").is_err(),
+        "a card is appealed once"
+    );
+    s.step("decide");
+    let appealed = format!("{cn_url}/order?id={card_order}");
+    s.reload_until(&appealed, "#order-state", "申诉待裁决");
+    s.eval("document.getElementById('decide-verdict').value = 'revoked'");
+    s.type_into("#decide-text", "经核实，补正期间计时有误");
+    s.press_to_next("#decide button[type=submit]");
+    assert!(
+        s.text(".done").contains("申诉裁决已记录"),
+        "{}",
+        s.text("main")
+    );
+    assert!(s.text("#order-appeal").contains("撤销亮牌"));
+    assert!(s.text("#order-state").contains("已办结"));
+    s.shot("12b-appeal-revoked");
 
     // The window concludes the case: approved, it leaves the open list.
     s.step("conclude");

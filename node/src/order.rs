@@ -5,10 +5,11 @@ use anyhow::Result;
 use clap::Subcommand;
 use comfy_table::Table;
 use hallsync_api::ops::orders::{
-    CloseOrder, IssueOrder, ListOrders, OrderList, ReplyOrder, ShowOrder,
+    AppealOrder, CloseOrder, DecideAppeal, IssueAutoOrders, IssueOrder, ListOrders, OrderList,
+    ReplyOrder, ShowOrder,
 };
 use hallsync_hall::OrderRow;
-use hallsync_model::order::{Card, OrderAction, Resolution, Rule};
+use hallsync_model::order::{AppealView, Card, OrderAction, OrderView, Resolution, Rule, Verdict};
 use hallsync_model::{RegionCode, TimeLimit};
 
 use crate::cli::Ctx;
@@ -72,6 +73,38 @@ pub enum OrderCmd {
         #[arg(long, env = "HALLSYNC_OPERATOR")]
         by: String,
     },
+    /// Appeal the card an order addressed to this hall names (申诉): it
+    /// was raised in error. Once per order; the issuing hub decides.
+    Appeal {
+        /// The order: its key (e.g. cn-212.1) or document id.
+        order: String,
+        /// Why the card was raised in error.
+        #[arg(long)]
+        text: String,
+        /// Who appeals.
+        #[arg(long, env = "HALLSYNC_OPERATOR")]
+        by: String,
+    },
+    /// Decide the appeal of an order this hall issued: the card stands
+    /// (upheld) or is revoked, which closes the order as withdrawn and
+    /// counts the card apart in the statistics.
+    Decide {
+        /// The order: its key (e.g. cn-212.1) or document id.
+        order: String,
+        /// upheld or revoked.
+        #[arg(long, value_parser = parse::verdict)]
+        verdict: Verdict,
+        /// The reasons.
+        #[arg(long)]
+        text: String,
+        /// Who decides.
+        #[arg(long, env = "HALLSYNC_OPERATOR")]
+        by: String,
+    },
+    /// Issue now the orders this hub's published rules call for
+    /// (`hallsync rules set auto_order.RULE=LEVEL`); a running node does
+    /// so every minute by itself.
+    Auto,
     /// Show an order with its replies.
     Show {
         /// The order: its key (e.g. cn-212.1) or document id.
@@ -136,6 +169,35 @@ pub fn run(cmd: OrderCmd, ctx: &Ctx) -> Result<()> {
             };
             out.show(&target.call(op, ctx.now)?, print_row)
         }
+        OrderCmd::Appeal { order, text, by } => out.show(
+            &target.call(AppealOrder { order, text, by }, ctx.now)?,
+            print_row,
+        ),
+        OrderCmd::Decide {
+            order,
+            verdict,
+            text,
+            by,
+        } => {
+            let op = DecideAppeal {
+                order,
+                verdict,
+                text,
+                by,
+            };
+            out.show(&target.call(op, ctx.now)?, print_row)
+        }
+        OrderCmd::Auto => out.show(
+            &target.call(IssueAutoOrders {}, ctx.now)?,
+            |rows: &Vec<OrderRow>| {
+                if rows.is_empty() {
+                    say!("no order to issue: every card the rules call for has one (see `hallsync rules show`)");
+                } else {
+                    say!("{}", order_table(rows));
+                    say!("{} order(s) issued", rows.len());
+                }
+            },
+        ),
         OrderCmd::Show { order } => {
             out.show(&target.call(ShowOrder { order }, ctx.now)?, print_order)
         }
@@ -197,6 +259,20 @@ fn print_row(row: &OrderRow) {
     );
 }
 
+fn appeal(v: &OrderView) -> String {
+    match v.appeal {
+        None => "-".into(),
+        Some(AppealView {
+            filed,
+            verdict: None,
+        }) => format!("filed at {filed}, awaiting the issuer's decision"),
+        Some(AppealView {
+            filed,
+            verdict: Some((verdict, at)),
+        }) => format!("filed at {filed}, {verdict} at {at}"),
+    }
+}
+
 fn print_order(row: &OrderRow) {
     let h = &row.order.header;
     let mut t = table(&["field", "value"]);
@@ -222,6 +298,7 @@ fn print_order(row: &OrderRow) {
         ("state", row.view.state.to_string()),
         ("first reply", opt(row.view.first_reply)),
         ("closed", closed),
+        ("appeal", appeal(&row.view)),
         ("reply late", row.view.reply_late.to_string()),
     ];
     for (k, v) in rows {
@@ -236,8 +313,9 @@ fn print_order(row: &OrderRow) {
     events.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
     for ev in events {
         let text = match &ev.action {
-            OrderAction::Reply { text } => text.clone(),
             OrderAction::Close { resolution, text } => format!("{resolution}: {text}"),
+            OrderAction::Decide { verdict, text } => format!("{verdict}: {text}"),
+            other => other.text().to_string(),
         };
         e.add_row(vec![
             ev.at.to_string(),

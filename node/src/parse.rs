@@ -1,7 +1,7 @@
 //! Value parsers for the command line's arguments.
 
 use hallsync_model::case::{Outcome, Procedure};
-use hallsync_model::order::{Card, Resolution, Rule};
+use hallsync_model::order::{Card, Resolution, Rule, Verdict};
 use hallsync_model::{CaseState, Level, NodeId, RegionCode, TimeLimit, Ts};
 
 pub fn ts(s: &str) -> Result<Ts, String> {
@@ -57,6 +57,10 @@ pub fn card(s: &str) -> Result<Card, String> {
 
 pub fn resolution(s: &str) -> Result<Resolution, String> {
     named("result", Resolution::ALL, s)
+}
+
+pub fn verdict(s: &str) -> Result<Verdict, String> {
+    named("verdict", Verdict::ALL, s)
 }
 
 pub fn procedure(s: &str) -> Result<Procedure, String> {

@@ -90,6 +90,10 @@ const COLUMNS: &[Column] = &[
     ("预警", |r| Cell::Int(r.cards_total.notice)),
     ("黄牌", |r| Cell::Int(r.cards_total.yellow)),
     ("红牌", |r| Cell::Int(r.cards_total.red)),
+    ("申诉", |r| Cell::Int(r.appeals)),
+    ("撤销亮牌", |r| {
+        Cell::Int(r.revoked.notice + r.revoked.yellow + r.revoked.red)
+    }),
     ("督办", |r| Cell::Int(r.orders)),
     ("逾期反馈", |r| Cell::Int(r.orders_late)),
     ("督办办结", |r| Cell::Int(r.orders_closed)),

@@ -21,6 +21,9 @@ pub enum RulesCmd {
         /// Thresholds: time_limit_notice, special_notice, special_red_over,
         /// online_notice, online_yellow, online_red, decision_silence,
         /// delivery (3wd, 2d, 24h …); disclosure_red_times (a number).
+        /// Orders this hub issues by itself: auto_order.RULE=notice, yellow,
+        /// red or off (e.g. auto_order.case_time_limit=red), and
+        /// auto_order_reply (the time to reply, 3wd by default).
         #[arg(value_name = "NAME=VALUE")]
         thresholds: Vec<String>,
         /// The evaluation's weights, adding up to 100:
@@ -116,6 +119,7 @@ fn print_rules(what: &str, r: &RulesOut) {
         t.add_row(vec![k.clone(), v.clone()]);
     }
     say!("{t}");
+    say!("{}", auto_line(&r.auto_orders));
     let w = &r.weights;
     say!(
         "evaluation weights: on_time {}, speed_up {}, satisfaction {}, cards {}, orders {}",
@@ -125,6 +129,23 @@ fn print_rules(what: &str, r: &RulesOut) {
         w.cards,
         w.orders
     );
+}
+
+fn auto_line(auto: &std::collections::BTreeMap<String, String>) -> String {
+    let levels: Vec<String> = auto
+        .iter()
+        .filter(|(k, _)| k.starts_with("auto_order."))
+        .map(|(k, v)| format!("{}={v}", k.trim_start_matches("auto_order.")))
+        .collect();
+    if levels.is_empty() {
+        return "automatic orders: none (set auto_order.RULE=LEVEL to have this hub issue them)"
+            .into();
+    }
+    format!(
+        "automatic orders: {} (reply within {})",
+        levels.join(", "),
+        auto.get("auto_order_reply").map_or("3wd", String::as_str)
+    )
 }
 
 fn print_view(v: &RulesView) {
@@ -149,6 +170,12 @@ fn print_view(v: &RulesView) {
     say!("{t}");
     if v.published.is_empty() {
         say!("no rules published at or above this node: DOMAIN §5's defaults hold");
+    }
+    if let Some(own) = v.published.iter().find(|r| r.region == v.region) {
+        say!("{}", auto_line(&own.auto_orders));
+    }
+    if let Some(d) = &v.draft {
+        say!("draft: {}", auto_line(&d.auto_orders));
     }
     let w = &v.weights;
     say!(

@@ -77,6 +77,12 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
                 None => Box::new(crate::cli::clock),
             };
             let (stop_web, web_stopping) = tokio::sync::watch::channel(false);
+            let auto = tokio::spawn(auto_orders(
+                hall.clone(),
+                id.clone(),
+                now,
+                web_stopping.clone(),
+            ));
             let web = match hallsync_web::start(svc, console, dir, clock, console_tls, web_stopping)
                 .await
             {
@@ -118,6 +124,7 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
             let stopping = std::time::Instant::now();
             let _ = stop_web.send(true);
             web.stopped().await;
+            let _ = auto.await;
             node.shutdown().await;
             match failed {
                 None => Ok::<_, anyhow::Error>(stopping),
@@ -144,6 +151,49 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Every minute until `stop`, the orders this hub's own published rules
+/// call for (`Hall::issue_auto_orders`); nothing at a hall whose rules ask
+/// for none.
+async fn auto_orders(
+    hall: std::sync::Arc<Hall>,
+    id: hallsync_model::NodeId,
+    now: Option<Ts>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let h = hall.clone();
+        let at = now.unwrap_or_else(crate::cli::clock);
+        match tokio::task::spawn_blocking(move || h.issue_auto_orders(at)).await {
+            Ok(Ok(rows)) => {
+                for r in rows {
+                    let o = &r.order.header;
+                    tracing::info!(
+                        node = %id,
+                        unit = %o.unit,
+                        "issued order {} by this hub's rules: {} {} on {}, reply due {}",
+                        r.id.key(),
+                        o.card,
+                        o.rule,
+                        o.case,
+                        o.reply_due
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(
+                node = %id,
+                "could not issue the orders this hub's rules call for ({e}); trying again in a minute"
+            ),
+            Err(e) => tracing::error!(node = %id, "the automatic orders failed: {e}"),
+        }
+    }
 }
 
 /// Waits until the store stops accepting writes; returns why.

@@ -79,6 +79,11 @@ fn cells(r: &StatsRow) -> Vec<String> {
             "{}/{}/{}",
             r.cards_total.notice, r.cards_total.yellow, r.cards_total.red
         ),
+        format!(
+            "{}/{}",
+            r.appeals,
+            r.revoked.notice + r.revoked.yellow + r.revoked.red
+        ),
         format!("{}/{}/{}", r.orders, r.orders_late, r.orders_closed),
         format!("{:.2}", r.fees_fen as f64 / 100.0),
     ]
@@ -104,6 +109,7 @@ fn print(s: &StatsTable) {
         "open",
         "overdue",
         "cards n/y/r",
+        "appeals/revoked",
         "orders/late/closed",
         "fees (yuan)",
     ]);

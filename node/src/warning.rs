@@ -30,7 +30,8 @@ pub enum WarningCmd {
         #[arg(long, value_parser = parse::region, value_name = "REGION")]
         unit: Option<RegionCode>,
         /// Also the cards that no longer stand (the case concluded, the
-        /// certificate delivered, the decision published).
+        /// certificate delivered, the decision published, the card revoked
+        /// on appeal).
         #[arg(long)]
         ended: bool,
         /// Show at most this many.
@@ -100,6 +101,9 @@ fn print_list(list: &WarningList) {
     for w in &list.page.items {
         let mut row = vec![w.number.clone(), w.unit.to_string(), w.item.clone()];
         row.extend(card_cells(&w.card));
+        if w.revoked {
+            row[4].push_str(" (revoked)");
+        }
         t.add_row(row);
     }
     say!("{t}");

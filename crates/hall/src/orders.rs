@@ -3,16 +3,21 @@
 //! under the supervised hall's region, so replication takes it down to that
 //! hall and the reply back up.
 
+use std::collections::HashSet;
+
 use hallsync_model::clock::{clock_start, due};
 use hallsync_model::order::{
-    Card, Order, OrderAction, OrderEvent, OrderHeader, OrderView, Resolution, Rule,
+    Card, Order, OrderAction, OrderEvent, OrderHeader, OrderView, Resolution, Rule, Verdict,
 };
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, DocKind, RegionCode, TimeLimit, Ts};
 use hallsync_store::{lock, Loaded, Pending};
 use serde::{Deserialize, Serialize};
 
-use crate::{Hall, HallError};
+use crate::{Hall, HallError, WarningFilter};
+
+/// Who the orders a hub issues by itself are issued by.
+pub const AUTO_ISSUER: &str = "自动督办";
 
 /// An order to issue.
 #[derive(Debug, Clone)]
@@ -165,6 +170,61 @@ impl Hall {
         self.finish_order_write(&id, &mut l, order, now)
     }
 
+    /// Issues the orders this hub's own published rules call for
+    /// (`auto_orders`): one for each standing card of a case below it at
+    /// the level its rule names, unless an order of this hub already names
+    /// that case, rule and level (so a card is ordered once, and a card
+    /// revoked on appeal is not ordered again). Returns the orders issued.
+    pub fn issue_auto_orders(&self, now: Ts) -> Result<Vec<OrderRow>, HallError> {
+        let here = self.node.region.clone();
+        let Some(auto) = self
+            .rules_held()?
+            .iter()
+            .find(|r| r.region == here)
+            .map(|r| r.auto_orders.clone())
+            .filter(|a| !a.levels.is_empty())
+        else {
+            return Ok(Vec::new());
+        };
+        let ordered: HashSet<(DocId, Rule, Card)> = self
+            .orders(now)?
+            .into_iter()
+            .filter(|o| o.order.header.issuer == here)
+            .map(|o| {
+                (
+                    o.order.header.case,
+                    o.order.header.rule,
+                    o.order.header.card,
+                )
+            })
+            .collect();
+        let standing = self.warnings(&WarningFilter::default(), now, 0, usize::MAX)?;
+        let mut issued = Vec::new();
+        for w in standing.rows {
+            let c = &w.card;
+            if !auto.calls_for(&here, &w.unit, c)
+                || ordered.contains(&(w.case.clone(), c.rule, c.card))
+            {
+                continue;
+            }
+            let req = NewOrder {
+                unit: w.unit.clone(),
+                department: String::new(),
+                case: w.case.to_string(),
+                rule: c.rule,
+                card: c.card,
+                reason: format!(
+                    "按本级监察规则自动督办：亮牌自 {} 起，请说明原因并整改（{}）。",
+                    c.since, c.clears
+                ),
+                by: AUTO_ISSUER.into(),
+                reply_within: auto.reply_within,
+            };
+            issued.push(self.issue_order(req, now)?);
+        }
+        Ok(issued)
+    }
+
     /// Records the supervised hall's reply to an order addressed to it.
     pub fn reply_order(
         &self,
@@ -190,6 +250,38 @@ impl Hall {
     ) -> Result<OrderRow, HallError> {
         let action = OrderAction::Close {
             resolution,
+            text: text.trim().to_string(),
+        };
+        self.order_event(key, action, by, now)
+    }
+
+    /// Records the supervised hall's appeal (申诉) of the card an order
+    /// addressed to it names: the card was raised in error.
+    pub fn appeal_order(
+        &self,
+        key: &str,
+        text: &str,
+        by: &str,
+        now: Ts,
+    ) -> Result<OrderRow, HallError> {
+        let action = OrderAction::Appeal {
+            text: text.trim().to_string(),
+        };
+        self.order_event(key, action, by, now)
+    }
+
+    /// Decides the appeal of an order this hall issued: the card stands,
+    /// or it is revoked (and the order closed as withdrawn).
+    pub fn decide_appeal(
+        &self,
+        key: &str,
+        verdict: Verdict,
+        text: &str,
+        by: &str,
+        now: Ts,
+    ) -> Result<OrderRow, HallError> {
+        let action = OrderAction::Decide {
+            verdict,
             text: text.trim().to_string(),
         };
         self.order_event(key, action, by, now)

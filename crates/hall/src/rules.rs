@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hallsync_model::cards::Thresholds;
 use hallsync_model::evaluation::Weights;
 use hallsync_model::ids::Level;
-use hallsync_model::rules::{self, set_threshold, Rules, RULES_KEY};
+use hallsync_model::rules::{self, set_threshold, AutoOrders, Rules, RULES_KEY};
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocKind, RegionCode, Ts};
 use hallsync_store::lock;
@@ -90,8 +90,9 @@ impl Hall {
         Ok(())
     }
 
-    /// Changes this hub's draft: thresholds by name (`delivery` → `2d`)
-    /// and, if given, the evaluation weights. The draft is checked as a
+    /// Changes this hub's draft: thresholds by name (`delivery` → `2d`),
+    /// the automatic orders (`auto_order.case_time_limit` → `red`,
+    /// `auto_order_reply` → `3wd`) and, if given, the evaluation weights. The draft is checked as a
     /// whole (and against the rules above) before it is kept.
     pub fn set_rules_draft(
         &self,
@@ -106,7 +107,13 @@ impl Hall {
             None => self.published_or_in_force(by, now)?,
         };
         for (name, value) in thresholds {
-            set_threshold(&mut draft.thresholds, name, value).map_err(HallError::BadInput)?;
+            if !draft
+                .auto_orders
+                .set(name, value)
+                .map_err(HallError::BadInput)?
+            {
+                set_threshold(&mut draft.thresholds, name, value).map_err(HallError::BadInput)?;
+            }
         }
         if let Some(w) = weights {
             draft.weights = w;
@@ -131,6 +138,7 @@ impl Hall {
             published_by: by.to_string(),
             thresholds: self.thresholds_for(here)?,
             weights: self.weights_for(here)?,
+            auto_orders: AutoOrders::default(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! the same events lists the same cards.
 
 use std::cmp::Reverse;
+use std::collections::HashSet;
 
 use hallsync_model::cards::{self, CaseCard, Thresholds};
 use hallsync_model::order::{Card, Rule};
@@ -22,7 +23,7 @@ pub struct WarningFilter {
     /// Only cases of the halls in this region's subtree.
     pub unit: Option<RegionCode>,
     /// Also the cards that no longer stand (the case concluded, the
-    /// certificate delivered …).
+    /// certificate delivered, the card revoked on appeal …).
     pub ended: bool,
 }
 
@@ -39,6 +40,9 @@ pub struct WarningRow {
     pub hall: NodeId,
     /// The item's name.
     pub item: String,
+    /// Revoked on appeal by the hub that ordered it put right (listed only
+    /// with the ended cards).
+    pub revoked: bool,
     /// The card.
     #[serde(flatten)]
     pub card: CaseCard,
@@ -78,6 +82,15 @@ impl Hall {
     ) -> Result<WarningPage, HallError> {
         let cal = self.calendar()?;
         let held = self.rules_held()?;
+        let revoked: HashSet<(DocId, Rule, Card)> = self
+            .orders(now)?
+            .into_iter()
+            .filter(|o| o.view.card_revoked())
+            .map(|o| {
+                let h = o.order.header;
+                (h.case, h.rule, h.card)
+            })
+            .collect();
         let mut in_force: Vec<(RegionCode, Thresholds)> = Vec::new();
         let cases = CaseFilter {
             include_closed: true,
@@ -101,9 +114,10 @@ impl Hall {
             for card in
                 cards::case_cards(&row.header, &row.view, &row.clock, &cal, &thresholds, now)
             {
+                let was_revoked = revoked.contains(&(row.id.clone(), card.rule, card.card));
                 let wanted = filter.card.is_none_or(|c| c == card.card)
                     && filter.rule.is_none_or(|r| r == card.rule)
-                    && (filter.ended || card.until.is_none());
+                    && (filter.ended || (card.until.is_none() && !was_revoked));
                 if wanted {
                     rows.push(WarningRow {
                         case: row.id.clone(),
@@ -111,6 +125,7 @@ impl Hall {
                         unit: row.header.region.clone(),
                         hall: row.header.hall.clone(),
                         item: row.header.item.name.clone(),
+                        revoked: was_revoked,
                         card,
                     });
                 }

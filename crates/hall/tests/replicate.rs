@@ -671,6 +671,107 @@ fn the_county_derives_the_same_cards_as_the_township_whatever_order_the_events_c
     assert_eq!(county.warnings(&elsewhere, now(), 0, 100).unwrap().total, 0);
 }
 
+#[test]
+fn a_card_revoked_on_appeal_leaves_the_standing_cards_and_is_counted_apart() {
+    use hallsync_hall::{NewOrder, StatsBy, StatsQuery, WarningFilter};
+    use hallsync_model::order::{Card, OrderState, Rule, Verdict};
+    use hallsync_model::stats::{ix, revoked_counter};
+    use hallsync_model::{RegionCode, TimeLimit};
+    let (_dirs, town, county) = town_and_county_with_a_case();
+    let long_ago = Ts::parse("2026-01-20 09:00").unwrap();
+    town.accept_case(
+        support::new_case("T1", Some("T1-old".into()), long_ago),
+        long_ago,
+    )
+    .unwrap();
+    sync(&town, &county).unwrap();
+    let red = WarningFilter {
+        card: Some(Card::Red),
+        rule: Some(Rule::CaseTimeLimit),
+        ..WarningFilter::default()
+    };
+    let standing = |hall: &Hall| {
+        hall.warnings(&red, now(), 0, 100)
+            .unwrap()
+            .rows
+            .iter()
+            .filter(|w| w.number == "T1-old")
+            .count()
+    };
+    assert_eq!(standing(&county), 1);
+    let issued = county
+        .issue_order(
+            NewOrder {
+                unit: RegionCode::parse("140212101").unwrap(),
+                department: String::new(),
+                case: "T1-old".into(),
+                rule: Rule::CaseTimeLimit,
+                card: Card::Red,
+                reason: "超过法定时限".into(),
+                by: "县电子监察室".into(),
+                reply_within: TimeLimit::parse("3wd").unwrap(),
+            },
+            now(),
+        )
+        .unwrap();
+    let key = issued.id.key().to_string();
+    sync(&town, &county).unwrap();
+    // Only the issuer decides, and only an appeal.
+    assert!(county
+        .decide_appeal(&key, Verdict::Revoked, "x", "y", now())
+        .is_err());
+    let appealed = town
+        .appeal_order(&key, "申请人补正期间不应计时", "镇民政办", now())
+        .unwrap();
+    assert_eq!(appealed.view.state, OrderState::Appealed);
+    assert!(town
+        .decide_appeal(&key, Verdict::Revoked, "自行撤销", "镇民政办", now())
+        .is_err());
+    assert!(town
+        .appeal_order(&key, "再申诉", "镇民政办", now())
+        .is_err());
+    sync(&town, &county).unwrap();
+    let decided = county
+        .decide_appeal(&key, Verdict::Revoked, "经核实属实", "县电子监察室", now())
+        .unwrap();
+    assert!(decided.view.card_revoked());
+    sync(&town, &county).unwrap();
+    assert_eq!(town.order(&key, now()).unwrap().view, decided.view);
+    // Revoked at both levels: not standing, listed with the ended cards.
+    for hall in [&town, &county] {
+        assert_eq!(standing(hall), 0);
+        let all = WarningFilter {
+            ended: true,
+            ..red.clone()
+        };
+        let page = hall.warnings(&all, now(), 0, 100).unwrap();
+        assert!(page.rows.iter().any(|w| w.number == "T1-old" && w.revoked));
+    }
+    let q = StatsQuery {
+        unit: RegionCode::parse("140212101").unwrap(),
+        from: Ts::parse("2026-01-01").unwrap(),
+        to: Ts::parse("2026-03-31").unwrap(),
+        by: StatsBy::Total,
+    };
+    let (at_town, at_county) = (
+        town.stats(&q, now()).unwrap(),
+        county.stats(&q, now()).unwrap(),
+    );
+    assert_eq!(at_town, at_county);
+    let counts = &at_county.total.counts;
+    assert_eq!(counts.get(ix::APPEALS), 1);
+    assert_eq!(
+        counts.get(revoked_counter(Rule::CaseTimeLimit, Card::Red)),
+        1
+    );
+    assert_eq!(counts.revoked_at(Card::Red), 1);
+    assert_eq!(
+        counts.standing_at(Card::Red),
+        counts.cards_at(Card::Red) - 1
+    );
+    assert_eq!(counts.get(ix::ORDERS_CLOSED), 1);
+}
+
 /// The statistics of `q` recounted from every case's facts, the slow way.
 fn recount(hall: &Hall, q: &hallsync_hall::StatsQuery, now: Ts) -> hallsync_model::stats::Row {
     use hallsync_model::stats::{case_facts, day_of, Row};

@@ -63,9 +63,10 @@ pub struct Score {
 pub fn score(r: &Row, w: &Weights) -> Score {
     // Cards are charged against the cases the unit worked on in the
     // period; a unit that raised cards with no case accepted or concluded
-    // in it earns nothing for this part.
+    // in it earns nothing for this part. Cards revoked on appeal are not
+    // charged.
     let worked = r.get(ix::ACCEPTED).max(r.get(ix::CONCLUDED));
-    let charged = r.cards_at(Card::Yellow) + 2 * r.cards_at(Card::Red);
+    let charged = r.standing_at(Card::Yellow) + 2 * r.standing_at(Card::Red);
     let cards =
         (worked > 0 || charged > 0).then(|| (1.0 - charged as f64 / worked.max(1) as f64).max(0.0));
     let orders = r.get(ix::ORDERS);
@@ -124,7 +125,7 @@ pub fn rank<K: Ord>(scored: &[(K, f64)]) -> Vec<(usize, usize)> {
 mod tests {
     use super::*;
     use crate::order::Rule;
-    use crate::stats::{card_counter, COUNTERS};
+    use crate::stats::{card_counter, revoked_counter, COUNTERS};
     use crate::time::DAY;
 
     fn row(set: &[(usize, i64)]) -> Row {
@@ -173,6 +174,12 @@ mod tests {
         let s = score(&r, &Weights::default());
         assert_eq!(s.parts[3].measure, Some(0.0));
         assert!((s.total - 85.0).abs() < 1e-9);
+        let mut revoked = r.clone();
+        revoked.add(
+            &row(&[(revoked_counter(Rule::CaseTimeLimit, Card::Red), 1)]).0,
+            1,
+        );
+        assert!((score(&revoked, &Weights::default()).total - 100.0).abs() < 1e-9);
     }
 
     #[test]

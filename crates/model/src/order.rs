@@ -97,6 +97,17 @@ named! {
     }
 }
 
+named! {
+    /// The issuer's decision on a unit's appeal (申诉) of an order's card.
+    Verdict {
+        /// The card stands (维持原判); the order goes on.
+        Upheld => "upheld",
+        /// The card was raised in error (撤销亮牌): it is counted apart as
+        /// revoked, and the order is closed as withdrawn.
+        Revoked => "revoked",
+    }
+}
+
 /// The fixed part of an order, written when it is issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderHeader {
@@ -140,6 +151,19 @@ pub enum OrderAction {
         /// The hub's remarks.
         text: String,
     },
+    /// The unit appeals the card the order names (申诉): it holds the card
+    /// was raised in error. Once per order.
+    Appeal {
+        /// Why.
+        text: String,
+    },
+    /// The issuing hub decides the unit's appeal.
+    Decide {
+        /// Whether the card stands or is revoked.
+        verdict: Verdict,
+        /// The hub's reasons.
+        text: String,
+    },
 }
 
 impl OrderAction {
@@ -148,6 +172,18 @@ impl OrderAction {
         match self {
             OrderAction::Reply { .. } => "reply",
             OrderAction::Close { .. } => "close",
+            OrderAction::Appeal { .. } => "appeal",
+            OrderAction::Decide { .. } => "decide",
+        }
+    }
+
+    /// Its text.
+    pub fn text(&self) -> &str {
+        match self {
+            OrderAction::Reply { text }
+            | OrderAction::Close { text, .. }
+            | OrderAction::Appeal { text }
+            | OrderAction::Decide { text, .. } => text,
         }
     }
 }
@@ -185,6 +221,8 @@ pub enum OrderState {
     Open,
     /// The unit replied; the hub has not closed it (已反馈).
     Replied,
+    /// The unit appealed the card; the hub has not decided (申诉中).
+    Appealed,
     /// Closed by the hub (已办结).
     Closed,
 }
@@ -195,6 +233,7 @@ impl OrderState {
         match self {
             OrderState::Open => "open",
             OrderState::Replied => "replied",
+            OrderState::Appealed => "appealed",
             OrderState::Closed => "closed",
         }
     }
@@ -213,10 +252,31 @@ pub struct OrderView {
     pub state: OrderState,
     /// When the unit first replied.
     pub first_reply: Option<Ts>,
-    /// How it was closed, and when.
+    /// How it was closed, and when (a revoked card closes it as
+    /// withdrawn).
     pub closed: Option<(Resolution, Ts)>,
-    /// The reply came after its due time, or is still missing past it.
+    /// The unit's appeal of the card, if it appealed.
+    pub appeal: Option<AppealView>,
+    /// The unit's first answer (a reply or an appeal) came after its due
+    /// time, or is still missing past it.
     pub reply_late: bool,
+}
+
+/// A unit's appeal of an order's card and the issuer's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppealView {
+    /// When the unit appealed.
+    pub filed: Ts,
+    /// The decision and when it was taken; none while pending.
+    pub verdict: Option<(Verdict, Ts)>,
+}
+
+impl OrderView {
+    /// Whether the card the order names was revoked on appeal.
+    pub fn card_revoked(&self) -> bool {
+        self.appeal
+            .is_some_and(|a| matches!(a.verdict, Some((Verdict::Revoked, _))))
+    }
 }
 
 /// Why an action on an order was refused.
@@ -233,6 +293,10 @@ pub enum OrderError {
     /// The order is closed and takes no more events.
     #[error("the order was closed ({0}); it takes no more replies or results")]
     Closed(Resolution),
+    /// An appeal out of turn: a second appeal, or a decision with no
+    /// appeal pending.
+    #[error("{0}")]
+    Appeal(String),
     /// This hall may not take this action on this order.
     #[error("{action} is for {who}: this hall is {here}")]
     NotYours {
@@ -314,11 +378,7 @@ impl OrderEvent {
             ));
         }
         check_text("by", &self.by, MAX_NAME)?;
-        match &self.action {
-            OrderAction::Reply { text } | OrderAction::Close { text, .. } => {
-                check_text("text", text, MAX_TEXT)
-            }
-        }
+        check_text("text", self.action.text(), MAX_TEXT)
     }
 }
 
@@ -336,41 +396,71 @@ impl Order {
         self.events.iter().try_for_each(OrderEvent::validate)
     }
 
-    /// The events in the one order every copy agrees on: by time, then id.
+    /// The events in the one order every copy agrees on: by time, the
+    /// unit's answers before the issuer's in the same second (a decision
+    /// answers an appeal, so it never goes before one of its second), then
+    /// by id.
     fn sorted(&self) -> Vec<&OrderEvent> {
+        let issuers = |e: &OrderEvent| {
+            matches!(
+                e.action,
+                OrderAction::Close { .. } | OrderAction::Decide { .. }
+            )
+        };
         let mut v: Vec<&OrderEvent> = self.events.iter().collect();
-        v.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        v.sort_by(|a, b| (a.at, issuers(a), &a.id).cmp(&(b.at, issuers(b), &b.id)));
         v
     }
 
-    /// Derives where the order stands at `now`. The first closing (by time,
-    /// then id) decides the result; replies after it are kept but change
-    /// nothing.
+    /// Derives where the order stands at `now`, reading the events by
+    /// time, then id: the first closing (or revoking decision) decides the
+    /// result and later events are kept but change nothing; the first
+    /// appeal is the appeal, and the first decision after it decides it.
     pub fn view(&self, now: Ts) -> OrderView {
-        let sorted = self.sorted();
-        let closed = sorted.iter().find_map(|e| match &e.action {
-            OrderAction::Close { resolution, .. } => Some((*resolution, e.at)),
-            OrderAction::Reply { .. } => None,
-        });
-        let first_reply = sorted
-            .iter()
-            .find(|e| matches!(e.action, OrderAction::Reply { .. }))
-            .map(|e| e.at);
-        let state = match (closed, first_reply) {
-            (Some(_), _) => OrderState::Closed,
-            (None, Some(_)) => OrderState::Replied,
-            (None, None) => OrderState::Open,
+        let mut closed: Option<(Resolution, Ts)> = None;
+        let mut first_reply: Option<Ts> = None;
+        let mut appeal: Option<AppealView> = None;
+        for e in self.sorted() {
+            if closed.is_some() {
+                break;
+            }
+            match &e.action {
+                OrderAction::Reply { .. } => {
+                    first_reply.get_or_insert(e.at);
+                }
+                OrderAction::Appeal { .. } => {
+                    appeal.get_or_insert(AppealView {
+                        filed: e.at,
+                        verdict: None,
+                    });
+                }
+                OrderAction::Decide { verdict, .. } => {
+                    if let Some(a) = appeal.as_mut().filter(|a| a.verdict.is_none()) {
+                        a.verdict = Some((*verdict, e.at));
+                        if *verdict == Verdict::Revoked {
+                            closed = Some((Resolution::Withdrawn, e.at));
+                        }
+                    }
+                }
+                OrderAction::Close { resolution, .. } => closed = Some((*resolution, e.at)),
+            }
+        }
+        let state = match (closed, appeal, first_reply) {
+            (Some(_), _, _) => OrderState::Closed,
+            (None, Some(AppealView { verdict: None, .. }), _) => OrderState::Appealed,
+            (None, _, Some(_)) => OrderState::Replied,
+            (None, _, None) => OrderState::Open,
         };
-        let due = self.header.reply_due;
-        let reply_late = match (first_reply, closed) {
-            (Some(at), _) => at > due,
-            (None, Some((_, at))) => at > due,
-            (None, None) => now > due,
-        };
+        let answered = [first_reply, appeal.map(|a| a.filed), closed.map(|c| c.1)]
+            .into_iter()
+            .flatten()
+            .min();
+        let reply_late = answered.unwrap_or(now) > self.header.reply_due;
         OrderView {
             state,
             first_reply,
             closed,
+            appeal,
             reply_late,
         }
     }
@@ -392,9 +482,9 @@ impl Order {
             ));
         }
         check_text("by", &event.by, MAX_NAME)?;
-        let (who, text) = match &event.action {
-            OrderAction::Reply { text } => (&self.header.unit, text),
-            OrderAction::Close { text, .. } => (&self.header.issuer, text),
+        let who = match &event.action {
+            OrderAction::Reply { .. } | OrderAction::Appeal { .. } => &self.header.unit,
+            OrderAction::Close { .. } | OrderAction::Decide { .. } => &self.header.issuer,
         };
         if who != here {
             return Err(OrderError::NotYours {
@@ -403,14 +493,47 @@ impl Order {
                 here: here.clone(),
             });
         }
-        check_text("text", text, MAX_TEXT)
+        let appeal = self.view(event.at).appeal;
+        match (&event.action, appeal) {
+            (OrderAction::Appeal { .. }, Some(a)) => {
+                return Err(OrderError::Appeal(format!(
+                    "this order's card was appealed at {}: a card is appealed once",
+                    a.filed
+                )))
+            }
+            (OrderAction::Decide { .. }, None) => {
+                return Err(OrderError::Appeal(
+                    "the unit has not appealed this order's card: there is nothing to decide"
+                        .into(),
+                ))
+            }
+            (
+                OrderAction::Decide { .. },
+                Some(AppealView {
+                    verdict: Some((v, at)),
+                    ..
+                }),
+            ) => {
+                return Err(OrderError::Appeal(format!(
+                    "the appeal was decided at {at} ({v})"
+                )))
+            }
+            (OrderAction::Decide { .. }, Some(a)) if event.at < a.filed => {
+                return Err(OrderError::Appeal(format!(
+                    "the appeal was filed at {}, after this decision's time {}: check this computer's clock",
+                    a.filed, event.at
+                )))
+            }
+            _ => {}
+        }
+        check_text("text", event.action.text(), MAX_TEXT)
     }
 
     /// Checks what a peer at region `from` brought to this order (`self`,
     /// the merged copy; `before`, the copy held until now, if any). The
     /// header never changes once issued, and a peer at or below the
-    /// supervised unit brings replies only: the unit cannot close its own
-    /// order. A hub above the unit may bring anything, since it relays both
+    /// supervised unit brings replies and appeals only: the unit can
+    /// neither close its own order nor decide its own appeal. A hub above the unit may bring anything, since it relays both
     /// the issuer's closing and the unit's replies.
     pub fn check_received(
         &self,
@@ -430,8 +553,10 @@ impl Order {
             return Ok(());
         }
         let closing = self.events.iter().find(|e| {
-            matches!(e.action, OrderAction::Close { .. })
-                && !before.events.iter().any(|b| b.id == e.id)
+            matches!(
+                e.action,
+                OrderAction::Close { .. } | OrderAction::Decide { .. }
+            ) && !before.events.iter().any(|b| b.id == e.id)
         });
         match closing {
             Some(e) => Err(OrderError::NotYours {
@@ -509,6 +634,7 @@ pub(crate) mod tests {
             assert_eq!(Card::parse(c.as_str()), Some(*c));
         }
         assert_eq!(Resolution::parse("withdrawn"), Some(Resolution::Withdrawn));
+        assert_eq!(Verdict::parse("revoked"), Some(Verdict::Revoked));
         assert_eq!(Rule::parse("nope"), None);
     }
 
@@ -660,6 +786,112 @@ pub(crate) mod tests {
             ));
         }
         assert_eq!(softer.check_received(None, &unit), Ok(()));
+    }
+
+    fn appeal() -> OrderAction {
+        OrderAction::Appeal {
+            text: "申请人补正材料期间不计时".into(),
+        }
+    }
+
+    fn decide(verdict: Verdict) -> OrderAction {
+        OrderAction::Decide {
+            verdict,
+            text: "经核实".into(),
+        }
+    }
+
+    #[test]
+    fn the_unit_appeals_once_and_the_issuer_decides_once() {
+        let (unit, county) = (r("140212101"), r("140212"));
+        let mut o = order();
+        let d = event("cn-212.b.1", "2026-11-24 09:00", decide(Verdict::Revoked));
+        assert!(matches!(o.check(&d, &county), Err(OrderError::Appeal(_))));
+        let a = event("tw-101.a.1", "2026-11-24 09:00", appeal());
+        assert!(matches!(
+            o.check(&a, &county),
+            Err(OrderError::NotYours { .. })
+        ));
+        o.check(&a, &unit).unwrap();
+        o.events.push(a);
+        let now = Ts::parse("2026-11-24 10:00").unwrap();
+        let v = o.view(now);
+        assert_eq!(v.state, OrderState::Appealed);
+        assert!(!v.reply_late && !v.card_revoked());
+        let again = event("tw-101.a.2", "2026-11-24 11:00", appeal());
+        assert!(matches!(o.check(&again, &unit), Err(OrderError::Appeal(_))));
+        let d = event("cn-212.b.1", "2026-11-25 09:00", decide(Verdict::Revoked));
+        assert!(o.check(&d, &unit).is_err());
+        o.check(&d, &county).unwrap();
+        o.events.push(d);
+        let v = o.view(now);
+        assert!(v.card_revoked());
+        assert_eq!(v.state, OrderState::Closed);
+        assert_eq!(v.closed.unwrap().0, Resolution::Withdrawn);
+        let twice = event("cn-212.b.2", "2026-11-25 10:00", decide(Verdict::Upheld));
+        assert!(o.check(&twice, &county).is_err());
+    }
+
+    #[test]
+    fn an_upheld_card_leaves_the_order_to_be_answered() {
+        let mut o = order();
+        o.events
+            .push(event("tw-101.a.1", "2026-11-24 09:00", appeal()));
+        o.events.push(event(
+            "cn-212.b.1",
+            "2026-11-24 12:00",
+            decide(Verdict::Upheld),
+        ));
+        let v = o.view(Ts::parse("2026-11-30 00:00").unwrap());
+        assert_eq!(v.state, OrderState::Open);
+        assert!(!v.card_revoked() && !v.reply_late);
+        o.check(
+            &event("tw-101.a.2", "2026-11-25 09:00", reply()),
+            &r("140212101"),
+        )
+        .unwrap();
+        // A decision with no appeal before it (by time) decides nothing.
+        let mut early = order();
+        early.events.push(event(
+            "cn-212.b.1",
+            "2026-11-24 08:00",
+            decide(Verdict::Revoked),
+        ));
+        early
+            .events
+            .push(event("tw-101.a.1", "2026-11-24 09:00", appeal()));
+        let v = early.view(Ts::parse("2026-11-24 10:00").unwrap());
+        assert_eq!(v.state, OrderState::Appealed);
+        assert!(!v.card_revoked());
+    }
+
+    #[test]
+    fn a_unit_cannot_bring_its_own_decision_from_below() {
+        let mut appealed = order();
+        appealed
+            .events
+            .push(event("tw-101.a.1", "2026-11-24 09:00", appeal()));
+        assert_eq!(
+            appealed.check_received(Some(&order()), &r("140212101")),
+            Ok(())
+        );
+        let mut decided = appealed.clone();
+        decided.events.push(event(
+            "tw-101.a.2",
+            "2026-11-24 10:00",
+            decide(Verdict::Revoked),
+        ));
+        assert!(matches!(
+            decided.check_received(Some(&appealed), &r("140212101")),
+            Err(OrderError::NotYours {
+                action: "decide",
+                ..
+            })
+        ));
+        assert_eq!(
+            decided.check_received(Some(&appealed), &r("140212")),
+            Ok(())
+        );
     }
 
     #[test]

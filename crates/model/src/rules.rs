@@ -8,10 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cards::Thresholds;
+use crate::cards::{CaseCard, Thresholds};
 use crate::clock::{LimitUnit, TimeLimit};
 use crate::evaluation::Weights;
 use crate::ids::RegionCode;
+use crate::order::{Card, Rule};
 use crate::time::Ts;
 use crate::valid::{self, Invalid};
 
@@ -33,6 +34,91 @@ pub struct Rules {
     pub thresholds: Thresholds,
     /// The evaluation's weights.
     pub weights: Weights,
+    /// The orders this hub issues by itself. Its own choice: not inherited
+    /// by the hubs below it.
+    #[serde(default)]
+    pub auto_orders: AutoOrders,
+}
+
+/// The cards a hub orders put right by itself (自动督办): an order as soon
+/// as a card of a case below it reaches the level its rule names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoOrders {
+    /// For each rule named, the lowest level of card that gets an order;
+    /// a rule not named gets none.
+    pub levels: Vec<(Rule, Card)>,
+    /// How long the unit has to reply to such an order.
+    pub reply_within: TimeLimit,
+}
+
+impl Default for AutoOrders {
+    fn default() -> AutoOrders {
+        AutoOrders {
+            levels: Vec::new(),
+            reply_within: TimeLimit::new(3, LimitUnit::WorkingDays),
+        }
+    }
+}
+
+/// The prefix of the per-rule names of [`AutoOrders`]' levels.
+pub const AUTO_ORDER: &str = "auto_order.";
+/// The name of [`AutoOrders::reply_within`].
+pub const AUTO_ORDER_REPLY: &str = "auto_order_reply";
+
+impl AutoOrders {
+    /// Whether a hub at `here` orders `card`, standing at a case of `unit`,
+    /// put right by itself: the case lies below it, the card still stands,
+    /// and it is at or above the level named for its rule.
+    pub fn calls_for(&self, here: &RegionCode, unit: &RegionCode, card: &CaseCard) -> bool {
+        let rank = |c: Card| Card::ALL.iter().position(|x| *x == c);
+        here.is_ancestor_of(unit)
+            && card.until.is_none()
+            && self
+                .levels
+                .iter()
+                .any(|(r, least)| *r == card.rule && rank(card.card) >= rank(*least))
+    }
+
+    /// Sets one setting from text: `auto_order.RULE` to `notice`, `yellow`,
+    /// `red` or `off`, or `auto_order_reply` to a time limit. `Ok(false)`:
+    /// `name` is not one of these settings.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<bool, String> {
+        if name == AUTO_ORDER_REPLY {
+            self.reply_within = TimeLimit::parse(value).map_err(|e| format!("{name}: {e}"))?;
+            return Ok(true);
+        }
+        let Some(rule) = name.strip_prefix(AUTO_ORDER) else {
+            return Ok(false);
+        };
+        let rule = Rule::parse(rule).ok_or_else(|| {
+            let rules: Vec<&str> = Rule::ALL.iter().map(|r| r.as_str()).collect();
+            format!(
+                "{name}: no rule {rule:?}; the rules are {}",
+                rules.join(", ")
+            )
+        })?;
+        self.levels.retain(|(r, _)| *r != rule);
+        if value.trim() != "off" {
+            let card = Card::parse(value.trim()).ok_or_else(|| {
+                format!("{name}: {value:?} is not a level; use notice, yellow, red or off")
+            })?;
+            self.levels.push((rule, card));
+            self.levels
+                .sort_by_key(|(r, _)| Rule::ALL.iter().position(|x| x == r));
+        }
+        Ok(true)
+    }
+
+    /// The settings as (name, value) pairs, for showing and storing.
+    pub fn values(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .levels
+            .iter()
+            .map(|(r, c)| (format!("{AUTO_ORDER}{r}"), c.to_string()))
+            .collect();
+        out.push((AUTO_ORDER_REPLY.into(), self.reply_within.to_string()));
+        out
+    }
 }
 
 /// Which way a threshold is stricter.
@@ -200,6 +286,15 @@ impl Rules {
                 ),
             ));
         }
+        let reply = self.auto_orders.reply_within;
+        if reply.amount == 0
+            || reply.budget() / LimitUnit::NaturalDays.seconds() > i64::from(MAX_DAYS)
+        {
+            return Err(Invalid::new(
+                AUTO_ORDER_REPLY,
+                format!("{reply} is not more than zero and at most {MAX_DAYS} days"),
+            ));
+        }
         let w = &self.weights;
         let sum = w.on_time + w.speed_up + w.satisfaction + w.cards + w.orders;
         if sum != 100 {
@@ -298,7 +393,72 @@ mod tests {
             published_by: "市监察室".into(),
             thresholds: Thresholds::default(),
             weights: Weights::default(),
+            auto_orders: AutoOrders::default(),
         }
+    }
+
+    #[test]
+    fn a_hub_orders_by_itself_the_standing_cards_of_the_halls_below_at_the_level_set() {
+        let mut a = AutoOrders::default();
+        assert!(a.set("auto_order.case_time_limit", "yellow").unwrap());
+        assert!(a.set("auto_order.disclosure", "red").unwrap());
+        assert!(a.set("auto_order_reply", "2wd").unwrap());
+        assert!(!a.set("delivery", "2d").unwrap());
+        assert!(a
+            .set("auto_order.nope", "red")
+            .unwrap_err()
+            .contains("case_time_limit"));
+        assert!(a
+            .set("auto_order.disclosure", "pink")
+            .unwrap_err()
+            .contains("off"));
+        let (county, town) = (
+            RegionCode::parse("140212").unwrap(),
+            RegionCode::parse("140212101").unwrap(),
+        );
+        let card = |rule: Rule, card: Card, until: Option<Ts>| CaseCard {
+            rule,
+            card,
+            since: Ts(1_790_000_000),
+            until,
+            clears: String::new(),
+        };
+        assert!(a.calls_for(
+            &county,
+            &town,
+            &card(Rule::CaseTimeLimit, Card::Yellow, None)
+        ));
+        assert!(a.calls_for(&county, &town, &card(Rule::CaseTimeLimit, Card::Red, None)));
+        assert!(!a.calls_for(
+            &county,
+            &town,
+            &card(Rule::CaseTimeLimit, Card::Notice, None)
+        ));
+        assert!(!a.calls_for(&county, &town, &card(Rule::Disclosure, Card::Yellow, None)));
+        assert!(!a.calls_for(
+            &county,
+            &town,
+            &card(Rule::CertificateDelivery, Card::Red, None)
+        ));
+        let ended = card(Rule::CaseTimeLimit, Card::Red, Some(Ts(1_790_000_100)));
+        assert!(!a.calls_for(&county, &town, &ended));
+        // Its own cases are not ordered: orders go down.
+        assert!(!a.calls_for(
+            &county,
+            &county,
+            &card(Rule::CaseTimeLimit, Card::Red, None)
+        ));
+        a.set("auto_order.case_time_limit", "off").unwrap();
+        assert!(!a.calls_for(&county, &town, &card(Rule::CaseTimeLimit, Card::Red, None)));
+        let mut r = rules("140212");
+        r.auto_orders = a;
+        r.validate().unwrap();
+        r.auto_orders.set("auto_order_reply", "0h").unwrap();
+        assert!(r
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains(AUTO_ORDER_REPLY));
     }
 
     #[test]

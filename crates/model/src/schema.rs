@@ -20,7 +20,8 @@ use crate::catalogue::{
 use crate::clock::{LimitUnit, TimeLimit};
 use crate::ids::{DocId, DocKind, Level, LogId, NodeId, RegionCode};
 use crate::order::{
-    Card, Order, OrderAction, OrderError, OrderEvent, OrderHeader, Resolution, Rule, MAX_EVENTS,
+    Card, Order, OrderAction, OrderError, OrderEvent, OrderHeader, Resolution, Rule, Verdict,
+    MAX_EVENTS,
 };
 use crate::registry::{CrlCopy, RegistryEntry, MAX_CRL_BYTES};
 use crate::rules::{set_threshold, threshold_names, threshold_values, Rules};
@@ -297,6 +298,11 @@ pub fn write_order_event<T: Transactable>(
             doc.put(&m, "resolution", resolution.as_str())?;
             doc.put(&m, "text", text.as_str())?;
         }
+        OrderAction::Appeal { text } => doc.put(&m, "text", text.as_str())?,
+        OrderAction::Decide { verdict, text } => {
+            doc.put(&m, "verdict", verdict.as_str())?;
+            doc.put(&m, "text", text.as_str())?;
+        }
     }
     Ok(())
 }
@@ -541,6 +547,10 @@ pub fn write_rules<T: Transactable>(
     let t = doc.put_object(ROOT, "thresholds", ObjType::Map)?;
     for (name, value) in threshold_values(&r.thresholds) {
         doc.put(&t, name, value)?;
+    }
+    let a = doc.put_object(ROOT, "auto_orders", ObjType::Map)?;
+    for (name, value) in r.auto_orders.values() {
+        doc.put(&a, name, value)?;
     }
     let w = doc.put_object(ROOT, "weights", ObjType::Map)?;
     let weights = &r.weights;
@@ -1040,6 +1050,23 @@ fn read_rules_root(root: &Obj<'_>, id: &DocId) -> Result<Rules, SchemaError> {
         cards: w.small("cards")?,
         orders: w.small("orders")?,
     };
+    let mut auto_orders = crate::rules::AutoOrders::default();
+    if root.get("auto_orders").is_some() {
+        let a = root.map("auto_orders")?;
+        let mut names: Vec<&String> = a.map.keys().collect();
+        if names.len() > Rule::ALL.len() + 1 {
+            return Err(root.err("auto_orders", "has more entries than there are rules"));
+        }
+        names.sort();
+        for name in names {
+            let value = a.str(name)?;
+            match auto_orders.set(name, &value) {
+                Ok(true) => {}
+                Ok(false) => return Err(a.err(name, "is not an automatic order setting")),
+                Err(e) => return Err(a.err(name, e)),
+            }
+        }
+    }
     Ok(Rules {
         region,
         version: root.small("version")?,
@@ -1047,6 +1074,7 @@ fn read_rules_root(root: &Obj<'_>, id: &DocId) -> Result<Rules, SchemaError> {
         published_by: root.str("published_by")?,
         thresholds,
         weights,
+        auto_orders,
     })
 }
 
@@ -1092,6 +1120,13 @@ fn read_order_event(key: String, e: &Obj<'_>) -> Result<OrderEvent, SchemaError>
         },
         "close" => OrderAction::Close {
             resolution: e.parsed("resolution", Resolution::parse)?,
+            text: e.str("text")?,
+        },
+        "appeal" => OrderAction::Appeal {
+            text: e.str("text")?,
+        },
+        "decide" => OrderAction::Decide {
+            verdict: e.parsed("verdict", Verdict::parse)?,
             text: e.str("text")?,
         },
         other => return Err(e.err("kind", format!("{other:?} is not an order event"))),

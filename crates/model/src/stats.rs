@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::Calendar;
 use crate::cards::{case_crossings, Thresholds};
 use crate::case::{CaseClock, CaseHeader, CaseView};
-use crate::order::{Card, Order, OrderAction, Rule};
+use crate::order::{Card, Order, Rule};
 use crate::time::{Ts, DAY};
 
 /// The counters of a statistics row, by index.
@@ -65,16 +65,27 @@ pub mod ix {
     /// The first card counter: `CARDS + rule × 3 + level` (see
     /// [`super::card_counter`]).
     pub const CARDS: usize = 20;
+    /// Orders whose card the unit appealed (申诉), on the day appealed.
+    pub const APPEALS: usize = CARDS + 3 * 7;
+    /// The first counter of cards revoked on appeal, laid out as
+    /// [`CARDS`] (see [`super::revoked_counter`]), on the day the order
+    /// naming the card was issued.
+    pub const REVOKED: usize = APPEALS + 1;
 }
 
 /// How many counters a row has.
-pub const COUNTERS: usize = ix::CARDS + 3 * 7;
+pub const COUNTERS: usize = ix::REVOKED + 3 * 7;
 
 /// The counter of cards of one rule at one level.
 pub fn card_counter(rule: Rule, card: Card) -> usize {
     let r = Rule::ALL.iter().position(|x| *x == rule).unwrap_or(0);
     let c = Card::ALL.iter().position(|x| *x == card).unwrap_or(0);
     ix::CARDS + r * 3 + c
+}
+
+/// The counter of cards of one rule at one level revoked on appeal.
+pub fn revoked_counter(rule: Rule, card: Card) -> usize {
+    card_counter(rule, card) - ix::CARDS + ix::REVOKED
 }
 
 /// A day, numbered from 1970-01-01 in China Standard Time.
@@ -222,25 +233,26 @@ pub fn order_facts(order: &Order) -> Facts {
     let h = &order.header;
     let mut f = Facts::new(h.unit.as_str(), "");
     f.add(h.issued_at, ix::ORDERS, 1);
-    let mut answered: Option<Ts> = None;
-    for e in &order.events {
-        let at = e.at;
-        match e.action {
-            OrderAction::Close { .. } => {
-                answered = Some(answered.map_or(at, |a| a.min(at)));
-            }
-            OrderAction::Reply { .. } => answered = Some(answered.map_or(at, |a| a.min(at))),
-        }
+    // Read as at the issue: `now` only decides a missing reply's lateness,
+    // which stays pending here.
+    let v = order.view(h.issued_at);
+    if let Some((_, at)) = v.closed {
+        f.add(at, ix::ORDERS_CLOSED, 1);
     }
-    if let Some(closed) = order
-        .events
-        .iter()
-        .filter(|e| matches!(e.action, OrderAction::Close { .. }))
-        .map(|e| e.at)
-        .min()
-    {
-        f.add(closed, ix::ORDERS_CLOSED, 1);
+    if let Some(a) = v.appeal {
+        f.add(a.filed, ix::APPEALS, 1);
     }
+    if v.card_revoked() {
+        f.add(h.issued_at, revoked_counter(h.rule, h.card), 1);
+    }
+    let answered = [
+        v.first_reply,
+        v.appeal.map(|a| a.filed),
+        v.closed.map(|c| c.1),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     let late_from = h.reply_due.plus(1);
     match answered {
         Some(at) if at > h.reply_due => f.add(late_from, ix::ORDERS_LATE, 1),
@@ -320,6 +332,19 @@ impl Row {
     /// Cards of one level, every rule.
     pub fn cards_at(&self, card: Card) -> i64 {
         Rule::ALL.iter().map(|r| self.cards(*r, card)).sum()
+    }
+
+    /// Cards of one level, every rule, revoked on appeal.
+    pub fn revoked_at(&self, card: Card) -> i64 {
+        Rule::ALL
+            .iter()
+            .map(|r| self.get(revoked_counter(*r, card)))
+            .sum()
+    }
+
+    /// Cards of one level that stand: raised and not revoked.
+    pub fn standing_at(&self, card: Card) -> i64 {
+        (self.cards_at(card) - self.revoked_at(card)).max(0)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use hallsync_hall::operators::Role;
 use hallsync_hall::{NewOrder, OrderRow};
-use hallsync_model::order::{Card, OrderState, Resolution, Rule};
+use hallsync_model::order::{Card, OrderState, Resolution, Rule, Verdict};
 use hallsync_model::{RegionCode, TimeLimit, Ts};
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +111,82 @@ impl Op for CloseOrder {
         Ok(svc
             .hall()
             .close_order(&self.order, self.result, &self.text, &by, now)?)
+    }
+}
+
+/// Appeals the card of an order addressed to this hall (申诉):
+/// `POST /api/v1/orders/appeal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppealOrder {
+    /// The order: its key or document id.
+    pub order: String,
+    /// Why the card was raised in error.
+    pub text: String,
+    /// Who appeals.
+    #[serde(default)]
+    pub by: String,
+}
+
+impl Op for AppealOrder {
+    type Out = OrderRow;
+    const PATH: &'static str = "/orders/appeal";
+    const WRITE: bool = true;
+    fn role(&self) -> Option<Role> {
+        Some(Role::Clerk)
+    }
+    fn run(self, svc: &Service, caller: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        let by = caller.handler(&self.by)?;
+        Ok(svc.hall().appeal_order(&self.order, &self.text, &by, now)?)
+    }
+}
+
+/// Decides the appeal of an order this hall issued:
+/// `POST /api/v1/orders/decide`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideAppeal {
+    /// The order: its key or document id.
+    pub order: String,
+    /// upheld (the card stands) or revoked.
+    pub verdict: Verdict,
+    /// The reasons.
+    pub text: String,
+    /// Who decides.
+    #[serde(default)]
+    pub by: String,
+}
+
+impl Op for DecideAppeal {
+    type Out = OrderRow;
+    const PATH: &'static str = "/orders/decide";
+    const WRITE: bool = true;
+    fn role(&self) -> Option<Role> {
+        Some(Role::Supervisor)
+    }
+    fn run(self, svc: &Service, caller: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        let by = caller.handler(&self.by)?;
+        Ok(svc
+            .hall()
+            .decide_appeal(&self.order, self.verdict, &self.text, &by, now)?)
+    }
+}
+
+/// Issues now the orders this hub's published rules call for (a running
+/// node does so every minute): `POST /api/v1/orders/auto`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueAutoOrders {}
+
+impl Op for IssueAutoOrders {
+    type Out = Vec<OrderRow>;
+    const PATH: &'static str = "/orders/auto";
+    const WRITE: bool = true;
+    fn role(&self) -> Option<Role> {
+        Some(Role::Supervisor)
+    }
+    fn run(self, svc: &Service, _: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        Ok(svc.hall().issue_auto_orders(now)?)
     }
 }
 

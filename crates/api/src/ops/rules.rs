@@ -32,6 +32,9 @@ pub struct RulesOut {
     pub thresholds: BTreeMap<String, String>,
     /// The evaluation's weights.
     pub weights: Weights,
+    /// The orders the hub issues by itself: `auto_order.RULE` → the least
+    /// level ordered, and `auto_order_reply`.
+    pub auto_orders: BTreeMap<String, String>,
 }
 
 impl RulesOut {
@@ -46,6 +49,7 @@ impl RulesOut {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             weights: r.weights.clone(),
+            auto_orders: r.auto_orders.values().into_iter().collect(),
         }
     }
 }

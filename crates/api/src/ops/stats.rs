@@ -99,6 +99,10 @@ pub struct StatsRow {
     pub orders_late: i64,
     /// Orders closed.
     pub orders_closed: i64,
+    /// Orders whose card the unit appealed (申诉).
+    pub appeals: i64,
+    /// Cards revoked on appeal, by level; counted in `cards_total` too.
+    pub revoked: CardCounts,
     /// The rates.
     pub rates: Rates,
 }
@@ -142,6 +146,12 @@ impl StatsRow {
             orders: r.get(ix::ORDERS),
             orders_late: r.get(ix::ORDERS_LATE),
             orders_closed: r.get(ix::ORDERS_CLOSED),
+            appeals: r.get(ix::APPEALS),
+            revoked: CardCounts {
+                notice: r.revoked_at(Card::Notice),
+                yellow: r.revoked_at(Card::Yellow),
+                red: r.revoked_at(Card::Red),
+            },
             rates: Rates {
                 conclusion: r.conclusion_rate(),
                 on_time: r.on_time_rate(),

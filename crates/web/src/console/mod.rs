@@ -66,6 +66,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/orders/issue", axum::routing::post(orders::issue))
         .route("/orders/reply", axum::routing::post(orders::reply))
         .route("/orders/close", axum::routing::post(orders::close))
+        .route("/orders/appeal", axum::routing::post(orders::appeal))
+        .route("/orders/decide", axum::routing::post(orders::decide))
         .route("/links", get(links::show))
         .route("/stats", get(stats::show))
         .route("/evaluation", get(stats::evaluation))
@@ -384,6 +386,8 @@ const DONE: &[(&str, &str)] = &[
     ("issued", "督办单已发出，将随同步送达被督办单位。"),
     ("replied", "反馈已提交，将随同步报送督办单位。"),
     ("closed", "督办已办结。"),
+    ("appealed", "申诉已提交，将随同步报送督办单位裁决。"),
+    ("decided", "申诉裁决已记录，将随同步送达被督办单位。"),
 ];
 
 /// The notice for `?done=…`, if it names one.

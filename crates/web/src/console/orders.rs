@@ -7,10 +7,12 @@ use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use hallsync_api::ops::node::Status;
-use hallsync_api::ops::orders::{CloseOrder, IssueOrder, ListOrders, ReplyOrder, ShowOrder};
+use hallsync_api::ops::orders::{
+    AppealOrder, CloseOrder, DecideAppeal, IssueOrder, ListOrders, ReplyOrder, ShowOrder,
+};
 use hallsync_api::ops::warnings::{ListWarnings, WarningList};
 use hallsync_hall::operators::Role;
-use hallsync_model::order::{Card, OrderAction, OrderState, Resolution, Rule};
+use hallsync_model::order::{Card, OrderAction, OrderState, Resolution, Rule, Verdict};
 use hallsync_model::{LimitUnit, RegionCode, TimeLimit};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -133,7 +135,7 @@ async fn render_list(
                 }
                 div.go { button type="submit" { "筛选" } }
             }
-            (cards_table(&warnings, &below, issuing.then_some(&here)))
+            (cards_table(ctx, &warnings, &below, issuing.then_some(&here)))
         }
         div.columns {
             section.col.wide aria-labelledby="list-h" {
@@ -180,9 +182,11 @@ async fn render_list(
 }
 
 /// The cards standing now, red first. `issuer`: the hub's region when the
-/// operator may issue orders; each card of a hall below it then has a link
-/// that opens the order form filled in.
+/// operator may issue orders; each card of a hall below it then has a
+/// button that issues an order from it in one click (after a confirmation),
+/// three working days to reply.
 fn cards_table(
+    ctx: &Ctx,
     listed: &Result<WarningList, hallsync_api::ApiError>,
     below: &[(String, String)],
     issuer: Option<&RegionCode>,
@@ -206,7 +210,17 @@ fn cards_table(
                                 @if let Some(here) = issuer {
                                     td {
                                         @if here.is_ancestor_of(&w.unit) {
-                                            a.button href=(url("/orders", &[("unit", w.unit.as_str()), ("case", w.case.as_str()), ("rule", w.card.rule.as_str()), ("card", w.card.card.as_str())])) { "督办此件" }
+                                            form.oneclick method="post" action="/orders/issue" data-confirm=(format!("按此{}向{}发出督办，3 个工作日内反馈？", text::card(w.card.card), unit_name(below, w.unit.as_str()))) {
+                                                (ctx.csrf_field())
+                                                input type="hidden" name="unit" value=(w.unit.as_str());
+                                                input type="hidden" name="case" value=(w.case.as_str());
+                                                input type="hidden" name="rule" value=(w.card.rule.as_str());
+                                                input type="hidden" name="card" value=(w.card.card.as_str());
+                                                input type="hidden" name="reason" value=(format!("{}{}，自 {} 起。请说明原因并整改。", text::rule(w.card.rule), text::card(w.card.card), w.card.since));
+                                                input type="hidden" name="within" value="3";
+                                                input type="hidden" name="within_unit" value=(LimitUnit::WorkingDays.as_str());
+                                                button type="submit" { "督办此件" }
+                                            }
                                         }
                                     }
                                 }
@@ -394,6 +408,15 @@ async fn render_order(
                     dt { "发出" } dd { (h.issued_at) " · " (h.issued_by) }
                     dt { "反馈期限" } dd { (h.reply_due) }
                     @if let Some((r, at)) = o.view.closed { dt { "办结" } dd { (text::resolution(r)) " · " (at) } }
+                    @if let Some(a) = o.view.appeal {
+                        dt { "申诉" } dd #order-appeal {
+                            (a.filed) " 提出；"
+                            @match a.verdict {
+                                None => { strong { "待督办单位裁决" } }
+                                Some((v, at)) => { strong { (text::verdict(v)) } " · " (at) }
+                            }
+                        }
+                    }
                 }
                 h3 { "反馈与办结" }
                 ol.history #order-events {
@@ -404,6 +427,8 @@ async fn render_order(
                             @match &e.action {
                                 OrderAction::Reply { text } => { strong { "反馈" } " " (text) }
                                 OrderAction::Close { resolution, text } => { strong { "办结（" (text::resolution(*resolution)) "）" } " " (text) }
+                                OrderAction::Appeal { text } => { strong { "申诉" } " " (text) }
+                                OrderAction::Decide { verdict, text } => { strong { "裁决（" (text::verdict(*verdict)) "）" } " " (text) }
                             }
                         }
                     }
@@ -421,6 +446,30 @@ async fn render_order(
                         textarea #reply-text name="text" required maxlength="2000" rows="4" {}
                         span {}
                         button type="submit" { "提交反馈" }
+                    }
+                    @if o.view.appeal.is_none() {
+                        h3 { "申诉" }
+                        form.grid #appeal method="post" action="/orders/appeal" data-confirm="每张督办单只能申诉一次，确定提交？" {
+                            (ctx.csrf_field())
+                            input type="hidden" name="order" value=(oid);
+                            label for="appeal-text" { "申诉理由" }
+                            textarea #appeal-text name="text" required maxlength="2000" rows="3" placeholder="亮牌有误的理由，如申请人补正期间不计时" {}
+                            span {}
+                            button type="submit" { "提出申诉" }
+                        }
+                    }
+                } @else if *here == h.issuer && ctx.has(Role::Supervisor) && o.view.state == OrderState::Appealed {
+                    form.grid #decide method="post" action="/orders/decide" {
+                        (ctx.csrf_field())
+                        input type="hidden" name="order" value=(oid);
+                        label for="decide-verdict" { "裁决" }
+                        select #decide-verdict name="verdict" {
+                            @for v in Verdict::ALL { option value=(v.as_str()) { (text::verdict(*v)) } }
+                        }
+                        label for="decide-text" { "理由" }
+                        textarea #decide-text name="text" required maxlength="2000" rows="3" {}
+                        span {}
+                        button type="submit" { "裁决申诉" }
                     }
                 } @else if *here == h.issuer && ctx.has(Role::Supervisor) {
                     form.grid #close method="post" action="/orders/close" data-confirm="确定办结该督办？办结后不能再反馈。" {
@@ -496,4 +545,38 @@ pub(crate) async fn close(State(app): State<Arc<App>>, req: Request) -> Response
         by: String::new(),
     };
     answer(&ctx, &f, op, "closed").await
+}
+
+/// `POST /orders/appeal`: the unit appeals the order's card.
+pub(crate) async fn appeal(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (ctx, f) = match posted(&app, req).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let op = AppealOrder {
+        order: f.get("order").trim().to_string(),
+        text: f.get("text").trim().to_string(),
+        by: String::new(),
+    };
+    answer(&ctx, &f, op, "appealed").await
+}
+
+/// `POST /orders/decide`: the issuer decides the appeal.
+pub(crate) async fn decide(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (ctx, f) = match posted(&app, req).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let Some(verdict) = Verdict::parse(f.get("verdict")) else {
+        let r = Refusal::local("请选择裁决结果。", "verdict");
+        let id = f.get("order").trim().to_string();
+        return render_order(&ctx, &id, None, Some(r), StatusCode::BAD_REQUEST).await;
+    };
+    let op = DecideAppeal {
+        order: f.get("order").trim().to_string(),
+        verdict,
+        text: f.get("text").trim().to_string(),
+        by: String::new(),
+    };
+    answer(&ctx, &f, op, "decided").await
 }

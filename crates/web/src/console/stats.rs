@@ -179,6 +179,7 @@ fn cells(r: &StatsRow) -> Markup {
         td.num { (r.open) }
         td.num.late[r.overdue > 0] { (r.overdue) }
         td.num { (r.cards_total.notice) " / " (r.cards_total.yellow) " / " (r.cards_total.red) }
+        td.num { (r.appeals) " / " (r.revoked.notice + r.revoked.yellow + r.revoked.red) }
         td.num { (r.orders) " / " (r.orders_late) " / " (r.orders_closed) }
         td.num { (format!("{:.2}", r.fees_fen as f64 / 100.0)) }
     }
@@ -215,6 +216,7 @@ fn table(t: &StatsTable, names: &BTreeMap<String, String>) -> Markup {
                     th scope="col" { "在办" }
                     th scope="col" { "超期" }
                     th scope="col" { "预警/黄牌/红牌" }
+                    th scope="col" { "申诉/撤销亮牌" }
                     th scope="col" { "督办/逾期反馈/办结" }
                     th scope="col" { "收费（元）" }
                 }
@@ -247,7 +249,7 @@ fn table(t: &StatsTable, names: &BTreeMap<String, String>) -> Markup {
             "办结率 " (pct(t.total.rates.conclusion))
             "，法定时限提速率 " (pct(t.total.rates.speed_up_statutory))
             "，满意率 " (pct(t.total.rates.satisfaction))
-            "。预警、黄牌、红牌按办件、规则和等级各计一次，计入亮牌当日；“在办”“超期”为当前数。"
+            "。预警、黄牌、红牌按办件、规则和等级各计一次，计入亮牌当日（申诉后撤销的亮牌另计，记入督办发出当日，不计入绩效扣分）；“在办”“超期”为当前数。"
         }
     }
 }

@@ -6,7 +6,7 @@ use hallsync_api::ApiError;
 use hallsync_model::case::{Outcome, Procedure};
 use hallsync_model::catalogue::ItemStatus;
 use hallsync_model::idcheck::IdNumberError;
-use hallsync_model::order::{Card, OrderState, Resolution, Rule};
+use hallsync_model::order::{Card, OrderState, Resolution, Rule, Verdict};
 use hallsync_model::{LimitUnit, ReviewAction, TimeLimit};
 
 /// Event kinds by stored name: the button or heading the console shows.
@@ -179,7 +179,16 @@ pub fn order_state(s: OrderState) -> &'static str {
     match s {
         OrderState::Open => "待反馈",
         OrderState::Replied => "已反馈",
+        OrderState::Appealed => "申诉待裁决",
         OrderState::Closed => "已办结",
+    }
+}
+
+/// The issuer's decision on an appeal.
+pub fn verdict(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Upheld => "维持亮牌",
+        Verdict::Revoked => "撤销亮牌",
     }
 }
 
