@@ -354,7 +354,12 @@ fn working_day(dir: &Path) {
         cell("黄牌"),
         total["cards_total"]["yellow"].as_f64().unwrap()
     );
-    assert!(wb.sheet_names().contains(&"按事项".to_string()));
+    // Items by name as well as by code.
+    let items = wb.worksheet_range("按事项").unwrap();
+    let named = items
+        .rows()
+        .any(|r| r[0] == ITEM && r[1].to_string() == "农村村民宅基地审批");
+    assert!(named, "{:?}", items.rows().collect::<Vec<_>>());
     let csv = dir.join("weekly.csv");
     ok(
         dir,
@@ -1246,6 +1251,17 @@ fn supervision_orders_from_the_command_line() {
     );
     assert_eq!(stats["total"]["appeals"], 1, "{stats}");
     assert_eq!(stats["total"]["revoked"]["yellow"], 1, "{stats}");
+
+    // The evaluation ranks the township for November, when it worked; in
+    // October it did nothing and is not ranked; December has not begun.
+    let november = json(county, &["evaluate", "--month", "2026-11"]);
+    assert_eq!(november["rows"][0]["key"], "140212101", "{november}");
+    assert_eq!(november["rows"][0]["rank"], 1, "{november}");
+    let october = json(county, &["evaluate", "--month", "2026-10"]);
+    let rows = october["rows"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["rank"].is_null()), "{october}");
+    let err = fails(county, &["evaluate", "--month", "2026-12"]);
+    assert!(err.contains("has not begun"), "{err}");
 }
 
 fn fed_args<'a>(fed: &'a Path, rest: &[&'a str]) -> Vec<String> {

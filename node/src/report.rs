@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::Datelike;
 use clap::Subcommand;
+use hallsync_api::ops::items::ListItems;
 use hallsync_api::ops::node::Status;
 use hallsync_api::ops::stats::{month_days, GetStats, StatsRow, StatsTable};
+use hallsync_api::MAX_PAGE;
 use hallsync_model::time::parse_date;
 use hallsync_model::{RegionCode, Ts};
 use rust_xlsxwriter::{Chart, ChartType, Format, Workbook, Worksheet};
@@ -263,12 +265,34 @@ fn gather(
     Ok(sheets)
 }
 
-/// Region code → hall name, from the registry (empty if unreadable).
+/// Region code → hall name, from the registry, and an item's
+/// implementation code → its name, from the items held (empty where
+/// unreadable: a report is still worth having with codes alone).
 fn unit_names(target: &Target, now: Option<Ts>) -> BTreeMap<String, String> {
-    target
+    let mut names: BTreeMap<String, String> = target
         .call(Status {}, now)
         .map(|s| s.registry.into_iter().map(|n| (n.region, n.name)).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let mut offset = 0;
+    loop {
+        let op = ListItems {
+            status: None,
+            q: None,
+            offset,
+            limit: MAX_PAGE,
+        };
+        let Ok(page) = target.call(op, now) else {
+            break;
+        };
+        for i in &page.items {
+            names.insert(i.content.impl_code.clone(), i.content.name.clone());
+        }
+        offset += page.items.len();
+        if page.items.is_empty() || offset >= page.total {
+            break;
+        }
+    }
+    names
 }
 
 fn write_xlsx(

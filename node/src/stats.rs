@@ -171,7 +171,7 @@ fn print_evaluation(e: &Evaluation) {
     let mut t = table(&heads);
     for r in &e.rows {
         let mut row = vec![
-            r.rank.to_string(),
+            r.rank.map_or_else(|| "-".into(), |n| n.to_string()),
             r.key.clone(),
             format!("{:.1}", r.score.total),
         ];
@@ -183,5 +183,5 @@ fn print_evaluation(e: &Evaluation) {
         t.add_row(row);
     }
     say!("{t}");
-    say!("a part with nothing to measure (no cases concluded, no ratings, no orders) earns its full points");
+    say!("a part with nothing to measure (no cases concluded, no ratings, no orders) earns its full points; a unit that did nothing that month (no case, card or order) is listed last, unranked (-)");
 }

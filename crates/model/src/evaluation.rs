@@ -100,6 +100,23 @@ pub fn score(r: &Row, w: &Weights) -> Score {
     }
 }
 
+/// Whether a unit did anything to evaluate in the period: received,
+/// accepted, concluded or closed a case, raised a card or was sent an
+/// order. A unit that did nothing scores full points on every part, and is
+/// not ranked for it.
+pub fn active(r: &Row) -> bool {
+    [
+        ix::RECEIVED,
+        ix::ACCEPTED,
+        ix::CONCLUDED,
+        ix::CLOSED,
+        ix::ORDERS,
+    ]
+    .iter()
+    .any(|c| r.get(*c) != 0)
+        || Card::ALL.iter().any(|c| r.cards_at(*c) != 0)
+}
+
 /// Ranks scored units, best first (ties by key); returns (rank, index).
 /// Equal scores share a rank.
 pub fn rank<K: Ord>(scored: &[(K, f64)]) -> Vec<(usize, usize)> {
@@ -180,6 +197,17 @@ mod tests {
             1,
         );
         assert!((score(&revoked, &Weights::default()).total - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_unit_that_did_nothing_is_not_active() {
+        assert!(!active(&Row::default()));
+        assert!(active(&row(&[(ix::RECEIVED, 1)])));
+        assert!(active(&row(&[(
+            card_counter(Rule::Disclosure, Card::Notice),
+            1
+        )])));
+        assert!(!active(&row(&[(ix::OPEN, 3)])));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use chrono::Datelike;
 use hallsync_hall::{Stats, StatsBy, StatsLine, StatsQuery};
-use hallsync_model::evaluation::{rank, score, Score, Weights};
+use hallsync_model::evaluation::{self, rank, score, Score, Weights};
 use hallsync_model::order::{Card, Rule};
 use hallsync_model::stats::{ix, Row};
 use hallsync_model::time::parse_date;
@@ -261,8 +261,10 @@ pub struct GetEvaluation {
 /// One unit's place in an evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ranked {
-    /// 1 for the best; equal scores share a rank.
-    pub rank: usize,
+    /// 1 for the best; equal scores share a rank. None: the unit did
+    /// nothing to evaluate that month (no case, card or order), listed
+    /// last and not ranked.
+    pub rank: Option<usize>,
     /// The unit (region code).
     pub key: String,
     /// Its score and the breakdown behind it.
@@ -313,6 +315,11 @@ impl Op for GetEvaluation {
             }
         };
         let (first, last) = month_days(&month)?;
+        if first > today {
+            return Err(ApiError::bad_request(format!(
+                "month: {month} has not begun (today is {today}); evaluate this month or one before it"
+            )));
+        }
         let q = StatsQuery {
             unit: self
                 .unit
@@ -323,26 +330,37 @@ impl Op for GetEvaluation {
         };
         let s = svc.hall().stats(&q, now)?;
         let weights = svc.hall().weights_for(&q.unit)?;
-        // The units below are ranked; the hub's own cases are not a unit.
-        let scored: Vec<(String, Score, &StatsLine)> = s
+        // The units below are ranked; the hub's own cases are not a unit,
+        // and a unit that did nothing that month is listed after the
+        // others, unranked.
+        let (active, idle): (Vec<&StatsLine>, Vec<&StatsLine>) = s
             .rows
             .iter()
             .filter(|l| l.key != s.unit.as_str())
+            .partition(|l| evaluation::active(&l.counts));
+        let scored: Vec<(String, Score, &StatsLine)> = active
+            .into_iter()
             .map(|l| (l.key.clone(), score(&l.counts, &weights), l))
             .collect();
         let keyed: Vec<(&str, f64)> = scored
             .iter()
             .map(|(k, s, _)| (k.as_str(), s.total))
             .collect();
-        let rows = rank(&keyed)
+        let mut rows: Vec<Ranked> = rank(&keyed)
             .into_iter()
             .map(|(rank, i)| Ranked {
-                rank,
+                rank: Some(rank),
                 key: scored[i].0.clone(),
                 score: scored[i].1.clone(),
                 stats: StatsRow::of(scored[i].2),
             })
             .collect();
+        rows.extend(idle.into_iter().map(|l| Ranked {
+            rank: None,
+            key: l.key.clone(),
+            score: score(&l.counts, &weights),
+            stats: StatsRow::of(l),
+        }));
         Ok(Evaluation {
             unit: s.unit,
             month,

@@ -412,7 +412,7 @@ fn ranking(e: &Evaluation, names: &BTreeMap<String, String>) -> Markup {
                 tbody {
                     @for r in &e.rows {
                         tr {
-                            td.num { (r.rank) }
+                            td.num { @if let Some(n) = r.rank { (n) } @else { span.muted title="本月无办件、亮牌或督办，不参与排名" { "—" } } }
                             th scope="row" {
                                 @if r.key == e.unit.as_str() { "本级" } @else if let Some(n) = names.get(&r.key) { (n) } @else { (r.key) }
                                 " " span.muted.code { (r.key) }
@@ -429,7 +429,7 @@ fn ranking(e: &Evaluation, names: &BTreeMap<String, String>) -> Markup {
                     }
                 }
             }
-            p.muted { "* 该项当月无数据（无承诺件办结、无评价或无督办），计满分。各项得分 = 分值 × 比率；无亮牌项每张黄牌按一件、红牌按两件扣减。" }
+            p.muted { "* 该项当月无数据（无承诺件办结、无评价或无督办），计满分；当月无办件、亮牌和督办的单位不参与排名（名次“—”）。各项得分 = 分值 × 比率；无亮牌项每张黄牌按一件、红牌按两件扣减。" }
         }
     }
 }
