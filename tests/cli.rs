@@ -358,7 +358,7 @@ fn working_day(dir: &Path) {
     let items = wb.worksheet_range("按事项").unwrap();
     let named = items
         .rows()
-        .any(|r| r[0] == ITEM && r[1].to_string() == "农村村民宅基地审批");
+        .any(|r| r[0] == ITEM && r[1] == "农村村民宅基地审批");
     assert!(named, "{:?}", items.rows().collect::<Vec<_>>());
     let csv = dir.join("weekly.csv");
     ok(
