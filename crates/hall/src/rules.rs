@@ -176,10 +176,19 @@ impl Hall {
         let h = self.store.doc(&id)?;
         let mut l = lock(&h)?;
         let current = match schema::read_record(&l.doc, Some(&id)) {
-            Ok((_, Record::Rules(c))) if l.exists() => c.version,
-            _ => 0,
+            Ok((_, Record::Rules(c))) if l.exists() => Some(c),
+            _ => None,
         };
-        r.version = current + 1;
+        if let Some(c) = current.as_ref().filter(|c| {
+            (&c.thresholds, &c.weights, &c.auto_orders)
+                == (&r.thresholds, &r.weights, &r.auto_orders)
+        }) {
+            return Err(HallError::BadInput(format!(
+                "nothing to publish: version {} (published {} by {}) holds these rules already; change them with `rules set` first",
+                c.version, c.published_at, c.published_by
+            )));
+        }
+        r.version = current.map_or(0, |c| c.version) + 1;
         if !l.exists() {
             l.doc = self.new_doc();
         }

@@ -953,14 +953,18 @@ fn a_countys_rules_reach_its_township_and_no_one_loosens_the_citys() {
     let county_dir = dirs[1].path().to_path_buf();
     drop(county);
     let county = Hall::open(&county_dir, hallsync_store::StoreOptions::default()).unwrap();
-    county.set_rules_draft(&tighter, None, by, now()).unwrap();
+    let earlier = [("time_limit_notice".to_string(), "5wd".to_string())];
+    county.set_rules_draft(&earlier, None, by, now()).unwrap();
     let published = county.publish_rules(by, now()).unwrap();
     assert_eq!(published.version, 2);
+    // The same rules again: nothing to publish, no new version.
+    let again = county.publish_rules(by, now()).unwrap_err().to_string();
+    assert!(again.contains("nothing to publish: version 2"), "{again}");
     sync(&town, &county).unwrap();
     let here = town.node().region.clone();
     let at_town = town.thresholds_for(&here).unwrap();
     assert_eq!(at_town.delivery.to_string(), "1d");
-    assert_eq!(at_town.time_limit_notice.to_string(), "4wd");
+    assert_eq!(at_town.time_limit_notice.to_string(), "5wd");
     assert_eq!(at_town, county.thresholds_for(&here).unwrap());
     assert_eq!(town.rules_chain().unwrap(), vec![published.clone()]);
     // The statistics at both levels were derived under the same rules.
