@@ -1262,6 +1262,26 @@ fn supervision_orders_from_the_command_line() {
     assert!(rows.iter().all(|r| r["rank"].is_null()), "{october}");
     let err = fails(county, &["evaluate", "--month", "2026-12"]);
     assert!(err.contains("has not begun"), "{err}");
+
+    // A fee the catalogue does not list (the item charges nothing): a red
+    // anomaly card from the instant it is charged.
+    ok(
+        town,
+        &[
+            "case",
+            "event",
+            "A-1",
+            "fee",
+            "--name",
+            "资料费",
+            "--yuan",
+            "20",
+        ],
+    );
+    let anomaly = json(town, &["warning", "list", "--rule", "anomaly"]);
+    assert_eq!(anomaly["page"]["total"], 1, "{anomaly}");
+    assert_eq!(anomaly["page"]["items"][0]["card"], "red", "{anomaly}");
+    assert!(ok(town, &["case", "show", "A-1"]).contains("目录外收费"));
 }
 
 fn fed_args<'a>(fed: &'a Path, rest: &[&'a str]) -> Vec<String> {

@@ -23,7 +23,9 @@ pub enum WarningCmd {
         #[arg(long, value_parser = parse::card)]
         card: Option<Card>,
         /// Only cards of this rule: case_time_limit, special_procedure,
-        /// pre_acceptance, certificate_delivery, disclosure.
+        /// pre_acceptance, certificate_delivery, disclosure, anomaly (a
+        /// step over the step limit, a fee outside the catalogue or above
+        /// its standard).
         #[arg(long, value_parser = parse::rule)]
         rule: Option<Rule>,
         /// Only cases of the halls in this region's subtree (at a hub).

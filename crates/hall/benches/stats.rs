@@ -73,6 +73,7 @@ fn case(i: usize) -> Case {
             committed_limit: TimeLimit::new(committed, LimitUnit::WorkingDays),
             case_type: CaseType::Committed,
             disclosure: Disclosure::Public,
+            fees: None,
         },
         applicant: Applicant {
             name: "张三".into(),

@@ -3,7 +3,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, HashSet};
 
-use hallsync_model::case::{Applicant, CaseClock, ItemRef};
+use hallsync_model::case::{Applicant, CaseClock, FeeRef, ItemRef};
 use hallsync_model::clock::{self, Meter};
 use hallsync_model::schema::{self, Record};
 use hallsync_model::time::DAY;
@@ -23,7 +23,7 @@ use crate::{Hall, HallError};
 /// conclusion names a certificate (for the delivery card). 3: cases and
 /// orders carry their statistics facts. 4: the facts count a situation
 /// still going on only as pending, never on its coming days.
-pub(crate) const DERIVATION: u32 = 4;
+pub(crate) const DERIVATION: u32 = 5;
 
 /// A new application at the window.
 #[derive(Debug, Clone)]
@@ -213,6 +213,7 @@ impl Hall {
                 committed_limit: c.committed_limit,
                 case_type: c.case_type,
                 disclosure: c.disclosure,
+                fees: Some(c.fees.iter().map(FeeRef::of).collect()),
             },
             applicant: req.applicant,
             channel: req.channel,

@@ -42,6 +42,15 @@ pub struct Thresholds {
     /// many times its limit (12 h after acceptance, 24 h after a
     /// conclusion).
     pub disclosure_red_times: u32,
+    /// Anomaly: a yellow card when one handling step (审核, 决定 …) is
+    /// still going on this long after it began.
+    #[serde(default = "default_step_limit")]
+    pub step_limit: TimeLimit,
+}
+
+/// The default of [`Thresholds::step_limit`]: five working days.
+pub fn default_step_limit() -> TimeLimit {
+    TimeLimit::new(5, LimitUnit::WorkingDays)
 }
 
 impl Default for Thresholds {
@@ -55,6 +64,7 @@ impl Default for Thresholds {
             decision_silence: TimeLimit::new(ACCEPT_OR_ASK_WORKING_DAYS, LimitUnit::WorkingDays),
             delivery: days(3),
             disclosure_red_times: 2,
+            step_limit: default_step_limit(),
         }
     }
 }
@@ -194,6 +204,8 @@ fn ladders(
     out.extend(decision(header, view, cal, t));
     out.extend(delivery(view, cal, t));
     out.extend(disclosure(header, view, clock, t));
+    out.extend(steps(view, cal, t));
+    out.extend(fees(header, view));
     out
 }
 
@@ -361,6 +373,48 @@ fn disclosure(
     })
 }
 
+/// Anomaly: yellow when a handling step goes on past the step limit after
+/// it began; until it ends (or the case does). One ladder per step.
+fn steps<'a>(
+    view: &'a CaseView,
+    cal: &'a Calendar,
+    t: &'a Thresholds,
+) -> impl Iterator<Item = Ladder> + 'a {
+    view.steps.iter().map(move |s| Ladder {
+        rule: Rule::Anomaly,
+        levels: vec![(Card::Yellow, after(cal, s.started, t.step_limit))],
+        stop: s.finished.or(view.concluded_at).or(view.closed_at),
+        clears: "finish the handling step (环节办结)",
+    })
+}
+
+/// Anomaly: red from the instant a fee the catalogue does not list is
+/// charged, yellow for a listed fee above its fixed standard; standing
+/// until the case ends. Cases received before the catalogue's fees were
+/// copied into them are not checked.
+fn fees<'a>(header: &'a CaseHeader, view: &'a CaseView) -> impl Iterator<Item = Ladder> + 'a {
+    let listed = header.item.fees.as_deref();
+    view.charges.iter().filter_map(move |c| {
+        let listed = listed?;
+        let card = match listed.iter().find(|f| f.name.trim() == c.name.trim()) {
+            None => Card::Red,
+            Some(f) if f.max_fen.is_some_and(|m| c.amount_fen > m) => Card::Yellow,
+            Some(_) => return None,
+        };
+        let ended = view.concluded_at.or(view.closed_at);
+        Some(Ladder {
+            rule: Rule::Anomaly,
+            levels: vec![(card, Some(c.at.plus(-1)))],
+            stop: ended.map(|e| e.max(c.at)),
+            clears: if card == Card::Red {
+                "a fee the catalogue does not list (目录外收费): refund it and conclude the case"
+            } else {
+                "a fee above the catalogue's standard (超标准收费): refund the excess and conclude the case"
+            },
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +463,99 @@ mod tests {
             .into_iter()
             .find(|(x, _, _)| *x == r)
             .map(|(_, card, _)| card)
+    }
+
+    #[test]
+    fn a_step_going_on_past_the_step_limit_is_an_anomaly_from_the_next_second() {
+        // Begun Tue 29 Sep 10:00: five working days of time (Wed 30, Fri 9
+        // Oct, Sat 10 (make-up), Mon 12, Tue 13, the holidays and Sunday
+        // skipped) end at 10:00 on Tue 13 Oct.
+        let step = |name: &str| EventKind::StepStarted { step: name.into() };
+        let mut c = case(
+            "window",
+            vec![
+                ev("a.1", "2026-09-28 10:00", EventKind::Received),
+                ev("a.2", "2026-09-28 10:05", EventKind::Accepted),
+                ev("a.3", "2026-09-29 10:00", step("审核")),
+            ],
+        );
+        let r = Rule::Anomaly;
+        assert_eq!(rule(&c, t("2026-10-13 10:00:00"), r), None);
+        assert_eq!(rule(&c, t("2026-10-13 10:00:01"), r), Some(Card::Yellow));
+        // Finished in time: none, ever; finished late: ended when it did.
+        let finished = |at: &str| {
+            ev(
+                "a.4",
+                at,
+                EventKind::StepFinished {
+                    step: "审核".into(),
+                    pass: true,
+                    opinion: "同意".into(),
+                },
+            )
+        };
+        c.events.push(finished("2026-10-13 09:00"));
+        assert_eq!(rule(&c, t("2026-10-20 00:00"), r), None);
+        c.events.pop();
+        c.events.push(finished("2026-10-15 09:00"));
+        let cards = cards_at(&c, t("2026-10-20 00:00"));
+        assert!(
+            cards.contains(&(r, Card::Yellow, Some(t("2026-10-15 09:00")))),
+            "{cards:?}"
+        );
+    }
+
+    #[test]
+    fn a_fee_the_catalogue_does_not_list_or_above_its_standard_is_an_anomaly() {
+        let fee = |id: &str, name: &str, fen: i64| {
+            ev(
+                id,
+                "2026-09-29 10:00",
+                EventKind::FeeCharged {
+                    name: name.into(),
+                    amount_fen: fen,
+                },
+            )
+        };
+        let open = |charged: Vec<crate::case::CaseEvent>| {
+            let mut events = vec![
+                ev("a.1", "2026-09-28 10:00", EventKind::Received),
+                ev("a.2", "2026-09-28 10:05", EventKind::Accepted),
+            ];
+            events.extend(charged);
+            case("window", events)
+        };
+        let (before, at) = (t("2026-09-29 09:59:59"), t("2026-09-29 10:00"));
+        let r = Rule::Anomaly;
+        // The header's item lists 工本费 at 10元 a case.
+        assert_eq!(rule(&open(vec![fee("a.3", "工本费", 1000)]), at, r), None);
+        let above = open(vec![fee("a.3", "工本费", 1500)]);
+        assert_eq!(rule(&above, before, r), None);
+        assert_eq!(rule(&above, at, r), Some(Card::Yellow));
+        let outside = open(vec![fee("a.3", "工本费", 500), fee("a.4", "资料费", 200)]);
+        assert_eq!(rule(&outside, at, r), Some(Card::Red));
+        // A case received before fees were copied into cases: not checked.
+        let mut old = outside.clone();
+        old.header.item.fees = None;
+        assert_eq!(rule(&old, at, r), None);
+        // Counted once, on the day charged, and ended with the case.
+        let mut done = outside.clone();
+        done.events.push(ev(
+            "a.5",
+            "2026-09-30 10:00",
+            EventKind::Concluded {
+                outcome: Outcome::Approved,
+                opinion: "准予".into(),
+                certificate: String::new(),
+            },
+        ));
+        let cal = cal();
+        let view = done.view();
+        let clock = done.clock(&view, &cal, t("2026-09-30 10:00"));
+        let crossings = case_crossings(&done.header, &view, &clock, &cal, &Thresholds::default());
+        let anomalies: Vec<&Crossing> = crossings.iter().filter(|c| c.rule == r).collect();
+        assert_eq!(anomalies.len(), 1, "{crossings:?}");
+        assert!(!anomalies[0].pending);
     }
 
     #[test]

@@ -462,7 +462,50 @@ pub struct ItemRef {
     pub case_type: CaseType,
     /// 公开方式.
     pub disclosure: Disclosure,
+    /// The fees the catalogue allowed (收费项目); `None` for a case
+    /// received before the catalogue's fees were copied into cases, whose
+    /// fees are then not checked.
+    pub fees: Option<Vec<FeeRef>>,
 }
+
+/// A fee an item allows, as copied into a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeRef {
+    /// Its name.
+    pub name: String,
+    /// The most it may be per case, in fen, when the catalogue's standard
+    /// is a fixed amount (`10元/件`); `None` when the standard depends on
+    /// the case (per square metre, per page …).
+    pub max_fen: Option<i64>,
+}
+
+impl FeeRef {
+    /// The fee as the catalogue lists it: its standard read as a fixed
+    /// amount when it begins with one (`10元`, `10元/件`, `2.5元`).
+    pub fn of(fee: &crate::catalogue::Fee) -> FeeRef {
+        let s = fee.standard.trim();
+        let amount = s.find('元').and_then(|end| {
+            let (yuan, fen) = match s[..end].split_once('.') {
+                Some((y, f)) => (y, f),
+                None => (&s[..end], ""),
+            };
+            let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+            if !digits(yuan) || !(fen.is_empty() || (fen.len() <= 2 && digits(fen))) {
+                return None;
+            }
+            let y: i64 = yuan.parse().ok()?;
+            let f: i64 = format!("{fen:0<2}").parse().ok()?;
+            y.checked_mul(100)?.checked_add(f)
+        });
+        FeeRef {
+            name: fee.name.clone(),
+            max_fen: amount,
+        }
+    }
+}
+
+/// Most fees an item lists.
+pub const MAX_FEES: usize = 50;
 
 /// The applicant (personal data: never published).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -570,6 +613,28 @@ pub struct SpecialProcedure {
     pub end: Option<Ts>,
 }
 
+/// A fee charged on a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    /// When.
+    pub at: Ts,
+    /// The fee's name.
+    pub name: String,
+    /// How much, in fen.
+    pub amount_fen: i64,
+}
+
+/// A handling step of a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSpan {
+    /// Its name.
+    pub name: String,
+    /// When it began.
+    pub started: Ts,
+    /// When it ended; `None` while it goes on.
+    pub finished: Option<Ts>,
+}
+
 /// Everything derived from a case's events, independent of the calendar
 /// and of the current time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -609,6 +674,10 @@ pub struct CaseView {
     pub rating: Option<u8>,
     /// Fees charged, in fen.
     pub fees_fen: i64,
+    /// Each fee charged: when, which and how much.
+    pub charges: Vec<Charge>,
+    /// Each handling step: when it began and ended.
+    pub steps: Vec<StepSpan>,
     /// Steps begun and not finished.
     pub open_steps: Vec<String>,
     /// Steps finished.
@@ -697,6 +766,8 @@ impl<'a> Fold<'a> {
                 published_at: None,
                 rating: None,
                 fees_fen: 0,
+                charges: Vec::new(),
+                steps: Vec::new(),
                 open_steps: Vec::new(),
                 steps_done: 0,
                 last_event_at: None,
@@ -812,6 +883,11 @@ impl<'a> Fold<'a> {
                         reason: format!("step {step:?} is already in progress"),
                     });
                 }
+                v.steps.push(StepSpan {
+                    name: step.clone(),
+                    started: at,
+                    finished: None,
+                });
                 (P::Handling, Some(CaseState::Handling))
             }
             (K::StepFinished { step, .. }, P::Handling) => {
@@ -820,6 +896,14 @@ impl<'a> Fold<'a> {
                         event: e.kind.name(),
                         reason: format!("step {step:?} was not started"),
                     });
+                }
+                if let Some(span) = v
+                    .steps
+                    .iter_mut()
+                    .rev()
+                    .find(|p| p.name == *step && p.finished.is_none())
+                {
+                    span.finished = Some(at);
                 }
                 v.steps_done += 1;
                 (P::Handling, Some(CaseState::Handling))
@@ -839,10 +923,15 @@ impl<'a> Fold<'a> {
                 (self.phase, None)
             }
             (
-                K::FeeCharged { amount_fen, .. },
+                K::FeeCharged { amount_fen, name },
                 P::Handling | P::Supplement | P::Special | P::Concluded,
             ) => {
                 v.fees_fen = v.fees_fen.saturating_add(*amount_fen);
+                v.charges.push(Charge {
+                    at,
+                    name: name.clone(),
+                    amount_fen: *amount_fen,
+                });
                 (self.phase, None)
             }
             (
@@ -1084,6 +1173,20 @@ impl CaseHeader {
         valid::required("item.impl_code", &item.impl_code, MAX_STR)?;
         valid::required("item.name", &item.name, MAX_STR)?;
         valid::text("item.agency", &item.agency, MAX_STR)?;
+        if let Some(fees) = &item.fees {
+            if fees.len() > MAX_FEES {
+                return Err(Invalid::new(
+                    "item.fees",
+                    format!("has more than {MAX_FEES} entries"),
+                ));
+            }
+            for f in fees {
+                valid::required("item.fees.name", &f.name, MAX_STR)?;
+                if f.max_fen.is_some_and(|m| m < 0) {
+                    return Err(Invalid::new("item.fees.max_fen", "is negative"));
+                }
+            }
+        }
         for (path, limit) in [
             ("item.statutory_limit", item.statutory_limit),
             ("item.committed_limit", item.committed_limit),
@@ -1294,6 +1397,25 @@ pub(crate) mod tests {
     use super::*;
     use crate::calendar::parse_calendar_csv;
 
+    #[test]
+    fn a_fee_standard_is_a_fixed_amount_only_when_it_begins_with_one() {
+        let of = |standard: &str| {
+            FeeRef::of(&crate::catalogue::Fee {
+                name: "工本费".into(),
+                standard: standard.into(),
+                basis: String::new(),
+            })
+            .max_fen
+        };
+        assert_eq!(of("10元/件"), Some(1000));
+        assert_eq!(of("2.5元"), Some(250));
+        assert_eq!(of(" 0.05元/页"), Some(5));
+        assert_eq!(of("按面积每平方米1元"), None);
+        assert_eq!(of("1.234元"), None);
+        assert_eq!(of("依规定"), None);
+        assert_eq!(of("99999999999999999999元"), None);
+    }
+
     pub(crate) fn header(statutory: TimeLimit, committed: TimeLimit) -> CaseHeader {
         CaseHeader {
             number: "XK001-20261116-0001".into(),
@@ -1309,6 +1431,10 @@ pub(crate) mod tests {
                 committed_limit: committed,
                 case_type: CaseType::Committed,
                 disclosure: Disclosure::Public,
+                fees: Some(vec![FeeRef {
+                    name: "工本费".into(),
+                    max_fen: Some(1000),
+                }]),
             },
             applicant: Applicant {
                 name: "张三丰".into(),

@@ -189,7 +189,17 @@ const FIELDS: &[Field] = &[
         |t| t.delivery,
         |t| &mut t.delivery,
     ),
+    (
+        "step_limit",
+        Stricter::Shorter,
+        |t| t.step_limit,
+        |t| &mut t.step_limit,
+    ),
 ];
+
+/// Thresholds added after rules were first published: a record without
+/// one holds the default.
+pub const ADDED_LATER: &[&str] = &["step_limit"];
 
 /// The names of the time thresholds, and `disclosure_red_times`.
 pub fn threshold_names() -> Vec<&'static str> {

@@ -12,7 +12,9 @@ use automerge::{AutomergeError, ObjType, ReadDoc, ScalarValue, ROOT};
 use thiserror::Error;
 
 use crate::calendar::{parse_office_hours, CalendarDay, DayKind, OfficeHours, Window};
-use crate::case::{Applicant, Case, CaseEvent, CaseHeader, EventKind, ItemRef, Outcome, Procedure};
+use crate::case::{
+    Applicant, Case, CaseEvent, CaseHeader, EventKind, FeeRef, ItemRef, Outcome, Procedure,
+};
 use crate::catalogue::{
     CaseType, Category, Disclosure, DiscretionTier, Fee, Item, ItemContent, Material, MaterialForm,
     ReviewAction, ReviewRecord,
@@ -217,6 +219,16 @@ pub fn write_new_case<T: Transactable>(
     put_limit(doc, &item, "committed_limit", h.item.committed_limit)?;
     doc.put(&item, "case_type", h.item.case_type.as_str())?;
     doc.put(&item, "disclosure", h.item.disclosure.as_str())?;
+    if let Some(fees) = &h.item.fees {
+        let l = doc.put_object(&item, "fees", ObjType::List)?;
+        for (i, f) in fees.iter().enumerate() {
+            let m = doc.insert_object(&l, i, ObjType::Map)?;
+            doc.put(&m, "name", f.name.as_str())?;
+            if let Some(max) = f.max_fen {
+                doc.put(&m, "max_fen", max)?;
+            }
+        }
+    }
     let ap = doc.put_object(ROOT, "applicant", ObjType::Map)?;
     doc.put(&ap, "name", h.applicant.name.as_str())?;
     doc.put(&ap, "id_type", h.applicant.id_type.as_str())?;
@@ -891,6 +903,23 @@ fn read_case_root(root: &Obj<'_>, id: &DocId) -> Result<Case, SchemaError> {
             committed_limit: item.limit("committed_limit")?,
             case_type: item.parsed("case_type", CaseType::parse)?,
             disclosure: item.parsed("disclosure", Disclosure::parse)?,
+            fees: match item.get("fees") {
+                None => None,
+                Some(_) => Some(
+                    item.records("fees")?
+                        .iter()
+                        .map(|f| {
+                            Ok(FeeRef {
+                                name: f.str("name")?,
+                                max_fen: match f.get("max_fen") {
+                                    None => None,
+                                    Some(_) => Some(f.int("max_fen")?),
+                                },
+                            })
+                        })
+                        .collect::<Result<Vec<_>, SchemaError>>()?,
+                ),
+            },
         },
         applicant: Applicant {
             name: ap.str("name")?,
@@ -1038,6 +1067,7 @@ fn read_rules_root(root: &Obj<'_>, id: &DocId) -> Result<Rules, SchemaError> {
         let value = match t.get(name) {
             Some(hydrate::Value::Scalar(ScalarValue::Str(v))) => v.to_string(),
             Some(_) => return Err(t.err(name, "is not a string")),
+            None if crate::rules::ADDED_LATER.contains(&name) => continue,
             None => return Err(t.err(name, "is missing")),
         };
         set_threshold(&mut thresholds, name, &value).map_err(|e| t.err(name, e))?;

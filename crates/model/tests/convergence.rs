@@ -30,6 +30,7 @@ fn header() -> CaseHeader {
             committed_limit: TimeLimit::new(10, LimitUnit::WorkingDays),
             case_type: CaseType::Committed,
             disclosure: Disclosure::Public,
+            fees: None,
         },
         applicant: Applicant {
             name: "张三".into(),

@@ -42,6 +42,7 @@ fn header(name: String, agency: String) -> CaseHeader {
             committed_limit: TimeLimit::new(10, LimitUnit::WorkingDays),
             case_type: CaseType::Committed,
             disclosure: Disclosure::Public,
+            fees: None,
         },
         applicant: Applicant {
             name,
