@@ -6,7 +6,7 @@
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crate::StoreError;
+use crate::*;
 
 #[derive(Debug, Default)]
 struct State {
@@ -281,5 +281,314 @@ mod tests {
         let ticket = group.push(b"r");
         assert!(group.wait_durable(ticket, |_| Ok(())).is_err());
         assert!(group.check().is_err());
+    }
+}
+
+/// What a commit does to one document.
+#[derive(Debug)]
+pub(crate) enum Body {
+    /// Adds changes saved after the stored state.
+    Append(Vec<u8>),
+    /// Replaces the saved document (as stored: see [`pack_saved`]) and
+    /// drops its chunks.
+    Replace(Vec<u8>),
+    /// Changes only the case record.
+    Index,
+}
+
+/// One document's part of a commit.
+#[derive(Debug)]
+pub(crate) struct Write {
+    pub(crate) id: DocId,
+    pub(crate) body: Body,
+    pub(crate) case: Option<CaseRecord>,
+    /// The document's new tally facts (then its change to the tallies).
+    pub(crate) facts: Option<Vec<u8>>,
+    pub(crate) change: Option<tally::Change>,
+    pub(crate) heads: Vec<ChangeHash>,
+    pub(crate) origin: Option<String>,
+}
+
+/// A document to persist: its handle's contents, locked by the caller, and
+/// its new case index record (for cases).
+#[derive(Debug)]
+pub struct Pending<'a> {
+    /// The document's id.
+    pub id: &'a DocId,
+    /// The locked document, with its new changes committed in Automerge.
+    pub loaded: &'a mut Loaded,
+    /// The case's new index record.
+    pub case: Option<CaseRecord>,
+    /// The document's new tally facts (see [`Tallier`]).
+    pub facts: Option<Vec<u8>>,
+}
+
+/// What a commit records besides its documents.
+#[derive(Default)]
+pub(crate) struct Extra<'a> {
+    /// How far this node has applied a peer's feed; the documents came
+    /// from that peer.
+    pub(crate) peer: Option<(&'a str, Checkpoint)>,
+    /// The version of the derived data.
+    pub(crate) derived: Option<u32>,
+    /// Writes and deletes of keys outside documents: set-aside notes (see
+    /// `aside.rs`) and local records.
+    pub(crate) raw: Vec<Op>,
+}
+
+impl Extra<'_> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.peer.is_none() && self.derived.is_none() && self.raw.is_empty()
+    }
+}
+
+impl Store {
+    /// Persists the new changes of locked documents atomically, and returns
+    /// once they are durable, with the feed sequence number of the last one.
+    /// If it fails, the documents are dropped from the cache, so the next use
+    /// reloads what is on disk; the caller must discard its locked copies.
+    pub fn persist(&self, pending: &mut [Pending<'_>]) -> Result<u64, StoreError> {
+        self.persist_extra(pending, Extra::default())
+    }
+
+    /// Commits writes of keys outside documents alone.
+    pub(crate) fn commit_raw(&self, raw: Vec<Op>) -> Result<(), StoreError> {
+        let extra = Extra {
+            raw,
+            ..Extra::default()
+        };
+        self.commit(&[], extra).map(drop)
+    }
+
+    /// [`Store::persist`] of documents `peer` sent, recording in the same
+    /// commit how far this node has applied its change feed, the documents
+    /// of it set aside (`refused`), and that those stored are no longer set
+    /// aside. Within one feed a checkpoint never moves back; a checkpoint in
+    /// another feed (the peer's store was recreated) replaces it.
+    pub fn persist_from(
+        &self,
+        pending: &mut [Pending<'_>],
+        peer: &str,
+        checkpoint: Option<Checkpoint>,
+        refused: &[SetAside],
+    ) -> Result<u64, StoreError> {
+        let mut raw = refused
+            .iter()
+            .map(aside::put)
+            .collect::<Result<Vec<_>, _>>()?;
+        {
+            let noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            raw.extend(
+                pending
+                    .iter()
+                    .map(|p| aside::key(Direction::Refused, peer, p.id))
+                    .filter(|k| noted.contains(k))
+                    .map(Op::Del),
+            );
+        }
+        let extra = Extra {
+            peer: checkpoint.map(|at| (peer, at)),
+            derived: None,
+            raw,
+        };
+        self.persist_extra(pending, extra)
+    }
+
+    pub(crate) fn persist_extra(
+        &self,
+        pending: &mut [Pending<'_>],
+        extra: Extra<'_>,
+    ) -> Result<u64, StoreError> {
+        let compact_after = self.options.compact_after_chunks;
+        let writes: Result<Vec<Write>, StoreError> = pending
+            .iter_mut()
+            .filter_map(|p| {
+                p.loaded
+                    .prepare(
+                        p.id,
+                        p.case.take(),
+                        p.facts.take(),
+                        compact_after,
+                        &self.dicts,
+                    )
+                    .transpose()
+            })
+            .collect();
+        let result = writes
+            .and_then(|writes| self.with_changes(writes))
+            .and_then(|writes| self.commit(&writes, extra));
+        if let Err(e) = &result {
+            tracing::error!(error = %e, docs = pending.len(), "write failed; reloading the documents from disk");
+            for p in pending.iter() {
+                self.evict(p.id);
+            }
+        }
+        result
+    }
+
+    /// Works out, before the writer lock is taken, what each write's new
+    /// facts change in the tallies; facts that are those stored are
+    /// dropped (a write left with nothing to do is dropped too).
+    pub(crate) fn with_changes(&self, writes: Vec<Write>) -> Result<Vec<Write>, StoreError> {
+        let mut out = Vec::with_capacity(writes.len());
+        for mut w in writes {
+            if let Some(facts) = w.facts.take() {
+                w.change = self.facts_change(&w.id, facts)?;
+            }
+            let idle = matches!(w.body, Body::Index) && w.case.is_none() && w.change.is_none();
+            if !idle {
+                out.push(w);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn commit(&self, writes: &[Write], extra: Extra<'_>) -> Result<u64, StoreError> {
+        if writes.is_empty() && extra.is_empty() {
+            return Ok(self.durable_seq());
+        }
+        let (last, ticket) = {
+            let mut next = self
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Durability("a writer panicked during a commit".into()))?;
+            self.group.check()?;
+            let mut ops: Vec<Op> = Vec::new();
+            let mut heads: HashMap<&DocId, Head> = HashMap::new();
+            let mut facts: HashMap<&DocId, Option<Vec<u8>>> = HashMap::new();
+            let mut deltas = tally::Deltas::default();
+            let mut seq = next.seq;
+            for w in writes {
+                let name = w.id.as_str().as_bytes();
+                let old = match heads.remove(&w.id) {
+                    Some(h) => Some(h),
+                    None => self.head(&w.id)?,
+                };
+                if old.is_none() && matches!(w.body, Body::Index) {
+                    // An index record for a document not stored: nothing to
+                    // file it under.
+                    continue;
+                }
+                let mut head = old.clone().unwrap_or_default();
+                // A superseded marker is deleted; a superseded chunk stays
+                // until the document is compacted.
+                if let Some(o) = old.as_ref().filter(|_| !matches!(w.body, Body::Index)) {
+                    if !o.chunks.contains(&o.feed_seq) {
+                        ops.push(Op::Del(feed_key(o.feed_seq)));
+                    }
+                }
+                match &w.body {
+                    Body::Append(bytes) => {
+                        ops.push(Op::Put(
+                            feed_key(seq),
+                            feed_value(&w.id, w.origin.as_deref(), bytes),
+                        ));
+                        head.chunks.push(seq);
+                        head.feed_seq = seq;
+                    }
+                    Body::Replace(saved) => {
+                        ops.push(Op::Put(key(DOC, name), saved.clone()));
+                        for c in head.chunks.drain(..) {
+                            ops.push(Op::Del(feed_key(c)));
+                        }
+                        ops.push(Op::Put(
+                            feed_key(seq),
+                            feed_value(&w.id, w.origin.as_deref(), &[]),
+                        ));
+                        head.feed_seq = seq;
+                    }
+                    Body::Index => {}
+                }
+                if !matches!(w.body, Body::Index) {
+                    seq += 1;
+                    head.heads = w.heads.iter().map(|h| h.0).collect();
+                }
+                if let Some(rec) = &w.case {
+                    reindex(
+                        &mut ops,
+                        &w.id,
+                        old.as_ref().and_then(|o| o.case.as_ref()),
+                        rec,
+                    );
+                    head.case = Some(rec.clone());
+                }
+                if let Some(change) = &w.change {
+                    let now = match facts.remove(&w.id) {
+                        Some(f) => f,
+                        None => self.facts(&w.id)?,
+                    };
+                    self.tally_change(&mut deltas, &w.id, now.as_deref(), change)?;
+                    ops.push(Op::Put(tally::share_key(&w.id), change.facts.clone()));
+                    facts.insert(&w.id, Some(change.facts.clone()));
+                }
+                ops.push(Op::Put(key(HEAD, name), encode(w.id.as_str(), &head)?));
+                heads.insert(&w.id, head);
+            }
+            for (k, change) in deltas.into_changes() {
+                let k = tally::tally_key(&k);
+                let mut row = match self.get(&k)? {
+                    Some(v) => tally::decode_counts(&k, &v)?,
+                    None => Vec::new(),
+                };
+                tally::add_into(&mut row, &change, 1);
+                ops.push(tally::put_row(k, &row)?);
+            }
+            if let Some((peer, at)) = extra.peer {
+                let old = self.peer_checkpoint(peer)?;
+                if at.feed != old.feed || at.seq > old.seq {
+                    let mut v = at.feed.to_be_bytes().to_vec();
+                    v.extend_from_slice(&at.seq.to_be_bytes());
+                    ops.push(Op::Put(peer_key(peer), versioned(&v)));
+                }
+            }
+            if let Some(version) = extra.derived {
+                ops.push(Op::Put(
+                    DERIVED_KEY.to_vec(),
+                    versioned(&version.to_be_bytes()),
+                ));
+            }
+            if extra.raw.iter().any(|op| aside::is_note(op.key())) {
+                let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+                for op in extra.raw.iter().filter(|op| aside::is_note(op.key())) {
+                    match op {
+                        Op::Put(k, _) => noted.insert(k.clone()),
+                        Op::Del(k) => noted.remove(k),
+                    };
+                }
+                self.notes_changed
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
+            }
+            ops.extend(extra.raw);
+            // The record joins the log buffer in sequence order, and the
+            // operations become readable in the memtable; the commit is
+            // acknowledged once a flush has synced its record, and from
+            // then on survives any crash.
+            let (record, spans) = match Wal::record(&ops, next.lsn) {
+                Ok(r) => r,
+                Err(e) => return Err(self.group.fail(format!("writing a commit failed: {e}"))),
+            };
+            let ticket = self.group.push(&record);
+            self.mem.apply(&Arc::from(record), &spans);
+            next.seq = seq;
+            next.lsn += 1;
+            (seq.saturating_sub(1), ticket)
+        };
+        self.group
+            .wait_durable(ticket, |records| self.wal.write(records))?;
+        // Every commit up to this one is on disk, so every sequence number
+        // up to its last is.
+        let before = self
+            .durable_feed
+            .fetch_max(last, std::sync::atomic::Ordering::AcqRel);
+        if last > before {
+            self.listeners.tell(last);
+        }
+        // The write is durable whatever happens next: a checkpoint that
+        // cannot start or finish is logged, and stops later writes.
+        if let Err(e) = self.maybe_checkpoint() {
+            tracing::error!(error = %e, "checkpoint failed; the store stops accepting writes");
+        }
+        self.maybe_train(last);
+        Ok(last)
     }
 }

@@ -355,7 +355,7 @@ impl StoredHead {
 
 /// A feed entry's value: its document id, origin and bytes.
 pub fn parse_feed_value(value: &[u8]) -> Result<(String, Option<String>, Vec<u8>), String> {
-    crate::parse_feed_value(value)
+    crate::feed::parse_feed_value(value)
         .map(|f| (f.id.as_str().to_string(), f.origin, f.bytes.to_vec()))
         .map_err(|e| e.to_string())
 }
