@@ -377,6 +377,27 @@ fn working_day(dir: &Path) {
     let fields: Vec<&str> = total_line.split(',').collect();
     assert_eq!(fields[3..5], ["1", "1"], "{text}");
     assert!(fails(dir, &["report", "monthly", "-o", "report.pdf"]).contains(".xlsx"));
+
+    // A backup (written by the node, if it runs), restored on a "new PC":
+    // the same cases, the same items; an existing file is never replaced.
+    let saved = tempfile::tempdir().unwrap();
+    let file = saved.path().join("hall.backup");
+    let done = json(dir, &["backup", "-o", file.to_str().unwrap()]);
+    assert!(done["documents"].as_u64().unwrap() > 58, "{done}");
+    assert!(fails(dir, &["backup", "-o", file.to_str().unwrap()]).contains("exists"));
+    let new_pc = saved.path().join("new-pc");
+    let new_pc = new_pc.as_path();
+    let restored = json(new_pc, &["restore", "--from", file.to_str().unwrap()]);
+    assert_eq!(restored["documents"], done["documents"], "{restored}");
+    let cases = |d: &Path| json(d, &["case", "list", "--all"])["page"]["items"].clone();
+    assert_eq!(cases(new_pc), cases(dir));
+    let err = fails(new_pc, &["restore", "--from", file.to_str().unwrap()]);
+    assert!(err.contains("already"), "{err}");
+    std::fs::write(&file, b"not a backup").unwrap();
+    let elsewhere = saved.path().join("elsewhere");
+    let err = fails(&elsewhere, &["restore", "--from", file.to_str().unwrap()]);
+    assert!(err.contains("not a usable hallsync backup"), "{err}");
+    assert!(!elsewhere.exists());
 }
 
 #[test]

@@ -122,6 +122,23 @@ enum Command {
     /// Show the links of the node: connected or not, last sync, backlog,
     /// records set aside.
     Status,
+    /// Write a backup of this node to a file: every document and the
+    /// node's own records (operators, a rules draft). Works while the node
+    /// runs. Keep it off this PC.
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Make this data directory a node again from a backup, on a new PC or
+    /// after a disk failure: same node, new Automerge actor. The directory
+    /// must hold no node. Start it with `hallsync run` afterwards: it
+    /// catches up with its parent from there.
+    Restore {
+        /// The backup written by `hallsync backup`.
+        #[arg(long = "from", value_name = "FILE")]
+        from: PathBuf,
+    },
     /// Open a data directory that a damaged write-ahead log stopped: replay
     /// what comes before the damage and discard the acknowledged writes
     /// after it. Copy the data directory somewhere safe first.
@@ -260,7 +277,52 @@ pub fn run(args: Args) -> Result<()> {
         Command::Run { bundle } => crate::run::run(&ctx.dir, &bundle, ctx.now),
         Command::Status => crate::status::run(&ctx),
         Command::Repair { accept_log_loss } => repair(&ctx, accept_log_loss),
+        Command::Backup { output } => backup(&ctx, &output),
+        Command::Restore { from } => restore(&ctx, &from),
     }
+}
+
+/// `backup -o FILE`: the node (running or not) writes the file.
+fn backup(ctx: &Ctx, output: &Path) -> Result<()> {
+    let path = std::path::absolute(output)
+        .with_context(|| format!("{}: not a path this computer can use", output.display()))?;
+    let op = hallsync_api::ops::node::Backup { path };
+    let done = ctx.target()?.call(op, ctx.now)?;
+    ctx.out.show(&done, |b| {
+        say!(
+            "backed up {} (region {}): {} documents and {} of its own records, {} bytes, in {}",
+            b.summary.node,
+            b.summary.region,
+            b.summary.documents,
+            b.summary.local_records,
+            b.bytes,
+            b.path.display()
+        );
+    })
+}
+
+/// `restore --from FILE`: a node made again from its backup.
+fn restore(ctx: &Ctx, from: &Path) -> Result<()> {
+    let file = std::fs::File::open(from).with_context(|| format!("{}", from.display()))?;
+    let now = ctx.now.unwrap_or_else(clock);
+    let (hall, done) = Hall::restore(
+        &ctx.dir,
+        &mut std::io::BufReader::new(file),
+        StoreOptions::default(),
+        now,
+    )?;
+    drop(hall);
+    ctx.out.show(&done, |d| {
+        say!(
+            "restored {} (region {}) as of {}: {} documents and {} of its own records, in {}; start it with `hallsync run --bundle DIR` to catch up with its parent",
+            d.node,
+            d.region,
+            d.taken_at,
+            d.documents,
+            d.local_records,
+            ctx.dir.display()
+        );
+    })
 }
 
 /// Opens the node accepting the loss of what a damaged log cannot replay.

@@ -5,6 +5,7 @@
 //! durable. Time is always passed in.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod backup;
 mod calendar;
 mod cases;
 mod catalogue;
@@ -36,6 +37,7 @@ use hallsync_store::{Pending, Store, StoreError, StoreOptions};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use backup::BackupSummary;
 pub use calendar::CalendarImport;
 pub use cases::{CaseFilter, CasePage, CaseRow, NewCase};
 pub use catalogue::{ImportReport, ItemChange, RowProblem};

@@ -1192,3 +1192,78 @@ fn the_data_directory_is_private_to_its_owner() {
     drop(Hall::open(&data, StoreOptions::default()).unwrap());
     assert_eq!(mode(), 0o700);
 }
+
+#[test]
+fn a_backup_restores_the_hall_under_a_new_actor_and_a_damaged_one_leaves_nothing() {
+    use crate::operators::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    published(&hall, "A1");
+    let now = t("2026-11-23 10:00");
+    for i in 0..5 {
+        hall.accept_case(new_case("A1", &format!("2026-11-1{i} 09:00")), now)
+            .unwrap();
+    }
+    hall.add_operator(
+        "wangfang",
+        "王芳",
+        [Role::Clerk].into_iter().collect(),
+        "a long enough password",
+        now,
+    )
+    .unwrap();
+    let mut file = Vec::new();
+    let summary = hall.backup(&mut file, now).unwrap();
+    assert_eq!(summary.local_records, 1);
+    let all = CaseFilter {
+        include_closed: true,
+        ..CaseFilter::default()
+    };
+    let before = hall.list_cases(&all, now).unwrap();
+    assert_eq!(before.len(), 5);
+
+    let target = tempfile::tempdir().unwrap();
+    let into = target.path().join("restored");
+    let (restored, got) =
+        Hall::restore(&into, &mut file.as_slice(), StoreOptions::default(), now).unwrap();
+    assert_eq!(got, summary);
+    assert_eq!(restored.list_cases(&all, now).unwrap(), before);
+    assert!(restored
+        .operator("wangfang")
+        .unwrap()
+        .unwrap()
+        .verify("a long enough password"));
+    assert_ne!(restored.node().actor, hall.node().actor);
+    assert_eq!(restored.node().id, hall.node().id);
+    restored.store().verify_tallies().unwrap();
+    // The restored hall works on: a new case takes the next number.
+    restored
+        .accept_case(new_case("A1", "2026-11-23 09:00"), now)
+        .unwrap();
+    drop(restored);
+    // Over a node: refused, the node untouched.
+    assert!(matches!(
+        Hall::restore(&into, &mut file.as_slice(), StoreOptions::default(), now),
+        Err(HallError::AlreadyInitialised(_))
+    ));
+    assert!(Hall::open(&into, StoreOptions::default()).is_ok());
+
+    // Truncated, padded, miscounted or not a backup: refused, nothing left.
+    let mut miscounted = file.clone();
+    let end = miscounted.len() - 2;
+    miscounted[end] = b'9';
+    let damaged: [(&str, Vec<u8>); 4] = [
+        ("truncated", file[..file.len() - 10].to_vec()),
+        ("goes on after its end", [file.clone(), vec![b'x']].concat()),
+        ("says it holds", miscounted),
+        ("does not begin", b"PK\x03\x04 a zip file".to_vec()),
+    ];
+    for (says, bytes) in damaged {
+        let into = target.path().join(format!("damaged-{}", says.len()));
+        let err = Hall::restore(&into, &mut bytes.as_slice(), StoreOptions::default(), now)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{says}: {err}");
+        assert!(!into.exists(), "{says}: {} was left behind", into.display());
+    }
+}

@@ -250,6 +250,7 @@ pub fn routes() -> Router<Arc<App>> {
         route::<docs::ShowDoc>(),
         route::<docs::ImportDoc>(),
         route::<node::Status>(),
+        route::<node::Backup>(),
         route::<operators::ListOperators>(),
         route::<operators::AddOperator>(),
         route::<operators::DisableOperator>(),

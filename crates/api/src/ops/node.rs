@@ -1,6 +1,7 @@
 //! The running node: its links, the registry, what was set aside.
 
 use hallsync_hall::operators::Role;
+use hallsync_hall::BackupSummary;
 use hallsync_model::Ts;
 use hallsync_net::status::NodeStatus;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,91 @@ impl Op for Status {
                 "not_running",
                 "the node is not running: `hallsync run --bundle <dir>` starts it",
             )),
+        }
+    }
+}
+
+/// Writes a backup of the node to a file on the node's machine:
+/// `POST /api/v1/backup`. Only for the machine's administrator (the
+/// command line): the node itself writes the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    /// Where: an absolute path that does not exist yet.
+    pub path: std::path::PathBuf,
+}
+
+/// A backup written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupOut {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// What it holds.
+    #[serde(flatten)]
+    pub summary: BackupSummary,
+}
+
+impl Op for Backup {
+    type Out = BackupOut;
+    const PATH: &'static str = "/backup";
+    const WRITE: bool = true;
+    fn role(&self) -> Option<Role> {
+        Some(Role::Admin)
+    }
+    fn run(self, svc: &Service, caller: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
+        if !matches!(caller, Caller::Local) {
+            return Err(ApiError::forbidden(
+                "a backup is written by the machine's administrator, with `hallsync backup -o FILE` on the node's computer",
+            ));
+        }
+        let path = self.path;
+        if !path.is_absolute() {
+            return Err(ApiError::invalid(format!(
+                "{} is not an absolute path",
+                path.display()
+            )));
+        }
+        let io = |e: std::io::Error| ApiError::invalid(format!("{}: {e}", path.display()));
+        let create = |p: &std::path::Path| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p)
+        };
+        // The name is taken first, so an existing file is never overwritten;
+        // the backup is written beside it and renamed over it when whole.
+        create(&path).map_err(io)?;
+        let partial = path.with_extension("partial");
+        let written = create(&partial).and_then(|f| {
+            let result = (|| {
+                let mut out = std::io::BufWriter::new(f);
+                let summary = svc
+                    .hall()
+                    .backup(&mut out, now)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let f = out.into_inner().map_err(|e| e.into_error())?;
+                f.sync_all()?;
+                let bytes = f.metadata()?.len();
+                std::fs::rename(&partial, &path)?;
+                Ok((summary, bytes))
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&partial);
+            }
+            result
+        });
+        match written {
+            Ok((summary, bytes)) => Ok(BackupOut {
+                path,
+                bytes,
+                summary,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(io(e))
+            }
         }
     }
 }

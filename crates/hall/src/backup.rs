@@ -1,0 +1,286 @@
+//! A node's backup (`hallsync backup`) and its restore on a new data
+//! directory (`hallsync restore --from`).
+//!
+//! A backup file is `MAGIC`, then frames of one kind byte, a 4-byte
+//! big-endian length and the payload: the node (`n`, JSON: id, name,
+//! region, level, when taken), each document as stored (`d`: a 2-byte id
+//! length, the id, the Automerge bytes), each of the node's own records
+//! (`l`: operators with their password hashes, a rules draft …; a 2-byte
+//! key length, the key, the value), and an end (`e`, JSON: the counts), so
+//! a truncated file is told from a whole one. Documents are read one at a
+//! time while the node works on: each is whole as of the moment it is read,
+//! and all those durable when the backup began are in it.
+//!
+//! A restore makes a new node with the same identity and a new Automerge
+//! actor (the old one may have written changes after the backup that its
+//! parent holds; reusing it would make two different changes with one
+//! name), then takes every document in through the checks of
+//! `doc import`. It refuses a directory that holds a node, and leaves
+//! nothing behind when it fails.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use hallsync_model::{DocId, Level, NodeId, RegionCode, Ts};
+use hallsync_store::StoreOptions;
+use serde::{Deserialize, Serialize};
+
+use crate::{Hall, HallError, NODE_FILE, STORE_DIR};
+
+/// The first bytes of every backup file.
+const MAGIC: &[u8] = b"HALLSYNC BACKUP 1\n";
+/// The largest frame a backup may hold (a document is far smaller).
+const MAX_FRAME: usize = 64 << 20;
+
+/// What a backup holds, and what a restore brought back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSummary {
+    /// The node backed up.
+    pub node: NodeId,
+    /// Its region.
+    pub region: RegionCode,
+    /// When the backup was taken.
+    pub taken_at: Ts,
+    /// Documents.
+    pub documents: u64,
+    /// The node's own records.
+    pub local_records: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct NodeFrame {
+    id: NodeId,
+    name: String,
+    region: RegionCode,
+    level: Level,
+    taken_at: Ts,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+struct EndFrame {
+    documents: u64,
+    local_records: u64,
+}
+
+fn frame(w: &mut impl Write, kind: u8, parts: &[&[u8]]) -> std::io::Result<()> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let len = u32::try_from(len)
+        .ok()
+        .filter(|l| *l as usize <= MAX_FRAME)
+        .ok_or_else(|| std::io::Error::other(format!("a frame of {len} bytes is too large")))?;
+    w.write_all(&[kind])?;
+    w.write_all(&len.to_be_bytes())?;
+    parts.iter().try_for_each(|p| w.write_all(p))
+}
+
+/// A 2-byte length, then the bytes.
+fn short(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let len = u16::try_from(bytes.len())
+        .map_err(|_| std::io::Error::other("a key of more than 65,535 bytes"))?;
+    let mut v = len.to_be_bytes().to_vec();
+    v.extend_from_slice(bytes);
+    Ok(v)
+}
+
+fn bad(reason: impl Into<String>) -> HallError {
+    HallError::BadInput(format!("not a usable hallsync backup: {}", reason.into()))
+}
+
+/// Reads the next frame; `None` at the end of the input.
+fn next_frame(r: &mut impl Read) -> Result<Option<(u8, Vec<u8>)>, HallError> {
+    let mut kind = [0u8; 1];
+    match r.read(&mut kind) {
+        Ok(0) => return Ok(None),
+        Ok(_) => {}
+        Err(e) => return Err(bad(format!("reading it failed: {e}"))),
+    }
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)
+        .map_err(|_| bad("it ends inside a frame (truncated)"))?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(bad(format!(
+            "a frame claims {len} bytes, more than the {MAX_FRAME} a backup holds"
+        )));
+    }
+    let mut payload = Vec::new();
+    r.take(len as u64)
+        .read_to_end(&mut payload)
+        .map_err(|e| bad(format!("reading it failed: {e}")))?;
+    if payload.len() != len {
+        return Err(bad("it ends inside a frame (truncated)"));
+    }
+    Ok(Some((kind[0], payload)))
+}
+
+/// Splits a 2-byte-length-prefixed part off `payload`.
+fn split_short(payload: &[u8]) -> Result<(&[u8], &[u8]), HallError> {
+    let (len, rest) = payload
+        .split_first_chunk::<2>()
+        .ok_or_else(|| bad("a frame is too short"))?;
+    let len = u16::from_be_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(bad("a frame is too short for the key it names"));
+    }
+    Ok(rest.split_at(len))
+}
+
+impl Hall {
+    /// Writes a backup of this node to `w`: every document as stored and
+    /// the node's own records, while the node works on.
+    pub fn backup(&self, w: &mut impl Write, now: Ts) -> Result<BackupSummary, HallError> {
+        let write = |e: std::io::Error| HallError::BadInput(format!("writing the backup: {e}"));
+        w.write_all(MAGIC).map_err(write)?;
+        let node = NodeFrame {
+            id: self.node.id.clone(),
+            name: self.node.name.clone(),
+            region: self.node.region.clone(),
+            level: self.node.level,
+            taken_at: now,
+        };
+        let json = serde_json::to_vec(&node).map_err(|e| bad(e.to_string()))?;
+        frame(w, b'n', &[&json]).map_err(write)?;
+        let mut end = EndFrame {
+            documents: 0,
+            local_records: 0,
+        };
+        let ids = self
+            .store
+            .ids_with_prefix("")
+            .collect::<Result<Vec<_>, _>>()?;
+        for id in ids {
+            let Some(bytes) = self.store.stored_bytes(&id)? else {
+                continue;
+            };
+            let key = short(id.as_str().as_bytes()).map_err(write)?;
+            frame(w, b'd', &[&key, &bytes]).map_err(write)?;
+            end.documents += 1;
+        }
+        for (key, value) in self.store.local(b"")? {
+            let key = short(&key).map_err(write)?;
+            frame(w, b'l', &[&key, &value]).map_err(write)?;
+            end.local_records += 1;
+        }
+        let json = serde_json::to_vec(&end).map_err(|e| bad(e.to_string()))?;
+        frame(w, b'e', &[&json]).map_err(write)?;
+        w.flush().map_err(write)?;
+        Ok(BackupSummary {
+            node: node.id,
+            region: node.region,
+            taken_at: now,
+            documents: end.documents,
+            local_records: end.local_records,
+        })
+    }
+
+    /// Makes a node in `dir` from the backup `r` (see the module's text).
+    /// `dir` must hold no node; on any failure what was made is removed.
+    pub fn restore(
+        dir: &Path,
+        r: &mut impl Read,
+        options: StoreOptions,
+        now: Ts,
+    ) -> Result<(Hall, BackupSummary), HallError> {
+        if dir.join(NODE_FILE).exists() {
+            return Err(HallError::AlreadyInitialised(dir.to_path_buf()));
+        }
+        let fresh_dir = !dir.exists();
+        match Self::restore_into(dir, r, options, now) {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                // Nothing half made is left: the directory if it was made
+                // here, else what the restore put in it.
+                if fresh_dir {
+                    let _ = fs::remove_dir_all(dir);
+                } else {
+                    let _ = fs::remove_file(dir.join(NODE_FILE));
+                    let _ = fs::remove_dir_all(dir.join(STORE_DIR));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn restore_into(
+        dir: &Path,
+        r: &mut impl Read,
+        options: StoreOptions,
+        now: Ts,
+    ) -> Result<(Hall, BackupSummary), HallError> {
+        let mut magic = vec![0u8; MAGIC.len()];
+        if r.read_exact(&mut magic).is_err() || magic != MAGIC {
+            return Err(bad(
+                "it does not begin as a backup written by `hallsync backup`",
+            ));
+        }
+        let node: NodeFrame = match next_frame(r)? {
+            Some((b'n', json)) => {
+                serde_json::from_slice(&json).map_err(|e| bad(format!("its node frame: {e}")))?
+            }
+            _ => return Err(bad("it does not name the node it backs up")),
+        };
+        let hall = Hall::init(dir, node.id, &node.name, node.region, node.level, options)?;
+        let mut got = EndFrame {
+            documents: 0,
+            local_records: 0,
+        };
+        let mut locals: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let end = loop {
+            let Some((kind, payload)) = next_frame(r)? else {
+                return Err(bad("it ends before its last frame (truncated)"));
+            };
+            match kind {
+                b'd' => {
+                    let (id, bytes) = split_short(&payload)?;
+                    let named = std::str::from_utf8(id)
+                        .ok()
+                        .and_then(|s| DocId::parse(s).ok())
+                        .ok_or_else(|| bad("a document frame names no valid document id"))?;
+                    let stored = hall.import_doc(bytes, now).map_err(|e| {
+                        HallError::BadInput(format!("the backup's {named} was refused: {e}"))
+                    })?;
+                    if stored != named {
+                        return Err(bad(format!("the frame of {named} holds {stored}")));
+                    }
+                    got.documents += 1;
+                }
+                b'l' => {
+                    let (key, value) = split_short(&payload)?;
+                    locals.push((key.to_vec(), value.to_vec()));
+                    got.local_records += 1;
+                }
+                b'e' => {
+                    break serde_json::from_slice::<EndFrame>(&payload)
+                        .map_err(|e| bad(format!("its end frame: {e}")))?
+                }
+                other => return Err(bad(format!("an unknown frame kind {other:#04x}"))),
+            }
+        };
+        if r.read(&mut [0u8; 1])
+            .map_err(|e| bad(format!("reading it failed: {e}")))?
+            != 0
+        {
+            return Err(bad("it goes on after its end"));
+        }
+        if end != got {
+            return Err(bad(format!(
+                "it says it holds {} documents and {} records of the node's own, but holds {} and {}",
+                end.documents, end.local_records, got.documents, got.local_records
+            )));
+        }
+        let records: Vec<(&[u8], Option<&[u8]>)> = locals
+            .iter()
+            .map(|(k, v)| (k.as_slice(), Some(v.as_slice())))
+            .collect();
+        hall.store.put_local(&records)?;
+        let summary = BackupSummary {
+            node: hall.node.id.clone(),
+            region: hall.node.region.clone(),
+            taken_at: node.taken_at,
+            documents: got.documents,
+            local_records: got.local_records,
+        };
+        Ok((hall, summary))
+    }
+}
