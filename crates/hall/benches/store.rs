@@ -73,6 +73,27 @@ fn main() {
 
     let stats = stats_times(&hall);
 
+    // A backup of the whole hall, and its restore on a new data directory.
+    let file = dir.join("hall.backup");
+    let now = workload::event_at(0, 0).plus(400 * 86_400);
+    let t = Instant::now();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    hall.backup(&mut out, now).unwrap();
+    drop(out);
+    let backup_secs = t.elapsed().as_secs_f64();
+    let backup_bytes = std::fs::metadata(&file).unwrap().len();
+    let t = Instant::now();
+    let mut input = std::io::BufReader::new(std::fs::File::open(&file).unwrap());
+    let (restored, summary) = Hall::restore(
+        &dir.join("restored"),
+        &mut input,
+        StoreOptions::default(),
+        now,
+    )
+    .unwrap();
+    let restore_secs = t.elapsed().as_secs_f64();
+    drop(restored);
+
     println!();
     println!("hallsync store benchmark: {cases} complete cases (accept + 8 events), {writers} writers advancing {spread} at a time, every write durable");
     println!("| measure                       | value        | target     |");
@@ -104,6 +125,15 @@ fn main() {
     println!(
         "| documents verified            | {:>12} |            |",
         docs
+    );
+    println!(
+        "| backup (s) / bytes per case   | {:>5.1} / {:>5.0} |            |",
+        backup_secs,
+        backup_bytes as f64 / cases as f64
+    );
+    println!(
+        "| restore, {:>7} documents (s) | {:>12.1} |            |",
+        summary.documents, restore_secs
     );
     for (what, p50, p95) in stats {
         println!("| stats {what:<23} | {p50:>7.2} / {p95:>6.2} | ms p50/p95 |");
