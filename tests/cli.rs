@@ -1345,19 +1345,68 @@ impl Drop for Node {
 }
 
 fn spawn_run(data: &Path, bundle: &Path) -> Node {
-    Node(
-        Command::new(env!("CARGO_BIN_EXE_hallsync"))
-            .arg("--data-dir")
-            .arg(data)
-            .arg("run")
-            .arg("--bundle")
-            .arg(bundle)
-            .env_remove("HALLSYNC_LOG")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    spawn_run_at(data, bundle, None)
+}
+
+/// `hallsync run`, at a fixed time instead of the system clock if given.
+fn spawn_run_at(data: &Path, bundle: &Path, now: Option<&str>) -> Node {
+    let mut run = Command::new(env!("CARGO_BIN_EXE_hallsync"));
+    run.arg("--data-dir")
+        .arg(data)
+        .arg("run")
+        .arg("--bundle")
+        .arg(bundle)
+        .env_remove("HALLSYNC_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(now) = now {
+        run.env("HALLSYNC_NOW", now);
+    }
+    Node(run.spawn().unwrap())
+}
+
+/// A township whose clock is ten minutes slow: its county shows it in
+/// `status` (text and JSON), and the township sees the county ahead.
+#[test]
+fn a_node_whose_clock_is_off_is_flagged_at_its_peer() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    federation(fed, &free_addr());
+    let (town, county) = (fed.join("town"), fed.join("county"));
+    township(&town);
+    let slow = hallsync_model::Ts(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 600,
+    );
+    let _cn = spawn_run(&county, &fed.join("certs/bundles/cn-212"));
+    let _tw = spawn_run_at(
+        &town,
+        &fed.join("certs/bundles/tw-101"),
+        Some(&slow.to_string()),
+    );
+    wait_in_sync(&town, &county);
+    let skew = |dir: &Path, peer: &str| {
+        let st = json(dir, &["status"]);
+        st["status"]["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == peer)
+            .and_then(|p| p["clock_skew_secs"].as_i64())
+    };
+    let start = std::time::Instant::now();
+    while skew(&county, "tw-101").is_none() || skew(&town, "cn-212").is_none() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let behind = skew(&county, "tw-101").unwrap();
+    assert!((-700..=-590).contains(&behind), "{behind}");
+    assert!((590..=700).contains(&skew(&town, "cn-212").unwrap()));
+    let text = ok(&county, &["status"]);
+    assert!(text.contains("tw-101's clock is 10 min behind"), "{text}");
 }
 
 fn in_sync(data: &Path) -> bool {

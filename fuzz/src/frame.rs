@@ -68,7 +68,7 @@ fn within_bounds(m: &Msg) -> bool {
             (*start as usize).saturating_add(docs.len()) <= MAX_BATCH_DOCS
                 && docs.iter().all(|p| p.len() <= msg::MAX_DOC_BYTES)
         }
-        Msg::Ack { .. } => true,
+        Msg::Ack { .. } | Msg::Clock { .. } => true,
         Msg::Bye { reason } => reason.len() <= MAX_REASON_BYTES,
         Msg::Refused { docs } => {
             docs.len() <= MAX_BATCH_DOCS
@@ -92,7 +92,7 @@ fn text(u: &mut Unstructured<'_>, max: usize) -> Result<String> {
 /// A message built from the input's bytes (structure-aware).
 fn recipe(u: &mut Unstructured<'_>) -> Result<Msg> {
     let count = |u: &mut Unstructured<'_>| u.int_in_range(0..=8usize);
-    Ok(match u.int_in_range(0..=6u8)? {
+    Ok(match u.int_in_range(0..=7u8)? {
         0 => Msg::Hello {
             protocol: u.arbitrary()?,
             node: text(u, MAX_ID_BYTES + 8)?,
@@ -150,6 +150,9 @@ fn recipe(u: &mut Unstructured<'_>) -> Result<Msg> {
         },
         5 => Msg::Bye {
             reason: text(u, MAX_REASON_BYTES + 8)?,
+        },
+        6 => Msg::Clock {
+            at_ms: u.arbitrary()?,
         },
         _ => Msg::Refused {
             docs: (0..count(u)?)

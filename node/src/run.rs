@@ -67,6 +67,7 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
             let mut signals = Signals::install()?;
             let options = hallsync_net::Options {
                 status_file: Some(dir.join(crate::status::STATUS_FILE)),
+                now,
                 ..Default::default()
             };
             let node = hallsync_net::start(hall.clone(), bundle, options).await?;

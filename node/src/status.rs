@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use hallsync_api::ops::node::Status;
 use hallsync_model::Ts;
-use hallsync_net::status::{read_file, NodeStatus};
+use hallsync_net::status::{read_file, NodeStatus, SKEW_WARN_SECS};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Ctx;
@@ -92,6 +92,7 @@ fn print(s: &StatusOut) {
         "docs sent",
         "docs recv",
         "wire tx/rx",
+        "clock",
         "last error",
     ]);
     for p in &st.peers {
@@ -110,10 +111,20 @@ fn print(s: &StatusOut) {
             p.sent_docs.to_string(),
             p.received_docs.to_string(),
             format!("{} / {} KB", p.wire_tx / 1024, p.wire_rx / 1024),
+            skew(p.clock_skew_secs),
             p.last_error.clone().unwrap_or_default(),
         ]);
     }
     say!("{t}");
+    for p in &st.peers {
+        if let Some(s) = p.clock_skew_secs.filter(|s| s.abs() > SKEW_WARN_SECS) {
+            say!(
+                "{}'s clock is {} this node's: the times either records are off by as much; set the wrong clock right (NTP)",
+                p.id,
+                skew(Some(s))
+            );
+        }
+    }
     if st.peers.is_empty() {
         say!("no peers yet: no parent configured and no child has connected");
     }
@@ -160,5 +171,18 @@ fn print(s: &StatusOut) {
             ]);
         }
         say!("registry (nodes this one knows):\n{r}");
+    }
+}
+
+/// A peer's clock against this node's, in words.
+fn skew(secs: Option<i64>) -> String {
+    match secs {
+        None => "-".into(),
+        Some(s) if s.abs() < 60 => "ok".into(),
+        Some(s) => format!(
+            "{} min {}",
+            s.abs() / 60,
+            if s > 0 { "ahead of" } else { "behind" }
+        ),
     }
 }

@@ -266,6 +266,9 @@ impl Replica for HallReplica<'_> {
     fn feed_id(&self) -> u64 {
         self.hall.store().feed_id()
     }
+    fn wall_clock_ms(&self) -> i64 {
+        self.now.millis()
+    }
 
     fn checkpoint(&mut self, peer: &NodeId) -> Result<Position, String> {
         let c = self

@@ -75,6 +75,9 @@ pub struct Options {
     pub status_file: Option<PathBuf>,
     /// Session tuning.
     pub session: hallsync_sync::Config,
+    /// A fixed time to run at instead of the system clock (`hallsync run
+    /// --now`; tests of a node whose clock is off).
+    pub now: Option<Ts>,
 }
 
 /// Shared by every task of a running node.
@@ -745,6 +748,16 @@ async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
+/// A skew in words: `10 min 3 s`.
+fn skew_words(ms: i64) -> String {
+    let secs = ms.unsigned_abs() / 1000;
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
 fn now_ts() -> Ts {
     Ts(SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -810,10 +823,12 @@ fn drive(
     out_tx: mpsc::UnboundedSender<Vec<u8>>,
 ) -> Result<bool, (bool, String)> {
     let rt = tokio::runtime::Handle::current();
+    let wall = || ctx.options.now.unwrap_or_else(now_ts);
     let mut replica = HallReplica {
         hall: &ctx.hall,
-        now: now_ts(),
+        now: wall(),
     };
+    let mut skew_told = false;
     let peer_end = Endpoint {
         id: peer.id.clone(),
         region: peer.region.clone(),
@@ -839,7 +854,7 @@ fn drive(
             flush(&mut session, &out_tx).map_err(|e| (session.established(), e))?;
             return Ok(session.established());
         }
-        replica.now = now_ts();
+        replica.now = wall();
         for m in std::mem::take(&mut batch) {
             // The messages left are not acknowledged: the peer sends them
             // again next time.
@@ -886,6 +901,20 @@ fn drive(
             );
         }
         ctx.board.update(&session, &replica, conn);
+        if let Some(ms) = session
+            .clock_skew_ms()
+            .filter(|ms| !skew_told && ms.abs() / 1000 > status::SKEW_WARN_SECS)
+        {
+            skew_told = true;
+            tracing::warn!(
+                node = %ctx.me.id,
+                peer = %peer.id,
+                "{}'s clock is {} {} this node's: the times of what either records are off by as much; set the clock right (NTP) on whichever is wrong",
+                peer.id,
+                skew_words(ms),
+                if ms > 0 { "ahead of" } else { "behind" }
+            );
+        }
         let offer_above = session.can_offer().then_some(head);
         let woken = rt.block_on(wait(
             ctx,

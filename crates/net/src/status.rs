@@ -59,7 +59,14 @@ pub struct PeerStatus {
     pub wire_rx: u64,
     /// Why the last session or attempt ended, if it failed.
     pub last_error: Option<String>,
+    /// How far the peer's clock is ahead of this node's (seconds; negative:
+    /// behind), as it told it in the current or last session.
+    #[serde(default)]
+    pub clock_skew_secs: Option<i64>,
 }
+
+/// A clock skew worth an administrator's attention (seconds).
+pub const SKEW_WARN_SECS: i64 = 5 * 60;
 
 impl PeerStatus {
     fn new(id: &str, role: Role) -> PeerStatus {
@@ -79,6 +86,7 @@ impl PeerStatus {
             wire_tx: 0,
             wire_rx: 0,
             last_error: None,
+            clock_skew_secs: None,
         }
     }
 }
@@ -264,6 +272,9 @@ impl Board {
             p.received_docs = s.stats().received;
             p.wire_tx = stats.udp_tx.bytes;
             p.wire_rx = stats.udp_rx.bytes;
+            if let Some(ms) = s.clock_skew_ms() {
+                p.clock_skew_secs = Some(ms / 1000);
+            }
         });
         if reached_sync {
             // Scripts and benchmarks watch the file for this moment.

@@ -11,8 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this build speaks: 2 adds [`Msg::Refused`].
-pub const PROTOCOL: u16 = 2;
+/// The protocol version this build speaks: 2 adds [`Msg::Refused`], 3
+/// [`Msg::Clock`].
+pub const PROTOCOL: u16 = 3;
 
 /// The oldest version this build still speaks with (a session uses the
 /// lower of the two ends' versions).
@@ -122,6 +123,13 @@ pub enum Msg {
         /// The documents and why.
         #[serde(deserialize_with = "batch")]
         docs: Vec<RefusedDoc>,
+    },
+    /// The sender's wall clock when it sent this, in Unix milliseconds
+    /// (protocol 3): sent once, after the peer's hello, so each end knows
+    /// how far the other's clock is off its own.
+    Clock {
+        /// Unix milliseconds.
+        at_ms: i64,
     },
 }
 
@@ -350,7 +358,7 @@ fn check(msg: &Msg) -> Result<(), FrameError> {
             }
             Ok(())
         }
-        Msg::Ack { .. } => Ok(()),
+        Msg::Ack { .. } | Msg::Clock { .. } => Ok(()),
         Msg::Bye { reason } => bound("reason bytes", reason.len(), 1024),
         Msg::Refused { docs } => {
             bound("refused documents", docs.len(), MAX_BATCH_DOCS)?;

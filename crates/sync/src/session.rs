@@ -127,6 +127,9 @@ pub trait Replica {
     fn feed_head(&self) -> u64;
     /// The identity of this replica's feed.
     fn feed_id(&self) -> u64;
+    /// This node's wall clock, in Unix milliseconds (told to the peer, and
+    /// what the peer's is compared with).
+    fn wall_clock_ms(&self) -> i64;
     /// A document's heads; `None` if not held.
     fn heads(&mut self, id: &DocId) -> Result<Option<Vec<Hash>>, String>;
     /// A document whole, in saved form.
@@ -216,6 +219,9 @@ pub struct Session {
     hello_sent_at: Duration,
     /// The protocol version both ends speak (known from the peer's hello).
     protocol: u16,
+    /// How far the peer's wall clock is ahead of ours (ms; negative:
+    /// behind), from its [`Msg::Clock`].
+    clock_skew_ms: Option<i64>,
     // Sending our feed.
     cursor: u64,
     acked: u64,
@@ -274,6 +280,7 @@ impl Session {
             hello_seen: false,
             hello_sent_at: now,
             protocol: MIN_PROTOCOL,
+            clock_skew_ms: None,
             cursor: 0,
             acked: 0,
             offered_upto: 0,
@@ -314,6 +321,13 @@ impl Session {
     /// The peer.
     pub fn peer(&self) -> &Endpoint {
         &self.peer
+    }
+
+    /// How far the peer's wall clock is ahead of this node's, in
+    /// milliseconds (negative: behind), once it has told it (protocol 3);
+    /// the time its message took on the way counts as skew.
+    pub fn clock_skew_ms(&self) -> Option<i64> {
+        self.clock_skew_ms
     }
 
     /// Whether the peer's hello has arrived.
@@ -379,6 +393,11 @@ impl Session {
                     self.pending.clear();
                 }
                 self.on_hello(protocol, &node, resume, head, now)?;
+                if !again && self.protocol >= 3 {
+                    self.out.push_back(Msg::Clock {
+                        at_ms: replica.wall_clock_ms(),
+                    });
+                }
                 if again {
                     // The peer is still sending hellos, so it has not seen
                     // ours (lost on a datagram network): send it again.
@@ -402,6 +421,9 @@ impl Session {
             Msg::Ack { upto } => self.on_ack(upto, now)?,
             Msg::Bye { reason } => return Err(SessionError::Closed(reason)),
             Msg::Refused { docs } => self.on_refused(replica, docs)?,
+            Msg::Clock { at_ms } => {
+                self.clock_skew_ms = Some(at_ms.saturating_sub(replica.wall_clock_ms()));
+            }
         }
         self.pump(replica, now)
     }
@@ -891,6 +913,9 @@ mod tests {
         }
         fn feed_id(&self) -> u64 {
             7
+        }
+        fn wall_clock_ms(&self) -> i64 {
+            1_790_000_000_000
         }
         fn heads(&mut self, _: &DocId) -> Result<Option<Vec<Hash>>, String> {
             Ok(None)

@@ -34,6 +34,8 @@ struct Mem {
     set_aside: Vec<(NodeId, DocId, String)>,
     /// Documents sent from here that a peer set aside: (peer, id).
     refused_by_peer: Vec<(NodeId, DocId)>,
+    /// How far this replica's wall clock is off a common one (ms).
+    clock_off_ms: i64,
 }
 
 impl Mem {
@@ -115,6 +117,9 @@ impl Replica for Mem {
     }
     fn feed_id(&self) -> u64 {
         self.feed_id
+    }
+    fn wall_clock_ms(&self) -> i64 {
+        1_790_000_000_000 + self.clock_off_ms
     }
     fn checkpoint(&mut self, peer: &NodeId) -> Result<Position, String> {
         Ok(self.checkpoints.get(peer).copied().unwrap_or_default())
@@ -674,6 +679,46 @@ fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
         .handle(&mut mem, hello("town-b", 0), Duration::ZERO)
         .unwrap_err();
     assert!(matches!(err, SessionError::Peer(_)));
+}
+
+#[test]
+fn each_end_learns_how_far_the_others_clock_is_off_and_an_older_peer_is_not_told() {
+    let (county, town) = (
+        endpoint("county", "330102"),
+        endpoint("town-a", "330102001"),
+    );
+    let mut cm = Mem::new("330102");
+    let mut tm = Mem::new("330102001");
+    tm.clock_off_ms = 10 * 60 * 1000;
+    let t0 = Duration::ZERO;
+    let mut up =
+        Session::new(town.clone(), county.clone(), Config::default(), &mut tm, t0).unwrap();
+    let mut down =
+        Session::new(county.clone(), town.clone(), Config::default(), &mut cm, t0).unwrap();
+    for _ in 0..4 {
+        while let Some(m) = up.poll_transmit() {
+            down.handle(&mut cm, m, t0).unwrap();
+        }
+        while let Some(m) = down.poll_transmit() {
+            up.handle(&mut tm, m, t0).unwrap();
+        }
+    }
+    assert_eq!(down.clock_skew_ms(), Some(600_000));
+    assert_eq!(up.clock_skew_ms(), Some(-600_000));
+    // A peer speaking protocol 2 would not understand the clock: not sent.
+    let mut s = Session::new(county, town, Config::default(), &mut cm, t0).unwrap();
+    while s.poll_transmit().is_some() {}
+    let mut old = hello("town-a", 0);
+    if let Msg::Hello { protocol, .. } = &mut old {
+        *protocol = 2;
+    }
+    s.handle(&mut cm, old, t0).unwrap();
+    let sent: Vec<Msg> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    assert!(
+        !sent.iter().any(|m| matches!(m, Msg::Clock { .. })),
+        "{sent:?}"
+    );
+    assert_eq!(s.clock_skew_ms(), None);
 }
 
 #[test]

@@ -144,6 +144,7 @@ pub fn render(svc: &Service, store_dir: &Path, now: Ts) -> Result<String, ApiErr
         let since = Family::<PeerLabel, Gauge>::default();
         let backlog = Family::<WayLabel, Gauge>::default();
         let bytes = Family::<WayLabel, Counter>::default();
+        let skew = Family::<PeerLabel, Gauge>::default();
         for p in &status.peers {
             let role = format!("{:?}", p.role).to_lowercase();
             let label = PeerLabel {
@@ -153,6 +154,9 @@ pub fn render(svc: &Service, store_dir: &Path, now: Ts) -> Result<String, ApiErr
             up.get_or_create(&label).set(i64::from(p.connected));
             if let Some(t) = p.last_sync {
                 since.get_or_create(&label).set((now.0 - t).max(0));
+            }
+            if let Some(s) = p.clock_skew_secs {
+                skew.get_or_create(&label).set(s);
             }
             for (direction, queued, wire) in [
                 ("out", p.backlog_out, p.wire_tx),
@@ -177,6 +181,11 @@ pub fn render(svc: &Service, store_dir: &Path, now: Ts) -> Result<String, ApiErr
             "peer_backlog",
             "Change feed entries not yet taken by the other side",
             backlog,
+        );
+        registry.register(
+            "peer_clock_skew_seconds",
+            "How far the peer's clock is ahead of this node's (negative: behind)",
+            skew,
         );
         registry.register(
             "peer_wire_bytes",

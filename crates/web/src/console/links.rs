@@ -9,7 +9,7 @@ use axum::response::Response;
 use hallsync_api::ops::node::Status;
 use hallsync_model::time::DAY;
 use hallsync_model::Ts;
-use hallsync_net::status::{NodeStatus, PeerStatus, Role as PeerRole};
+use hallsync_net::status::{NodeStatus, PeerStatus, Role as PeerRole, SKEW_WARN_SECS};
 use maud::{html, Markup};
 
 use super::text::Refusal;
@@ -48,6 +48,21 @@ fn last_seen(last: Option<i64>, started: i64, now: Ts) -> Markup {
     }
 }
 
+/// How far a peer's clock is off this node's: marked past five minutes.
+fn clock(skew: Option<i64>) -> Markup {
+    html! {
+        @match skew {
+            None => { span.muted { "—" } }
+            Some(s) if s.abs() > SKEW_WARN_SECS => {
+                strong.over { (if s > 0 { "快 " } else { "慢 " }) (s.abs() / 60) " 分钟" }
+                " " span.muted { "请校准时钟" }
+            }
+            Some(s) if s.abs() >= 60 => { (if s > 0 { "快 " } else { "慢 " }) (s.abs() / 60) " 分钟" }
+            Some(_) => { "正常" }
+        }
+    }
+}
+
 fn peer_row(p: &PeerStatus, s: &NodeStatus, name: &str, now: Ts) -> Markup {
     html! {
         tr class=[(!p.connected).then_some("down")] {
@@ -62,6 +77,7 @@ fn peer_row(p: &PeerStatus, s: &NodeStatus, name: &str, now: Ts) -> Markup {
             td.nowrap { (last_seen(p.last_sync, s.started, now)) }
             td.num { (p.backlog_out) }
             td.num { (p.backlog_in) }
+            td.nowrap { (clock(p.clock_skew_secs)) }
             td {
                 @if let Some(e) = &p.last_error {
                     details { summary { "最近错误" } p.detail lang="en" { (e) } }
@@ -114,7 +130,7 @@ fn render(ctx: &Ctx, s: &NodeStatus) -> Response {
         section aria-labelledby="peers-h" {
             h2 #peers-h { "联网链路" }
             table.list #peers {
-                thead { tr { th { "节点" } th { "关系" } th { "区划" } th { "地址" } th { "链路" } th { "最近同步" } th { "待发出" } th { "待接收" } th { span.sr { "错误" } } } }
+                thead { tr { th { "节点" } th { "关系" } th { "区划" } th { "地址" } th { "链路" } th { "最近同步" } th { "待发出" } th { "待接收" } th { "对方时钟" } th { span.sr { "错误" } } } }
                 tbody {
                     @if s.peers.is_empty() && silent.is_empty() { tr { td colspan="9" { "没有上级或下级链路。" } } }
                     @for p in &s.peers { (peer_row(p, s, &name_of(&p.id), now)) }
