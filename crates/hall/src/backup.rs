@@ -22,6 +22,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
 
+use hallsync_model::order::Source;
 use hallsync_model::{DocId, Level, NodeId, RegionCode, Ts};
 use hallsync_store::StoreOptions;
 use serde::{Deserialize, Serialize};
@@ -237,7 +238,7 @@ impl Hall {
                         .ok()
                         .and_then(|s| DocId::parse(s).ok())
                         .ok_or_else(|| bad("a document frame names no valid document id"))?;
-                    let stored = hall.import_doc(bytes, now).map_err(|e| {
+                    let stored = hall.import(bytes, now, Source::Own).map_err(|e| {
                         HallError::BadInput(format!("the backup's {named} was refused: {e}"))
                     })?;
                     if stored != named {

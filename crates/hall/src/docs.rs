@@ -1,6 +1,7 @@
 //! Raw documents: export as Automerge bytes, show as JSON, and import a
 //! document file from another node (sneakernet when a link is down).
 
+use hallsync_model::order::Source;
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, Ts};
 use hallsync_store::{lock, Pending};
@@ -36,6 +37,17 @@ impl Hall {
     /// and the merged result must still be valid; otherwise nothing is
     /// stored.
     pub fn import_doc(&self, bytes: &[u8], now: Ts) -> Result<DocId, HallError> {
+        self.import(bytes, now, Source::File)
+    }
+
+    /// [`Hall::import_doc`], for a file from `source`: a file, or the
+    /// hall's own backup.
+    pub(crate) fn import(
+        &self,
+        bytes: &[u8],
+        now: Ts,
+        source: Source<'_>,
+    ) -> Result<DocId, HallError> {
         if bytes.len() > MAX_DOC_BYTES {
             return Err(HallError::BadInput(format!(
                 "the file is {} bytes; a document file is at most {MAX_DOC_BYTES}",
@@ -56,6 +68,12 @@ impl Hall {
         let merged = self
             .merge_checked(&id, &mut l, Incoming::Whole(Box::new(incoming)))
             .map_err(HallError::BadInput)?;
+        if let Record::Order(after) = &merged.record {
+            let before = Self::order_of(&mut l, &id)?;
+            after
+                .check_received(before.as_ref(), &self.node.region, source)
+                .map_err(|e| HallError::BadInput(format!("{id}: {e}")))?;
+        }
         let cal = self.calendar()?;
         let case = match &merged.record {
             Record::Case(c) => {

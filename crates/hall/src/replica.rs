@@ -3,6 +3,7 @@
 
 use automerge::{AutoCommit, ChangeHash};
 use hallsync_model::calendar::Calendar;
+use hallsync_model::order::Source;
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, NodeId, RegionCode, Ts};
 use hallsync_store::{lock, CaseRecord, Checkpoint, Direction, Loaded, Pending, SetAside};
@@ -118,7 +119,7 @@ impl Hall {
             let before =
                 Self::order_of(stored, id).map_err(|e| ApplyError::Local(e.to_string()))?;
             after
-                .check_received(before.as_ref(), from)
+                .check_received(before.as_ref(), &self.node.region, Source::Peer(from))
                 .map_err(|e| ApplyError::Rejected(format!("{id}: {e}")))?;
         }
         let mut heads: Vec<Hash> = merged.doc.get_heads().iter().map(|h| h.0).collect();

@@ -617,6 +617,90 @@ fn an_order_goes_down_to_its_hall_the_reply_comes_up_and_the_county_closes_it() 
     ));
 }
 
+/// A township that writes its county's word into its own copy of an
+/// order (a closing, or a whole order) and carries the file up: refused at
+/// the county, which keeps the order as it issued it.
+#[test]
+fn a_township_cannot_forge_its_countys_word_through_a_file() {
+    use crate::NewOrder;
+    use hallsync_model::order::{Card, OrderAction, OrderEvent, OrderState, Resolution, Rule};
+    use hallsync_model::{LogId, TimeLimit};
+    let (town_dir, county_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let town = township(town_dir.path());
+    let county = county(county_dir.path());
+    let now = t("2026-11-23 10:00");
+    published(&town, "A1");
+    let case = town
+        .accept_case(new_case("A1", "2026-11-20 09:00"), now)
+        .unwrap();
+    county
+        .import_doc(&town.export_doc(&case.id).unwrap(), now)
+        .unwrap();
+    let issued = county
+        .issue_order(
+            NewOrder {
+                unit: RegionCode::parse("140212101").unwrap(),
+                department: "民政办".into(),
+                case: case.header.number.clone(),
+                rule: Rule::CaseTimeLimit,
+                card: Card::Yellow,
+                reason: "超过承诺时限未办结".into(),
+                by: "县电子监察室".into(),
+                reply_within: TimeLimit::parse("3wd").unwrap(),
+            },
+            now,
+        )
+        .unwrap();
+    town.import_doc(&county.export_doc(&issued.id).unwrap(), now)
+        .unwrap();
+
+    // The township writes a closing under the county's node straight into
+    // its copy, past every check of its own hall.
+    let forged_close = OrderEvent {
+        id: LogId::parse("cn-212.x.1").unwrap(),
+        at: t("2026-11-23 11:00"),
+        by: "县电子监察室".into(),
+        node: NodeId::parse("cn-212").unwrap(),
+        action: OrderAction::Close {
+            resolution: Resolution::Rectified,
+            text: "已整改".into(),
+        },
+    };
+    let bytes = {
+        let h = town.store().doc(&issued.id).unwrap();
+        let mut l = hallsync_store::lock(&h).unwrap();
+        let mut doc = l.doc.fork();
+        hallsync_model::schema::write_order_event(&mut doc, &forged_close).unwrap();
+        doc.save()
+    };
+    let before = county.export_doc(&issued.id).unwrap();
+    let err = county.import_doc(&bytes, now).unwrap_err().to_string();
+    assert!(
+        err.contains("close is for the issuing hall (140212)") && err.contains("never from a file"),
+        "{err}"
+    );
+    assert_eq!(county.export_doc(&issued.id).unwrap(), before);
+    assert_eq!(
+        county.order("cn-212.1", now).unwrap().view.state,
+        OrderState::Open
+    );
+
+    // A whole order the county never issued, made at the township.
+    let mut made = county.order("cn-212.1", now).unwrap().order;
+    made.header.reason = "伪造".into();
+    let id = DocId::parse("order:140212101:cn-212.9").unwrap();
+    let mut doc = automerge::AutoCommit::new();
+    hallsync_model::schema::write_new_order(&mut doc, &id, &made).unwrap();
+    let err = county.import_doc(&doc.save(), now).unwrap_err().to_string();
+    assert!(err.contains("never issued it"), "{err}");
+    assert!(matches!(
+        county.order("cn-212.9", now),
+        Err(HallError::UnknownOrder(_))
+    ));
+    // The township's own file of the county's closing comes down fine.
+    town.import_doc(&bytes, now).unwrap();
+}
+
 #[test]
 fn a_document_too_large_to_send_as_stored_is_sent_compressed() {
     use automerge::transaction::Transactable;

@@ -297,6 +297,12 @@ pub enum OrderError {
     /// appeal pending.
     #[error("{0}")]
     Appeal(String),
+    /// A copy of an order this hall is named the issuer of, though it
+    /// never issued it, came from below or from a file.
+    #[error(
+        "this hall ({0}) is named as the order's issuer but never issued it: the copy is forged"
+    )]
+    NotIssuedHere(RegionCode),
     /// This hall may not take this action on this order.
     #[error("{action} is for {who}: this hall is {here}")]
     NotYours {
@@ -307,6 +313,17 @@ pub enum OrderError {
         /// This hall's region.
         here: RegionCode,
     },
+}
+
+/// Where a copy of an order came from, for [`Order::check_received`].
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// A peer at this region, over a link.
+    Peer(&'a RegionCode),
+    /// A document file (`doc import`): its writer is unknown.
+    File,
+    /// The hall's own backup, restored into an empty store.
+    Own,
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> OrderError {
@@ -400,7 +417,7 @@ impl Order {
     /// unit's answers before the issuer's in the same second (a decision
     /// answers an appeal, so it never goes before one of its second), then
     /// by id.
-    fn sorted(&self) -> Vec<&OrderEvent> {
+    pub fn sorted(&self) -> Vec<&OrderEvent> {
         let issuers = |e: &OrderEvent| {
             matches!(
                 e.action,
@@ -529,43 +546,62 @@ impl Order {
         check_text("text", event.action.text(), MAX_TEXT)
     }
 
-    /// Checks what a peer at region `from` brought to this order (`self`,
-    /// the merged copy; `before`, the copy held until now, if any). The
-    /// header never changes once issued, and a peer at or below the
-    /// supervised unit brings replies and appeals only: the unit can
-    /// neither close its own order nor decide its own appeal. A hub above the unit may bring anything, since it relays both
-    /// the issuer's closing and the unit's replies.
+    /// Checks a copy of this order that reached the hall at `here` from
+    /// `source` (`self`, the merged copy; `before`, the copy held until now,
+    /// if any). The header never changes once issued. The closing and the
+    /// decision on an appeal are the issuer's: a peer at or below the
+    /// supervised unit brings replies and appeals only, and a file, whose
+    /// writer nobody can name, brings them only down to the unit, never up
+    /// to a hub. An order the hall at `here` issued itself never arrives as
+    /// new from below or from a file: such a copy is forged.
     pub fn check_received(
         &self,
         before: Option<&Order>,
-        from: &RegionCode,
+        here: &RegionCode,
+        source: Source<'_>,
     ) -> Result<(), OrderError> {
-        let Some(before) = before else {
-            return Ok(());
-        };
-        if before.header != self.header {
+        if before.is_some_and(|b| b.header != self.header) {
             return Err(invalid(
                 "header",
                 "an order's header never changes after it is issued",
             ));
         }
-        if !self.header.unit.contains(from) {
+        let from_below = match source {
+            Source::Own => return Ok(()),
+            Source::Peer(from) => self.header.unit.contains(from),
+            Source::File => !self.header.unit.contains(here),
+        };
+        if !from_below {
             return Ok(());
         }
+        if before.is_none() && &self.header.issuer == here {
+            return Err(OrderError::NotIssuedHere(here.clone()));
+        }
+        let held = before.map_or(&[][..], |b| b.events.as_slice());
         let closing = self.events.iter().find(|e| {
             matches!(
                 e.action,
                 OrderAction::Close { .. } | OrderAction::Decide { .. }
-            ) && !before.events.iter().any(|b| b.id == e.id)
+            ) && !held.iter().any(|b| b.id == e.id)
         });
-        match closing {
-            Some(e) => Err(OrderError::NotYours {
+        let Some(e) = closing else {
+            return Ok(());
+        };
+        let issuer = &self.header.issuer;
+        Err(match source {
+            Source::Peer(from) => OrderError::NotYours {
                 action: e.action.name(),
-                who: format!("the issuing hall ({})", self.header.issuer),
+                who: format!("the issuing hall ({issuer})"),
                 here: from.clone(),
-            }),
-            None => Ok(()),
-        }
+            },
+            _ => OrderError::NotYours {
+                action: e.action.name(),
+                who: format!(
+                    "the issuing hall ({issuer}) and reaches a hub over the link, never from a file"
+                ),
+                here: here.clone(),
+            },
+        })
     }
 
     /// A fresh event id for this node and actor.
@@ -751,11 +787,15 @@ pub(crate) mod tests {
     fn from_below_only_replies_arrive_and_the_header_never_changes() {
         let held = order();
         let (unit, county, city) = (r("140212101"), r("140212"), r("1402"));
+        let peer = Source::Peer;
         let mut replied = held.clone();
         replied
             .events
             .push(event("tw-101.a.1", "2026-11-24 09:00", reply()));
-        assert_eq!(replied.check_received(Some(&held), &unit), Ok(()));
+        assert_eq!(
+            replied.check_received(Some(&held), &county, peer(&unit)),
+            Ok(())
+        );
         let mut closed = replied.clone();
         closed.events.push(event(
             "tw-101.a.2",
@@ -763,29 +803,85 @@ pub(crate) mod tests {
             close(Resolution::Rectified),
         ));
         assert!(matches!(
-            closed.check_received(Some(&replied), &unit),
+            closed.check_received(Some(&replied), &county, peer(&unit)),
             Err(OrderError::NotYours {
                 action: "close",
                 ..
             })
         ));
         // From above (the issuer, or a hub relaying it) a closing is fine.
-        assert_eq!(closed.check_received(Some(&replied), &county), Ok(()));
-        assert_eq!(closed.check_received(Some(&replied), &city), Ok(()));
+        assert_eq!(
+            closed.check_received(Some(&replied), &unit, peer(&county)),
+            Ok(())
+        );
+        assert_eq!(
+            closed.check_received(Some(&replied), &county, peer(&city)),
+            Ok(())
+        );
         // A closing already held may come back from below.
-        assert_eq!(closed.check_received(Some(&closed), &unit), Ok(()));
+        assert_eq!(
+            closed.check_received(Some(&closed), &county, peer(&unit)),
+            Ok(())
+        );
         let mut softer = held.clone();
         softer.header.card = Card::Notice;
-        for from in [&unit, &county] {
+        for (here, from) in [(&county, &unit), (&unit, &county)] {
             assert!(matches!(
-                softer.check_received(Some(&held), from),
+                softer.check_received(Some(&held), here, peer(from)),
                 Err(OrderError::Invalid {
                     field: "header",
                     ..
                 })
             ));
         }
-        assert_eq!(softer.check_received(None, &unit), Ok(()));
+        // An order new to its own issuer, sent up from below, is forged;
+        // the city above cannot tell and keeps it.
+        assert_eq!(
+            softer.check_received(None, &county, peer(&unit)),
+            Err(OrderError::NotIssuedHere(county.clone()))
+        );
+        assert_eq!(softer.check_received(None, &city, peer(&unit)), Ok(()));
+        assert_eq!(softer.check_received(None, &county, peer(&city)), Ok(()));
+    }
+
+    #[test]
+    fn a_file_brings_the_issuers_word_down_to_the_unit_but_never_up_to_a_hub() {
+        let (unit, county, city) = (r("140212101"), r("140212"), r("1402"));
+        let held = order();
+        let mut closed = held.clone();
+        closed.events.push(event(
+            "tw-101.a.1",
+            "2026-11-24 09:30",
+            close(Resolution::Rectified),
+        ));
+        assert_eq!(
+            closed.check_received(Some(&held), &unit, Source::File),
+            Ok(())
+        );
+        for hub in [&county, &city] {
+            assert!(matches!(
+                closed.check_received(Some(&held), hub, Source::File),
+                Err(OrderError::NotYours {
+                    action: "close",
+                    ..
+                })
+            ));
+        }
+        let mut replied = held.clone();
+        replied
+            .events
+            .push(event("tw-101.a.1", "2026-11-24 09:00", reply()));
+        assert_eq!(
+            replied.check_received(Some(&held), &county, Source::File),
+            Ok(())
+        );
+        assert_eq!(
+            held.check_received(None, &county, Source::File),
+            Err(OrderError::NotIssuedHere(county.clone()))
+        );
+        assert_eq!(held.check_received(None, &city, Source::File), Ok(()));
+        // The hall's own backup, restored into an empty store, is its own.
+        assert_eq!(closed.check_received(None, &county, Source::Own), Ok(()));
     }
 
     fn appeal() -> OrderAction {
@@ -872,7 +968,7 @@ pub(crate) mod tests {
             .events
             .push(event("tw-101.a.1", "2026-11-24 09:00", appeal()));
         assert_eq!(
-            appealed.check_received(Some(&order()), &r("140212101")),
+            appealed.check_received(Some(&order()), &r("140212"), Source::Peer(&r("140212101"))),
             Ok(())
         );
         let mut decided = appealed.clone();
@@ -882,14 +978,14 @@ pub(crate) mod tests {
             decide(Verdict::Revoked),
         ));
         assert!(matches!(
-            decided.check_received(Some(&appealed), &r("140212101")),
+            decided.check_received(Some(&appealed), &r("140212"), Source::Peer(&r("140212101"))),
             Err(OrderError::NotYours {
                 action: "decide",
                 ..
             })
         ));
         assert_eq!(
-            decided.check_received(Some(&appealed), &r("140212")),
+            decided.check_received(Some(&appealed), &r("140212101"), Source::Peer(&r("140212"))),
             Ok(())
         );
     }
