@@ -610,12 +610,14 @@ async fn with_its_county_down_a_township_syncs_with_the_city_and_the_county_catc
         Some(&city_addr.to_string()),
     );
     let ct = start(&city, &ct_bundle, None).await;
+    // The county comes back at the address its township dials.
+    let county_addr = free_addr();
     let cn_bundle = fed.hub(
         "cn-212",
         Level::County,
         "140212",
         Some("ct-02"),
-        Some("127.0.0.1:0"),
+        Some(&county_addr.to_string()),
     );
     let cn = start(&county, &cn_bundle, Some(city_addr)).await;
     let tw = start_township(&fed, &town, cn.local_addr()).await;
@@ -676,6 +678,25 @@ async fn with_its_county_down_a_township_syncs_with_the_city_and_the_county_catc
         order_state(&county, "ct-02.1") == Some(OrderState::Replied)
     })
     .await;
+    // The township goes back to its county, which takes everything it
+    // sends: nothing set aside at either end.
+    town.accept_case(
+        support::new_case("T1", Some("T1-back".into()), now()),
+        now(),
+    )
+    .unwrap();
+    wait_for("the township's new case at the county", 90, || {
+        cases(&county) == 9
+    })
+    .await;
+    wait_for("the township linked with its county again", 90, || {
+        peer(&tw, "cn-212").is_some_and(|p| p.connected)
+    })
+    .await;
+    for (who, node) in [("county", &cn), ("township", &tw), ("city", &ct)] {
+        let aside = node.board().snapshot().set_aside;
+        assert!(aside.is_empty(), "set aside at the {who}: {aside:?}");
+    }
     for n in [tw, cn, ct] {
         n.shutdown().await;
     }

@@ -934,7 +934,14 @@ fn drive(
                 }
             }
             Woken::Msg(None) => return Err((session.established(), "the link closed".into())),
-            Woken::Poll | Woken::Stop => {}
+            Woken::Poll => {}
+            // Stopping, or the node that would say so is gone (its runtime
+            // dropped): either way the session ends here, never spins.
+            Woken::Stop => {
+                session.close("node shutting down");
+                let _ = flush(&mut session, &out_tx);
+                return Ok(session.established());
+            }
         }
     }
 }
