@@ -1179,6 +1179,14 @@ fn supervision_orders_from_the_command_line() {
 
     // The county's rules order its halls' yellow time-limit cards by
     // themselves; the township appeals, the county revokes the card.
+    let err = fails(county, &["order", "auto"]);
+    assert!(err.contains("name no automatic orders"), "{err}");
+    let err = fails(town, &["order", "auto"]);
+    assert!(err.contains("this hall is a township"), "{err}");
+    let err = fails(county, &["rules", "set", "auto_order.complaint_reply=red"]);
+    assert!(err.contains("order issue"), "{err}");
+    let err = fails(county, &["rules", "set", "auto_order_reply=1441h"]);
+    assert!(err.contains("at most 60 days"), "{err}");
     let err = fails(
         county,
         &["rules", "set", "auto_order.case_time_limit=purple"],

@@ -236,7 +236,7 @@ pub fn order_table(rows: &[OrderRow]) -> Table {
             h.case.key().to_string(),
             h.rule.to_string(),
             h.card.to_string(),
-            r.view.state.to_string(),
+            state(&r.view),
             due(Some(h.reply_due)),
             if r.view.reply_late { "LATE" } else { "" }.to_string(),
         ]);
@@ -253,10 +253,19 @@ fn print_row(row: &OrderRow) {
         h.rule,
         h.unit,
         h.case,
-        row.view.state,
+        state(&row.view),
         due(Some(h.reply_due)),
         if row.view.reply_late { " [LATE]" } else { "" }
     );
+}
+
+/// The state, with how a closed order was closed (`closed: withdrawn` when
+/// its card was revoked on appeal).
+fn state(v: &OrderView) -> String {
+    match v.closed {
+        Some((resolution, _)) => format!("{}: {resolution}", v.state),
+        None => v.state.to_string(),
+    }
 }
 
 fn appeal(v: &OrderView) -> String {
@@ -309,9 +318,7 @@ fn print_order(row: &OrderRow) {
         return;
     }
     let mut e = table(&["when", "event", "by", "node", "text"]);
-    let mut events: Vec<_> = row.order.events.iter().collect();
-    events.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-    for ev in events {
+    for ev in row.order.sorted() {
         let text = match &ev.action {
             OrderAction::Close { resolution, text } => format!("{resolution}: {text}"),
             OrderAction::Decide { verdict, text } => format!("{verdict}: {text}"),

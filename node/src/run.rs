@@ -184,7 +184,7 @@ async fn auto_orders(
                         o.card,
                         o.rule,
                         o.case,
-                        o.reply_due
+                        crate::output::due(Some(o.reply_due))
                     );
                 }
             }

@@ -121,7 +121,7 @@ fn print(s: &StatsTable) {
     t.add_row(total);
     say!("{t}");
     say!(
-        "conclusion rate {}, speed-up against statutory limits {}, satisfaction {}; cards counted once per case, rule and level on the day raised",
+        "conclusion rate {}, speed-up against statutory limits {}, satisfaction {}; cards counted once per case, rule and level on the day raised (revoked ones too, shown apart)",
         rate(s.total.rates.conclusion),
         rate(s.total.rates.speed_up_statutory),
         rate(s.total.rates.satisfaction)

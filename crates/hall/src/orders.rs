@@ -9,8 +9,9 @@ use hallsync_model::clock::{clock_start, due};
 use hallsync_model::order::{
     Card, Order, OrderAction, OrderEvent, OrderHeader, OrderView, Resolution, Rule, Verdict,
 };
+use hallsync_model::rules::AutoOrders;
 use hallsync_model::schema::{self, Record};
-use hallsync_model::{DocId, DocKind, RegionCode, TimeLimit, Ts};
+use hallsync_model::{DocId, DocKind, Level, RegionCode, TimeLimit, Ts};
 use hallsync_store::{lock, Loaded, Pending};
 use serde::{Deserialize, Serialize};
 
@@ -174,18 +175,45 @@ impl Hall {
     /// (`auto_orders`): one for each standing card of a case below it at
     /// the level its rule names, unless an order of this hub already names
     /// that case, rule and level (so a card is ordered once, and a card
-    /// revoked on appeal is not ordered again). Returns the orders issued.
+    /// revoked on appeal is not ordered again). Returns the orders issued:
+    /// none at a hall whose rules name no automatic orders.
     pub fn issue_auto_orders(&self, now: Ts) -> Result<Vec<OrderRow>, HallError> {
-        let here = self.node.region.clone();
-        let Some(auto) = self
+        match self.auto_orders_here()? {
+            Some(auto) => self.issue_by_rules(&auto, now),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Hall::issue_auto_orders`] for a person who asked (`order auto`):
+    /// refused, saying why, at a township and at a hub whose published
+    /// rules name no automatic orders.
+    pub fn issue_auto_orders_asked(&self, now: Ts) -> Result<Vec<OrderRow>, HallError> {
+        if self.node.level == Level::Township {
+            return Err(HallError::BadInput(
+                "order auto: orders go from a city or a county hub to the halls below it; this hall is a township".into(),
+            ));
+        }
+        let auto = self.auto_orders_here()?.ok_or_else(|| {
+            HallError::BadInput(
+                "order auto: this hub's published rules name no automatic orders; set one with `hallsync rules set auto_order.RULE=LEVEL` and publish it with `hallsync rules publish`".into(),
+            )
+        })?;
+        self.issue_by_rules(&auto, now)
+    }
+
+    /// The automatic orders this hall's own published rules name, if any.
+    fn auto_orders_here(&self) -> Result<Option<AutoOrders>, HallError> {
+        let here = &self.node.region;
+        Ok(self
             .rules_held()?
             .iter()
-            .find(|r| r.region == here)
+            .find(|r| r.region == *here)
             .map(|r| r.auto_orders.clone())
-            .filter(|a| !a.levels.is_empty())
-        else {
-            return Ok(Vec::new());
-        };
+            .filter(|a| !a.levels.is_empty()))
+    }
+
+    fn issue_by_rules(&self, auto: &AutoOrders, now: Ts) -> Result<Vec<OrderRow>, HallError> {
+        let here = self.node.region.clone();
         let ordered: HashSet<(DocId, Rule, Card)> = self
             .orders(now)?
             .into_iter()

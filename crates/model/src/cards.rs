@@ -20,6 +20,13 @@ use crate::clock::{self, LimitUnit, TimeLimit};
 use crate::order::{Card, Rule};
 use crate::time::{Ts, HOUR};
 
+/// Whether a case's events can raise cards of `rule`. Complaints and
+/// consultations are not recorded as cases, so `complaint_reply` raises
+/// none: an order for it is only ever typed by a person.
+pub fn derives(rule: Rule) -> bool {
+    rule != Rule::ComplaintReply
+}
+
 /// The thresholds of the time rules; the defaults are DOMAIN §5's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Thresholds {

@@ -197,6 +197,31 @@ mod tests {
             1,
         );
         assert!((score(&revoked, &Weights::default()).total - 100.0).abs() < 1e-9);
+        // A revocation of another rule's card, or of one more card than
+        // was raised, forgives nothing else.
+        let mut elsewhere = r.clone();
+        elsewhere.add(
+            &row(&[
+                (revoked_counter(Rule::Disclosure, Card::Red), 1),
+                (revoked_counter(Rule::CaseTimeLimit, Card::Yellow), 1),
+            ])
+            .0,
+            1,
+        );
+        assert_eq!(
+            score(&elsewhere, &Weights::default()).parts[3].measure,
+            Some(0.0)
+        );
+        let mut twice = revoked.clone();
+        twice.add(
+            &row(&[
+                (revoked_counter(Rule::CaseTimeLimit, Card::Red), 1),
+                (card_counter(Rule::Disclosure, Card::Red), 1),
+            ])
+            .0,
+            1,
+        );
+        assert_eq!(twice.standing_at(Card::Red), 1);
     }
 
     #[test]

@@ -99,6 +99,11 @@ impl AutoOrders {
         })?;
         self.levels.retain(|(r, _)| *r != rule);
         if value.trim() != "off" {
+            if !crate::cards::derives(rule) {
+                return Err(format!(
+                    "{name}: no card of {rule} is ever raised from a case (complaints are not recorded as cases), so no order would be issued; issue one by hand with `hallsync order issue`"
+                ));
+            }
             let card = Card::parse(value.trim()).ok_or_else(|| {
                 format!("{name}: {value:?} is not a level; use notice, yellow, red or off")
             })?;
@@ -211,6 +216,12 @@ pub fn threshold_names() -> Vec<&'static str> {
 /// The longest any time threshold may be.
 const MAX_DAYS: u32 = 60;
 
+/// Whether a limit is at most [`MAX_DAYS`] days (working days counted as
+/// days, hours to the second: 1441h is more than 60 days).
+fn within_max(limit: TimeLimit) -> bool {
+    limit.budget() <= i64::from(MAX_DAYS) * LimitUnit::NaturalDays.seconds()
+}
+
 fn field(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.0 == name)
 }
@@ -227,7 +238,7 @@ pub fn set_threshold(t: &mut Thresholds, name: &str, value: &str) -> Result<(), 
     }
     let f = field(name).ok_or_else(|| {
         format!(
-            "no threshold {name:?}; the thresholds are {}",
+            "no threshold {name:?}; the thresholds are {}, and the automatic orders are set with {AUTO_ORDER}RULE and {AUTO_ORDER_REPLY}",
             threshold_names().join(", ")
         )
     })?;
@@ -266,11 +277,10 @@ impl Rules {
         let t = &self.thresholds;
         for (name, _, get, _) in FIELDS {
             let limit = get(t);
-            let days = limit.budget() / LimitUnit::NaturalDays.seconds();
             if limit.amount == 0 {
                 return Err(Invalid::new(*name, "must be more than zero".to_string()));
             }
-            if days > i64::from(MAX_DAYS) {
+            if !within_max(limit) {
                 return Err(Invalid::new(
                     *name,
                     format!("{limit} is more than {MAX_DAYS} days: no card would ever be raised in time"),
@@ -297,12 +307,12 @@ impl Rules {
             ));
         }
         let reply = self.auto_orders.reply_within;
-        if reply.amount == 0
-            || reply.budget() / LimitUnit::NaturalDays.seconds() > i64::from(MAX_DAYS)
-        {
+        if reply.amount == 0 || !within_max(reply) {
             return Err(Invalid::new(
                 AUTO_ORDER_REPLY,
-                format!("{reply} is not more than zero and at most {MAX_DAYS} days"),
+                format!(
+                    "{reply}: must be more than zero and at most {MAX_DAYS} days (or working days)"
+                ),
             ));
         }
         let w = &self.weights;
@@ -422,6 +432,11 @@ mod tests {
             .set("auto_order.disclosure", "pink")
             .unwrap_err()
             .contains("off"));
+        assert!(a
+            .set("auto_order.complaint_reply", "notice")
+            .unwrap_err()
+            .contains("order issue"));
+        assert!(a.set("auto_order.complaint_reply", "off").unwrap());
         let (county, town) = (
             RegionCode::parse("140212").unwrap(),
             RegionCode::parse("140212101").unwrap(),
@@ -463,12 +478,26 @@ mod tests {
         let mut r = rules("140212");
         r.auto_orders = a;
         r.validate().unwrap();
-        r.auto_orders.set("auto_order_reply", "0h").unwrap();
+        for (reply, valid) in [
+            ("0h", false),
+            ("60d", true),
+            ("1440h", true),
+            ("1441h", false),
+            ("61d", false),
+            ("60wd", true),
+            ("61wd", false),
+        ] {
+            r.auto_orders.set("auto_order_reply", reply).unwrap();
+            assert_eq!(r.validate().is_ok(), valid, "{reply}");
+        }
         assert!(r
             .validate()
             .unwrap_err()
             .to_string()
             .contains(AUTO_ORDER_REPLY));
+        assert!(set_threshold(&mut r.thresholds, "auto_orders.red", "1d")
+            .unwrap_err()
+            .contains("auto_order."));
     }
 
     #[test]

@@ -342,9 +342,14 @@ impl Row {
             .sum()
     }
 
-    /// Cards of one level that stand: raised and not revoked.
+    /// Cards of one level that stand: raised and not revoked, rule by
+    /// rule, so that a revocation forgives only a card of its own rule and
+    /// level.
     pub fn standing_at(&self, card: Card) -> i64 {
-        (self.cards_at(card) - self.revoked_at(card)).max(0)
+        Rule::ALL
+            .iter()
+            .map(|r| (self.cards(*r, card) - self.get(revoked_counter(*r, card))).max(0))
+            .sum()
     }
 }
 

@@ -186,7 +186,7 @@ impl Op for IssueAutoOrders {
         Some(Role::Supervisor)
     }
     fn run(self, svc: &Service, _: &Caller, now: Ts) -> Result<Self::Out, ApiError> {
-        Ok(svc.hall().issue_auto_orders(now)?)
+        Ok(svc.hall().issue_auto_orders_asked(now)?)
     }
 }
 
