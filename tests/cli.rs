@@ -1415,6 +1415,69 @@ fn a_node_whose_clock_is_off_is_flagged_at_its_peer() {
     assert!((590..=700).contains(&skew(&town, "cn-212").unwrap()));
     let text = ok(&county, &["status"]);
     assert!(text.contains("tw-101's clock is 10 min behind"), "{text}");
+
+    // What the township stamps meanwhile is flagged wherever it is shown:
+    // its registry entry says when its clock was off.
+    let slow = slow.to_string();
+    let accepted = json(
+        &town,
+        &[
+            "--now",
+            &slow,
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "张三",
+        ],
+    );
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let start = std::time::Instant::now();
+    let shown = loop {
+        let out = hs(&county, &["--json", "case", "show", &id]);
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if !v["clock_off"].as_array().unwrap().is_empty() {
+                break v;
+            }
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no flag at the county: {}\n{}",
+            ok(&town, &["status"]),
+            ok(&county, &["case", "show", &id])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let flag = &shown["clock_off"][0];
+    assert_eq!(flag["node"], "tw-101", "{shown}");
+    assert!(
+        (-700..=-590).contains(&flag["ahead_secs"].as_i64().unwrap()),
+        "{shown}"
+    );
+    let text = ok(&county, &["case", "show", &id]);
+    assert!(text.contains("[clock 10 min behind]"), "{text}");
+    assert!(text.contains("may be wrong"), "{text}");
+    // The county's own clock was right: nothing of its own is in doubt.
+    let entry = |id: &str| {
+        let st = json(&county, &["status"]);
+        let known = st["status"]["registry"].as_array().unwrap().clone();
+        known.into_iter().find(|e| e["id"] == id)
+    };
+    let start = std::time::Instant::now();
+    while entry("tw-101").is_none_or(|e| e["clock_off"].is_null()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{}",
+            ok(&county, &["status"])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let ahead = entry("tw-101").unwrap()["clock_off"].as_i64().unwrap();
+    assert!((-700..=-590).contains(&ahead), "{ahead}");
+    assert!(entry("cn-212").unwrap()["clock_off"].is_null());
+    assert!(ok(&county, &["status"]).contains("off now: clock 10 min behind"));
 }
 
 fn in_sync(data: &Path) -> bool {

@@ -10,7 +10,7 @@ use hallsync_model::{CaseState, EventKind, TimeLimit, Ts};
 
 use crate::cli::Ctx;
 use crate::order::order_table;
-use crate::output::{amount, due, opt, page_line, say, table};
+use crate::output::{amount, clock_off, due, opt, page_line, say, table};
 use crate::parse;
 use crate::warning::card_table;
 
@@ -442,8 +442,12 @@ fn print_case(c: &CaseOut) {
                     .join(", ")
             })
             .unwrap_or_default();
+        let doubt = c.clock_off.iter().find(|f| f.event == ev.id);
         e.add_row(vec![
-            ev.at.to_string(),
+            match doubt {
+                Some(f) => format!("{} [{}]", ev.at, clock_off(f.ahead_secs)),
+                None => ev.at.to_string(),
+            },
             ev.kind.name().into(),
             ev.by.clone(),
             ev.node.to_string(),
@@ -451,6 +455,12 @@ fn print_case(c: &CaseOut) {
         ]);
     }
     say!("{e}");
+    if !c.clock_off.is_empty() {
+        say!(
+            "{} event(s) were stamped while their node's clock was off its parent's: their times, and the deadlines and cards reckoned from them, may be wrong",
+            c.clock_off.len()
+        );
+    }
     for conflict in &row.view.conflicts {
         say!(
             "conflict: event {} ({}): {}",

@@ -105,3 +105,12 @@ impl Out {
         Ok(())
     }
 }
+
+/// How far a clock was off its parent's: `clock 10 min behind`.
+pub fn clock_off(ahead_secs: i64) -> String {
+    format!(
+        "clock {} min {}",
+        ahead_secs.abs() / 60,
+        if ahead_secs > 0 { "ahead" } else { "behind" }
+    )
+}

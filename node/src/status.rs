@@ -11,7 +11,7 @@ use hallsync_net::status::{read_file, NodeStatus, SKEW_WARN_SECS};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Ctx;
-use crate::output::{say, table};
+use crate::output::{clock_off, say, table};
 use crate::target::Target;
 
 /// The file a running node writes its status to every second.
@@ -158,6 +158,7 @@ fn print(s: &StatusOut) {
             "parent",
             "address",
             "revocation list",
+            "clock",
         ]);
         for k in &st.registry {
             r.add_row(vec![
@@ -168,6 +169,11 @@ fn print(s: &StatusOut) {
                 k.parent.clone().unwrap_or_else(|| "—".into()),
                 k.addr.clone().unwrap_or_else(|| "(dials out only)".into()),
                 k.revocation_list.map_or("—".into(), |n| n.to_string()),
+                match (k.clock_off, k.clock_off_periods) {
+                    (Some(ahead), _) => format!("off now: {}", clock_off(ahead)),
+                    (None, 0) => "ok".into(),
+                    (None, n) => format!("ok (off {n} time(s) before)"),
+                },
             ]);
         }
         say!("registry (nodes this one knows):\n{r}");

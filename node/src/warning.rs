@@ -11,7 +11,7 @@ use hallsync_model::RegionCode;
 use crate::cli::Ctx;
 use comfy_table::Table;
 
-use crate::output::{opt, page_line, say, table};
+use crate::output::{clock_off, opt, page_line, say, table};
 use crate::parse;
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +105,9 @@ fn print_list(list: &WarningList) {
         row.extend(card_cells(&w.card));
         if w.revoked {
             row[4].push_str(" (revoked)");
+        }
+        if let Some(ahead) = w.clock_off {
+            row[4].push_str(&format!(" [{}: may be wrong]", clock_off(ahead)));
         }
         t.add_row(row);
     }

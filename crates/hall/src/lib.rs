@@ -44,7 +44,7 @@ pub use catalogue::{ImportReport, ItemChange, RowProblem};
 pub use docs::MAX_DOC_BYTES;
 pub use hallsync_store::{Direction, SetAside};
 pub use orders::{NewOrder, OrderRow};
-pub use registry::CrlCheck;
+pub use registry::{ClockFlag, CrlCheck};
 pub use replica::HallReplica;
 pub use stats::{Stats, StatsBy, StatsLine, StatsQuery};
 pub use warnings::{WarningFilter, WarningPage, WarningRow};

@@ -2,14 +2,34 @@
 //! writes, and the entries that replication brings (the halls below it, the
 //! hubs above it).
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use hallsync_model::registry::RegistryEntry;
+use hallsync_model::case::CaseEvent;
+use serde::{Deserialize, Serialize};
+
+use hallsync_model::registry::{RegistryEntry, CLOCK_TOLERANCE_SECS};
 use hallsync_model::schema::{self, Record};
-use hallsync_model::{DocId, DocKind};
+use hallsync_model::{DocId, DocKind, LogId, NodeId, Ts};
 use hallsync_store::{lock, Pending};
 
 use crate::{Hall, HallError};
+
+/// An event stamped while its node's clock was off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockFlag {
+    /// The event.
+    pub event: LogId,
+    /// The node that stamped it.
+    pub node: NodeId,
+    /// How far that node's clock was ahead of its parent's (negative:
+    /// behind), in seconds.
+    pub ahead_secs: i64,
+}
+
+/// The local record of the last time this node's clock was seen right
+/// against its parent's (seconds, big-endian).
+const CLOCK_RIGHT_KEY: &[u8] = b"clock-right";
 
 /// Checks a revocation list (DER) a registry entry carries: `Ok` with its
 /// CRL number only if the federation CA signed it.
@@ -66,8 +86,66 @@ impl Hall {
     }
 
     /// Writes this node's own registry entry. Only what differs from the
-    /// stored entry is written; `Ok(false)` when nothing did.
+    /// stored entry is written; `Ok(false)` when nothing did. The clock
+    /// periods are the hall's to keep ([`Hall::note_clock`]): the stored
+    /// ones stay, whatever `entry` holds.
     pub fn publish_registry_entry(&self, entry: &RegistryEntry) -> Result<bool, HallError> {
+        self.update_own_entry(|stored| {
+            let mut e = entry.clone();
+            e.clock_off = stored.map(|s| s.clock_off.clone()).unwrap_or_default();
+            Some(e)
+        })
+    }
+
+    /// Notes what a session with this node's parent (or an ancestor it fell
+    /// back on) found: this node's clock `ahead_secs` ahead of the peer's,
+    /// at `now` on this node's clock. A clock off by more than five minutes
+    /// opens a period in this node's registry entry, from the last time
+    /// it was seen right; a clock right again closes it. Every level then
+    /// flags the events this node stamped within it. `Ok(Some(true))` when
+    /// the entry changed; `Ok(None)` for a node with no entry yet (a
+    /// running node publishes it within a second of starting: ask again).
+    pub fn note_clock(&self, ahead_secs: i64, now: Ts) -> Result<Option<bool>, HallError> {
+        let last_right = self
+            .store
+            .local(CLOCK_RIGHT_KEY)?
+            .into_iter()
+            .find(|(key, _)| key == CLOCK_RIGHT_KEY)
+            .and_then(|(_, value)| <[u8; 8]>::try_from(value.as_slice()).ok())
+            .map(|b| Ts(i64::from_be_bytes(b)));
+        let mut held = false;
+        let changed = self.update_own_entry(|stored| {
+            held = stored.is_some();
+            let mut e = stored?.clone();
+            e.note_clock(ahead_secs, now, last_right).then_some(e)
+        })?;
+        if !held {
+            return Ok(None);
+        }
+        if ahead_secs.abs() <= CLOCK_TOLERANCE_SECS {
+            self.store
+                .put_local(&[(CLOCK_RIGHT_KEY, Some(&now.0.to_be_bytes()))])?;
+        }
+        Ok(Some(changed))
+    }
+
+    /// Rewrites this node's own entry, under its document's lock, to what
+    /// `change` makes of the stored one (`None`: leave it).
+    fn update_own_entry(
+        &self,
+        change: impl FnOnce(Option<&RegistryEntry>) -> Option<RegistryEntry>,
+    ) -> Result<bool, HallError> {
+        let id = DocId::new(DocKind::Node, &self.node.region, self.node.id.as_str())?;
+        let h = self.store.doc(&id)?;
+        let mut l = lock(&h)?;
+        let stored = if l.exists() {
+            Some(schema::read_registry_entry(&l.doc, &id).map_err(|e| HallError::schema(&id, e))?)
+        } else {
+            None
+        };
+        let Some(entry) = change(stored.as_ref()) else {
+            return Ok(false);
+        };
         if entry.node != self.node.id || entry.region != self.node.region {
             return Err(HallError::BadInput(format!(
                 "a node writes only its own registry entry: this is {} ({}), the entry is for {} ({})",
@@ -77,24 +155,17 @@ impl Hall {
         entry.validate().map_err(|(field, why)| {
             HallError::BadInput(format!("registry entry {field}: {why}"))
         })?;
-        let id = entry.doc_id()?;
-        let h = self.store.doc(&id)?;
-        let mut l = lock(&h)?;
-        if l.exists() {
-            let stored =
-                schema::read_registry_entry(&l.doc, &id).map_err(|e| HallError::schema(&id, e))?;
-            if stored == *entry {
-                return Ok(false);
-            }
-        } else {
-            l.doc = self.new_doc();
+        match &stored {
+            Some(s) if *s == entry => return Ok(false),
+            Some(_) => {}
+            None => l.doc = self.new_doc(),
         }
-        if let Err(e) = schema::write_registry_entry(&mut l.doc, &id, entry) {
+        if let Err(e) = schema::write_registry_entry(&mut l.doc, &id, &entry) {
             l.doc.rollback();
             return Err(HallError::BadInput(e.to_string()));
         }
         l.doc.commit();
-        l.record = Some(Record::Node(entry.clone()));
+        l.record = Some(Record::Node(entry));
         self.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
@@ -104,6 +175,35 @@ impl Hall {
         drop(l);
         self.registry_written();
         Ok(true)
+    }
+
+    /// The nodes whose registry entries say their clock was once off,
+    /// with their entries.
+    pub(crate) fn clocks_off(&self) -> Result<HashMap<NodeId, RegistryEntry>, HallError> {
+        Ok(self
+            .registry()?
+            .into_iter()
+            .filter(|e| !e.clock_off.is_empty())
+            .map(|e| (e.node.clone(), e))
+            .collect())
+    }
+
+    /// The events among `events` that their node stamped while its clock
+    /// was off its parent's (as its registry entry says), each with how far
+    /// ahead that clock was (negative: behind), in seconds.
+    pub fn clock_off_events(&self, events: &[CaseEvent]) -> Result<Vec<ClockFlag>, HallError> {
+        let off = self.clocks_off()?;
+        Ok(events
+            .iter()
+            .filter_map(|e| {
+                let p = off.get(&e.node)?.clock_off_at(e.at)?;
+                Some(ClockFlag {
+                    event: e.id.clone(),
+                    node: e.node.clone(),
+                    ahead_secs: p.ahead_secs,
+                })
+            })
+            .collect())
     }
 
     /// Every registry entry this node holds, by document id.

@@ -460,6 +460,7 @@ fn a_registry_entry_with_an_unsigned_revocation_list_is_refused() {
             number: 4,
             der: b"signed by the CA".to_vec(),
         }),
+        clock_off: Vec::new(),
     };
     assert!(county.publish_registry_entry(&entry).unwrap());
     assert!(
@@ -1349,5 +1350,89 @@ fn a_backup_restores_the_hall_under_a_new_actor_and_a_damaged_one_leaves_nothing
             .to_string();
         assert!(err.contains(says), "{says}: {err}");
         assert!(!into.exists(), "{says}: {} was left behind", into.display());
+    }
+}
+
+#[test]
+fn what_a_hall_stamps_while_its_clock_is_off_is_flagged_at_every_level() {
+    use crate::WarningFilter;
+    use hallsync_model::registry::RegistryEntry;
+    let (town_dir, county_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let town = township(town_dir.path());
+    let county = county(county_dir.path());
+    published(&town, "A1");
+    assert_eq!(
+        town.note_clock(-600, t("2026-11-18 08:00")).unwrap(),
+        None,
+        "a node with no entry yet has nothing to note in"
+    );
+    let entry = RegistryEntry {
+        node: NodeId::parse("tw-101").unwrap(),
+        name: "样例镇便民服务中心".into(),
+        level: Level::Township,
+        region: RegionCode::parse("140212101").unwrap(),
+        parent: Some(NodeId::parse("cn-212").unwrap()),
+        addr: None,
+        serial: "0b".into(),
+        crl: None,
+        clock_off: Vec::new(),
+    };
+    town.publish_registry_entry(&entry).unwrap();
+    // Right on the 19th, ten minutes slow when next seen on the 20th.
+    assert_eq!(
+        town.note_clock(2, t("2026-11-19 08:00")).unwrap(),
+        Some(false)
+    );
+    let off = town
+        .accept_case(new_case("A1", "2026-11-19 15:00"), t("2026-11-19 15:00"))
+        .unwrap();
+    assert_eq!(
+        town.note_clock(-600, t("2026-11-20 12:00")).unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        town.note_clock(-610, t("2026-11-20 13:00")).unwrap(),
+        Some(false)
+    );
+    // Republishing the entry from the bundle keeps the period.
+    town.publish_registry_entry(&entry).unwrap();
+    let before = town
+        .accept_case(new_case("A1", "2026-11-18 15:00"), t("2026-11-18 15:00"))
+        .unwrap();
+    assert_eq!(
+        town.note_clock(30, t("2026-11-21 12:00")).unwrap(),
+        Some(true)
+    );
+    let after = town
+        .accept_case(new_case("A1", "2026-11-22 09:00"), t("2026-11-22 09:00"))
+        .unwrap();
+
+    let now = t("2026-12-30 10:00");
+    let entry_id = entry.doc_id().unwrap();
+    for id in [&entry_id, &off.id, &before.id, &after.id] {
+        county
+            .import_doc(&town.export_doc(id).unwrap(), now)
+            .unwrap();
+    }
+    for hall in [&town, &county] {
+        let flagged = |row: &CaseRow| {
+            let (case, _) = hall.case(row.id.as_str(), now).unwrap();
+            hall.clock_off_events(&case.events).unwrap()
+        };
+        let flags = flagged(&off);
+        assert!(!flags.is_empty());
+        assert!(flags
+            .iter()
+            .all(|f| f.ahead_secs == -600 && f.node.as_str() == "tw-101"));
+        assert!(flagged(&before).is_empty());
+        assert!(flagged(&after).is_empty());
+        let cards = hall
+            .warnings(&WarningFilter::default(), now, 0, usize::MAX)
+            .unwrap();
+        assert!(!cards.rows.is_empty());
+        for w in &cards.rows {
+            let expected = (w.case == off.id).then_some(-600);
+            assert_eq!(w.clock_off, expected, "{}", w.number);
+        }
     }
 }

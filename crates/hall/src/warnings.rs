@@ -46,6 +46,11 @@ pub struct WarningRow {
     /// The card.
     #[serde(flatten)]
     pub card: CaseCard,
+    /// The hall's clock was off its parent's (by this many seconds ahead;
+    /// negative: behind) when it recorded one of the times the card is
+    /// reckoned from: the card may be wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_off: Option<i64>,
 }
 
 /// A page of cards and how many there are in all.
@@ -91,6 +96,7 @@ impl Hall {
                 (h.case, h.rule, h.card)
             })
             .collect();
+        let clocks_off = self.clocks_off()?;
         let mut in_force: Vec<(RegionCode, Thresholds)> = Vec::new();
         let cases = CaseFilter {
             include_closed: true,
@@ -111,6 +117,14 @@ impl Hall {
                     t
                 }
             };
+            let clock_off = clocks_off.get(&row.header.hall).and_then(|e| {
+                let mut off = row
+                    .view
+                    .instants()
+                    .into_iter()
+                    .filter_map(|t| e.clock_off_at(t));
+                off.next().map(|p| p.ahead_secs)
+            });
             for card in
                 cards::case_cards(&row.header, &row.view, &row.clock, &cal, &thresholds, now)
             {
@@ -127,6 +141,7 @@ impl Hall {
                         item: row.header.item.name.clone(),
                         revoked: was_revoked,
                         card,
+                        clock_off,
                     });
                 }
             }

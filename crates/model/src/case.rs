@@ -688,6 +688,39 @@ pub struct CaseView {
     pub conflicts: Vec<Conflict>,
 }
 
+impl CaseView {
+    /// Every instant the view took from an event: the times the case's
+    /// clock and cards are reckoned from.
+    pub fn instants(&self) -> Vec<Ts> {
+        let once = [
+            self.received_at,
+            self.accepted_at,
+            self.pre_supplement_requested_at,
+            self.pre_supplement_completed_at,
+            self.concluded_at,
+            self.closed_at,
+            self.annulled_at,
+            self.delivered_at,
+            self.published_at,
+        ];
+        let spans = self
+            .pauses
+            .iter()
+            .flat_map(|p| [Some(p.start), p.end])
+            .chain(self.specials.iter().flat_map(|p| [Some(p.start), p.end]))
+            .chain(
+                self.steps
+                    .iter()
+                    .flat_map(|s| [Some(s.started), s.finished]),
+            );
+        once.into_iter()
+            .chain(spans)
+            .chain(self.charges.iter().map(|c| Some(c.at)))
+            .flatten()
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Empty,

@@ -2,9 +2,12 @@
 //! replicated like any record — up its ancestry (a hub knows the halls below
 //! it) and down (a hall knows the hubs above it). Each entry also carries the
 //! newest revocation list its node holds, so a revocation installed at any
-//! node spreads to every node that checks certificates.
+//! node spreads to every node that checks certificates. And it says when
+//! the node's clock was found off its parent's, so that every level can
+//! flag what the node recorded meanwhile.
 
 use crate::ids::{DocId, DocKind, IdError, Level, NodeId, RegionCode};
+use crate::time::Ts;
 
 /// Longest revocation list an entry may carry (DER bytes): room for some
 /// thousands of revoked certificates.
@@ -15,6 +18,66 @@ pub const MAX_NAME: usize = 100;
 pub const MAX_ADDR: usize = 255;
 /// Longest certificate serial, in hex digits (RFC 5280: at most 20 octets).
 pub const MAX_SERIAL: usize = 40;
+
+/// How far a node's clock may be from its parent's before what it records
+/// is in doubt, in seconds.
+pub const CLOCK_TOLERANCE_SECS: i64 = 5 * 60;
+/// The most clock periods an entry keeps (the oldest go first).
+pub const MAX_CLOCK_OFF: usize = 20;
+/// The largest skew an entry may state, in seconds (ten years).
+const MAX_SKEW_SECS: i64 = 10 * 366 * 86_400;
+
+/// A period in which a node's clock was off its parent's by more than
+/// [`CLOCK_TOLERANCE_SECS`], on the node's own clock (the clock its events
+/// carry). It opens at the last time the clock was seen right before it
+/// was seen off, and closes when it is seen right again: everything the
+/// node stamped in between may carry a wrong time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockOff {
+    /// The last time the clock was seen right (or, never seen right, when it
+    /// was first seen off).
+    pub from: Ts,
+    /// When it was seen right again; `None` while it is still off.
+    pub to: Option<Ts>,
+    /// How far the node's clock was ahead of its parent's (negative:
+    /// behind), in seconds, when it was first seen off.
+    pub ahead_secs: i64,
+}
+
+impl ClockOff {
+    /// Encodes periods as `from,to,ahead` (seconds; `to` empty while open)
+    /// joined by `;`, as a registry entry stores them.
+    pub fn encode(periods: &[ClockOff]) -> String {
+        let one = |p: &ClockOff| {
+            let to = p.to.map_or_else(String::new, |t| t.0.to_string());
+            format!("{},{to},{}", p.from.0, p.ahead_secs)
+        };
+        periods.iter().map(one).collect::<Vec<_>>().join(";")
+    }
+
+    /// Reads what [`ClockOff::encode`] wrote.
+    pub fn decode(s: &str) -> Result<Vec<ClockOff>, String> {
+        let int = |v: &str| {
+            v.parse::<i64>()
+                .map_err(|_| format!("{v:?} is not a whole number"))
+        };
+        s.split(';')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split(',').collect::<Vec<_>>()[..] {
+                [from, to, ahead] => Ok(ClockOff {
+                    from: Ts(int(from)?),
+                    to: if to.is_empty() {
+                        None
+                    } else {
+                        Some(Ts(int(to)?))
+                    },
+                    ahead_secs: int(ahead)?,
+                }),
+                _ => Err(format!("{p:?} is not from,to,ahead")),
+            })
+            .collect()
+    }
+}
 
 /// A revocation list as a registry entry carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +107,8 @@ pub struct RegistryEntry {
     pub serial: String,
     /// The newest revocation list it holds.
     pub crl: Option<CrlCopy>,
+    /// When its clock was found off its parent's, oldest first.
+    pub clock_off: Vec<ClockOff>,
 }
 
 impl RegistryEntry {
@@ -95,7 +160,64 @@ impl RegistryEntry {
         if self.parent.as_ref() == Some(&self.node) {
             return Err(("parent", "a node cannot be its own parent".into()));
         }
+        if self.clock_off.len() > MAX_CLOCK_OFF {
+            return Err((
+                "clock_off",
+                format!("holds more than {MAX_CLOCK_OFF} periods"),
+            ));
+        }
+        for p in &self.clock_off {
+            let in_range = |t: Ts| (0..=crate::time::LATEST.0).contains(&t.0);
+            if !in_range(p.from)
+                || p.to.is_some_and(|to| !in_range(to) || to < p.from)
+                || p.ahead_secs.abs() > MAX_SKEW_SECS
+            {
+                return Err((
+                    "clock_off",
+                    format!(
+                        "{} is not a period (from, to, skew)",
+                        ClockOff::encode(std::slice::from_ref(p))
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Notes what a session with the node's parent found at `now` (the
+    /// node's clock): its clock `ahead_secs` ahead of the parent's; it was
+    /// last seen right at `last_right`. Opens a period when the clock is
+    /// off and none is open, closes the open one when it is right again.
+    /// Returns whether the entry changed.
+    pub fn note_clock(&mut self, ahead_secs: i64, now: Ts, last_right: Option<Ts>) -> bool {
+        let off = ahead_secs.abs() > CLOCK_TOLERANCE_SECS;
+        let open = self.clock_off.last_mut().filter(|p| p.to.is_none());
+        match (open, off) {
+            (Some(_), true) | (None, false) => false,
+            (Some(p), false) => {
+                p.to = Some(now.max(p.from));
+                true
+            }
+            (None, true) => {
+                if self.clock_off.len() == MAX_CLOCK_OFF {
+                    self.clock_off.remove(0);
+                }
+                self.clock_off.push(ClockOff {
+                    from: last_right.map_or(now, |t| t.min(now)),
+                    to: None,
+                    ahead_secs: ahead_secs.clamp(-MAX_SKEW_SECS, MAX_SKEW_SECS),
+                });
+                true
+            }
+        }
+    }
+
+    /// The period in which the node stamped `at` while its clock was off,
+    /// if any.
+    pub fn clock_off_at(&self, at: Ts) -> Option<&ClockOff> {
+        self.clock_off
+            .iter()
+            .find(|p| p.from <= at && p.to.is_none_or(|to| at <= to))
     }
 }
 
@@ -124,7 +246,39 @@ pub(crate) mod tests {
                 number: 3,
                 der: vec![0x30, 0x03, 1, 2, 3],
             }),
+            clock_off: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_clock_off_its_parents_opens_a_period_from_when_it_was_last_right_until_right_again() {
+        let mut e = entry();
+        let t = |h: i64| Ts(1_795_000_000 + h * 3600);
+        assert!(!e.note_clock(30, t(0), None));
+        assert!(e.note_clock(-600, t(10), Some(t(2))));
+        assert!(!e.note_clock(-590, t(11), Some(t(2))));
+        assert_eq!(e.clock_off_at(t(1)), None);
+        assert_eq!(e.clock_off_at(t(2)).unwrap().ahead_secs, -600);
+        assert!(e.clock_off_at(t(500)).is_some(), "open while still off");
+        assert!(e.note_clock(4, t(12), Some(t(2))));
+        assert!(e.clock_off_at(t(12)).is_some());
+        assert_eq!(e.clock_off_at(t(13)), None);
+        let text = ClockOff::encode(&e.clock_off);
+        assert_eq!(ClockOff::decode(&text).unwrap(), e.clock_off);
+        assert!(e.validate().is_ok());
+        // Never seen right: from the first time it was seen off.
+        assert!(e.note_clock(900, t(20), None));
+        assert_eq!(e.clock_off.last().unwrap().from, t(20));
+        for i in 0..30 {
+            e.note_clock(900, t(30 + 2 * i), None);
+            e.note_clock(0, t(31 + 2 * i), None);
+        }
+        assert_eq!(e.clock_off.len(), MAX_CLOCK_OFF);
+        assert!(e.validate().is_ok());
+        assert!(ClockOff::decode("1,x,3").is_err());
+        assert!(ClockOff::decode("1,2").is_err());
+        e.clock_off[0].to = Some(Ts(e.clock_off[0].from.0 - 1));
+        assert_eq!(e.validate().unwrap_err().0, "clock_off");
     }
 
     #[test]

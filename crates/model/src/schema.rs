@@ -25,7 +25,7 @@ use crate::order::{
     Card, Order, OrderAction, OrderError, OrderEvent, OrderHeader, Resolution, Rule, Verdict,
     MAX_EVENTS,
 };
-use crate::registry::{CrlCopy, RegistryEntry, MAX_CRL_BYTES};
+use crate::registry::{ClockOff, CrlCopy, RegistryEntry, MAX_CRL_BYTES};
 use crate::rules::{set_threshold, threshold_names, threshold_values, Rules};
 use crate::time::{parse_date, Ts};
 use crate::valid::{self, Invalid};
@@ -530,6 +530,14 @@ pub fn write_registry_entry<T: Transactable>(
             e.crl
                 .as_ref()
                 .map_or(ScalarValue::Null, |c| ScalarValue::Bytes(c.der.clone())),
+        ),
+        (
+            "clock_off",
+            if e.clock_off.is_empty() {
+                ScalarValue::Null
+            } else {
+                s(&ClockOff::encode(&e.clock_off))
+            },
         ),
     ];
     for (key, value) in fields {
@@ -1130,6 +1138,8 @@ fn read_registry_root(root: &Obj<'_>, id: &DocId) -> Result<RegistryEntry, Schem
             der,
         }),
     };
+    let clock_off =
+        ClockOff::decode(&root.opt_str("clock_off")?).map_err(|e| root.err("clock_off", e))?;
     Ok(RegistryEntry {
         node,
         name: root.str("name")?,
@@ -1139,6 +1149,7 @@ fn read_registry_root(root: &Obj<'_>, id: &DocId) -> Result<RegistryEntry, Schem
         addr,
         serial: root.str("serial")?,
         crl,
+        clock_off,
     })
 }
 
@@ -1513,6 +1524,15 @@ mod tests {
         assert_eq!(read_registry_entry(&doc, &id).unwrap(), moved);
         // addr, crl_number and crl: three operations, nothing else.
         assert_eq!(doc.pending_ops(), 3);
+        doc.commit();
+        let mut off = moved.clone();
+        off.note_clock(-600, Ts(1_795_000_000), None);
+        write_registry_entry(&mut doc, &id, &off).unwrap();
+        assert_eq!(read_registry_entry(&doc, &id).unwrap(), off);
+        doc.put(ROOT, "clock_off", "yesterday").unwrap();
+        let err = read_registry_entry(&doc, &id).unwrap_err().to_string();
+        assert!(err.contains("clock_off"), "{err}");
+        write_registry_entry(&mut doc, &id, &moved).unwrap();
         doc.commit();
         // Claiming another node's id, or a level its region does not have,
         // is refused.

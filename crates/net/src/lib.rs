@@ -828,7 +828,7 @@ fn drive(
         hall: &ctx.hall,
         now: wall(),
     };
-    let mut skew_told = false;
+    let (mut skew_told, mut clock_noted) = (false, false);
     let peer_end = Endpoint {
         id: peer.id.clone(),
         region: peer.region.clone(),
@@ -901,6 +901,27 @@ fn drive(
             );
         }
         ctx.board.update(&session, &replica, conn);
+        let skew = session.clock_skew_ms().filter(|_| !clock_noted);
+        if let (Some(ms), Role::Parent | Role::Ancestor) = (skew, role) {
+            // The hubs above keep the time: this node's clock is the one
+            // judged, once a session (once its registry entry exists).
+            match ctx.hall.note_clock(-ms / 1000, wall()) {
+                Ok(None) => {}
+                Ok(Some(changed)) => {
+                    clock_noted = true;
+                    if changed {
+                        info!(
+                            ahead_secs = -ms / 1000,
+                            "this node's clock, against {}'s, noted in its registry entry", peer.id
+                        );
+                    }
+                }
+                Err(e) => {
+                    clock_noted = true;
+                    warn!("could not note this node's clock in its registry entry: {e}");
+                }
+            }
+        }
         if let Some(ms) = session
             .clock_skew_ms()
             .filter(|ms| !skew_told && ms.abs() / 1000 > status::SKEW_WARN_SECS)

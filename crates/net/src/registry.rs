@@ -57,6 +57,7 @@ fn own_entry(bundle: &Bundle, crl: &CheckedCrl) -> Result<RegistryEntry, String>
             number: crl.number,
             der: crl.der.clone(),
         }),
+        clock_off: Vec::new(),
     })
 }
 

@@ -66,7 +66,7 @@ pub struct PeerStatus {
 }
 
 /// A clock skew worth an administrator's attention (seconds).
-pub const SKEW_WARN_SECS: i64 = 5 * 60;
+pub const SKEW_WARN_SECS: i64 = hallsync_model::registry::CLOCK_TOLERANCE_SECS;
 
 impl PeerStatus {
     fn new(id: &str, role: Role) -> PeerStatus {
@@ -169,6 +169,13 @@ pub struct KnownNode {
     pub addr: Option<String>,
     /// Number of the newest revocation list it reported.
     pub revocation_list: Option<u64>,
+    /// Its clock is off its parent's, as last seen: by this many seconds
+    /// ahead (negative: behind).
+    #[serde(default)]
+    pub clock_off: Option<i64>,
+    /// The periods its entry records its clock off, ended ones included.
+    #[serde(default)]
+    pub clock_off_periods: usize,
 }
 
 /// The live board.
@@ -214,6 +221,12 @@ impl Board {
                 parent: e.parent.as_ref().map(ToString::to_string),
                 addr: e.addr.clone(),
                 revocation_list: e.crl.as_ref().map(|c| c.number),
+                clock_off: e
+                    .clock_off
+                    .last()
+                    .filter(|p| p.to.is_none())
+                    .map(|p| p.ahead_secs),
+                clock_off_periods: e.clock_off.len(),
             })
             .collect();
         if let Ok(mut slot) = self.registry.lock() {

@@ -1,7 +1,7 @@
 //! Cases: accept, record events, show, list.
 
 use hallsync_hall::operators::Role;
-use hallsync_hall::{CaseFilter, CaseRow, NewCase, OrderRow};
+use hallsync_hall::{CaseFilter, CaseRow, ClockFlag, NewCase, OrderRow};
 use hallsync_model::cards::CaseCard;
 use hallsync_model::case::Applicant;
 use hallsync_model::idcheck::{check_id_number, IdKind};
@@ -149,6 +149,9 @@ pub struct CaseOut {
     /// The supervision cards it holds now, standing or ended.
     #[serde(default)]
     pub cards: Vec<CaseCard>,
+    /// Its events stamped while their node's clock was off its parent's.
+    #[serde(default)]
+    pub clock_off: Vec<ClockFlag>,
 }
 
 impl Op for ShowCase {
@@ -168,12 +171,14 @@ impl Op for ShowCase {
         case.events = case.ordered_events().into_iter().cloned().collect();
         let orders = svc.hall().orders_about(&row.id, now)?;
         let cards = svc.hall().case_cards(&row, now)?;
+        let clock_off = svc.hall().clock_off_events(&case.events)?;
         Ok(CaseOut {
             case,
             row,
             orders,
             allowed,
             cards,
+            clock_off,
         })
     }
 }

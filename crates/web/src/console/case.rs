@@ -237,7 +237,12 @@ fn record(out: &CaseOut) -> Markup {
             tbody {
                 @for e in &out.case.events {
                     tr class=[conflicted.contains(&e.id.to_string().as_str()).then_some("conflict")] {
-                        td.nowrap { (e.at) }
+                        td.nowrap {
+                            (e.at)
+                            @if let Some(f) = out.clock_off.iter().find(|f| f.event == e.id) {
+                                br; span.clockoff { (text::clock_off(f.ahead_secs)) }
+                            }
+                        }
                         td { (text::event(e.kind.name())) }
                         td { (e.by) }
                         td.code { (e.node.as_str()) }

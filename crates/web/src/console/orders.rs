@@ -205,7 +205,12 @@ fn cards_table(
                                 td { (unit_name(below, w.unit.as_str())) }
                                 td { (w.item) }
                                 td { (text::rule(w.card.rule)) }
-                                td { span class=(format!("card {}", w.card.card)) { (text::card(w.card.card)) } }
+                                td {
+                                    span class=(format!("card {}", w.card.card)) { (text::card(w.card.card)) }
+                                    @if let Some(ahead) = w.clock_off {
+                                        " " span.clockoff title="记录办件时间时该节点的时钟偏差超过 5 分钟，亮牌可能有误" { (text::clock_off(ahead)) }
+                                    }
+                                }
                                 td.nowrap { (w.card.since) }
                                 @if let Some(here) = issuer {
                                     td {

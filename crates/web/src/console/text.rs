@@ -165,6 +165,16 @@ pub fn card(c: Card) -> &'static str {
     }
 }
 
+/// A time stamped while the clock of the node that stamped it was off its
+/// parent's: `时钟慢 10 分钟，时间存疑`.
+pub fn clock_off(ahead_secs: i64) -> String {
+    format!(
+        "时钟{} {} 分钟，时间存疑",
+        if ahead_secs > 0 { "快" } else { "慢" },
+        ahead_secs.abs() / 60
+    )
+}
+
 /// How an order was closed.
 pub fn resolution(r: Resolution) -> &'static str {
     match r {
