@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use hallsync_model::case::CaseEvent;
-use serde::{Deserialize, Serialize};
-
 use hallsync_model::registry::{RegistryEntry, CLOCK_TOLERANCE_SECS};
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, DocKind, LogId, NodeId, Ts};
 use hallsync_store::{lock, Pending};
+use serde::{Deserialize, Serialize};
 
 use crate::{Hall, HallError};
 

@@ -118,12 +118,11 @@ impl Hall {
                 }
             };
             let clock_off = clocks_off.get(&row.header.hall).and_then(|e| {
-                let mut off = row
-                    .view
-                    .instants()
+                let instants = row.view.instants();
+                instants
                     .into_iter()
-                    .filter_map(|t| e.clock_off_at(t));
-                off.next().map(|p| p.ahead_secs)
+                    .find_map(|t| e.clock_off_at(t))
+                    .map(|p| p.ahead_secs)
             });
             for card in
                 cards::case_cards(&row.header, &row.view, &row.clock, &cal, &thresholds, now)
