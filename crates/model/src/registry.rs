@@ -167,6 +167,8 @@ impl RegistryEntry {
             ));
         }
         for p in &self.clock_off {
+            // From 1970, not from `EARLIEST` as event times are: a PC whose
+            // clock reset to 1970 is just what these periods record.
             let in_range = |t: Ts| (0..=crate::time::LATEST.0).contains(&t.0);
             if !in_range(p.from)
                 || p.to.is_some_and(|to| !in_range(to) || to < p.from)
