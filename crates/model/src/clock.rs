@@ -203,9 +203,9 @@ pub fn measure(cal: &Calendar, meter: Meter, a: Ts, b: Ts) -> i64 {
     }
     let mut total = 0;
     let mut date = a.date();
+    let mut day = Ts::start_of(date);
     let last = Ts(b.0 - 1).date();
     while date <= last {
-        let day = Ts::start_of(date);
         for w in windows(cal, meter, date) {
             let s = a.max(day.plus(w.start));
             let e = b.min(day.plus(w.end));
@@ -215,6 +215,7 @@ pub fn measure(cal: &Calendar, meter: Meter, a: Ts, b: Ts) -> i64 {
             break;
         };
         date = next;
+        day = day.plus(DAY);
     }
     total
 }
@@ -230,8 +231,9 @@ pub fn advance(cal: &Calendar, meter: Meter, from: Ts, amount: i64) -> Option<Ts
     }
     let mut remaining = amount;
     let mut date = from.date();
+    // Local days are all DAY long (China keeps no summer time).
+    let mut day = Ts::start_of(date);
     for _ in 0..HORIZON_DAYS {
-        let day = Ts::start_of(date);
         for w in windows(cal, meter, date) {
             let s = from.max(day.plus(w.start));
             let e = day.plus(w.end);
@@ -245,6 +247,7 @@ pub fn advance(cal: &Calendar, meter: Meter, from: Ts, amount: i64) -> Option<Ts
             remaining -= span;
         }
         date = date.checked_add_days(Days::new(1))?;
+        day = day.plus(DAY);
     }
     None
 }
@@ -260,8 +263,8 @@ pub fn retreat(cal: &Calendar, meter: Meter, to: Ts, amount: i64) -> Option<Ts> 
     }
     let mut remaining = amount;
     let mut date = to.date();
+    let mut day = Ts::start_of(date);
     for _ in 0..HORIZON_DAYS {
-        let day = Ts::start_of(date);
         for w in windows(cal, meter, date).iter().rev() {
             let s = day.plus(w.start);
             let e = to.min(day.plus(w.end));
@@ -275,6 +278,7 @@ pub fn retreat(cal: &Calendar, meter: Meter, to: Ts, amount: i64) -> Option<Ts> 
             remaining -= span;
         }
         date = date.checked_sub_days(Days::new(1))?;
+        day = day.plus(-DAY);
     }
     None
 }
