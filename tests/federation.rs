@@ -308,7 +308,7 @@ async fn one_record_the_county_refuses_does_not_stop_the_townships_uplink() {
             .persist(&mut [hallsync_store::Pending {
                 id: &bad,
                 loaded: &mut l,
-                case: None,
+                index: None,
                 facts: None,
             }])
             .unwrap();

@@ -158,7 +158,7 @@ fn fill(hall: &Hall, range: std::ops::Range<usize>) {
             pending.push(Pending {
                 id,
                 loaded: l,
-                case: None,
+                index: None,
                 facts: Some(facts.clone()),
             });
         }

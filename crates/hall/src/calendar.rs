@@ -134,7 +134,7 @@ impl Hall {
         if let Ok(mut slot) = self.rules.write() {
             *slot = None;
         }
-        self.reindex_open_cases(now)
+        self.reindex_cases(now)
     }
 }
 

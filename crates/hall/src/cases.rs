@@ -11,7 +11,7 @@ use hallsync_model::{
     Calendar, Case, CaseEvent, CaseHeader, CaseState, CaseView, DocId, DocKind, EventKind,
     ItemStatus, RegionCode, Ts,
 };
-use hallsync_store::{lock, CaseRecord, IndexKey, Loaded, Pending, Rederived, TimeField};
+use hallsync_store::{lock, IndexRecord, Loaded, Pending, Rederived, Term};
 use serde::{Deserialize, Serialize};
 
 use crate::{Hall, HallError};
@@ -22,8 +22,25 @@ use crate::{Hall, HallError};
 /// number), not by their key as text. 2: the view notes whether a
 /// conclusion names a certificate (for the delivery card). 3: cases and
 /// orders carry their statistics facts. 4: the facts count a situation
-/// still going on only as pending, never on its coming days.
-pub(crate) const DERIVATION: u32 = 5;
+/// still going on only as pending, never on its coming days. 5: anomaly
+/// cards. 6: the index is the hall's own terms, with the time a card of the
+/// case can first stand.
+pub(crate) const DERIVATION: u32 = 6;
+
+/// The fields the hall files a case under in the store's index.
+pub mod field {
+    /// The region of the hall that accepted it (listed by subtree).
+    pub const REGION: u8 = b'r';
+    /// The item's implementation code.
+    pub const ITEM: u8 = b'i';
+    /// The standard state code.
+    pub const STATE: u8 = b's';
+    /// The earliest its committed due time can be (open cases only).
+    pub const DUE: u8 = b'u';
+    /// The earliest instant a card of it can stand (cases whose situation
+    /// goes on: see `cards::case_crossings`).
+    pub const STANDING: u8 = b'w';
+}
 
 /// A new application at the window.
 #[derive(Debug, Clone)]
@@ -109,15 +126,18 @@ impl Hall {
         Self::record_of(loaded, id, held, schema::read_case, Record::Case)
     }
 
-    /// The index record of a case: what it is filed under, and the earliest
-    /// its committed due time can be (so range scans never miss it).
-    pub(crate) fn case_record(
+    /// A case's derived data: what it is filed under in the index, and its
+    /// statistics facts. `clock` is read at the time of the write; the
+    /// indexed due time is the earliest its committed due time can be, and
+    /// the standing time the earliest a card of it can stand (the first
+    /// instant its facts count as pending), so range scans never miss it.
+    pub(crate) fn case_derived(
         &self,
-        case: &Case,
+        header: &CaseHeader,
         view: &CaseView,
         clock: &CaseClock,
         cal: &Calendar,
-    ) -> Result<CaseRecord, HallError> {
+    ) -> Result<(IndexRecord, Vec<u8>), HallError> {
         let due = if !view.state.is_open() {
             None
         } else if clock.committed_due.is_some() {
@@ -130,27 +150,54 @@ impl Hall {
                 clock::advance(
                     cal,
                     Meter::WorkingDays,
-                    clock::clock_start(case.header.item.committed_limit, r),
+                    clock::clock_start(header.item.committed_limit, r),
                     5 * DAY,
                 )
             })
         };
+        let facts = self.case_facts(header, view, cal)?;
+        let standing = facts.standing_from();
         let summary = postcard::to_allocvec(&Summary {
-            header: case.header.clone(),
+            header: header.clone(),
             view: view.clone(),
         })
         .map_err(|e| HallError::BadInput(format!("could not summarise the case: {e}")))?;
-        Ok(CaseRecord {
-            region: case.header.region.as_str().to_string(),
-            item: case.header.item.impl_code.clone(),
-            category: case.header.item.category.code().to_string(),
-            department: case.header.item.agency.clone(),
-            state: view.state.code(),
-            accepted: clock.accepted.map(|(t, _)| t.0),
-            due: due.map(|t| t.0),
-            concluded: view.concluded_at.map(|t| t.0),
-            summary,
-        })
+        let mut terms = vec![
+            Term::Exact(field::REGION, header.region.as_str().as_bytes().to_vec()),
+            Term::Exact(field::ITEM, header.item.impl_code.as_bytes().to_vec()),
+            Term::Exact(field::STATE, vec![view.state.code()]),
+        ];
+        terms.extend(due.map(|t| Term::Ordered(field::DUE, t.0)));
+        terms.extend(standing.map(|t| Term::Ordered(field::STANDING, t.0)));
+        Ok((
+            IndexRecord { terms, summary },
+            crate::stats::encode(&facts)?,
+        ))
+    }
+
+    /// How many cases are in `state`, counted from the index alone.
+    pub fn count_cases_in(&self, state: CaseState) -> Result<usize, HallError> {
+        Ok(self.store.count_indexed(field::STATE, &[state.code()])?)
+    }
+
+    /// The derived data of any record that has some: a case's index record
+    /// and facts (its clock read at `now`), an order's facts.
+    pub(crate) fn derived_of(
+        &self,
+        record: &Record,
+        cal: &Calendar,
+        now: Ts,
+    ) -> Result<(Option<IndexRecord>, Option<Vec<u8>>), HallError> {
+        match record {
+            Record::Case(c) => {
+                let view = c.view();
+                let clock = c.clock(&view, cal, now);
+                let (index, facts) = self.case_derived(&c.header, &view, &clock, cal)?;
+                Ok((Some(index), Some(facts)))
+            }
+            Record::Order(o) => Ok((None, Some(Self::order_facts(o)?))),
+            _ => Ok((None, None)),
+        }
     }
 
     /// The stem `IMPLCODE-YYYYMMDD-` of automatic case numbers for an item
@@ -271,14 +318,13 @@ impl Hall {
         let cal = self.calendar()?;
         let view = case.view();
         let clock = case.clock(&view, &cal, now);
-        let record = self.case_record(&case, &view, &clock, &cal)?;
-        let facts = self.case_facts(&case.header, &view, &cal)?;
+        let (index, facts) = self.case_derived(&case.header, &view, &clock, &cal)?;
         let header = case.header.clone();
         l.record = Some(Record::Case(case));
         self.persist(&mut [Pending {
             id,
             loaded: l,
-            case: Some(record),
+            index: Some(index),
             facts: Some(facts),
         }])?;
         Ok(CaseRow {
@@ -381,7 +427,7 @@ impl Hall {
     fn row_from_record(
         &self,
         id: DocId,
-        rec: &CaseRecord,
+        rec: &IndexRecord,
         cal: &Calendar,
         now: Ts,
     ) -> Result<CaseRow, HallError> {
@@ -393,19 +439,19 @@ impl Hall {
     /// [`list_order`]): every row built, then sorted.
     pub fn list_cases(&self, filter: &CaseFilter, now: Ts) -> Result<Vec<CaseRow>, HallError> {
         let mut rows = Vec::new();
-        self.each_listed_case(filter, now, |_, _| true, |row| rows.push(row))?;
+        self.each_listed_case(filter, now, None, |row| rows.push(row))?;
         rows.sort_by(list_order);
         Ok(rows)
     }
 
     /// Calls `keep` with the row of every case `filter` lists, in no
-    /// particular order, skipping (before its clock is read) any case
-    /// `worth` turns down by its header and view.
+    /// particular order; with `standing`, only of those a card can stand
+    /// on by then (see [`field::STANDING`]).
     pub(crate) fn each_listed_case(
         &self,
         filter: &CaseFilter,
         now: Ts,
-        worth: impl Fn(&CaseHeader, &CaseView) -> bool,
+        standing: Option<Ts>,
         mut keep: impl FnMut(CaseRow),
     ) -> Result<(), HallError> {
         let cal = self.calendar()?;
@@ -424,39 +470,47 @@ impl Hall {
             let bound = horizon.unwrap_or(now).0.saturating_add(1);
             narrow(
                 self.store
-                    .cases_between(TimeField::Due, i64::MIN, bound)?
+                    .indexed_between(field::DUE, i64::MIN, bound)?
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect(),
+            );
+        }
+        if let Some(at) = standing {
+            narrow(
+                self.store
+                    .indexed_between(field::STANDING, i64::MIN, at.0.saturating_add(1))?
                     .into_iter()
                     .map(|(_, id)| id)
                     .collect(),
             );
         }
         if let Some(s) = filter.state {
-            narrow(self.store.cases_where(IndexKey::State(s.code()))?);
+            narrow(self.store.indexed(field::STATE, &[s.code()])?);
         }
         if let Some(code) = &filter.item {
-            narrow(self.store.cases_where(IndexKey::Item(code))?);
+            narrow(self.store.indexed(field::ITEM, code.as_bytes())?);
         }
-        let mut consider = |id: DocId, rec: CaseRecord| -> Result<(), HallError> {
-            let summary = summary_of(&id, &rec)?;
-            if !worth(&summary.header, &summary.view) {
-                return Ok(());
-            }
-            let row = row_from_summary(id, summary, &cal, now);
+        let mut consider = |id: DocId, rec: IndexRecord| -> Result<(), HallError> {
+            let row = row_from_summary(id.clone(), summary_of(&id, &rec)?, &cal, now);
             if keeps(filter, horizon, &row) {
                 keep(row);
             }
             Ok(())
         };
         match candidates {
-            Some(ids) => {
-                for id in ids {
-                    if let Some(rec) = self.store.case_record(&id)? {
-                        consider(id, rec)?;
-                    }
+            Some(mut ids) => {
+                // A case's id names its hall's region.
+                if let Some(unit) = &filter.unit {
+                    ids.retain(|id| unit.contains(id.region()));
+                }
+                for entry in self.store.index_records_of(ids) {
+                    let (id, rec) = entry?;
+                    consider(id, rec)?;
                 }
             }
             None => {
-                for entry in self.store.case_records() {
+                for entry in self.store.index_records("case:") {
                     let (id, rec) = entry?;
                     consider(id, rec)?;
                 }
@@ -503,24 +557,19 @@ impl Hall {
         let mut total = 0;
         // A max-heap in list order: its top is the row that leaves first.
         let mut first: BinaryHeap<Listed> = BinaryHeap::new();
-        self.each_listed_case(
-            filter,
-            now,
-            |_, _| true,
-            |row| {
-                total += 1;
-                let fits = first.len() < want
-                    || first
-                        .peek()
-                        .is_some_and(|last| list_order(&row, &last.0).is_lt());
-                if fits {
-                    first.push(Listed(row));
-                    if first.len() > want {
-                        first.pop();
-                    }
+        self.each_listed_case(filter, now, None, |row| {
+            total += 1;
+            let fits = first.len() < want
+                || first
+                    .peek()
+                    .is_some_and(|last| list_order(&row, &last.0).is_lt());
+            if fits {
+                first.push(Listed(row));
+                if first.len() > want {
+                    first.pop();
                 }
-            },
-        )?;
+            }
+        })?;
         Ok(CasePage {
             total,
             rows: first
@@ -544,19 +593,17 @@ impl Hall {
         let mut open = 0;
         for state in (1..=15).filter_map(CaseState::from_code) {
             if state.is_open() {
-                open += self
-                    .store
-                    .count_cases_where(IndexKey::State(state.code()))?;
+                open += self.count_cases_in(state)?;
             }
         }
         // Only open cases have an indexed due time, each at most one.
-        if self.store.count_cases_with(TimeField::Due)? != open {
+        if self.store.count_ordered(field::DUE)? != open {
             return Ok(None);
         }
         let members: Option<HashSet<DocId>> = match filter.state {
             Some(s) => Some(
                 self.store
-                    .cases_where(IndexKey::State(s.code()))?
+                    .indexed(field::STATE, &[s.code()])?
                     .into_iter()
                     .collect(),
             ),
@@ -567,7 +614,7 @@ impl Hall {
         let mut waiting: BinaryHeap<Reverse<Listed>> = BinaryHeap::new();
         let mut rows = Vec::new();
         let mut seen = HashSet::new();
-        for entry in self.store.cases_from(TimeField::Due, i64::MIN) {
+        for entry in self.store.indexed_from(field::DUE, i64::MIN) {
             let (indexed, id) = entry?;
             // Every case not yet walked falls due at `indexed` or later, so
             // a row due before that comes before all of them.
@@ -586,7 +633,7 @@ impl Hall {
             if members.as_ref().is_some_and(|m| !m.contains(&id)) || !seen.insert(id.clone()) {
                 continue;
             }
-            if let Some(rec) = self.store.case_record(&id)? {
+            if let Some(rec) = self.store.index_record(&id)? {
                 let row = self.row_from_record(id, &rec, &cal, now)?;
                 if keeps(filter, None, &row) {
                     waiting.push(Reverse(Listed(row)));
@@ -626,10 +673,10 @@ impl Hall {
             drop(l);
             let view = case.view();
             let at = view.last_event_at.unwrap_or(Ts(0));
-            let record = self.case_record(&case, &view, &case.clock(&view, &cal, at), &cal)?;
-            let record = (self.store.case_record(&id)?.as_ref() != Some(&record)).then_some(record);
-            let facts = self.case_facts(&case.header, &view, &cal)?;
-            batch.push(self, id, record, facts)?;
+            let clock = case.clock(&view, &cal, at);
+            let (index, facts) = self.case_derived(&case.header, &view, &clock, &cal)?;
+            let index = (self.store.index_record(&id)?.as_ref() != Some(&index)).then_some(index);
+            batch.push(self, id, index, facts)?;
         }
         let ids = self
             .store
@@ -657,10 +704,11 @@ impl Hall {
         Ok(())
     }
 
-    /// Recomputes the index records of open cases (after the calendar
-    /// changed, their due times may have moved), and the statistics facts
-    /// of every case (time used is counted in working days).
-    pub(crate) fn reindex_open_cases(&self, now: Ts) -> Result<usize, HallError> {
+    /// Recomputes every case's index record (after the calendar or the
+    /// rules changed, due times and the times cards can first stand may
+    /// have moved) and statistics facts (time used is counted in working
+    /// days); returns how many cases are open.
+    pub(crate) fn reindex_cases(&self, now: Ts) -> Result<usize, HallError> {
         let cal = self.calendar()?;
         let mut batch = Rederiving::default();
         let mut open = 0;
@@ -669,22 +717,14 @@ impl Hall {
             .ids(DocKind::Case)
             .collect::<Result<Vec<_>, _>>()?;
         for id in ids {
-            let Some(rec) = self.store.case_record(&id)? else {
+            let Some(rec) = self.store.index_record(&id)? else {
                 continue;
             };
             let row = self.row_from_record(id.clone(), &rec, &cal, now)?;
-            let record = if CaseState::from_code(rec.state).is_some_and(CaseState::is_open) {
-                let case = Case {
-                    header: row.header.clone(),
-                    events: Vec::new(),
-                };
-                open += 1;
-                Some(self.case_record(&case, &row.view, &row.clock, &cal)?)
-            } else {
-                None
-            };
-            let facts = self.case_facts(&row.header, &row.view, &cal)?;
-            batch.push(self, id, record, facts)?;
+            open += usize::from(row.view.state.is_open());
+            let (index, facts) = self.case_derived(&row.header, &row.view, &row.clock, &cal)?;
+            let index = (index != rec).then_some(index);
+            batch.push(self, id, index, facts)?;
         }
         self.store.rederive(batch.updates, None)?;
         Ok(open)
@@ -708,13 +748,13 @@ impl Rederiving {
         &mut self,
         hall: &Hall,
         id: DocId,
-        case: Option<CaseRecord>,
+        index: Option<IndexRecord>,
         facts: Vec<u8>,
     ) -> Result<(), HallError> {
         self.seen += 1;
         let facts = (hall.store.facts(&id)?.as_deref() != Some(&facts[..])).then_some(facts);
-        if case.is_some() || facts.is_some() {
-            self.updates.push(Rederived { id, case, facts });
+        if index.is_some() || facts.is_some() {
+            self.updates.push(Rederived { id, index, facts });
         }
         if self.updates.len() >= Self::BATCH {
             self.changed += self.updates.len();
@@ -742,7 +782,7 @@ pub struct CasePage {
 /// The order of a case list: soonest committed due time first, cases with
 /// none (not accepted yet) last; then by case number, then by id.
 /// A case record's summary (header and view), as stored.
-fn summary_of(id: &DocId, rec: &CaseRecord) -> Result<Summary, HallError> {
+fn summary_of(id: &DocId, rec: &IndexRecord) -> Result<Summary, HallError> {
     postcard::from_bytes(&rec.summary).map_err(|e| {
         HallError::Store(hallsync_store::StoreError::Corrupt {
             key: id.to_string(),

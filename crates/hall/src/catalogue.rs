@@ -181,7 +181,7 @@ impl Hall {
         self.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
-            case: None,
+            index: None,
             facts: None,
         }])?;
         Ok((id, change))
@@ -300,7 +300,7 @@ impl Hall {
         self.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
-            case: None,
+            index: None,
             facts: None,
         }])?;
         Ok(view)

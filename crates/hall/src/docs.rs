@@ -75,15 +75,7 @@ impl Hall {
                 .map_err(|e| HallError::BadInput(format!("{id}: {e}")))?;
         }
         let cal = self.calendar()?;
-        let case = match &merged.record {
-            Record::Case(c) => {
-                let view = c.view();
-                let clock = c.clock(&view, &cal, now);
-                Some(self.case_record(c, &view, &clock, &cal)?)
-            }
-            _ => None,
-        };
-        let facts = self.facts_of(&merged.record, &cal)?;
+        let (index, facts) = self.derived_of(&merged.record, &cal, now)?;
         let is_cal = matches!(merged.record, Record::Calendar(_) | Record::Rules(_));
         let is_node = matches!(merged.record, Record::Node(_));
         l.doc = merged.doc;
@@ -91,7 +83,7 @@ impl Hall {
         self.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
-            case,
+            index,
             facts,
         }])?;
         drop(l);

@@ -39,7 +39,7 @@ use thiserror::Error;
 
 pub use backup::BackupSummary;
 pub use calendar::CalendarImport;
-pub use cases::{CaseFilter, CasePage, CaseRow, NewCase};
+pub use cases::{field as case_field, CaseFilter, CasePage, CaseRow, NewCase};
 pub use catalogue::{ImportReport, ItemChange, RowProblem};
 pub use docs::MAX_DOC_BYTES;
 pub use hallsync_store::{Direction, SetAside};
@@ -364,7 +364,7 @@ impl Hall {
             .map(|(id, l)| Pending {
                 id,
                 loaded: l,
-                case: None,
+                index: None,
                 facts: None,
             })
             .collect();

@@ -357,7 +357,7 @@ impl Hall {
         self.persist(&mut [Pending {
             id,
             loaded: l,
-            case: None,
+            index: None,
             facts: Some(facts),
         }])?;
         Ok(OrderRow {

@@ -168,7 +168,7 @@ impl Hall {
         self.persist(&mut [Pending {
             id: &id,
             loaded: &mut l,
-            case: None,
+            index: None,
             facts: None,
         }])?;
         drop(l);

@@ -6,7 +6,7 @@ use hallsync_model::calendar::Calendar;
 use hallsync_model::order::Source;
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, NodeId, RegionCode, Ts};
-use hallsync_store::{lock, CaseRecord, Checkpoint, Direction, Loaded, Pending, SetAside};
+use hallsync_store::{lock, Checkpoint, Direction, IndexRecord, Loaded, Pending, SetAside};
 use hallsync_sync::msg::MAX_DOC_BYTES;
 use hallsync_sync::{
     ApplyError, Endpoint, Entry, Hash, Payload, Position, Received, Refusal, Replica,
@@ -126,18 +126,9 @@ impl Hall {
         heads.sort_unstable();
         received.heads.sort_unstable();
         let exact = heads == received.heads;
-        let local = |e: HallError| ApplyError::Local(e.to_string());
-        let (case, facts) = match &merged.record {
-            Record::Case(c) => {
-                let view = c.view();
-                let clock = c.clock(&view, cal, now);
-                let record = self.case_record(c, &view, &clock, cal).map_err(local)?;
-                let facts = self.case_facts(&c.header, &view, cal).map_err(local)?;
-                (Some(record), Some(facts))
-            }
-            Record::Order(o) => (None, Some(Self::order_facts(o).map_err(local)?)),
-            _ => (None, None),
-        };
+        let (case, facts) = self
+            .derived_of(&merged.record, cal, now)
+            .map_err(|e| ApplyError::Local(e.to_string()))?;
         Ok(Prepared {
             merged,
             case,
@@ -180,7 +171,7 @@ impl Hall {
 /// One received document, checked and ready to store.
 struct Prepared {
     merged: Merged,
-    case: Option<CaseRecord>,
+    case: Option<IndexRecord>,
     /// The statistics facts, for cases and orders.
     facts: Option<Vec<u8>>,
     /// The peer's bytes, stored as they are when the document is new here.
@@ -385,7 +376,7 @@ impl Replica for HallReplica<'_> {
             pending.push(Pending {
                 id: &r.id,
                 loaded: guard,
-                case: p.case,
+                index: p.case,
                 facts: p.facts,
             });
         }

@@ -203,7 +203,7 @@ impl Hall {
         self.persist(&mut [hallsync_store::Pending {
             id: &id,
             loaded: &mut l,
-            case: None,
+            index: None,
             facts: None,
         }])?;
         drop(l);

@@ -32,7 +32,6 @@ use std::sync::Arc;
 use hallsync_model::calendar::Calendar;
 use hallsync_model::case::{Case, CaseHeader, CaseView};
 use hallsync_model::order::Order;
-use hallsync_model::schema::Record;
 use hallsync_model::stats::{self, day_of, day_start, ix, month_of, Facts, Row};
 use hallsync_model::{RegionCode, Ts};
 use hallsync_store::{Tallier, Tally};
@@ -201,7 +200,7 @@ impl Hall {
         header: &CaseHeader,
         view: &CaseView,
         cal: &Calendar,
-    ) -> Result<Vec<u8>, HallError> {
+    ) -> Result<Facts, HallError> {
         let case = Case {
             header: header.clone(),
             events: Vec::new(),
@@ -209,25 +208,12 @@ impl Hall {
         let at = view.last_event_at.unwrap_or(Ts(0));
         let clock = case.clock(view, cal, at);
         let thresholds = self.thresholds_for(&header.region)?;
-        encode(&stats::case_facts(header, view, &clock, cal, &thresholds))
+        Ok(stats::case_facts(header, view, &clock, cal, &thresholds))
     }
 
     /// The statistics facts of an order.
     pub(crate) fn order_facts(order: &Order) -> Result<Vec<u8>, HallError> {
         encode(&stats::order_facts(order))
-    }
-
-    /// The facts of any record that has them (cases and orders).
-    pub(crate) fn facts_of(
-        &self,
-        record: &Record,
-        cal: &Calendar,
-    ) -> Result<Option<Vec<u8>>, HallError> {
-        match record {
-            Record::Case(c) => self.case_facts(&c.header, &c.view(), cal).map(Some),
-            Record::Order(o) => Self::order_facts(o).map(Some),
-            _ => Ok(None),
-        }
     }
 }
 

@@ -4,7 +4,7 @@ use hallsync_model::case::Outcome;
 use hallsync_model::{
     CaseState, DocId, EventKind, ItemStatus, Level, NodeId, RegionCode, ReviewAction, Ts,
 };
-use hallsync_store::StoreOptions;
+use hallsync_store::{StoreOptions, Term};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -391,7 +391,7 @@ fn document_files_are_checked_before_anything_is_stored() {
             "{why}: {err}"
         );
     }
-    assert_eq!(county.store().case_records().count(), 0);
+    assert_eq!(county.store().index_records("case:").count(), 0);
 
     // The county takes the township's case; both edit it; the merge keeps both.
     let id = county.import_doc(&bytes, now).unwrap();
@@ -435,7 +435,7 @@ fn document_files_are_checked_before_anything_is_stored() {
             .is_err(),
         "a sibling's catalogue is not an ancestor's"
     );
-    assert!(sibling.store().case_records().next().is_none());
+    assert!(sibling.store().index_records("case:").next().is_none());
     let unknown = DocId::parse("case:140212101:NOPE").unwrap();
     assert!(matches!(
         town.export_doc(&unknown),
@@ -727,7 +727,7 @@ fn a_document_too_large_to_send_as_stored_is_sent_compressed() {
             .persist(&mut [hallsync_store::Pending {
                 id: &row.id,
                 loaded: &mut l,
-                case: None,
+                index: None,
                 facts: None,
             }])
             .unwrap();
@@ -838,14 +838,14 @@ fn records_derived_by_an_older_build_are_derived_again_at_open() {
     let view = case.view();
     assert_eq!(view.state, CaseState::Handling);
     let cal = hall.calendar().unwrap();
-    let stale = hall
-        .case_record(&case, &view, &case.clock(&view, &cal, now), &cal)
+    let (stale, _) = hall
+        .case_derived(&case.header, &view, &case.clock(&view, &cal, now), &cal)
         .unwrap();
     hall.store()
         .rederive(
             vec![hallsync_store::Rederived {
                 id: row.id.clone(),
-                case: Some(stale),
+                index: Some(stale),
                 facts: None,
             }],
             Some(0),
@@ -1035,15 +1035,11 @@ fn a_page_of_the_case_list_holds_the_same_rows_as_the_whole_list() {
     let open: usize = (1..=15)
         .filter_map(CaseState::from_code)
         .filter(|s| s.is_open())
-        .map(|s| {
-            hall.store()
-                .count_cases_where(hallsync_store::IndexKey::State(s.code()))
-                .unwrap()
-        })
+        .map(|s| hall.count_cases_in(s).unwrap())
         .sum();
     assert_eq!(
         hall.store()
-            .count_cases_with(hallsync_store::TimeField::Due)
+            .count_ordered(crate::cases::field::DUE)
             .unwrap(),
         open
     );
@@ -1083,13 +1079,15 @@ fn an_open_case_missing_from_the_due_index_is_still_listed_in_its_place() {
     let whole = hall.list_cases(&CaseFilter::default(), now).unwrap();
     // As a record made with no due time would leave it: open, unindexed.
     let victim = &whole[whole.len() / 2];
-    let mut record = hall.store().case_record(&victim.id).unwrap().unwrap();
-    record.due = None;
+    let mut record = hall.store().index_record(&victim.id).unwrap().unwrap();
+    record
+        .terms
+        .retain(|t| !matches!(t, Term::Ordered(crate::cases::field::DUE, _)));
     hall.store()
         .rederive(
             vec![hallsync_store::Rederived {
                 id: victim.id.clone(),
-                case: Some(record),
+                index: Some(record),
                 facts: None,
             }],
             None,
@@ -1435,4 +1433,40 @@ fn what_a_hall_stamps_while_its_clock_is_off_is_flagged_at_every_level() {
             assert_eq!(w.clock_off, expected, "{}", w.number);
         }
     }
+}
+
+#[test]
+fn the_standing_cards_read_from_the_index_are_those_of_every_case_read() {
+    use crate::WarningFilter;
+    let dir = tempfile::tempdir().unwrap();
+    let hall = township(dir.path());
+    varied_cases(&hall);
+    let ended = WarningFilter {
+        ended: true,
+        ..WarningFilter::default()
+    };
+    let mut seen = 0;
+    // Right after the last write, and as cases fall due, go past their
+    // statutory limits, and wait for delivery and disclosure.
+    for now in [
+        "2026-11-30 18:00",
+        "2026-12-03 09:00",
+        "2026-12-21 10:00",
+        "2027-03-01 08:00",
+    ] {
+        let now = t(now);
+        let indexed = hall
+            .warnings(&WarningFilter::default(), now, 0, usize::MAX)
+            .unwrap();
+        let every = hall.warnings(&ended, now, 0, usize::MAX).unwrap();
+        let standing: Vec<_> = every
+            .rows
+            .into_iter()
+            .filter(|w| w.card.until.is_none() && !w.revoked)
+            .collect();
+        assert_eq!(indexed.rows, standing, "at {now}");
+        assert_eq!(indexed.total, standing.len());
+        seen += standing.len();
+    }
+    assert!(seen > 0, "no card stood at any of the times");
 }

@@ -104,10 +104,10 @@ impl Hall {
             ..CaseFilter::default()
         };
         let mut rows = Vec::new();
-        // A case that can hold only ended cards is skipped before its clock
-        // is read, unless those are asked for too.
-        let worth = |header: &_, view: &_| filter.ended || cards::may_stand(header, view);
-        self.each_listed_case(&cases, now, worth, |row| {
+        // Unless ended cards are asked for too, only the cases indexed as
+        // able to hold a standing card by `now` are read.
+        let standing = (!filter.ended).then_some(now);
+        self.each_listed_case(&cases, now, standing, |row| {
             let region = &row.header.region;
             let thresholds = match in_force.iter().find(|(r, _)| r == region) {
                 Some((_, t)) => t.clone(),

@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 #[path = "support/mod.rs"]
 mod support;
 
-use hallsync_hall::Hall;
+use hallsync_hall::{case_field, Hall};
 use hallsync_model::case::Outcome;
 use hallsync_model::{EventKind, Ts};
 use hallsync_powercut::{Cut, Flush, PowerCut};
-use hallsync_store::StoreOptions;
+use hallsync_store::{StoreOptions, Term};
 use rand::{Rng, SeedableRng};
 
 const CODE: &str = "POWER1";
@@ -127,10 +127,11 @@ fn check(dir: &Path, acked: &BTreeMap<String, usize>) -> Result<(), String> {
         }
         let rec = hall
             .store()
-            .case_record(&row.id)
+            .index_record(&row.id)
             .map_err(|e| format!("case record of {number}: {e}"))?
             .ok_or_else(|| format!("case record of {number} missing"))?;
-        if rec.state != case.view().state.code() {
+        let state = Term::Exact(case_field::STATE, vec![case.view().state.code()]);
+        if !rec.terms.contains(&state) {
             return Err(format!("index out of step for {number}"));
         }
     }

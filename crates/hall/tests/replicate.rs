@@ -373,7 +373,7 @@ fn edit_stored(
         .persist(&mut [hallsync_store::Pending {
             id,
             loaded: &mut l,
-            case: None,
+            index: None,
             facts: None,
         }])
         .unwrap();

@@ -216,24 +216,6 @@ fn ladders(
     out
 }
 
-/// Whether a case can hold a standing card at any time: it is open, or
-/// waits for an acceptance decision, or a certificate its conclusion issued
-/// is not delivered, or its public decision is not published. Every other
-/// case holds only ended cards, so a list of standing cards skips it
-/// without reading its clock.
-pub fn may_stand(header: &CaseHeader, view: &CaseView) -> bool {
-    let open = view.concluded_at.is_none() && view.closed_at.is_none();
-    let undecided = view.received_at.is_some()
-        && view.accepted_at.is_none()
-        && view.pre_supplement_requested_at.is_none()
-        && view.closed_at.is_none();
-    let undelivered = view.certificate_issued
-        && view.outcome != Some(Outcome::Refused)
-        && view.delivered_at.is_none();
-    let unpublished = header.item.disclosure == Disclosure::Public && view.published_at.is_none();
-    open || undecided || undelivered || unpublished
-}
-
 /// The highest of `levels` (card, threshold) passed by `at`.
 fn reached(levels: &[(Card, Option<Ts>)], at: Ts) -> Option<(Card, Ts)> {
     levels
@@ -428,6 +410,7 @@ mod tests {
     use crate::calendar::parse_calendar_csv;
     use crate::case::tests::{ev, header};
     use crate::case::{Case, EventKind, Procedure};
+    use crate::stats::case_facts;
 
     fn t(s: &str) -> Ts {
         Ts::parse(s).unwrap()
@@ -779,7 +762,7 @@ mod tests {
     }
 
     #[test]
-    fn a_case_that_cannot_hold_a_standing_card_holds_none() {
+    fn no_card_stands_before_the_time_a_case_is_indexed_under() {
         let done = |events: Vec<crate::case::CaseEvent>| case("online", events);
         let received = ev("a.1", "2026-09-21 09:00", EventKind::Received);
         let accepted = ev("a.2", "2026-09-21 09:05", EventKind::Accepted);
@@ -833,20 +816,27 @@ mod tests {
             done(vec![received.clone(), accepted.clone(), withdrawn.clone()]),
             done(vec![received, withdrawn]),
         ];
-        for c in &cases {
+        let cal = cal();
+        let standing_from = |c: &Case| {
             let view = c.view();
+            let clock = c.clock(&view, &cal, view.last_event_at.unwrap());
+            case_facts(&c.header, &view, &clock, &cal, &Thresholds::default()).standing_from()
+        };
+        for c in &cases {
             for now in ["2026-09-22 00:00", "2026-10-31 00:00", "2027-06-01 00:00"] {
-                let standing = cards_at(c, t(now)).iter().any(|x| x.2.is_none());
+                let now = t(now);
+                let standing = cards_at(c, now).iter().any(|x| x.2.is_none());
                 assert!(
-                    !standing || may_stand(&c.header, &view),
-                    "{:?} at {now}: a standing card on a case said to hold none",
+                    !standing || standing_from(c).is_some_and(|s| s <= now),
+                    "{:?} at {now}: a standing card on a case indexed as holding none yet",
                     c.events
                 );
             }
         }
-        // Concluded, published and delivered: skipped.
-        let last = &cases[4];
-        assert!(!may_stand(&last.header, &last.view()));
+        // Concluded, published and delivered: never listed.
+        assert_eq!(standing_from(&cases[4]), None);
+        // Accepted and left: listed.
+        assert!(standing_from(&cases[1]).is_some());
     }
 
     #[test]

@@ -156,6 +156,15 @@ impl Facts {
     fn add_pending(&mut self, from: Ts, counter: usize) {
         self.pending.push((from.0, counter as u8));
     }
+
+    /// The first instant a pending count counts from: for a case, the
+    /// earliest a card of it can stand if it goes on as it is (one second
+    /// past the first threshold of a situation still going on, passed or
+    /// not). `None`: the case holds no standing card at any time before its
+    /// next event.
+    pub fn standing_from(&self) -> Option<Ts> {
+        self.pending.iter().map(|(from, _)| Ts(*from)).min()
+    }
 }
 
 /// The facts of a case; `clock` read at its last event.

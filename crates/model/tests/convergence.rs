@@ -1,17 +1,22 @@
 //! Convergence: two copies of one case document (or supervision order),
 //! edited concurrently at two levels and merged in either order, give the
 //! same events and the same derived state; and the derived state does not
-//! depend on the order the events are listed in.
+//! depend on the order the events are listed in. And no card of a case
+//! stands before the time its facts say one can first stand (the hall's
+//! index of cases to list cards from relies on it).
 
 use automerge::AutoCommit;
+use hallsync_model::cards::{case_cards, Thresholds};
 use hallsync_model::case::{Applicant, CaseHeader, ItemRef, Outcome, Procedure};
 use hallsync_model::catalogue::{CaseType, Category, Disclosure};
 use hallsync_model::order::{Card, Order, OrderAction, OrderEvent, OrderHeader, Resolution, Rule};
 use hallsync_model::schema::{
     read_case, read_order, write_event, write_new_case, write_new_order, write_order_event,
 };
+use hallsync_model::stats::case_facts;
 use hallsync_model::{
-    Case, CaseEvent, DocId, DocKind, EventKind, LimitUnit, LogId, NodeId, RegionCode, TimeLimit, Ts,
+    Calendar, Case, CaseEvent, DocId, DocKind, EventKind, LimitUnit, LogId, NodeId, RegionCode,
+    TimeLimit, Ts,
 };
 use proptest::prelude::*;
 
@@ -277,5 +282,33 @@ proptest! {
             shuffled.events.swap(i, (s >> 33) as usize % (i + 1));
         }
         prop_assert_eq!(case.view(), shuffled.view());
+    }
+
+    #[test]
+    fn no_card_stands_before_the_case_says_one_can(
+        steps in prop::collection::vec((0u8..14, 0u32..6000), 0..12),
+        later in prop::collection::vec(0i64..120 * 86_400, 1..8),
+    ) {
+        let (id, mut doc) = base();
+        edit(&mut doc, &id, "town", &steps);
+        let case = read_case(&doc, &id).unwrap();
+        let view = case.view();
+        let cal = Calendar::default();
+        let t = Thresholds::default();
+        let last = view.last_event_at.unwrap();
+        let clock = case.clock(&view, &cal, last);
+        let from = case_facts(&case.header, &view, &clock, &cal, &t).standing_from();
+        for secs in later {
+            let now = last.plus(secs);
+            let clock = case.clock(&view, &cal, now);
+            let standing: Vec<_> = case_cards(&case.header, &view, &clock, &cal, &t, now)
+                .into_iter()
+                .filter(|c| c.until.is_none())
+                .collect();
+            prop_assert!(
+                standing.is_empty() || from.is_some_and(|f| f <= now),
+                "standing at {}: {:?}, indexed from {:?}", now, standing, from
+            );
+        }
     }
 }

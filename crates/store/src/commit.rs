@@ -292,7 +292,7 @@ pub(crate) enum Body {
     /// Replaces the saved document (as stored: see [`pack_saved`]) and
     /// drops its chunks.
     Replace(Vec<u8>),
-    /// Changes only the case record.
+    /// Changes only the index record (or facts).
     Index,
 }
 
@@ -301,7 +301,7 @@ pub(crate) enum Body {
 pub(crate) struct Write {
     pub(crate) id: DocId,
     pub(crate) body: Body,
-    pub(crate) case: Option<CaseRecord>,
+    pub(crate) index: Option<IndexRecord>,
     /// The document's new tally facts (then its change to the tallies).
     pub(crate) facts: Option<Vec<u8>>,
     pub(crate) change: Option<tally::Change>,
@@ -310,15 +310,15 @@ pub(crate) struct Write {
 }
 
 /// A document to persist: its handle's contents, locked by the caller, and
-/// its new case index record (for cases).
+/// its new index record, if the caller files it.
 #[derive(Debug)]
 pub struct Pending<'a> {
     /// The document's id.
     pub id: &'a DocId,
     /// The locked document, with its new changes committed in Automerge.
     pub loaded: &'a mut Loaded,
-    /// The case's new index record.
-    pub case: Option<CaseRecord>,
+    /// The document's new index record.
+    pub index: Option<IndexRecord>,
     /// The document's new tally facts (see [`Tallier`]).
     pub facts: Option<Vec<u8>>,
 }
@@ -406,7 +406,7 @@ impl Store {
                 p.loaded
                     .prepare(
                         p.id,
-                        p.case.take(),
+                        p.index.take(),
                         p.facts.take(),
                         compact_after,
                         &self.dicts,
@@ -435,7 +435,10 @@ impl Store {
             if let Some(facts) = w.facts.take() {
                 w.change = self.facts_change(&w.id, facts)?;
             }
-            let idle = matches!(w.body, Body::Index) && w.case.is_none() && w.change.is_none();
+            if let Some(r) = &w.index {
+                index::check_record(&w.id, r)?;
+            }
+            let idle = matches!(w.body, Body::Index) && w.index.is_none() && w.change.is_none();
             if !idle {
                 out.push(w);
             }
@@ -503,14 +506,14 @@ impl Store {
                     seq += 1;
                     head.heads = w.heads.iter().map(|h| h.0).collect();
                 }
-                if let Some(rec) = &w.case {
+                if let Some(rec) = &w.index {
                     reindex(
                         &mut ops,
                         &w.id,
-                        old.as_ref().and_then(|o| o.case.as_ref()),
+                        old.as_ref().and_then(|o| o.index.as_ref()),
                         rec,
                     );
-                    head.case = Some(rec.clone());
+                    head.index = Some(rec.clone());
                 }
                 if let Some(change) = &w.change {
                     let now = match facts.remove(&w.id) {

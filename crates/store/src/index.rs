@@ -1,6 +1,8 @@
-//! The case index: fields of each case (region, item, category, department,
-//! state, times) as keys to list and count by, kept beside the document in
-//! the same commit; and the re-derivation of such derived data.
+//! The index: terms a caller files each document under (a field tag and an
+//! exact value, or a point on an ordered range), kept beside the document
+//! in the same commit, with a summary to list it by without loading the
+//! document; and the re-derivation of such derived data. The store does not
+//! know what a field means: the caller chooses the tags and the values.
 
 use hallsync_model::DocId;
 use serde::{Deserialize, Serialize};
@@ -8,123 +10,93 @@ use serde::{Deserialize, Serialize};
 use crate::wal::Op;
 use crate::*;
 
-/// The indexed and summarised facts of a case, computed by the caller from
-/// the case document.
+/// One term a document is filed under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CaseRecord {
-    /// Region code (canonical).
-    pub region: String,
-    /// Implementation code of the item.
-    pub item: String,
-    /// Category type code.
-    pub category: String,
-    /// Implementing department.
-    pub department: String,
-    /// Standard state code.
-    pub state: u8,
-    /// When it counts as accepted (seconds since the epoch).
-    pub accepted: Option<i64>,
-    /// Committed due time while the case is open.
-    pub due: Option<i64>,
-    /// When concluded.
-    pub concluded: Option<i64>,
-    /// Caller's summary for listing without loading the document.
+pub enum Term {
+    /// Listed and counted by its exact value, or by a prefix of the value
+    /// ([`Store::indexed_under`]). The value must hold no zero byte.
+    Exact(u8, Vec<u8>),
+    /// Listed by range, in order of the number.
+    Ordered(u8, i64),
+}
+
+/// What a document is filed under, and the caller's summary of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexRecord {
+    /// Its terms.
+    pub terms: Vec<Term>,
+    /// The caller's summary, for listing without loading the document.
     pub summary: Vec<u8>,
 }
 
-/// A field of the case index with an exact value.
-#[derive(Debug, Clone, Copy)]
-pub enum IndexKey<'a> {
-    /// Cases whose region lies within this one (canonical prefix).
-    Region(&'a str),
-    /// Cases under one item.
-    Item(&'a str),
-    /// Cases of one category.
-    Category(&'a str),
-    /// Cases of one department.
-    Department(&'a str),
-    /// Cases in one state.
-    State(u8),
-}
+/// The subspace of exact terms.
+const EXACT: u8 = b'=';
+/// The subspace of ordered terms.
+const ORDERED: u8 = b'<';
 
-/// A time field of the case index.
-#[derive(Debug, Clone, Copy)]
-pub enum TimeField {
-    /// Acceptance.
-    Accepted,
-    /// Committed due time (open cases only).
-    Due,
-    /// Conclusion.
-    Concluded,
-}
-
-impl TimeField {
-    pub(crate) fn tag(self) -> u8 {
-        match self {
-            TimeField::Accepted => b'a',
-            TimeField::Due => b'u',
-            TimeField::Concluded => b'f',
-        }
-    }
-}
-
-/// A stored document's derived data, made afresh: its case record and its
+/// A stored document's derived data, made afresh: its index record and its
 /// tally facts (`None`: unchanged).
 #[derive(Debug, Clone)]
 pub struct Rederived {
     /// The document.
     pub id: DocId,
-    /// Its new case record.
-    pub case: Option<CaseRecord>,
+    /// Its new index record.
+    pub index: Option<IndexRecord>,
     /// Its new tally facts.
     pub facts: Option<Vec<u8>>,
 }
 
-pub(crate) fn index_keys(id: &DocId, r: &CaseRecord) -> Vec<Vec<u8>> {
-    let exact = |tag: u8, v: &[u8], sep: u8| {
-        let mut k = vec![INDEX, tag];
-        k.extend_from_slice(v);
-        k.push(sep);
-        k.extend_from_slice(id.as_str().as_bytes());
-        k
-    };
-    let timed = |f: TimeField, t: i64| {
-        let mut k = vec![INDEX, f.tag()];
-        k.extend_from_slice(&time_bytes(t));
-        k.extend_from_slice(id.as_str().as_bytes());
-        k
-    };
-    let mut keys = vec![
-        exact(b'r', r.region.as_bytes(), b'/'),
-        exact(b'i', r.item.as_bytes(), 0),
-        exact(b'c', r.category.as_bytes(), 0),
-        exact(b'd', r.department.as_bytes(), 0),
-        exact(b's', &[r.state], 0),
-    ];
-    keys.extend(r.accepted.map(|t| timed(TimeField::Accepted, t)));
-    keys.extend(r.due.map(|t| timed(TimeField::Due, t)));
-    keys.extend(r.concluded.map(|t| timed(TimeField::Concluded, t)));
-    keys
+/// Refuses a record the index could not file faithfully.
+pub(crate) fn check_record(id: &DocId, r: &IndexRecord) -> Result<(), StoreError> {
+    match r.terms.iter().find_map(|t| match t {
+        Term::Exact(field, v) if v.contains(&0) => Some(*field),
+        _ => None,
+    }) {
+        Some(field) => Err(StoreError::BadIndex {
+            key: id.to_string(),
+            reason: format!("the value of field {field} holds a zero byte"),
+        }),
+        None => Ok(()),
+    }
 }
 
-/// The prefix of the index keys matching `key`.
-pub(crate) fn exact_prefix(key: IndexKey<'_>) -> Vec<u8> {
-    let state;
-    let (tag, value, sep): (u8, &[u8], Option<u8>) = match key {
-        // Region keys are `region/id`: a prefix matches the subtree.
-        IndexKey::Region(r) => (b'r', r.as_bytes(), None),
-        IndexKey::Item(v) => (b'i', v.as_bytes(), Some(0)),
-        IndexKey::Category(v) => (b'c', v.as_bytes(), Some(0)),
-        IndexKey::Department(v) => (b'd', v.as_bytes(), Some(0)),
-        IndexKey::State(s) => {
-            state = [s];
-            (b's', &state, Some(0))
-        }
-    };
-    let mut prefix = vec![INDEX, tag];
-    prefix.extend_from_slice(value);
-    prefix.extend(sep);
-    prefix
+fn exact_prefix(field: u8, value: &[u8]) -> Vec<u8> {
+    let mut k = vec![INDEX, EXACT, field];
+    k.extend_from_slice(value);
+    k
+}
+
+fn ordered_bound(field: u8, at: i64) -> Vec<u8> {
+    let mut k = vec![INDEX, ORDERED, field];
+    k.extend_from_slice(&time_bytes(at));
+    k
+}
+
+pub(crate) fn index_keys(id: &DocId, r: &IndexRecord) -> Vec<Vec<u8>> {
+    r.terms
+        .iter()
+        .map(|t| {
+            let mut k = match t {
+                Term::Exact(field, v) => {
+                    let mut k = exact_prefix(*field, v);
+                    k.push(0);
+                    k
+                }
+                Term::Ordered(field, at) => ordered_bound(*field, *at),
+            };
+            k.extend_from_slice(id.as_str().as_bytes());
+            k
+        })
+        .collect()
+}
+
+/// The document an exact term's key files (a document id holds no zero
+/// byte, the value before it none either).
+fn exact_doc(k: &[u8]) -> Result<DocId, StoreError> {
+    match k.iter().rposition(|b| *b == 0) {
+        Some(p) => doc_id(&k[p + 1..]),
+        None => Err(corrupt("index", "an exact term without its separator")),
+    }
 }
 
 /// The entries of a scan, counted.
@@ -134,7 +106,7 @@ pub(crate) fn count(mut scan: mem::Scan<'_>) -> Result<usize, StoreError> {
 
 /// Adds to `batch` the index changes from `old` to `new`: only the keys
 /// that differ, so a typical event touches none or one or two.
-pub(crate) fn reindex(ops: &mut Vec<Op>, id: &DocId, old: Option<&CaseRecord>, new: &CaseRecord) {
+pub(crate) fn reindex(ops: &mut Vec<Op>, id: &DocId, old: Option<&IndexRecord>, new: &IndexRecord) {
     let new_keys = index_keys(id, new);
     let old_keys = old.map(|o| index_keys(id, o)).unwrap_or_default();
     for k in old_keys.iter().filter(|k| !new_keys.contains(k)) {
@@ -146,7 +118,7 @@ pub(crate) fn reindex(ops: &mut Vec<Op>, id: &DocId, old: Option<&CaseRecord>, n
 }
 
 impl Store {
-    /// Replaces the case records and tally facts of stored documents
+    /// Replaces the index records and tally facts of stored documents
     /// (derived data only: the documents and the feed are untouched),
     /// durably; with `version`, also
     /// records in the same commit that the derived data is now of that
@@ -161,7 +133,7 @@ impl Store {
             .map(|r| Write {
                 id: r.id,
                 body: Body::Index,
-                case: r.case,
+                index: r.index,
                 facts: r.facts,
                 change: None,
                 heads: Vec::new(),
@@ -176,7 +148,7 @@ impl Store {
         self.commit(&writes, extra).map(drop)
     }
 
-    /// The version of the derived data (the case index records) last
+    /// The version of the derived data (the index records and facts) last
     /// recorded with [`Store::rederive`]; 0 if none was.
     pub fn derived_version(&self) -> Result<u32, StoreError> {
         let Some(v) = self.get(DERIVED_KEY)? else {
@@ -188,17 +160,42 @@ impl Store {
             .map_err(|_| corrupt("meta/derived version", "not 4 bytes"))
     }
 
-    /// The index record of a case.
-    pub fn case_record(&self, id: &DocId) -> Result<Option<CaseRecord>, StoreError> {
-        Ok(self.head(id)?.and_then(|h| h.case))
+    /// The index record of a document.
+    pub fn index_record(&self, id: &DocId) -> Result<Option<IndexRecord>, StoreError> {
+        Ok(self.head(id)?.and_then(|h| h.index))
     }
 
-    /// Every case with its record, in id order.
-    pub fn case_records(
+    /// The index records of `ids` (documents not stored or not filed are
+    /// left out), best asked in ascending order: each block of heads is
+    /// then read once while the ids stay in it, where a lookup each would
+    /// read it again. Not a snapshot, like a scan: a document written
+    /// meanwhile may be seen as it was.
+    pub fn index_records_of<'a>(
+        &'a self,
+        ids: impl IntoIterator<Item = DocId> + 'a,
+    ) -> impl Iterator<Item = Result<(DocId, IndexRecord), StoreError>> + 'a {
+        let mut reader = self.blocks.reader();
+        ids.into_iter().filter_map(move |id| {
+            let head = self
+                .mem
+                .get_with(&mut reader, &key(HEAD, id.as_str().as_bytes()))
+                .map_err(StoreError::from)
+                .and_then(|v| v.map(|v| decode::<Head>(id.as_str(), &v)).transpose());
+            match head {
+                Ok(h) => h.and_then(|h| h.index).map(|r| Ok((id, r))),
+                Err(e) => Some(Err(e)),
+            }
+        })
+    }
+
+    /// Every document whose id begins with `prefix` and that has an index
+    /// record, with the record, in id order.
+    pub fn index_records(
         &self,
-    ) -> impl Iterator<Item = Result<(DocId, CaseRecord), StoreError>> + '_ {
+        prefix: &str,
+    ) -> impl Iterator<Item = Result<(DocId, IndexRecord), StoreError>> + '_ {
         self.mem
-            .prefix(&self.blocks, &key(HEAD, b"case:"))
+            .prefix(&self.blocks, &key(HEAD, prefix.as_bytes()))
             .filter_map(|kv| {
                 let (k, v) = match kv {
                     Ok(kv) => kv,
@@ -209,90 +206,89 @@ impl Store {
                     Err(e) => return Some(Err(e)),
                 };
                 match decode::<Head>(id.as_str(), &v) {
-                    Ok(h) => h.case.map(|c| Ok((id, c))),
+                    Ok(h) => h.index.map(|r| Ok((id, r))),
                     Err(e) => Some(Err(e)),
                 }
             })
     }
 
-    /// Cases matching one exact index key.
-    pub fn cases_where(&self, key: IndexKey<'_>) -> Result<Vec<DocId>, StoreError> {
-        let region = matches!(key, IndexKey::Region(_));
-        let prefix = exact_prefix(key);
+    /// Documents filed under `field` with exactly `value`.
+    pub fn indexed(&self, field: u8, value: &[u8]) -> Result<Vec<DocId>, StoreError> {
+        let mut prefix = exact_prefix(field, value);
+        prefix.push(0);
+        self.exact_docs(&prefix)
+    }
+
+    /// Documents filed under `field` with a value that begins with
+    /// `prefix`.
+    pub fn indexed_under(&self, field: u8, prefix: &[u8]) -> Result<Vec<DocId>, StoreError> {
+        self.exact_docs(&exact_prefix(field, prefix))
+    }
+
+    fn exact_docs(&self, prefix: &[u8]) -> Result<Vec<DocId>, StoreError> {
         self.mem
-            .prefix(&self.blocks, &prefix)
-            .map(|kv| {
-                let k = kv?.0;
-                let rest = &k[prefix.len()..];
-                let id = if region {
-                    rest.iter()
-                        .position(|b| *b == b'/')
-                        .map_or(rest, |p| &rest[p + 1..])
-                } else {
-                    rest
-                };
-                doc_id(id)
-            })
+            .prefix(&self.blocks, prefix)
+            .map(|kv| exact_doc(&kv?.0))
             .collect()
     }
 
-    /// Cases whose `field` lies in `[from, to)`, oldest first.
-    pub fn cases_between(
+    /// How many documents are filed under `field` with exactly `value`,
+    /// counted from the index alone (no record is read).
+    pub fn count_indexed(&self, field: u8, value: &[u8]) -> Result<usize, StoreError> {
+        let mut prefix = exact_prefix(field, value);
+        prefix.push(0);
+        count(self.mem.prefix(&self.blocks, &prefix))
+    }
+
+    /// Documents whose ordered `field` lies in `[from, to)`, lowest first.
+    pub fn indexed_between(
         &self,
-        field: TimeField,
+        field: u8,
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, DocId)>, StoreError> {
-        self.timed_cases(field, from, Some(to)).collect()
+        self.ordered(field, from, Some(to)).collect()
     }
 
-    /// Cases whose `field` is `from` or later, oldest first (ties in id
-    /// order), read as they are taken: a caller that stops early reads
-    /// only what it took. Like every scan it is not a snapshot: a case
-    /// written meanwhile may be seen at its old time, its new one, or both.
-    pub fn cases_from(
+    /// Documents whose ordered `field` is `from` or more, lowest first
+    /// (ties in id order), read as they are taken: a caller that stops
+    /// early reads only what it took. Like every scan it is not a snapshot:
+    /// a document written meanwhile may be seen at its old point, its new
+    /// one, or both.
+    pub fn indexed_from(
         &self,
-        field: TimeField,
+        field: u8,
         from: i64,
     ) -> impl Iterator<Item = Result<(i64, DocId), StoreError>> + '_ {
-        self.timed_cases(field, from, None)
+        self.ordered(field, from, None)
     }
 
-    pub(crate) fn timed_cases(
+    fn ordered(
         &self,
-        field: TimeField,
+        field: u8,
         from: i64,
         to: Option<i64>,
     ) -> impl Iterator<Item = Result<(i64, DocId), StoreError>> + '_ {
-        let bound = |t: i64| {
-            let mut k = vec![INDEX, field.tag()];
-            k.extend_from_slice(&time_bytes(t));
-            k
-        };
         let end = match to {
-            Some(t) => Some(bound(t)),
-            None => Some(vec![INDEX, field.tag() + 1]),
+            Some(t) => Some(ordered_bound(field, t)),
+            None => mem::prefix_end(&[INDEX, ORDERED, field]),
         };
-        self.mem.range(&self.blocks, bound(from), end).map(|kv| {
-            let k = kv?.0;
-            let t = k
-                .get(2..10)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(|b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
-                .ok_or_else(|| corrupt("index", "short time key"))?;
-            Ok((t, doc_id(&k[10..])?))
-        })
+        self.mem
+            .range(&self.blocks, ordered_bound(field, from), end)
+            .map(|kv| {
+                let k = kv?.0;
+                let t = k
+                    .get(3..11)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(|b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+                    .ok_or_else(|| corrupt("index", "short ordered key"))?;
+                Ok((t, doc_id(&k[11..])?))
+            })
     }
 
-    /// How many cases have `field` set (for [`TimeField::Due`]: the open
-    /// cases with a due time), counted from the index alone.
-    pub fn count_cases_with(&self, field: TimeField) -> Result<usize, StoreError> {
-        count(self.mem.prefix(&self.blocks, &[INDEX, field.tag()]))
-    }
-
-    /// How many cases match one exact index key, counted from the index
-    /// alone (no case record is read).
-    pub fn count_cases_where(&self, key: IndexKey<'_>) -> Result<usize, StoreError> {
-        count(self.mem.prefix(&self.blocks, &exact_prefix(key)))
+    /// How many documents have the ordered `field`, counted from the index
+    /// alone.
+    pub fn count_ordered(&self, field: u8) -> Result<usize, StoreError> {
+        count(self.mem.prefix(&self.blocks, &[INDEX, ORDERED, field]))
     }
 }

@@ -1,5 +1,6 @@
 //! The hallsync store: every record as an Automerge document in sled, a
-//! change feed for replication, and a case index, kept in step atomically.
+//! change feed for replication, and an index of terms the caller files
+//! documents under, kept in step atomically.
 //!
 //! The store works on *logical* keys under one-byte prefixes; every value
 //! starts with a format byte. A commit is made atomic and durable by the
@@ -13,16 +14,16 @@
 //! see `dict.rs`) under keys of their own. The parts: `keys.rs` (the
 //! logical keys and value framing), `commit.rs` (a commit: its log record,
 //! group commit, the memtable), `feed.rs` (the change feed and peer
-//! checkpoints), `index.rs` (the case index and re-derivation), `tally.rs`,
+//! checkpoints), `index.rs` (the index and re-derivation), `tally.rs`,
 //! `checkpoint.rs` (the memtable folded into sled in the background) and
 //! `open.rs` (open, upgrade, replay).
 //!
 //! | prefix | key                      | value                                        |
 //! |--------|--------------------------|----------------------------------------------|
 //! | `d`    | doc id                   | saved (compacted) document, zstd-compressed  |
-//! | `h`    | doc id                   | [`Head`]: feed seq, chunk seqs, case record  |
+//! | `h`    | doc id                   | [`Head`]: feed seq, chunk seqs, index record |
 //! | `c`    | seq (u64 BE)             | doc id + changes saved after `d` (a *chunk*), or doc id alone (a *marker*) |
-//! | `x`    | field tag, value, doc id | empty: the case index                        |
+//! | `x`    | `=` field value 0 doc id, `<` field point doc id | empty: the index |
 //! | `m`    | `peer:` + node id        | how far this node applied that peer's feed   |
 //! | `m`    | `derived`                | the version of the derived data (index)      |
 //! | `m`    | `q` + way + peer + doc id | a document set aside in replication         |
@@ -86,12 +87,17 @@ use wal::{Op, Wal};
 pub use aside::{Direction, SetAside};
 pub use commit::Pending;
 pub use feed::{Checkpoint, FeedEntry};
-pub use index::{CaseRecord, IndexKey, Rederived, TimeField};
+pub use index::{IndexRecord, Rederived, Term};
 pub use tally::{Delta, Tallier, Tally};
 
-/// The on-disk format this build writes: its log records carry sequence
-/// numbers, and sled keeps the log's mark.
-pub const FORMAT: u8 = 6;
+/// The on-disk format this build writes: its index files the caller's
+/// terms.
+pub const FORMAT: u8 = 7;
+
+/// The previous format, which this build reads and upgrades in place: its
+/// log records carry sequence numbers, and sled keeps the log's mark; its
+/// index knew the fields of a case.
+const FORMAT_6: u8 = 6;
 
 /// The previous format, which this build reads and upgrades in place: its
 /// log records had no sequence numbers.
@@ -204,6 +210,14 @@ pub enum StoreError {
     /// An earlier flush failed; the store refuses further writes.
     #[error("the store could not make writes durable ({0}); restart hallsync and check the disk")]
     Durability(String),
+    /// An index record the index cannot file; nothing was written.
+    #[error("the index record of {key} cannot be filed ({reason}); nothing was written")]
+    BadIndex {
+        /// Which document.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A document grew past what the store keeps; nothing was written.
     #[error("{key} saves to {bytes} bytes, more than the {MAX_SAVED} bytes the store keeps for one document; nothing was written")]
     TooLarge {
@@ -269,8 +283,8 @@ struct Head {
     feed_seq: u64,
     /// Chunks to apply on top of the saved document, oldest first.
     chunks: Vec<u64>,
-    /// Index record, for cases.
-    case: Option<CaseRecord>,
+    /// Index record, if the caller filed the document.
+    index: Option<IndexRecord>,
     /// The document's Automerge heads, so a peer's offer can be answered
     /// without loading the document.
     heads: Vec<[u8; 32]>,
@@ -332,7 +346,7 @@ impl Loaded {
     fn prepare(
         &mut self,
         id: &DocId,
-        case: Option<CaseRecord>,
+        index: Option<IndexRecord>,
         facts: Option<Vec<u8>>,
         compact_after: u32,
         dicts: &Dicts,
@@ -341,7 +355,7 @@ impl Loaded {
         let origin = self.origin.take();
         let body = if self.exists && heads == self.saved_heads {
             // Nothing new in the document: an index change, or nothing.
-            if case.is_none() && facts.is_none() {
+            if index.is_none() && facts.is_none() {
                 return Ok(None);
             }
             Body::Index
@@ -365,7 +379,7 @@ impl Loaded {
         Ok(Some(Write {
             id: id.clone(),
             body,
-            case,
+            index,
             facts,
             change: None,
             heads,
@@ -653,7 +667,7 @@ impl Store {
     }
 
     /// Checks that every stored document loads, that its newest feed entry
-    /// exists, and that every case has the index entries of its record;
+    /// exists, and that every indexed document has the entries of its record;
     /// returns the number of documents.
     pub fn verify(&self) -> Result<usize, StoreError> {
         let mut n = 0;
@@ -665,9 +679,9 @@ impl Store {
             if self.get(&feed_key(head.feed_seq))?.is_none() {
                 return Err(corrupt(id.as_str(), "its newest feed entry is missing"));
             }
-            for k in head.case.iter().flat_map(|c| index_keys(&id, c)) {
+            for k in head.index.iter().flat_map(|c| index_keys(&id, c)) {
                 if self.get(&k)?.is_none() {
-                    return Err(corrupt(id.as_str(), "a case index entry is missing"));
+                    return Err(corrupt(id.as_str(), "an index entry is missing"));
                 }
             }
             n += 1;

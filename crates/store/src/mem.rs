@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::IVec;
 
-use crate::packed::{BlockError, Blocks, Entries};
+use crate::packed::{BlockError, Blocks, Entries, Reader};
 use crate::wal::Span;
 
 /// Bytes inside a commit's log record, which the memtable keeps whole: one
@@ -142,18 +142,36 @@ impl Mem {
         self.write().frozen = None;
     }
 
+    /// A key's value in the memtable (`Some(None)`: deleted there), if it
+    /// holds the key.
+    fn held(&self, key: &[u8]) -> Option<Option<IVec>> {
+        let t = self.read();
+        let v = t
+            .active
+            .get(key)
+            .or_else(|| t.frozen.as_ref().and_then(|f| f.get(key)))?;
+        Some(v.as_ref().map(|v| IVec::from(v.as_slice())))
+    }
+
     /// A key's current value.
     pub(crate) fn get(&self, blocks: &Blocks, key: &[u8]) -> Result<Option<IVec>, BlockError> {
-        {
-            let t = self.read();
-            if let Some(v) = t.active.get(key) {
-                return Ok(v.as_ref().map(|v| IVec::from(v.as_slice())));
-            }
-            if let Some(v) = t.frozen.as_ref().and_then(|f| f.get(key)) {
-                return Ok(v.as_ref().map(|v| IVec::from(v.as_slice())));
-            }
+        match self.held(key) {
+            Some(v) => Ok(v),
+            None => Ok(blocks.get(key)?.map(IVec::from)),
         }
-        Ok(blocks.get(key)?.map(IVec::from))
+    }
+
+    /// A key's current value, read through `reader` when the memtable
+    /// does not hold it (see [`Reader`]).
+    pub(crate) fn get_with(
+        &self,
+        reader: &mut Reader<'_>,
+        key: &[u8],
+    ) -> Result<Option<IVec>, BlockError> {
+        match self.held(key) {
+            Some(v) => Ok(v),
+            None => reader.get(key),
+        }
     }
 
     /// The entries in `[from, to)` (`to`: `None` for no end), in key order.

@@ -12,12 +12,98 @@ use crate::dict::{self, Dicts};
 use crate::packed::{self, Blocks};
 use crate::wal::{Mark, Op, RecoverError, Wal};
 use crate::{
-    corrupt, seq_of, unversioned, versioned, Store, StoreError, StoreOptions, Writer, FEED,
-    FEED_ID_KEY, FORMAT, FORMAT_3, FORMAT_4, FORMAT_5, FORMAT_KEY, MARK_KEY,
+    corrupt, decode, doc_id, encode, seq_of, unversioned, versioned, Head, Store, StoreError,
+    StoreOptions, Writer, DERIVED_KEY, FEED, FEED_ID_KEY, FORMAT, FORMAT_3, FORMAT_4, FORMAT_5,
+    FORMAT_6, FORMAT_KEY, HEAD, INDEX, MARK_KEY,
 };
 
 /// Keys moved into blocks per step of an upgrade.
 const UPGRADE_STEP: usize = 20_000;
+
+/// A document's head as formats 3 to 6 kept it, with a case record whose
+/// fields the store named; format 7 keeps the caller's terms instead.
+#[derive(serde::Deserialize)]
+struct HeadBefore7 {
+    feed_seq: u64,
+    chunks: Vec<u64>,
+    case: Option<CaseBefore7>,
+    heads: Vec<[u8; 32]>,
+}
+
+/// A case record before format 7, read only to be dropped: region, item,
+/// category, department, state, accepted, due, concluded, summary.
+type CaseBefore7 = (
+    String,
+    String,
+    String,
+    String,
+    u8,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Vec<u8>,
+);
+
+/// Drops what a store before format 7 indexed (the case records in the
+/// heads and their index entries) and the derived data's version, so the
+/// caller files every document afresh at its next re-derivation. Every
+/// step can be redone: a head without a record reads the same in both
+/// formats, so an upgrade cut short resumes at the next open.
+fn drop_old_index(db: &sled::Db, sled_dir: &Path, blocks: &Blocks) -> Result<(), StoreError> {
+    let mut from = vec![HEAD];
+    let mut heads = 0;
+    loop {
+        let step: Vec<(Vec<u8>, Vec<u8>)> = blocks
+            .entries(from.clone(), Some(vec![HEAD + 1]))
+            .take(UPGRADE_STEP)
+            .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<Result<_, _>>()?;
+        let Some((last, _)) = step.last() else {
+            break;
+        };
+        from = last.iter().copied().chain([0]).collect();
+        let mut rewritten = Vec::new();
+        for (k, v) in &step {
+            let id = doc_id(&k[1..])?;
+            let old: HeadBefore7 = decode(id.as_str(), v)?;
+            if old.case.is_some() {
+                let head = Head {
+                    feed_seq: old.feed_seq,
+                    chunks: old.chunks,
+                    index: None,
+                    heads: old.heads,
+                };
+                rewritten.push((k.clone(), encode(id.as_str(), &head)?));
+            }
+        }
+        heads += rewritten.len();
+        blocks.fold(
+            rewritten
+                .iter()
+                .map(|(k, v)| (k.as_slice(), Some(v.as_slice()))),
+        )?;
+        flush(db, sled_dir)?;
+    }
+    loop {
+        let step: Vec<Vec<u8>> = blocks
+            .entries(vec![INDEX], Some(vec![INDEX + 1]))
+            .take(UPGRADE_STEP)
+            .map(|e| e.map(|(k, _)| k.to_vec()))
+            .collect::<Result<_, _>>()?;
+        if step.is_empty() {
+            break;
+        }
+        blocks.fold(step.iter().map(|k| (k.as_slice(), None)))?;
+        flush(db, sled_dir)?;
+    }
+    blocks.fold([(DERIVED_KEY, None)])?;
+    flush(db, sled_dir)?;
+    tracing::info!(
+        heads,
+        "upgrading the data directory: the case index is filed afresh"
+    );
+    Ok(())
+}
 
 /// The directory sled keeps its files in, inside the store's.
 const SLED_DIR: &str = "sled";
@@ -165,7 +251,7 @@ impl Store {
         let format = match tree.get(FORMAT_KEY)?.as_deref() {
             None if !new => return Err(StoreError::Missing(path.to_path_buf())),
             None => None,
-            Some([f @ (FORMAT | FORMAT_5 | FORMAT_4 | FORMAT_3)]) => Some(*f),
+            Some([f @ (FORMAT | FORMAT_6 | FORMAT_5 | FORMAT_4 | FORMAT_3)]) => Some(*f),
             Some([found]) if *found > FORMAT => {
                 return Err(StoreError::NewerFormat { found: *found })
             }
@@ -180,7 +266,7 @@ impl Store {
             Some(v) => {
                 Some(Mark::decode(&v).ok_or_else(|| corrupt("meta/log mark", "not 16 bytes"))?)
             }
-            None if format == Some(FORMAT) => {
+            None if format.is_some_and(|f| f >= FORMAT_6) => {
                 return Err(corrupt(
                     "meta/log mark",
                     "it is missing, so the write-ahead log cannot be checked",
@@ -188,7 +274,8 @@ impl Store {
             }
             None => None,
         };
-        let legacy = format.is_some_and(|f| f < FORMAT);
+        // Log records carry sequence numbers since format 6.
+        let legacy = format.is_some_and(|f| f < FORMAT_6);
         let recovered =
             Wal::recover(path, mark, legacy, options.accept_log_loss).map_err(|e| match e {
                 RecoverError::Io(e) => StoreError::io(path, e),
@@ -236,6 +323,9 @@ impl Store {
                 id
             }
         };
+        if format.is_some_and(|f| f < FORMAT) {
+            drop_old_index(&db, &sled_dir, &blocks)?;
+        }
         tree.insert(FORMAT_KEY, &[FORMAT])?;
         flush(&db, &sled_dir)?;
         wal.remove_before(recovered.next_segment)
@@ -243,9 +333,10 @@ impl Store {
         if let Some(old) = format.filter(|f| *f < FORMAT) {
             tracing::warn!(
                 ms = started.elapsed().as_millis() as u64,
-                "upgraded the data directory from store format {old} to {FORMAT} (log records numbered{}{}); hallsync builds older than this one can no longer open it",
-                if old <= FORMAT_4 { ", records packed into blocks" } else { "" },
-                if old == FORMAT_3 { ", saved documents compressed" } else { "" }
+                "upgraded the data directory from store format {old} to {FORMAT} ({}{}{}the index filed afresh); hallsync builds older than this one can no longer open it",
+                if old <= FORMAT_5 { "log records numbered, " } else { "" },
+                if old <= FORMAT_4 { "records packed into blocks, " } else { "" },
+                if old == FORMAT_3 { "saved documents compressed, " } else { "" },
             );
         }
         let last = match blocks.last_below(&[FEED + 1])? {

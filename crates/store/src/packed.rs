@@ -424,9 +424,61 @@ impl Blocks {
         Ok(None)
     }
 
+    /// Point reads that keep the block last read: see [`Reader`].
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        Reader {
+            blocks: self,
+            held: None,
+        }
+    }
+
     /// The stored entries in `[from, to)`: see [`Entries`].
     pub(crate) fn entries(&self, from: Vec<u8>, to: Option<Vec<u8>>) -> Entries<'_> {
         Entries::new(self, from, to)
+    }
+}
+
+/// Point reads, each block decoded once while the keys read stay in it:
+/// cheap for keys asked in ascending order. Not a snapshot: a block is
+/// kept as it was first read, so a key a checkpoint folds in meanwhile may
+/// be seen at its value before.
+pub(crate) struct Reader<'a> {
+    blocks: &'a Blocks,
+    /// The block last read.
+    held: Option<Held>,
+}
+
+/// A block as read: its bound, the next block's, and its entries.
+type Held = (Vec<u8>, Option<Vec<u8>>, Vec<Entry>);
+
+impl Reader<'_> {
+    /// A key's stored value.
+    pub(crate) fn get(&mut self, key: &[u8]) -> Result<Option<IVec>, BlockError> {
+        let covers = |(bound, next, _): &Held| {
+            bound.as_slice() <= key && next.as_deref().is_none_or(|n| key < n)
+        };
+        if !self.held.as_ref().is_some_and(covers) {
+            let tree = &self.blocks.tree;
+            let _no_cut = self
+                .blocks
+                .cutting
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            let Some((k, v)) = block_at(tree, key)? else {
+                return Ok(None);
+            };
+            let bound = bound_of(&k);
+            let next = next_bound(tree, &bound)?;
+            let mut entries = decode(&k[1..], &v)?;
+            // Left over from a cut cut short: the next block holds those.
+            entries.retain(|(e, _)| next.as_ref().is_none_or(|n| e < n));
+            self.held = Some((bound, next, entries));
+        }
+        let entries = self.held.as_ref().map_or(&[][..], |h| &h.2[..]);
+        Ok(entries
+            .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+            .ok()
+            .map(|i| IVec::from(&entries[i].1[..])))
     }
 }
 

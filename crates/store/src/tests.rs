@@ -23,21 +23,58 @@ fn id(key: &str) -> DocId {
     DocId::parse(&format!("case:140212101:{key}")).unwrap()
 }
 
-fn record(state: u8, due: Option<i64>) -> CaseRecord {
-    CaseRecord {
+/// Field tags a caller might file cases under.
+const REGION: u8 = b'r';
+const ITEM: u8 = b'i';
+const DEPARTMENT: u8 = b'd';
+const STATE: u8 = b's';
+const ACCEPTED: u8 = b'a';
+const DUE: u8 = b'u';
+const CONCLUDED: u8 = b'f';
+
+/// A case as a caller would file it.
+#[derive(Debug, Clone, PartialEq)]
+struct Rec {
+    region: String,
+    item: String,
+    department: String,
+    state: u8,
+    accepted: Option<i64>,
+    due: Option<i64>,
+    concluded: Option<i64>,
+}
+
+impl Rec {
+    fn filed(&self) -> IndexRecord {
+        let mut terms = vec![
+            Term::Exact(REGION, self.region.as_bytes().to_vec()),
+            Term::Exact(ITEM, self.item.as_bytes().to_vec()),
+            Term::Exact(DEPARTMENT, self.department.as_bytes().to_vec()),
+            Term::Exact(STATE, vec![self.state]),
+        ];
+        terms.extend(self.accepted.map(|t| Term::Ordered(ACCEPTED, t)));
+        terms.extend(self.due.map(|t| Term::Ordered(DUE, t)));
+        terms.extend(self.concluded.map(|t| Term::Ordered(CONCLUDED, t)));
+        IndexRecord {
+            terms,
+            summary: vec![1, 2, 3],
+        }
+    }
+}
+
+fn record(state: u8, due: Option<i64>) -> Rec {
+    Rec {
         region: "140212101".into(),
         item: "A1".into(),
-        category: "01".into(),
         department: "民政办".into(),
         state,
         accepted: Some(100),
         due,
         concluded: None,
-        summary: vec![1, 2, 3],
     }
 }
 
-fn write(store: &Store, doc: &DocId, key: &str, value: i64, case: Option<CaseRecord>) -> u64 {
+fn write(store: &Store, doc: &DocId, key: &str, value: i64, case: Option<Rec>) -> u64 {
     let h = store.doc(doc).unwrap();
     let mut l = lock(&h).unwrap();
     l.doc.put(ROOT, key, value).unwrap();
@@ -46,7 +83,7 @@ fn write(store: &Store, doc: &DocId, key: &str, value: i64, case: Option<CaseRec
         .persist(&mut [Pending {
             id: doc,
             loaded: &mut l,
-            case,
+            index: case.map(|c| c.filed()),
             facts: None,
         }])
         .unwrap()
@@ -145,47 +182,69 @@ fn case_index_follows_the_record() {
     let s = open(dir.path());
     let a = id("A");
     write(&s, &a, "x", 1, Some(record(3, Some(500))));
-    assert_eq!(s.cases_where(IndexKey::State(3)).unwrap(), vec![a.clone()]);
+    assert_eq!(s.indexed(STATE, &[3]).unwrap(), vec![a.clone()]);
     assert_eq!(
-        s.cases_between(TimeField::Due, 0, 1000).unwrap(),
+        s.indexed_between(DUE, 0, 1000).unwrap(),
         vec![(500, a.clone())]
     );
     let mut concluded = record(11, None);
     concluded.concluded = Some(900);
     write(&s, &a, "x", 2, Some(concluded.clone()));
-    assert!(s.cases_where(IndexKey::State(3)).unwrap().is_empty());
-    assert_eq!(s.cases_where(IndexKey::State(11)).unwrap(), vec![a.clone()]);
-    assert!(s.cases_between(TimeField::Due, 0, 1000).unwrap().is_empty());
+    assert!(s.indexed(STATE, &[3]).unwrap().is_empty());
+    assert_eq!(s.indexed(STATE, &[11]).unwrap(), vec![a.clone()]);
+    assert!(s.indexed_between(DUE, 0, 1000).unwrap().is_empty());
     assert_eq!(
-        s.cases_between(TimeField::Concluded, 900, 901).unwrap(),
+        s.indexed_between(CONCLUDED, 900, 901).unwrap(),
         vec![(900, a.clone())]
     );
+    assert_eq!(s.indexed_under(REGION, b"1402").unwrap(), vec![a.clone()]);
+    assert!(s.indexed_under(REGION, b"1403").unwrap().is_empty());
     assert_eq!(
-        s.cases_where(IndexKey::Region("1402")).unwrap(),
+        s.indexed(DEPARTMENT, "民政办".as_bytes()).unwrap(),
         vec![a.clone()]
     );
-    assert!(s.cases_where(IndexKey::Region("1403")).unwrap().is_empty());
-    assert_eq!(
-        s.cases_where(IndexKey::Department("民政办")).unwrap(),
-        vec![a.clone()]
-    );
-    assert_eq!(s.case_record(&a).unwrap(), Some(concluded));
+    assert_eq!(s.index_record(&a).unwrap(), Some(concluded.filed()));
     s.verify().unwrap();
     // Re-indexing touches only the index: the document keeps its feed entry.
     assert_eq!(s.derived_version().unwrap(), 0);
     let rederived = Rederived {
         id: a.clone(),
-        case: Some(record(3, Some(700))),
+        index: Some(record(3, Some(700)).filed()),
         facts: None,
     };
     s.rederive(vec![rederived], Some(2)).unwrap();
     s.verify().unwrap();
     assert_eq!(s.derived_version().unwrap(), 2);
     assert_eq!(s.feed_since(0, 10).unwrap(), vec![(2, a.clone())]);
-    assert_eq!(
-        s.cases_between(TimeField::Due, 0, 1000).unwrap(),
-        vec![(700, a)]
-    );
+    assert_eq!(s.indexed_between(DUE, 0, 1000).unwrap(), vec![(700, a)]);
+}
+
+#[test]
+fn an_exact_term_holding_a_zero_byte_is_refused_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let a = id("A");
+    write(&s, &a, "x", 1, Some(record(3, Some(500))));
+    let h = s.doc(&a).unwrap();
+    let mut l = lock(&h).unwrap();
+    l.doc.put(ROOT, "x", 2).unwrap();
+    l.doc.commit();
+    let mut bad = record(8, None).filed();
+    bad.terms.push(Term::Exact(ITEM, b"A\0B".to_vec()));
+    let err = s
+        .persist(&mut [Pending {
+            id: &a,
+            loaded: &mut l,
+            index: Some(bad),
+            facts: None,
+        }])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadIndex { .. }), "{err}");
+    drop(l);
+    assert_eq!(read(&s, &a, "x"), Some(1));
+    assert_eq!(s.indexed(STATE, &[3]).unwrap(), vec![a.clone()]);
+    assert!(s.indexed(STATE, &[8]).unwrap().is_empty());
+    s.verify().unwrap();
 }
 
 #[test]
@@ -326,8 +385,11 @@ fn acknowledged_writes_come_back_from_the_log_when_sled_was_never_flushed() {
     let s = open(copy.path());
     assert_eq!(read(&s, &a, "y"), Some(3));
     assert_eq!(read(&s, &b, "x"), Some(2));
-    assert_eq!(s.case_record(&a).unwrap().unwrap().state, 8);
-    assert_eq!(s.cases_where(IndexKey::State(8)).unwrap(), vec![a.clone()]);
+    assert_eq!(
+        s.index_record(&a).unwrap(),
+        Some(record(8, Some(500)).filed())
+    );
+    assert_eq!(s.indexed(STATE, &[8]).unwrap(), vec![a.clone()]);
     assert_eq!(s.durable_seq(), 3);
     s.verify().unwrap();
 }
@@ -456,12 +518,12 @@ fn concurrent_writers_through_background_checkpoints_lose_nothing() {
             assert_eq!(read(&s, &doc, &format!("k{i}")), Some(i), "t{t} k{i}");
         }
     }
-    assert_eq!(s.cases_where(IndexKey::State(3)).unwrap().len(), 120);
-    assert_eq!(s.cases_between(TimeField::Due, 0, 1000).unwrap().len(), 120);
+    assert_eq!(s.indexed(STATE, &[3]).unwrap().len(), 120);
+    assert_eq!(s.indexed_between(DUE, 0, 1000).unwrap().len(), 120);
 }
 
 /// A case record of `n`'s own: state, item and due time all vary with `n`.
-fn varied(n: u32) -> CaseRecord {
+fn varied(n: u32) -> Rec {
     let mut r = record(3 + (n % 3) as u8, Some(1_000 + i64::from(n % 50) * 7));
     r.item = format!("A{}", n % 7);
     r
@@ -473,18 +535,18 @@ type Answers = Vec<(Vec<DocId>, Vec<(i64, DocId)>)>;
 fn index_answers(s: &Store) -> Answers {
     (3..6)
         .map(|state| {
-            let by_state = s.cases_where(IndexKey::State(state)).unwrap();
-            let due = s.cases_between(TimeField::Due, 1_100, 1_200).unwrap();
+            let by_state = s.indexed(STATE, &[state]).unwrap();
+            let due = s.indexed_between(DUE, 1_100, 1_200).unwrap();
             (by_state, due)
         })
         .chain([(
-            s.cases_where(IndexKey::Item("A4")).unwrap(),
-            s.cases_between(TimeField::Accepted, 0, 101).unwrap(),
+            s.indexed(ITEM, b"A4").unwrap(),
+            s.indexed_between(ACCEPTED, 0, 101).unwrap(),
         )])
         .collect()
 }
 
-fn expected_answers(records: &BTreeMap<DocId, CaseRecord>) -> Answers {
+fn expected_answers(records: &BTreeMap<DocId, Rec>) -> Answers {
     let mut due: Vec<(i64, DocId)> = records
         .iter()
         .filter_map(|(id, r)| {
@@ -494,7 +556,7 @@ fn expected_answers(records: &BTreeMap<DocId, CaseRecord>) -> Answers {
         })
         .collect();
     due.sort();
-    let ids = |f: &dyn Fn(&CaseRecord) -> bool| -> Vec<DocId> {
+    let ids = |f: &dyn Fn(&Rec) -> bool| -> Vec<DocId> {
         records
             .iter()
             .filter(|(_, r)| f(r))
@@ -514,13 +576,69 @@ fn expected_answers(records: &BTreeMap<DocId, CaseRecord>) -> Answers {
 fn write_cases(
     s: &Store,
     cases: impl Iterator<Item = (u32, u32)>,
-    records: &mut BTreeMap<DocId, CaseRecord>,
+    records: &mut BTreeMap<DocId, Rec>,
 ) {
     for (n, r) in cases {
         let a = id(&format!("c{n:04}"));
         write(s, &a, "x", i64::from(r), Some(varied(r)));
         records.insert(a, varied(r));
     }
+}
+
+/// A case record as formats 3 to 6 kept it in a head: region, item,
+/// category, department, state, accepted, due, concluded, summary.
+type CaseBefore7 = (
+    String,
+    String,
+    String,
+    String,
+    u8,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Vec<u8>,
+);
+
+/// Rewrites the heads and the index of `s` as formats 3 to 6 kept them: a
+/// case record of named fields in the head, index keys of those fields.
+fn heads_as_before_format_7(s: &Store, records: &BTreeMap<DocId, Rec>) {
+    let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    for kv in s.blocks.entries(vec![HEAD], Some(vec![INDEX + 1])) {
+        let (k, v) = kv.unwrap();
+        if k[0] == INDEX {
+            changes.push((k.to_vec(), None));
+            continue;
+        }
+        if k[0] != HEAD {
+            continue;
+        }
+        let id = doc_id(&k[1..]).unwrap();
+        let head: Head = decode(id.as_str(), &v).unwrap();
+        let case: Option<CaseBefore7> = records.get(&id).map(|r| {
+            (
+                r.region.clone(),
+                r.item.clone(),
+                "01".to_string(),
+                r.department.clone(),
+                r.state,
+                r.accepted,
+                r.due,
+                r.concluded,
+                head.index.clone().unwrap().summary,
+            )
+        });
+        if let Some(state) = case.as_ref().map(|c| c.4) {
+            let mut old_key = vec![INDEX, b's', state, 0];
+            old_key.extend_from_slice(id.as_str().as_bytes());
+            changes.push((old_key, Some(Vec::new())));
+        }
+        let old = (head.feed_seq, head.chunks, case, head.heads);
+        changes.push((k.to_vec(), Some(encode(id.as_str(), &old).unwrap())));
+    }
+    changes.sort();
+    s.blocks
+        .fold(changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
+        .unwrap();
 }
 
 /// sled holds nothing but blocks and the keys written to it directly.
@@ -555,7 +673,7 @@ fn the_index_answers_the_same_from_the_memtable_blocks_and_after_reopen() {
 /// What the due-time walk and the index counts should give for `records`:
 /// every due time in (time, id) order, and the counts by state and of due
 /// times.
-fn expected_walk(records: &BTreeMap<DocId, CaseRecord>) -> (Vec<(i64, DocId)>, Vec<usize>) {
+fn expected_walk(records: &BTreeMap<DocId, Rec>) -> (Vec<(i64, DocId)>, Vec<usize>) {
     let mut due: Vec<(i64, DocId)> = records
         .iter()
         .filter_map(|(id, r)| r.due.map(|d| (d, id.clone())))
@@ -570,13 +688,13 @@ fn expected_walk(records: &BTreeMap<DocId, CaseRecord>) -> (Vec<(i64, DocId)>, V
 
 fn due_walk(s: &Store) -> (Vec<(i64, DocId)>, Vec<usize>) {
     let due = s
-        .cases_from(TimeField::Due, i64::MIN)
+        .indexed_from(DUE, i64::MIN)
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let mut counts: Vec<usize> = (3..=11)
-        .map(|state| s.count_cases_where(IndexKey::State(state)).unwrap())
+        .map(|state| s.count_indexed(STATE, &[state]).unwrap())
         .collect();
-    counts.push(s.count_cases_with(TimeField::Due).unwrap());
+    counts.push(s.count_ordered(DUE).unwrap());
     (due, counts)
 }
 
@@ -606,7 +724,7 @@ fn the_due_walk_and_index_counts_follow_writes_in_the_memtable_and_blocks() {
     let from = due[due.len() / 2].0;
     let later: Vec<_> = due.iter().filter(|(t, _)| *t >= from).cloned().collect();
     let taken = s
-        .cases_from(TimeField::Due, from)
+        .indexed_from(DUE, from)
         .take(5)
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
@@ -629,7 +747,7 @@ fn a_format_4_store_has_its_records_packed_at_open() {
         let pending = Pending {
             id: &id("c0000"),
             loaded: &mut l,
-            case: None,
+            index: None,
             facts: None,
         };
         let at = Checkpoint { feed: 9, seq: 4 };
@@ -637,6 +755,7 @@ fn a_format_4_store_has_its_records_packed_at_open() {
             .unwrap();
         drop(l);
         s.checkpoint().unwrap();
+        heads_as_before_format_7(&s, &records);
         // As format 4 left it: one sled key per record.
         for kv in s.blocks.entries(Vec::new(), None) {
             let (k, v) = kv.unwrap();
@@ -651,6 +770,20 @@ fn a_format_4_store_has_its_records_packed_at_open() {
     let s = open(dir.path());
     assert_eq!(s.tree.get(FORMAT_KEY).unwrap().unwrap().as_ref(), &[FORMAT]);
     assert_only_blocks(&s);
+    // The old index is gone, for the caller to file every case afresh.
+    assert_eq!(s.derived_version().unwrap(), 0);
+    assert_eq!(s.index_records("case:").count(), 0);
+    assert_eq!(index_answers(&s), expected_answers(&BTreeMap::new()));
+    assert_eq!(s.verify().unwrap(), 120);
+    let refiled = records
+        .iter()
+        .map(|(id, r)| Rederived {
+            id: id.clone(),
+            index: Some(r.filed()),
+            facts: None,
+        })
+        .collect();
+    s.rederive(refiled, Some(1)).unwrap();
     assert_eq!(index_answers(&s), expected_answers(&records));
     assert_eq!(s.verify().unwrap(), 120);
     assert_eq!(read(&s, &id("c0077"), "x"), Some(77));
@@ -674,7 +807,7 @@ fn write_case_like(s: &Store, n: u32) {
     s.persist(&mut [Pending {
         id: &a,
         loaded: &mut l,
-        case: None,
+        index: None,
         facts: None,
     }])
     .unwrap();
@@ -856,7 +989,7 @@ fn write_facts(store: &Store, doc: &DocId, facts: &str) {
         .persist(&mut [Pending {
             id: doc,
             loaded: &mut l,
-            case: None,
+            index: None,
             facts: Some(facts.as_bytes().to_vec()),
         }])
         .unwrap();
@@ -951,7 +1084,7 @@ fn facts_a_tallier_cannot_read_are_refused_and_nothing_is_stored() {
         .persist(&mut [Pending {
             id: &doc,
             loaded: &mut l,
-            case: None,
+            index: None,
             facts: Some(b"broken".to_vec()),
         }])
         .unwrap_err();

@@ -15,7 +15,6 @@ use hallsync_api::{ApiError, Service};
 use hallsync_hall::CaseFilter;
 use hallsync_model::order::OrderState;
 use hallsync_model::{CaseState, Ts};
-use hallsync_store::IndexKey;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -79,13 +78,8 @@ pub fn render(svc: &Service, store_dir: &Path, now: Ts) -> Result<String, ApiErr
         let Some(state) = CaseState::from_code(code) else {
             continue;
         };
-        let n = i64::try_from(
-            store
-                .cases_where(IndexKey::State(code))
-                .map_err(|e| ApiError::from(hallsync_hall::HallError::from(e)))?
-                .len(),
-        )
-        .unwrap_or(i64::MAX);
+        let n =
+            i64::try_from(hall.count_cases_in(state).map_err(ApiError::from)?).unwrap_or(i64::MAX);
         if state.is_open() {
             open += n;
         }
