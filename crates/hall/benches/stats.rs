@@ -19,33 +19,22 @@ use automerge::transaction::Transactable;
 use automerge::ROOT;
 use hallsync_hall::{Hall, StatsBy, StatsQuery};
 use hallsync_model::cards::Thresholds;
-use hallsync_model::case::{Applicant, ItemRef, Outcome};
-use hallsync_model::catalogue::{CaseType, Disclosure};
+use hallsync_model::case::Outcome;
 use hallsync_model::stats::case_facts;
-use hallsync_model::{
-    Case, CaseEvent, CaseHeader, Category, DocId, DocKind, EventKind, Level, LimitUnit, LogId,
-    NodeId, RegionCode, TimeLimit, Ts,
-};
+use hallsync_model::{Case, DocId, DocKind, EventKind, Level, NodeId, RegionCode, Ts};
 use hallsync_store::{lock, Pending, StoreOptions};
+
+#[path = "common/hub.rs"]
+mod hub;
+
+use hub::{env, header, mix, Clerk};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The time the statistics are read at.
 fn now() -> Ts {
     Ts::parse("2026-11-30 18:00").unwrap()
-}
-
-/// A deterministic mix for case `i`.
-fn mix(i: usize, salt: u32) -> usize {
-    (i.wrapping_mul(2_654_435_761).rotate_left(salt) >> 7) % 1000
 }
 
 fn township(i: usize) -> String {
@@ -56,46 +45,14 @@ fn township(i: usize) -> String {
 
 fn case(i: usize) -> Case {
     let region = township(i);
-    let node = NodeId::parse(&format!("tw-{region}")).unwrap();
     let item = mix(i, 3) % 40;
     let committed = 3 + (item % 8) as u32;
-    let header = CaseHeader {
-        number: format!("C{i:09}"),
-        region: RegionCode::parse(&region).unwrap(),
-        hall: node.clone(),
-        item: ItemRef {
-            impl_code: format!("11{region}MB{item:04}K5000"),
-            name: format!("事项{item}"),
-            version: 1,
-            category: Category::Licensing,
-            agency: "镇人民政府".into(),
-            statutory_limit: TimeLimit::new(20, LimitUnit::WorkingDays),
-            committed_limit: TimeLimit::new(committed, LimitUnit::WorkingDays),
-            case_type: CaseType::Committed,
-            disclosure: Disclosure::Public,
-            fees: None,
-        },
-        applicant: Applicant {
-            name: "张三".into(),
-            id_type: "身份证".into(),
-            id_number: "140212199001011237".into(),
-        },
-        channel: "window".into(),
-    };
+    let header = header(i, &region, item, committed, 20);
     let received = Ts::parse("2025-12-01 08:30")
         .unwrap()
         .plus((mix(i, 5) as i64 * 31_536) + (i as i64 % 3_600));
-    let mut n = 0;
-    let mut ev = |at: Ts, kind: EventKind| {
-        n += 1;
-        CaseEvent {
-            id: LogId::new(&node, "a1b2c3d4", n).unwrap(),
-            node: node.clone(),
-            at,
-            by: "王芳".into(),
-            kind,
-        }
-    };
+    let mut clerk = Clerk::of(&header.hall);
+    let mut ev = |at: Ts, kind: EventKind| clerk.event(at, kind);
     let mut events = vec![
         ev(received, EventKind::Received),
         ev(received.plus(600), EventKind::Accepted),

@@ -698,7 +698,7 @@ impl Hall {
                 records = seen,
                 changed,
                 ms = started.elapsed().as_millis() as u64,
-                "re-derived every case's state in the current event order, and the statistics of every case and order"
+                "re-derived every case's state in the current event order and filed it in the index afresh, and the statistics of every case and order"
             );
         }
         Ok(())

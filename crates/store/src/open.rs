@@ -32,7 +32,7 @@ struct HeadBefore7 {
 
 /// A case record before format 7, read only to be dropped: region, item,
 /// category, department, state, accepted, due, concluded, summary.
-type CaseBefore7 = (
+pub(crate) type CaseBefore7 = (
     String,
     String,
     String,

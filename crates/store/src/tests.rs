@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::*;
-use crate::open::direct;
+use crate::open::{direct, CaseBefore7};
 
 /// Opens the store in `dir`, creating it the first time.
 fn open(dir: &Path) -> Store {
@@ -584,20 +584,6 @@ fn write_cases(
         records.insert(a, varied(r));
     }
 }
-
-/// A case record as formats 3 to 6 kept it in a head: region, item,
-/// category, department, state, accepted, due, concluded, summary.
-type CaseBefore7 = (
-    String,
-    String,
-    String,
-    String,
-    u8,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Vec<u8>,
-);
 
 /// Rewrites the heads and the index of `s` as formats 3 to 6 kept them: a
 /// case record of named fields in the head, index keys of those fields.
