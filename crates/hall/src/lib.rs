@@ -10,7 +10,9 @@ mod calendar;
 mod cases;
 mod catalogue;
 mod docs;
+mod filing;
 pub mod import;
+mod listing;
 pub mod operators;
 mod orders;
 mod registry;
@@ -39,10 +41,12 @@ use thiserror::Error;
 
 pub use backup::BackupSummary;
 pub use calendar::CalendarImport;
-pub use cases::{field as case_field, CaseFilter, CasePage, CaseRow, NewCase};
+pub use cases::{CaseRow, NewCase};
 pub use catalogue::{ImportReport, ItemChange, RowProblem};
 pub use docs::MAX_DOC_BYTES;
+pub use filing::field as case_field;
 pub use hallsync_store::{Direction, SetAside};
+pub use listing::{CaseFilter, CasePage};
 pub use orders::{NewOrder, OrderRow};
 pub use registry::{ClockFlag, CrlCheck};
 pub use replica::HallReplica;
@@ -315,7 +319,7 @@ impl Hall {
 
     /// Re-derives the case records if an older build derived them.
     fn rederive_if_older(&self) -> Result<(), HallError> {
-        if self.store.derived_version()? >= cases::DERIVATION {
+        if self.store.derived_version()? >= filing::DERIVATION {
             return Ok(());
         }
         self.rederive_cases()

@@ -1039,7 +1039,7 @@ fn a_page_of_the_case_list_holds_the_same_rows_as_the_whole_list() {
         .sum();
     assert_eq!(
         hall.store()
-            .count_ordered(crate::cases::field::DUE)
+            .count_ordered(crate::filing::field::DUE)
             .unwrap(),
         open
     );
@@ -1082,7 +1082,7 @@ fn an_open_case_missing_from_the_due_index_is_still_listed_in_its_place() {
     let mut record = hall.store().index_record(&victim.id).unwrap().unwrap();
     record
         .terms
-        .retain(|t| !matches!(t, Term::Ordered(crate::cases::field::DUE, _)));
+        .retain(|t| !matches!(t, Term::Ordered(crate::filing::field::DUE, _)));
     hall.store()
         .rederive(
             vec![hallsync_store::Rederived {
