@@ -21,13 +21,12 @@ use crate::{CaseRow, Hall, HallError};
 /// orders carry their statistics facts. 4: the facts count a situation
 /// still going on only as pending, never on its coming days. 5: anomaly
 /// cards. 6: the index is the hall's own terms, with the time a card of the
-/// case can first stand.
+/// case can first stand and without its region.
 pub(crate) const DERIVATION: u32 = 6;
 
-/// The fields the hall files a case under in the store's index.
+/// The fields the hall files a case under in the store's index (its
+/// region is in its id).
 pub mod field {
-    /// The region of the hall that accepted it (listed by subtree).
-    pub const REGION: u8 = b'r';
     /// The item's implementation code.
     pub const ITEM: u8 = b'i';
     /// The standard state code.
@@ -84,7 +83,6 @@ impl Hall {
         })
         .map_err(|e| HallError::BadInput(format!("could not summarise the case: {e}")))?;
         let mut terms = vec![
-            Term::Exact(field::REGION, header.region.as_str().as_bytes().to_vec()),
             Term::Exact(field::ITEM, header.item.impl_code.as_bytes().to_vec()),
             Term::Exact(field::STATE, vec![view.state.code()]),
         ];

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashSet};
 
 use hallsync_model::clock::{self, Meter};
 use hallsync_model::time::DAY;
-use hallsync_model::{Calendar, CaseState, DocId, RegionCode, Ts};
+use hallsync_model::{Calendar, CaseState, DocId, DocKind, RegionCode, Ts};
 use hallsync_store::IndexRecord;
 
 use crate::filing::{field, row_from_summary, summary_of};
@@ -48,19 +48,19 @@ impl Hall {
     /// [`list_order`]): every row built, then sorted.
     pub fn list_cases(&self, filter: &CaseFilter, now: Ts) -> Result<Vec<CaseRow>, HallError> {
         let mut rows = Vec::new();
-        self.each_listed_case(filter, now, None, |row| rows.push(row))?;
+        self.each_listed_case(filter, now, false, |row| rows.push(row))?;
         rows.sort_by(list_order);
         Ok(rows)
     }
 
     /// Calls `keep` with the row of every case `filter` lists, in no
     /// particular order; with `standing`, only of those a card can stand
-    /// on by then (see [`field::STANDING`]).
+    /// on at `now` (see [`field::STANDING`]).
     pub(crate) fn each_listed_case(
         &self,
         filter: &CaseFilter,
         now: Ts,
-        standing: Option<Ts>,
+        standing: bool,
         mut keep: impl FnMut(CaseRow),
     ) -> Result<(), HallError> {
         let cal = self.calendar()?;
@@ -85,10 +85,10 @@ impl Hall {
                     .collect(),
             );
         }
-        if let Some(at) = standing {
+        if standing {
             narrow(
                 self.store
-                    .indexed_between(field::STANDING, i64::MIN, at.0.saturating_add(1))?
+                    .indexed_between(field::STANDING, i64::MIN, now.0.saturating_add(1))?
                     .into_iter()
                     .map(|(_, id)| id)
                     .collect(),
@@ -119,7 +119,8 @@ impl Hall {
                 }
             }
             None => {
-                for entry in self.store.index_records("case:") {
+                let cases = format!("{}:", DocKind::Case.as_str());
+                for entry in self.store.index_records(&cases) {
                     let (id, rec) = entry?;
                     consider(id, rec)?;
                 }
@@ -166,7 +167,7 @@ impl Hall {
         let mut total = 0;
         // A max-heap in list order: its top is the row that leaves first.
         let mut first: BinaryHeap<Listed> = BinaryHeap::new();
-        self.each_listed_case(filter, now, None, |row| {
+        self.each_listed_case(filter, now, false, |row| {
             total += 1;
             let fits = first.len() < want
                 || first

@@ -106,8 +106,7 @@ impl Hall {
         let mut rows = Vec::new();
         // Unless ended cards are asked for too, only the cases indexed as
         // able to hold a standing card by `now` are read.
-        let standing = (!filter.ended).then_some(now);
-        self.each_listed_case(&cases, now, standing, |row| {
+        self.each_listed_case(&cases, now, !filter.ended, |row| {
             let region = &row.header.region;
             let thresholds = match in_force.iter().find(|(r, _)| r == region) {
                 Some((_, t)) => t.clone(),
