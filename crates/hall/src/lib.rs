@@ -424,10 +424,6 @@ impl Hall {
 #[cfg(test)]
 extern crate self as hallsync_hall;
 
-/// Makes the data directory readable by its owner only: it holds
-/// applicants' names and identity numbers and the operators' password
-/// hashes. A directory another build or an administrator left open is
-/// closed at the next open; if that fails, the node runs and says so.
 /// The store options with the statistics' tallier, which every hall uses.
 fn with_tallier(options: StoreOptions) -> StoreOptions {
     StoreOptions {
@@ -436,6 +432,10 @@ fn with_tallier(options: StoreOptions) -> StoreOptions {
     }
 }
 
+/// Makes the data directory readable by its owner only: it holds
+/// applicants' names and identity numbers and the operators' password
+/// hashes. A directory another build or an administrator left open is
+/// closed at the next open; if that fails, the node runs and says so.
 fn keep_private(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let open = fs::metadata(dir).map(|m| m.permissions().mode() & 0o077 != 0);
