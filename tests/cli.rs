@@ -1313,6 +1313,115 @@ fn supervision_orders_from_the_command_line() {
     assert!(ok(town, &["case", "show", "A-1"]).contains("目录外收费"));
 }
 
+#[test]
+fn a_case_not_forwarded_or_not_filed_in_time_raises_an_anomaly() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    township(dir);
+    // Monday 16 Nov 09:00: a case the county decides (上报件), one of an
+    // item disclosed on request only (依申请公开), and an ordinary one.
+    let accept = |item: &str| {
+        let case = json(
+            dir,
+            &[
+                "case",
+                "accept",
+                "--item",
+                item,
+                "--applicant",
+                "张三",
+                "--id-number",
+                "140212199001011237",
+                "--at",
+                "2026-11-16 09:00",
+            ],
+        );
+        case["header"]["number"].as_str().unwrap().to_string()
+    };
+    let up = accept("11140212MB1234567K500006");
+    let unpublished = accept("11140212MB1234567K500026");
+    let ordinary = accept(ITEM);
+    fn event<'a>(case: &'a str, at: &'a str, kind: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec!["case", "event", case, "--at", at];
+        a.extend_from_slice(kind);
+        a
+    }
+    let err = fails(
+        dir,
+        &event(
+            &ordinary,
+            "2026-11-16 10:00",
+            &["forward", "--to", "县民政局"],
+        ),
+    );
+    assert!(err.contains("上报件"), "{err}");
+    let err = fails(
+        dir,
+        &event(
+            &ordinary,
+            "2026-11-16 10:00",
+            &["file", "--office", "县监察室"],
+        ),
+    );
+    assert!(err.contains("publication"), "{err}");
+
+    // A working day to forward it, 12 hours to file the other: nothing at
+    // 20:59, the filing's yellow card from 21:00:01, the forwarding's from
+    // Tuesday 09:00:01.
+    let anomalies = |now: &str| {
+        let page = json(dir, &["--now", now, "warning", "list", "--rule", "anomaly"]);
+        let mut cards: Vec<(String, String)> = page["page"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let case = c["number"].as_str().unwrap().to_string();
+                (case, c["card"].as_str().unwrap().to_string())
+            })
+            .collect();
+        cards.sort();
+        cards
+    };
+    assert!(anomalies("2026-11-16 20:59").is_empty());
+    assert_eq!(
+        anomalies("2026-11-16 21:01"),
+        vec![(unpublished.clone(), "yellow".to_string())]
+    );
+    let both = anomalies("2026-11-17 09:01");
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.contains(&(up.clone(), "yellow".to_string())));
+    assert!(both.contains(&(unpublished.clone(), "red".to_string())));
+
+    // Forwarded and filed: the cards end, and the case shows both.
+    ok(
+        dir,
+        &event(
+            &up,
+            "2026-11-17 10:00",
+            &["forward", "--to", "县自然资源局"],
+        ),
+    );
+    ok(
+        dir,
+        &event(
+            &unpublished,
+            "2026-11-17 10:00",
+            &["file", "--office", "县电子监察室"],
+        ),
+    );
+    assert!(anomalies("2026-11-18 09:00").is_empty());
+    assert!(ok(dir, &["case", "show", &up]).contains("forwarded"));
+    let err = fails(
+        dir,
+        &event(
+            &up,
+            "2026-11-17 11:00",
+            &["forward", "--to", "县自然资源局"],
+        ),
+    );
+    assert!(err.contains("already"), "{err}");
+}
+
 fn fed_args<'a>(fed: &'a Path, rest: &[&'a str]) -> Vec<String> {
     let mut a: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
     a.extend([

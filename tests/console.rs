@@ -843,6 +843,40 @@ fn the_console_in_a_browser() {
     assert!(s.text("#registry").contains("样例县政务服务中心"));
     s.shot("14-links");
 
+    // A case the county decides (上报件): the window forwards it, and only
+    // once; an item that is published is never filed instead.
+    s.step("forward");
+    let up = "11140212MB1234567K500006";
+    ok(
+        &town,
+        &[
+            "case",
+            "accept",
+            "--item",
+            up,
+            "--applicant",
+            "李四",
+            "--id-number",
+            &id_number("14021219850315211", true),
+        ],
+    );
+    s.go(&format!("{tw_url}/cases?item={up}"));
+    s.press_to_next("#cases tbody a");
+    let offered = s.offered();
+    assert!(offered.iter().any(|k| k == "forwarded"), "{offered:?}");
+    assert!(!offered.iter().any(|k| k == "filed"), "{offered:?}");
+    s.press("details[data-kind=forwarded] summary");
+    s.type_into("#f-to-forwarded", "县自然资源局");
+    s.press_to_next("details[data-kind=forwarded] button[type=submit]");
+    assert!(
+        s.text("#events").contains("上报至：县自然资源局"),
+        "{}",
+        s.text("#events")
+    );
+    assert!(!s.offered().iter().any(|k| k == "forwarded"));
+    s.eval("document.getElementById('events').scrollIntoView()");
+    s.shot("15-case-forwarded");
+
     println!(
         "console browser test: {:.1} s; screenshots in {}",
         started.elapsed().as_secs_f64(),

@@ -203,6 +203,19 @@ pub enum EventCmd {
     },
     /// The case was published online.
     Publish,
+    /// Forward a case the level above decides (上报件) to it.
+    Forward {
+        /// The hall or department it goes to.
+        #[arg(long)]
+        to: String,
+    },
+    /// File a case of an item that is not published (confidential, or
+    /// disclosed on request) with the supervision office (备案).
+    File {
+        /// The office it is filed with.
+        #[arg(long)]
+        office: String,
+    },
     /// The applicant's satisfaction rating, 1-5.
     Rate {
         /// 1 (very unsatisfied) to 5 (very satisfied).
@@ -259,6 +272,8 @@ impl EventCmd {
             EventCmd::Revoke { reason } => EventKind::Revoked { reason },
             EventCmd::Deliver { method } => EventKind::CertificateDelivered { method },
             EventCmd::Publish => EventKind::Published,
+            EventCmd::Forward { to } => EventKind::Forwarded { to },
+            EventCmd::File { office } => EventKind::Filed { office },
             EventCmd::Rate { score } => EventKind::Rated { score },
         }
     }

@@ -20,8 +20,8 @@ pub enum RulesCmd {
     Set {
         /// Thresholds: time_limit_notice, special_notice, special_red_over,
         /// online_notice, online_yellow, online_red, decision_silence,
-        /// delivery, step_limit (3wd, 2d, 24h …); disclosure_red_times (a
-        /// number).
+        /// delivery, step_limit, forward_limit (3wd, 2d, 24h …);
+        /// disclosure_red_times (a number).
         /// Orders this hub issues by itself: auto_order.RULE=notice, yellow,
         /// red or off (e.g. auto_order.case_time_limit=red), and
         /// auto_order_reply (the time to reply, 3wd by default).

@@ -21,8 +21,9 @@ use crate::{CaseRow, Hall, HallError};
 /// orders carry their statistics facts. 4: the facts count a situation
 /// still going on only as pending, never on its coming days. 5: anomaly
 /// cards. 6: the index is the hall's own terms, with the time a card of the
-/// case can first stand and without its region.
-pub(crate) const DERIVATION: u32 = 6;
+/// case can first stand and without its region. 7: the view notes
+/// forwarding and filing (the anomalies of a case not forwarded or filed).
+pub(crate) const DERIVATION: u32 = 7;
 
 /// The fields the hall files a case under in the store's index (its
 /// region is in its id).

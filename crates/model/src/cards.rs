@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::Calendar;
 use crate::case::{CaseClock, CaseHeader, CaseView, Outcome, ACCEPT_OR_ASK_WORKING_DAYS};
-use crate::catalogue::Disclosure;
+use crate::catalogue::{CaseType, Disclosure};
 use crate::clock::{self, LimitUnit, TimeLimit};
 use crate::order::{Card, Rule};
 use crate::time::{Ts, HOUR};
@@ -53,11 +53,20 @@ pub struct Thresholds {
     /// still going on this long after it began.
     #[serde(default = "default_step_limit")]
     pub step_limit: TimeLimit,
+    /// Anomaly: a yellow card when a case a higher level decides (上报件)
+    /// is not forwarded this long after it was accepted.
+    #[serde(default = "default_forward_limit")]
+    pub forward_limit: TimeLimit,
 }
 
 /// The default of [`Thresholds::step_limit`]: five working days.
 pub fn default_step_limit() -> TimeLimit {
     TimeLimit::new(5, LimitUnit::WorkingDays)
+}
+
+/// The default of [`Thresholds::forward_limit`]: one working day.
+pub fn default_forward_limit() -> TimeLimit {
+    TimeLimit::new(1, LimitUnit::WorkingDays)
 }
 
 impl Default for Thresholds {
@@ -72,6 +81,7 @@ impl Default for Thresholds {
             delivery: days(3),
             disclosure_red_times: 2,
             step_limit: default_step_limit(),
+            forward_limit: default_forward_limit(),
         }
     }
 }
@@ -213,6 +223,8 @@ fn ladders(
     out.extend(disclosure(header, view, clock, t));
     out.extend(steps(view, cal, t));
     out.extend(fees(header, view));
+    out.extend(forwarding(header, view, cal, t));
+    out.extend(filing(header, view, t));
     out
 }
 
@@ -404,6 +416,50 @@ fn fees<'a>(header: &'a CaseHeader, view: &'a CaseView) -> impl Iterator<Item = 
     })
 }
 
+/// Anomaly: yellow when a case a higher level decides (上报件) is not
+/// forwarded to it within the forward limit after its acceptance; until it
+/// is (or the case ends).
+fn forwarding(
+    header: &CaseHeader,
+    view: &CaseView,
+    cal: &Calendar,
+    t: &Thresholds,
+) -> Option<Ladder> {
+    if header.item.case_type != CaseType::ForwardedUp {
+        return None;
+    }
+    Some(Ladder {
+        rule: Rule::Anomaly,
+        levels: vec![(Card::Yellow, after(cal, view.accepted_at?, t.forward_limit))],
+        stop: view.forwarded_at.or(view.concluded_at).or(view.closed_at),
+        clears: "forward the case to the level that decides it (上报)",
+    })
+}
+
+/// Anomaly: a case of an item that is not published (confidential, or
+/// disclosed on request) must be filed with the supervision office by the
+/// time it would otherwise have been published (12 h after acceptance,
+/// 24 h after a decision that is disclosed): yellow past it, red at the
+/// disclosure rule's multiple of the limit; until it is filed.
+fn filing(header: &CaseHeader, view: &CaseView, t: &Thresholds) -> Option<Ladder> {
+    if header.item.disclosure == Disclosure::Public {
+        return None;
+    }
+    let (from, limit) = if header.item.category.discloses_decision() {
+        (view.concluded_at?, 24 * HOUR)
+    } else {
+        (view.accepted_at?, 12 * HOUR)
+    };
+    let due = from.plus(limit);
+    let red = due.plus(limit * i64::from(t.disclosure_red_times.saturating_sub(1)));
+    Some(Ladder {
+        rule: Rule::Anomaly,
+        levels: vec![(Card::Yellow, Some(due)), (Card::Red, Some(red))],
+        stop: view.filed_at,
+        clears: "file the case with the supervision office (不公开事项备案)",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,6 +547,93 @@ mod tests {
         let cards = cards_at(&c, t("2026-10-20 00:00"));
         assert!(
             cards.contains(&(r, Card::Yellow, Some(t("2026-10-15 09:00")))),
+            "{cards:?}"
+        );
+    }
+
+    #[test]
+    fn a_case_a_higher_level_decides_not_forwarded_in_time_is_an_anomaly() {
+        // Accepted Mon 28 Sep 10:05; one working day of time ends at 10:05
+        // on Tue 29 Sep.
+        let mut c = case(
+            "window",
+            vec![
+                ev("a.1", "2026-09-28 10:00", EventKind::Received),
+                ev("a.2", "2026-09-28 10:05", EventKind::Accepted),
+            ],
+        );
+        let forwarded = |at: &str| {
+            ev(
+                "a.3",
+                at,
+                EventKind::Forwarded {
+                    to: "县民政局".into(),
+                },
+            )
+        };
+        // Only for an item a higher level decides.
+        let err = c
+            .check(&forwarded("2026-09-28 11:00"), t("2026-09-28 11:00"))
+            .unwrap_err();
+        assert!(err.to_string().contains("上报件"), "{err}");
+        c.header.item.case_type = CaseType::ForwardedUp;
+        let r = Rule::Anomaly;
+        assert_eq!(rule(&c, t("2026-09-29 10:05:00"), r), None);
+        assert_eq!(rule(&c, t("2026-09-29 10:05:01"), r), Some(Card::Yellow));
+        c.events.push(forwarded("2026-09-29 10:00"));
+        assert_eq!(rule(&c, t("2026-10-20 00:00"), r), None);
+        let err = c
+            .check(&forwarded("2026-09-29 11:00"), t("2026-09-29 11:00"))
+            .unwrap_err();
+        assert!(err.to_string().contains("already"), "{err}");
+        c.events.pop();
+        c.events.push(forwarded("2026-09-29 10:10"));
+        let cards = cards_at(&c, t("2026-10-20 00:00"));
+        assert!(
+            cards.contains(&(r, Card::Yellow, Some(t("2026-09-29 10:10")))),
+            "{cards:?}"
+        );
+    }
+
+    #[test]
+    fn a_case_of_an_unpublished_item_not_filed_in_time_is_an_anomaly() {
+        // Accepted 10:05: filed with supervision within 12 hours, red when
+        // still not filed at twice that.
+        let mut c = case(
+            "window",
+            vec![
+                ev("a.1", "2026-11-16 10:00", EventKind::Received),
+                ev("a.2", "2026-11-16 10:05", EventKind::Accepted),
+            ],
+        );
+        let filed = |at: &str| {
+            ev(
+                "a.3",
+                at,
+                EventKind::Filed {
+                    office: "县电子监察室".into(),
+                },
+            )
+        };
+        let err = c
+            .check(&filed("2026-11-16 11:00"), t("2026-11-16 11:00"))
+            .unwrap_err();
+        assert!(err.to_string().contains("publication"), "{err}");
+        c.header.item.disclosure = Disclosure::Confidential;
+        let r = Rule::Anomaly;
+        assert_eq!(rule(&c, t("2026-11-16 22:05:00"), r), None);
+        assert_eq!(rule(&c, t("2026-11-16 22:05:01"), r), Some(Card::Yellow));
+        assert_eq!(rule(&c, t("2026-11-17 10:05:00"), r), Some(Card::Yellow));
+        assert_eq!(rule(&c, t("2026-11-17 10:05:01"), r), Some(Card::Red));
+        // Never a disclosure card: it is not to be published.
+        assert_eq!(rule(&c, t("2026-11-20 00:00"), Rule::Disclosure), None);
+        c.events.push(filed("2026-11-16 20:00"));
+        assert_eq!(rule(&c, t("2026-11-20 00:00"), r), None);
+        c.events.pop();
+        c.events.push(filed("2026-11-17 09:00"));
+        let cards = cards_at(&c, t("2026-11-20 00:00"));
+        assert!(
+            cards.contains(&(r, Card::Yellow, Some(t("2026-11-17 09:00")))),
             "{cards:?}"
         );
     }

@@ -324,6 +324,18 @@ pub enum EventKind {
     },
     /// The case was published online.
     Published,
+    /// Forwarded to the level that decides it (上报, for an item handled
+    /// as 上报件).
+    Forwarded {
+        /// The hall or department it went to.
+        to: String,
+    },
+    /// Filed with the supervision office (备案), for an item that is not
+    /// published (confidential, or disclosed on request only).
+    Filed {
+        /// The office it was filed with.
+        office: String,
+    },
     /// The applicant rated the service, 1 (very unsatisfied) to 5.
     Rated {
         /// The rating.
@@ -359,6 +371,8 @@ impl EventKind {
                 ..
             } => vec![("opinion", opinion), ("certificate", certificate)],
             EventKind::CertificateDelivered { method } => vec![("method", method)],
+            EventKind::Forwarded { to } => vec![("to", to)],
+            EventKind::Filed { office } => vec![("office", office)],
         }
     }
 
@@ -382,6 +396,8 @@ impl EventKind {
             EventKind::Revoked { .. } => "revoked",
             EventKind::CertificateDelivered { .. } => "certificate_delivered",
             EventKind::Published => "published",
+            EventKind::Forwarded { .. } => "forwarded",
+            EventKind::Filed { .. } => "filed",
             EventKind::Rated { .. } => "rated",
         }
     }
@@ -407,6 +423,12 @@ impl EventKind {
                 if empty(step) =>
             {
                 Some("the step must be named")
+            }
+            EventKind::Forwarded { to } if empty(to) => {
+                Some("the hall or department it goes to must be named")
+            }
+            EventKind::Filed { office } if empty(office) => {
+                Some("the office it is filed with must be named")
             }
             EventKind::Concluded {
                 outcome: Outcome::Refused,
@@ -670,6 +692,10 @@ pub struct CaseView {
     pub certificate_issued: bool,
     /// First publication.
     pub published_at: Option<Ts>,
+    /// Forwarded to the level that decides it.
+    pub forwarded_at: Option<Ts>,
+    /// Filed with the supervision office.
+    pub filed_at: Option<Ts>,
     /// Satisfaction rating, the latest.
     pub rating: Option<u8>,
     /// Fees charged, in fen.
@@ -702,6 +728,8 @@ impl CaseView {
             self.annulled_at,
             self.delivered_at,
             self.published_at,
+            self.forwarded_at,
+            self.filed_at,
         ];
         let spans = self
             .pauses
@@ -797,6 +825,8 @@ impl<'a> Fold<'a> {
                 delivered_at: None,
                 certificate_issued: false,
                 published_at: None,
+                forwarded_at: None,
+                filed_at: None,
                 rating: None,
                 fees_fen: 0,
                 charges: Vec::new(),
@@ -994,6 +1024,40 @@ impl<'a> Fold<'a> {
                 v.published_at.get_or_insert(at);
                 (self.phase, None)
             }
+            (K::Forwarded { .. }, P::Handling | P::Supplement | P::Special) => {
+                let refused = if self.header.item.case_type != CaseType::ForwardedUp {
+                    Some("its item is not one a higher level decides (上报件)".to_string())
+                } else {
+                    v.forwarded_at
+                        .map(|t| format!("it was forwarded already, at {t}"))
+                };
+                if let Some(reason) = refused {
+                    return Err(CaseError::Invalid {
+                        event: e.kind.name(),
+                        reason,
+                    });
+                }
+                v.forwarded_at = Some(at);
+                (self.phase, None)
+            }
+            (
+                K::Filed { .. },
+                P::Handling | P::Supplement | P::Special | P::Concluded | P::Annulled,
+            ) => {
+                let refused = if self.header.item.disclosure == Disclosure::Public {
+                    Some("its item is published (公开): record its publication instead".to_string())
+                } else {
+                    v.filed_at.map(|t| format!("it was filed already, at {t}"))
+                };
+                if let Some(reason) = refused {
+                    return Err(CaseError::Invalid {
+                        event: e.kind.name(),
+                        reason,
+                    });
+                }
+                v.filed_at = Some(at);
+                (self.phase, None)
+            }
             (K::Rated { score }, P::Concluded | P::Annulled) => {
                 v.rating = Some(*score);
                 (self.phase, None)
@@ -1142,6 +1206,8 @@ impl Case {
             EventKind::Revoked { reason: text() },
             EventKind::CertificateDelivered { method: text() },
             EventKind::Published,
+            EventKind::Forwarded { to: text() },
+            EventKind::Filed { office: text() },
             EventKind::Rated { score: 5 },
         ];
         samples

@@ -200,11 +200,17 @@ const FIELDS: &[Field] = &[
         |t| t.step_limit,
         |t| &mut t.step_limit,
     ),
+    (
+        "forward_limit",
+        Stricter::Shorter,
+        |t| t.forward_limit,
+        |t| &mut t.forward_limit,
+    ),
 ];
 
 /// Thresholds added after rules were first published: a record without
 /// one holds the default.
-pub const ADDED_LATER: &[&str] = &["step_limit"];
+pub const ADDED_LATER: &[&str] = &["step_limit", "forward_limit"];
 
 /// The names of the time thresholds, and `disclosure_red_times`.
 pub fn threshold_names() -> Vec<&'static str> {

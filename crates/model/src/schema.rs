@@ -377,6 +377,8 @@ fn event_fields(kind: &EventKind) -> Vec<(&'static str, ScalarValue)> {
         | EventKind::Recalled { reason }
         | EventKind::Revoked { reason } => vec![("reason", s(reason))],
         EventKind::CertificateDelivered { method } => vec![("method", s(method))],
+        EventKind::Forwarded { to } => vec![("to", s(to))],
+        EventKind::Filed { office } => vec![("office", s(office))],
         EventKind::Rated { score } => vec![("score", ScalarValue::Int(i64::from(*score)))],
     }
 }
@@ -878,6 +880,10 @@ fn read_event(key: String, e: &Obj<'_>) -> Result<CaseEvent, SchemaError> {
             method: e.opt_str("method")?,
         },
         "published" => EventKind::Published,
+        "forwarded" => EventKind::Forwarded { to: e.str("to")? },
+        "filed" => EventKind::Filed {
+            office: e.str("office")?,
+        },
         "rated" => EventKind::Rated {
             score: e.small("score")?,
         },
@@ -1375,6 +1381,20 @@ mod tests {
                         procedure: Procedure::Hearing,
                         reason: "听证".into(),
                         until: Some(Ts::parse("2026-11-20").unwrap()),
+                    },
+                ),
+                ev(
+                    "tw-101.a.3",
+                    "2026-11-16 09:10",
+                    EventKind::Forwarded {
+                        to: "县民政局".into(),
+                    },
+                ),
+                ev(
+                    "tw-101.a.4",
+                    "2026-11-16 09:15",
+                    EventKind::Filed {
+                        office: "县电子监察室".into(),
                     },
                 ),
             ],

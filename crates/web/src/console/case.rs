@@ -300,6 +300,8 @@ fn detail(k: &EventKind) -> String {
         | EventKind::Recalled { reason }
         | EventKind::Revoked { reason } => reason.clone(),
         EventKind::CertificateDelivered { method } => format!("送达方式：{method}"),
+        EventKind::Forwarded { to } => format!("上报至：{to}"),
+        EventKind::Filed { office } => format!("备案机关：{office}"),
         EventKind::Rated { score } => format!("{score} 分"),
         EventKind::Received
         | EventKind::SupplementCompleted
@@ -425,6 +427,8 @@ fn fields(kind: &str, out: &CaseOut, statutory: LimitUnit) -> Option<Markup> {
         },
         "withdrawn" | "recalled" | "revoked" => field("reason", "理由", 2000),
         "certificate_delivered" => field("method", "送达方式（如 窗口领取、邮寄）", 100),
+        "forwarded" => field("to", "上报至（审批的上级部门或中心）", 200),
+        "filed" => field("office", "备案机关（如 县电子监察室）", 200),
         "rated" => html! {
             label for=(id_of("score")) { "评价" }
             select id=(id_of("score")) name="score" {
@@ -522,6 +526,10 @@ fn event_of(f: &Form) -> Result<EventKind, Refusal> {
             method: s("method"),
         },
         "published" => EventKind::Published,
+        "forwarded" => EventKind::Forwarded { to: s("to") },
+        "filed" => EventKind::Filed {
+            office: s("office"),
+        },
         "rated" => EventKind::Rated {
             score: f
                 .get("score")

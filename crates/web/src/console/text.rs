@@ -28,6 +28,8 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("revoked", "撤销决定"),
     ("certificate_delivered", "证照送达"),
     ("published", "办件公开"),
+    ("forwarded", "上报上级"),
+    ("filed", "不公开事项备案"),
     ("rated", "满意度评价"),
 ];
 
