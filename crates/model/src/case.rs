@@ -803,6 +803,29 @@ const HINT: &[(Phase, &str)] = &[
     (Phase::Annulled, "only publication or a rating follow a recall or revocation"),
 ];
 
+/// Notes the time of an event that happens once and only for some items:
+/// refused with `not_here` (why this case's item takes no such event), or
+/// when `slot` holds the time it was `done` already.
+fn record_once(
+    e: &CaseEvent,
+    slot: &mut Option<Ts>,
+    not_here: Option<&str>,
+    done: &str,
+) -> Result<(), CaseError> {
+    let reason = match (not_here, *slot) {
+        (Some(why), _) => why.to_string(),
+        (None, Some(t)) => format!("it was {done} already, at {t}"),
+        (None, None) => {
+            *slot = Some(e.at);
+            return Ok(());
+        }
+    };
+    Err(CaseError::Invalid {
+        event: e.kind.name(),
+        reason,
+    })
+}
+
 impl<'a> Fold<'a> {
     fn new(header: &'a CaseHeader) -> Self {
         Fold {
@@ -1025,37 +1048,18 @@ impl<'a> Fold<'a> {
                 (self.phase, None)
             }
             (K::Forwarded { .. }, P::Handling | P::Supplement | P::Special) => {
-                let refused = if self.header.item.case_type != CaseType::ForwardedUp {
-                    Some("its item is not one a higher level decides (上报件)".to_string())
-                } else {
-                    v.forwarded_at
-                        .map(|t| format!("it was forwarded already, at {t}"))
-                };
-                if let Some(reason) = refused {
-                    return Err(CaseError::Invalid {
-                        event: e.kind.name(),
-                        reason,
-                    });
-                }
-                v.forwarded_at = Some(at);
+                let not_here = (self.header.item.case_type != CaseType::ForwardedUp)
+                    .then_some("its item is not one a higher level decides (上报件)");
+                record_once(e, &mut v.forwarded_at, not_here, "forwarded")?;
                 (self.phase, None)
             }
             (
                 K::Filed { .. },
                 P::Handling | P::Supplement | P::Special | P::Concluded | P::Annulled,
             ) => {
-                let refused = if self.header.item.disclosure == Disclosure::Public {
-                    Some("its item is published (公开): record its publication instead".to_string())
-                } else {
-                    v.filed_at.map(|t| format!("it was filed already, at {t}"))
-                };
-                if let Some(reason) = refused {
-                    return Err(CaseError::Invalid {
-                        event: e.kind.name(),
-                        reason,
-                    });
-                }
-                v.filed_at = Some(at);
+                let not_here = (self.header.item.disclosure == Disclosure::Public)
+                    .then_some("its item is published (公开): record its publication instead");
+                record_once(e, &mut v.filed_at, not_here, "filed")?;
                 (self.phase, None)
             }
             (K::Rated { score }, P::Concluded | P::Annulled) => {
