@@ -3,12 +3,12 @@
 //! the same events lists the same cards.
 
 use std::cmp::Reverse;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use hallsync_model::cards::{self, CaseCard, Thresholds};
 use hallsync_model::order::{Card, Rule};
 use hallsync_model::rules;
-use hallsync_model::{DocId, NodeId, RegionCode, Ts};
+use hallsync_model::{CaseHeader, DocId, NodeId, RegionCode, Ts};
 use serde::{Deserialize, Serialize};
 
 use crate::{CaseFilter, CaseRow, Hall, HallError};
@@ -62,6 +62,14 @@ pub struct WarningPage {
     pub rows: Vec<WarningRow>,
 }
 
+/// A card found for a list: the case's place among those holding one.
+struct Found {
+    case: usize,
+    revoked: bool,
+    card: CaseCard,
+    clock_off: Option<i64>,
+}
+
 impl Hall {
     /// The cards a listed case holds at `now`.
     pub fn case_cards(&self, row: &CaseRow, now: Ts) -> Result<Vec<CaseCard>, HallError> {
@@ -87,15 +95,14 @@ impl Hall {
     ) -> Result<WarningPage, HallError> {
         let cal = self.calendar()?;
         let held = self.rules_held()?;
-        let revoked: HashSet<(DocId, Rule, Card)> = self
-            .orders(now)?
-            .into_iter()
-            .filter(|o| o.view.card_revoked())
-            .map(|o| {
+        // The cards revoked on appeal, by case.
+        let mut revoked: HashMap<DocId, Vec<(Rule, Card)>> = HashMap::new();
+        for o in self.orders(now)? {
+            if o.view.card_revoked() {
                 let h = o.order.header;
-                (h.case, h.rule, h.card)
-            })
-            .collect();
+                revoked.entry(h.case).or_default().push((h.rule, h.card));
+            }
+        }
         let clocks_off = self.clocks_off()?;
         let mut in_force: Vec<(RegionCode, Thresholds)> = Vec::new();
         let cases = CaseFilter {
@@ -103,7 +110,10 @@ impl Hall {
             unit: filter.unit.clone(),
             ..CaseFilter::default()
         };
-        let mut rows = Vec::new();
+        // The cases with a card listed, and each card with its case's place
+        // there: rows are made only for the page asked for.
+        let mut held_by: Vec<(DocId, CaseHeader)> = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
         // Unless ended cards are asked for too, only the cases indexed as
         // able to hold a standing card by `now` are read.
         self.each_listed_case(&cases, now, !filter.ended, |row| {
@@ -123,45 +133,57 @@ impl Hall {
                     .find_map(|t| e.clock_off_at(t))
                     .map(|p| p.ahead_secs)
             });
+            let case_revoked = revoked.get(&row.id).map_or(&[][..], Vec::as_slice);
+            let before = found.len();
             for card in
                 cards::case_cards(&row.header, &row.view, &row.clock, &cal, &thresholds, now)
             {
-                let was_revoked = revoked.contains(&(row.id.clone(), card.rule, card.card));
+                let was_revoked = case_revoked.contains(&(card.rule, card.card));
                 let wanted = filter.card.is_none_or(|c| c == card.card)
                     && filter.rule.is_none_or(|r| r == card.rule)
                     && (filter.ended || (card.until.is_none() && !was_revoked));
                 if wanted {
-                    rows.push(WarningRow {
-                        case: row.id.clone(),
-                        number: row.header.number.clone(),
-                        unit: row.header.region.clone(),
-                        hall: row.header.hall.clone(),
-                        item: row.header.item.name.clone(),
+                    found.push(Found {
+                        case: held_by.len(),
                         revoked: was_revoked,
                         card,
                         clock_off,
                     });
                 }
             }
+            if found.len() > before {
+                held_by.push((row.id, row.header));
+            }
         })?;
         let rank = |c: Card| Card::ALL.iter().position(|x| *x == c);
-        rows.sort_by(|a, b| {
+        let order = |f: &Found| {
             (
-                Reverse(rank(a.card.card)),
-                a.card.since,
-                &a.case,
-                a.card.rule.as_str(),
+                Reverse(rank(f.card.card)),
+                f.card.since,
+                &held_by[f.case].0,
+                f.card.rule.as_str(),
             )
-                .cmp(&(
-                    Reverse(rank(b.card.card)),
-                    b.card.since,
-                    &b.case,
-                    b.card.rule.as_str(),
-                ))
-        });
-        Ok(WarningPage {
-            total: rows.len(),
-            rows: rows.into_iter().skip(offset).take(limit).collect(),
-        })
+        };
+        found.sort_by(|a, b| order(a).cmp(&order(b)));
+        let total = found.len();
+        let rows = found
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|f| {
+                let (id, header) = &held_by[f.case];
+                WarningRow {
+                    case: id.clone(),
+                    number: header.number.clone(),
+                    unit: header.region.clone(),
+                    hall: header.hall.clone(),
+                    item: header.item.name.clone(),
+                    revoked: f.revoked,
+                    card: f.card,
+                    clock_off: f.clock_off,
+                }
+            })
+            .collect();
+        Ok(WarningPage { total, rows })
     }
 }
