@@ -12,7 +12,7 @@
 //! and its author (the actor, and the node when the document's log keys tie
 //! that actor to one).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::{AutoCommit, ObjType, ReadDoc, ROOT};
 use serde_json::Value;
@@ -213,7 +213,7 @@ fn walk(doc: &mut AutoCommit, kind: Kind) -> Result<(), String> {
 }
 
 /// Whether every operation in `doc`'s history still shows in it, every
-/// object being a map. An operation that overwrote or deleted a value,
+/// object being a map or a list. An operation that overwrote or deleted a value,
 /// and the value it replaced, no longer show, and of two concurrent
 /// writes of one key only one shows; so then nothing was ever written
 /// twice or deleted, and a write-once record passes without its changes
@@ -221,12 +221,19 @@ fn walk(doc: &mut AutoCommit, kind: Kind) -> Result<(), String> {
 fn untouched(doc: &mut AutoCommit) -> bool {
     let ops: usize = doc.get_changes(&[]).iter().map(|c| c.len()).sum();
     let mut shown = 0;
-    let mut maps = vec![ROOT];
-    while let Some(obj) = maps.pop() {
-        for item in doc.map_range(&obj, ..) {
+    let mut objects = vec![(ROOT, ObjType::Map)];
+    while let Some((obj, kind)) = objects.pop() {
+        let values: Vec<(automerge::Value<'_>, automerge::ObjId)> = match kind {
+            ObjType::Map => doc.map_range(&obj, ..).map(|i| (i.value, i.id)).collect(),
+            ObjType::List => doc.list_range(&obj, ..).map(|i| (i.value, i.id)).collect(),
+            _ => return false,
+        };
+        for (value, id) in values {
             shown += 1;
-            match item.value {
-                automerge::Value::Object(ObjType::Map) => maps.push(item.id),
+            match value {
+                automerge::Value::Object(kind @ (ObjType::Map | ObjType::List)) => {
+                    objects.push((id, kind))
+                }
                 automerge::Value::Object(_) => return false,
                 automerge::Value::Scalar(_) => {}
             }
@@ -267,6 +274,9 @@ impl Walk {
         let mut content: Option<String> = None;
         let mut raised: Vec<i64> = Vec::new();
         let mut drafts: HashMap<String, (Option<String>, Option<i64>)> = HashMap::new();
+        // Objects this change made: a list made here (a case's fees) is
+        // filled here, once.
+        let mut made_here: HashSet<String> = HashSet::new();
         for (i, raw) in change.operations.iter().enumerate() {
             let op = Op::read(raw)?;
             let id = format!("{}@{actor}", start + i as u64);
@@ -274,9 +284,14 @@ impl Walk {
                 return Err("writes into an object its history never made".into());
             };
             let Some(key) = op.key.clone() else {
-                // A list position: only lists of content hold them.
-                if matches!(kind.rule(&parent), Rule::Content | Rule::Free) {
+                // A list position: lists of content hold them, and a
+                // write-once list takes its elements in the change that
+                // made it, never after.
+                let filled_once =
+                    made_here.contains(&op.obj) && op.pred.is_empty() && op.action != "del";
+                if filled_once || matches!(kind.rule(&parent), Rule::Content | Rule::Free) {
                     if op.makes() {
+                        made_here.insert(id.clone());
                         self.objects.insert(id, parent);
                     }
                     continue;
@@ -289,6 +304,7 @@ impl Walk {
             let mut path = parent.clone();
             path.push(key.clone());
             if op.makes() {
+                made_here.insert(id.clone());
                 self.objects.insert(id.clone(), path.clone());
             }
             self.values.insert(id, op.value.clone());
@@ -417,6 +433,61 @@ mod tests {
     fn refused(doc: &mut AutoCommit) -> String {
         assert!(!untouched(doc));
         check_append_only(doc).unwrap_err()
+    }
+
+    /// [`case`] whose item lists fees, as the hall writes the header.
+    fn case_with_fees() -> AutoCommit {
+        let mut doc = with_actor(1);
+        doc.put(ROOT, "schema", CASE_SCHEMA).unwrap();
+        let item = doc.put_object(ROOT, "item", ObjType::Map).unwrap();
+        let fees = doc.put_object(&item, "fees", ObjType::List).unwrap();
+        for (i, name) in ["工本费", "测绘费"].into_iter().enumerate() {
+            let f = doc.insert_object(&fees, i, ObjType::Map).unwrap();
+            doc.put(&f, "name", name).unwrap();
+            doc.put(&f, "max_fen", 500_i64).unwrap();
+        }
+        doc.put_object(ROOT, "events", ObjType::Map).unwrap();
+        doc.commit();
+        doc
+    }
+
+    fn fees(doc: &AutoCommit) -> automerge::ObjId {
+        let (_, item) = doc.get(ROOT, "item").unwrap().unwrap();
+        doc.get(&item, "fees").unwrap().unwrap().1
+    }
+
+    #[test]
+    fn an_items_fees_are_written_with_the_case_and_never_after() {
+        let mut doc = case_with_fees();
+        assert!(untouched(&mut doc));
+        assert_eq!(walk(&mut doc, Kind::Case), Ok(()));
+        let (_, events) = doc.get(ROOT, "events").unwrap().unwrap();
+        let e = doc
+            .put_object(&events, "tw-101.01010101.1", ObjType::Map)
+            .unwrap();
+        doc.put(&e, "kind", "received").unwrap();
+        doc.commit();
+        assert_eq!(check_append_only(&mut doc), Ok(()));
+        // Another fee added later, or one taken away: refused.
+        let mut added = doc.fork().with_actor(ActorId::from(vec![9; 16]));
+        let list = fees(&added);
+        let f = added.insert_object(&list, 2, ObjType::Map).unwrap();
+        added.put(&f, "name", "加急费").unwrap();
+        added.commit();
+        assert!(walk(&mut added, Kind::Case)
+            .unwrap_err()
+            .contains("writes a list position in item.fees"));
+        let mut removed = doc.fork().with_actor(ActorId::from(vec![9; 16]));
+        let list = fees(&removed);
+        removed.delete(&list, 0).unwrap();
+        removed.commit();
+        assert!(refused(&mut removed).contains("item.fees"));
+        let mut changed = doc.fork().with_actor(ActorId::from(vec![9; 16]));
+        let list = fees(&changed);
+        let (_, first) = changed.get(&list, 0).unwrap().unwrap();
+        changed.put(&first, "max_fen", 50_000_i64).unwrap();
+        changed.commit();
+        assert!(refused(&mut changed).contains("writes item.fees.max_fen again"));
     }
 
     #[test]
