@@ -385,6 +385,8 @@ fn working_day(dir: &Path) {
     let done = json(dir, &["backup", "-o", file.to_str().unwrap()]);
     assert!(done["documents"].as_u64().unwrap() > 58, "{done}");
     assert!(fails(dir, &["backup", "-o", file.to_str().unwrap()]).contains("exists"));
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600, "a backup is its owner's alone");
     let new_pc = saved.path().join("new-pc");
     let new_pc = new_pc.as_path();
     let restored = json(new_pc, &["restore", "--from", file.to_str().unwrap()]);
@@ -2446,4 +2448,202 @@ fn a_township_finds_its_crashed_county_back_before_the_idle_timeout() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     eprintln!("reached the restarted county after {:?}", back.elapsed());
+}
+
+/// `hallsync restore --bundle DIR` as a child process, its output kept.
+fn spawn_restore(data: &Path, bundle: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_hallsync"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["restore", "--bundle"])
+        .arg(bundle)
+        .env_remove("HALLSYNC_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A township PC dies with its disk. On a new one, `restore --bundle`
+/// fetches every case from the county with its events, and the order the
+/// county sent it, under a new actor; killed halfway it carries on where
+/// it stopped; the county's `status` shows the restore; the hall works on.
+#[test]
+fn a_township_whose_disk_died_is_restored_from_its_county() {
+    let fed = tempfile::tempdir().unwrap();
+    let fed = fed.path();
+    federation(fed, &free_addr());
+    let town_bundle = fed.join("certs/bundles/tw-101");
+    short_timings(&town_bundle);
+    let (town, county) = (fed.join("town"), fed.join("county"));
+    let total = 5_000;
+    {
+        let hall = support::township(&town);
+        let at = hallsync_model::Ts::parse(NOW).unwrap();
+        support::publish(&hall, "K1", at);
+        for i in 0..total {
+            hall.accept_case(support::new_case("K1", Some(format!("K1-{i}")), at), at)
+                .unwrap();
+        }
+    }
+    let old_actor = std::fs::read_to_string(town.join("node.toml")).unwrap();
+    let county_bundle = fed.join("certs/bundles/cn-212");
+    let mut cn = spawn_run(&county, &county_bundle);
+    let mut tw = spawn_run(&town, &town_bundle);
+    wait_in_sync(&town, &county);
+    ok(
+        &county,
+        &[
+            "order",
+            "issue",
+            "--unit",
+            "140212101",
+            "--case",
+            "K1-7",
+            "--rule",
+            "case_time_limit",
+            "--reason",
+            "超过承诺时限未办结",
+        ],
+    );
+    ok(
+        &town,
+        &[
+            "case",
+            "event",
+            "K1-9",
+            "supplement-request",
+            "--materials",
+            "身份证复印件",
+        ],
+    );
+    wait_in_sync(&town, &county);
+    let listed = |dir: &Path| json(dir, &["case", "list", "--all", "--limit", "10000"]);
+    let before = listed(&town);
+    let shown = json(&town, &["case", "show", "K1-9"]);
+    assert_eq!(
+        json(&town, &["order", "list"])["page"]["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The PC dies with its disk.
+    tw.0.kill().unwrap();
+    tw.0.wait().unwrap();
+    std::fs::remove_dir_all(&town).unwrap();
+
+    // A bundle whose hallsync.toml was edited to name another hall is
+    // refused before anything is made.
+    let edited = fed.join("edited");
+    std::fs::create_dir(&edited).unwrap();
+    for f in std::fs::read_dir(&town_bundle).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, edited.join(f.file_name().unwrap())).unwrap();
+    }
+    let cfg = edited.join("hallsync.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replacen("id = \"tw-101\"", "id = \"tw-102\"", 1)).unwrap();
+    let nowhere = fed.join("nowhere");
+    let err = fails(&nowhere, &["restore", "--bundle", edited.to_str().unwrap()]);
+    assert!(err.contains("but hallsync.toml says tw-102"), "{err}");
+    assert!(!nowhere.exists());
+
+    // A restore killed a moment after it began leaves a directory the same
+    // command carries on with.
+    let mut first = spawn_restore(&town, &town_bundle);
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let finished_already = first.try_wait().unwrap().is_some();
+    let _ = first.kill();
+    let first = first.wait_with_output().unwrap();
+    let out = if finished_already && first.status.success() {
+        first
+    } else {
+        if town.join("node.toml").exists() {
+            // Half restored: nothing is recorded, or a new case would take
+            // a number the county already holds.
+            let err = fails(
+                &town,
+                &["case", "accept", "--item", "K1", "--applicant", "半途"],
+            );
+            assert!(err.contains("being rebuilt from its parent"), "{err}");
+        }
+        let again = spawn_restore(&town, &town_bundle)
+            .wait_with_output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&again.stderr);
+        if town.join("node.toml").exists() && !finished_already {
+            assert!(err.contains("carrying on with the restore"), "{err}");
+        }
+        again
+    };
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(&format!("{total} case(s), 1 order(s)")),
+        "{said}"
+    );
+    assert!(
+        said.contains("its registry entry notes the restore"),
+        "{said}"
+    );
+    assert_ne!(
+        std::fs::read_to_string(town.join("node.toml")).unwrap(),
+        old_actor,
+        "a new actor"
+    );
+    assert_eq!(listed(&town)["page"], before["page"]);
+    assert_eq!(
+        json(&town, &["case", "show", "K1-9"])["events"],
+        shown["events"]
+    );
+    // Restoring over a hall that is whole is refused.
+    let err = fails(
+        &town,
+        &["restore", "--bundle", town_bundle.to_str().unwrap()],
+    );
+    assert!(err.contains("is not being restored"), "{err}");
+
+    // The hall carries on: a new case reaches the county, which shows the
+    // restore in its registry.
+    let mut tw = spawn_run(&town, &town_bundle);
+    wait_in_sync(&town, &county);
+    ok(
+        &town,
+        &[
+            "case",
+            "accept",
+            "--item",
+            "K1",
+            "--applicant",
+            "张三丰",
+            "--number",
+            "K1-new",
+        ],
+    );
+    wait_in_sync(&town, &county);
+    assert_eq!(case_count(&county), total + 1);
+    // A restore while the hall's PC is up and linked is refused by the
+    // county, which keeps the live link.
+    let twin = fed.join("twin");
+    let mut second = spawn_restore(&twin, &town_bundle);
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let _ = second.kill();
+    let second = second.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another PC with its certificate was linked"),
+        "{err}"
+    );
+    let status = ok(&county, &["status"]);
+    assert!(
+        status.contains("tw-101 was last restored at") && status.contains("caught up from cn-212"),
+        "{status}"
+    );
+    terminate(&mut tw);
+    terminate(&mut cn);
 }

@@ -802,14 +802,14 @@ async fn strangers_are_refused_before_any_data_flows() {
 }
 
 fn hello_frame(node: &str) -> Vec<u8> {
-    let body = hallsync_sync::encode(&hallsync_sync::Msg::Hello {
+    let body = hallsync_sync::encode(&hallsync_sync::Msg::Hello(hallsync_sync::Hello {
         protocol: hallsync_sync::msg::PROTOCOL,
         node: node.into(),
         feed: 1,
         resume_feed: 0,
         resume: 0,
         head: 0,
-    })
+    }))
     .unwrap();
     framed(&body)
 }

@@ -49,7 +49,9 @@ fn within_bounds(m: &Msg) -> bool {
     let heads = |h: &[msg::Hash]| h.len() <= MAX_HEADS;
     let id = |s: &str| s.len() <= MAX_ID_BYTES;
     match m {
-        Msg::Hello { node, .. } => id(node),
+        Msg::Hello(msg::Hello { node, .. }) | Msg::RestoringHello(msg::Hello { node, .. }) => {
+            id(node)
+        }
         Msg::Offer {
             after, upto, docs, ..
         } => {
@@ -89,18 +91,23 @@ fn text(u: &mut Unstructured<'_>, max: usize) -> Result<String> {
     Ok(s.chars().take(max).collect())
 }
 
+fn hello(u: &mut Unstructured<'_>) -> Result<msg::Hello> {
+    Ok(msg::Hello {
+        protocol: u.arbitrary()?,
+        node: text(u, MAX_ID_BYTES + 8)?,
+        feed: u.arbitrary()?,
+        resume_feed: u.arbitrary()?,
+        resume: u.arbitrary()?,
+        head: u.arbitrary()?,
+    })
+}
+
 /// A message built from the input's bytes (structure-aware).
 fn recipe(u: &mut Unstructured<'_>) -> Result<Msg> {
     let count = |u: &mut Unstructured<'_>| u.int_in_range(0..=8usize);
-    Ok(match u.int_in_range(0..=7u8)? {
-        0 => Msg::Hello {
-            protocol: u.arbitrary()?,
-            node: text(u, MAX_ID_BYTES + 8)?,
-            feed: u.arbitrary()?,
-            resume_feed: u.arbitrary()?,
-            resume: u.arbitrary()?,
-            head: u.arbitrary()?,
-        },
+    Ok(match u.int_in_range(0..=8u8)? {
+        0 => Msg::Hello(hello(u)?),
+        7 => Msg::RestoringHello(hello(u)?),
         1 => Msg::Offer {
             batch: u.arbitrary()?,
             after: u.arbitrary()?,

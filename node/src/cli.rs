@@ -130,14 +130,24 @@ enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
     },
-    /// Make this data directory a node again from a backup, on a new PC or
-    /// after a disk failure: same node, new Automerge actor. The directory
-    /// must hold no node. Start it with `hallsync run` afterwards: it
-    /// catches up with its parent from there.
+    /// Make this data directory a node again, on a new PC or after a disk
+    /// failure: same node, new Automerge actor. The directory must hold no
+    /// node. From a backup (`--from`), or from what its parent holds for it
+    /// (`--bundle`: its cases, the orders addressed to it, its registry
+    /// entry, and the catalogue, calendars and rules from above). Start it
+    /// with `hallsync run` afterwards.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["from", "bundle"])))]
     Restore {
-        /// The backup written by `hallsync backup`.
+        /// The backup written by `hallsync backup`; then `hallsync run`
+        /// fetches from the parent what was written after it.
         #[arg(long = "from", value_name = "FILE")]
-        from: PathBuf,
+        from: Option<PathBuf>,
+        /// The node's bundle directory: fetch everything from its parent
+        /// now, and stop once it is all here. Cut short, the same command
+        /// (or `hallsync run`) carries on; until it is done the hall
+        /// records nothing. The hall's old PC must be off.
+        #[arg(long = "bundle", value_name = "DIR")]
+        bundle: Option<PathBuf>,
     },
     /// Open a data directory that a damaged write-ahead log stopped: replay
     /// what comes before the damage and discard the acknowledged writes
@@ -278,7 +288,11 @@ pub fn run(args: Args) -> Result<()> {
         Command::Status => crate::status::run(&ctx),
         Command::Repair { accept_log_loss } => repair(&ctx, accept_log_loss),
         Command::Backup { output } => backup(&ctx, &output),
-        Command::Restore { from } => restore(&ctx, &from),
+        Command::Restore { from, bundle } => match (from, bundle) {
+            (Some(from), _) => crate::restore::from_backup(&ctx, &from),
+            (None, Some(bundle)) => crate::restore::from_parent(&ctx, &bundle),
+            (None, None) => unreachable!("clap requires one of --from and --bundle"),
+        },
     }
 }
 
@@ -297,30 +311,6 @@ fn backup(ctx: &Ctx, output: &Path) -> Result<()> {
             b.summary.local_records,
             b.bytes,
             b.path.display()
-        );
-    })
-}
-
-/// `restore --from FILE`: a node made again from its backup.
-fn restore(ctx: &Ctx, from: &Path) -> Result<()> {
-    let file = std::fs::File::open(from).with_context(|| format!("{}", from.display()))?;
-    let now = ctx.now.unwrap_or_else(clock);
-    let (hall, done) = Hall::restore(
-        &ctx.dir,
-        &mut std::io::BufReader::new(file),
-        StoreOptions::default(),
-        now,
-    )?;
-    drop(hall);
-    ctx.out.show(&done, |d| {
-        say!(
-            "restored {} (region {}) as of {}: {} documents and {} of its own records, in {}; start it with `hallsync run --bundle DIR` to catch up with its parent",
-            d.node,
-            d.region,
-            d.taken_at,
-            d.documents,
-            d.local_records,
-            ctx.dir.display()
         );
     })
 }

@@ -14,6 +14,7 @@ mod order;
 mod output;
 mod parse;
 mod report;
+mod restore;
 mod rules;
 mod run;
 mod stats;

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use hallsync_hall::Hall;
 use hallsync_model::Ts;
-use hallsync_pki::bundle::Bundle;
+use hallsync_pki::bundle::{Bundle, RunConfig};
 use hallsync_store::StoreOptions;
 
 /// `hallsync run`: opens (or creates, from the bundle) the node and runs it
@@ -33,14 +33,7 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
         Hall::open(dir, StoreOptions::default())?
     } else {
         tracing::info!("initialising {} from the bundle", dir.display());
-        Hall::init(
-            dir,
-            c.id.clone(),
-            &c.name,
-            c.region.clone(),
-            c.level,
-            StoreOptions::default(),
-        )?
+        init_from(dir, c)?
     };
     // Beyond this PC only operators who log in are let in: a console no
     // one can log in to is a mistake, not a service.
@@ -52,6 +45,12 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
             "console = {console} serves the console beyond this PC, where only operators who log in are let in, but {} has no operator who can: add one with `hallsync --data-dir {} operator add <login> --name <name> --role admin`, then start again",
             dir.display(),
             dir.display()
+        );
+    }
+    if let Some(hallsync_hall::RestoreState::Fetching { since, .. }) = hall.restore_state()? {
+        tracing::warn!(
+            node = %id,
+            "this hall is being restored (begun at {since}): it fetches everything its parent holds for it before it records anything; until then the console and the CLI refuse to record"
         );
     }
     let hall = std::sync::Arc::new(hall);
@@ -154,6 +153,18 @@ pub fn run(dir: &Path, bundle_dir: &Path, now: Option<Ts>) -> Result<()> {
     Ok(())
 }
 
+/// A new node in `dir` for the hall the bundle's configuration names.
+pub(crate) fn init_from(dir: &Path, c: &RunConfig) -> Result<Hall> {
+    Ok(Hall::init(
+        dir,
+        c.id.clone(),
+        &c.name,
+        c.region.clone(),
+        c.level,
+        StoreOptions::default(),
+    )?)
+}
+
 /// Every minute until `stop`, the orders this hub's own published rules
 /// call for (`Hall::issue_auto_orders`); nothing at a hall whose rules ask
 /// for none.
@@ -209,7 +220,7 @@ async fn store_failure(hall: &Hall) -> String {
 }
 
 /// The signals that stop `hallsync run`, listened for from the start.
-struct Signals {
+pub(crate) struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -217,7 +228,7 @@ struct Signals {
 }
 
 impl Signals {
-    fn install() -> Result<Signals> {
+    pub(crate) fn install() -> Result<Signals> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -233,7 +244,7 @@ impl Signals {
     }
 
     /// Waits for one; returns its name.
-    async fn next(&mut self) -> Result<&'static str> {
+    pub(crate) async fn next(&mut self) -> Result<&'static str> {
         #[cfg(unix)]
         {
             tokio::select! {

@@ -52,7 +52,8 @@ fn last(dir: &Path) -> Result<NodeStatus> {
             );
         }
         bail!(
-            "the node in {} has never run (`hallsync run --bundle <dir>` starts it)",
+            "the node in {} has never run (`hallsync --data-dir {} run --bundle <dir>` starts it)",
+            dir.display(),
             dir.display()
         );
     }
@@ -80,6 +81,9 @@ fn print(s: &StatusOut) {
             st.node,
             Ts(st.updated)
         );
+    }
+    if st.restoring {
+        say!("being restored from its parent (hallsync restore): it records nothing until it holds everything its parent holds for it; the parent's backlog in below is what is left to fetch");
     }
     let mut t = table(&[
         "peer",
@@ -177,6 +181,23 @@ fn print(s: &StatusOut) {
             ]);
         }
         say!("registry (nodes this one knows):\n{r}");
+        for k in &st.registry {
+            if let Some((at, source, from)) = &k.last_restore {
+                say!(
+                    "{} was last restored at {} ({}{})",
+                    k.id,
+                    Ts(*at),
+                    if source == "backup" {
+                        "from a backup"
+                    } else {
+                        "from its parent"
+                    },
+                    from.as_ref()
+                        .map(|f| format!(", caught up from {f}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
     }
 }
 

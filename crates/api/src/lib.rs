@@ -121,6 +121,13 @@ impl Service {
                 )));
             }
         }
+        if O::RECORDS && self.hall.restoring() {
+            return Err(ApiError::new(
+                503,
+                "restoring",
+                "this hall is being rebuilt from its parent (hallsync restore) and records nothing until it holds everything its parent holds for it: new case numbers would clash with cases already there; `hallsync status` shows the progress",
+            ));
+        }
         op.run(self, caller, now)
     }
 }
@@ -133,6 +140,10 @@ pub trait Op: Serialize + DeserializeOwned + Send + 'static {
     const PATH: &'static str;
     /// Whether it writes (POST, JSON body) or reads (GET, query string).
     const WRITE: bool;
+    /// Whether it writes records that replicate, refused while the hall is
+    /// being rebuilt (`hallsync restore`); the hall's own records
+    /// (operators, a rules draft, a backup) do not.
+    const RECORDS: bool = Self::WRITE;
     /// Largest request body accepted, bytes.
     const MAX_BODY: usize = MAX_BODY;
     /// The role it needs; `None`: any operator.

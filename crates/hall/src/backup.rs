@@ -23,6 +23,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use hallsync_model::order::Source;
+use hallsync_model::registry::RestoreSource;
 use hallsync_model::{DocId, Level, NodeId, RegionCode, Ts};
 use hallsync_store::StoreOptions;
 use serde::{Deserialize, Serialize};
@@ -127,7 +128,38 @@ fn split_short(payload: &[u8]) -> Result<(&[u8], &[u8]), HallError> {
     Ok(rest.split_at(len))
 }
 
+/// Documents of a backup stored in one commit, at most.
+const BATCH_DOCS: usize = 256;
+/// Bytes of a backup's documents stored in one commit, at most (about).
+const BATCH_BYTES: usize = 8 << 20;
+
+/// A backup's documents read and not yet stored.
+#[derive(Default)]
+struct Batch {
+    docs: Vec<(DocId, Vec<u8>)>,
+    bytes: usize,
+}
+
 impl Hall {
+    /// Stores `batch` in one commit, checked as an import checks it, and
+    /// empties it; how many it held.
+    fn restore_batch(&self, batch: &mut Batch, now: Ts) -> Result<u64, HallError> {
+        let docs = std::mem::take(batch).docs;
+        if docs.is_empty() {
+            return Ok(0);
+        }
+        let files: Vec<&[u8]> = docs.iter().map(|(_, b)| b.as_slice()).collect();
+        let stored = self
+            .import_many(&files, now, Source::Own)
+            .map_err(|(at, e)| {
+                HallError::BadInput(format!("the backup's {} was refused: {e}", docs[at].0))
+            })?;
+        if let Some(((named, _), stored)) = docs.iter().zip(&stored).find(|((n, _), s)| n != *s) {
+            return Err(bad(format!("the frame of {named} holds {stored}")));
+        }
+        Ok(docs.len() as u64)
+    }
+
     /// Writes a backup of this node to `w`: every document as stored and
     /// the node's own records, while the node works on.
     pub fn backup(&self, w: &mut impl Write, now: Ts) -> Result<BackupSummary, HallError> {
@@ -227,6 +259,7 @@ impl Hall {
             local_records: 0,
         };
         let mut locals: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut batch = Batch::default();
         let end = loop {
             let Some((kind, payload)) = next_frame(r)? else {
                 return Err(bad("it ends before its last frame (truncated)"));
@@ -238,13 +271,11 @@ impl Hall {
                         .ok()
                         .and_then(|s| DocId::parse(s).ok())
                         .ok_or_else(|| bad("a document frame names no valid document id"))?;
-                    let stored = hall.import(bytes, now, Source::Own).map_err(|e| {
-                        HallError::BadInput(format!("the backup's {named} was refused: {e}"))
-                    })?;
-                    if stored != named {
-                        return Err(bad(format!("the frame of {named} holds {stored}")));
+                    batch.docs.push((named, bytes.to_vec()));
+                    batch.bytes += bytes.len();
+                    if batch.docs.len() >= BATCH_DOCS || batch.bytes >= BATCH_BYTES {
+                        got.documents += hall.restore_batch(&mut batch, now)?;
                     }
-                    got.documents += 1;
                 }
                 b'l' => {
                     let (key, value) = split_short(&payload)?;
@@ -258,6 +289,7 @@ impl Hall {
                 other => return Err(bad(format!("an unknown frame kind {other:#04x}"))),
             }
         };
+        got.documents += hall.restore_batch(&mut batch, now)?;
         if r.read(&mut [0u8; 1])
             .map_err(|e| bad(format!("reading it failed: {e}")))?
             != 0
@@ -275,6 +307,9 @@ impl Hall {
             .map(|(k, v)| (k.as_slice(), Some(v.as_slice())))
             .collect();
         hall.store.put_local(&records)?;
+        // What the dead PC wrote after the backup is at its parent, which
+        // would not offer it back to the node it came from unless asked.
+        hall.begin_restore(RestoreSource::Backup, now)?;
         let summary = BackupSummary {
             node: hall.node.id.clone(),
             region: hall.node.region.clone(),

@@ -17,6 +17,7 @@ pub mod operators;
 mod orders;
 mod registry;
 mod replica;
+mod restore;
 mod rules;
 mod stats;
 mod warnings;
@@ -24,7 +25,7 @@ mod warnings;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use hallsync_model::calendar::Calendar;
@@ -50,6 +51,7 @@ pub use listing::{CaseFilter, CasePage};
 pub use orders::{NewOrder, OrderRow};
 pub use registry::{ClockFlag, CrlCheck};
 pub use replica::HallReplica;
+pub use restore::RestoreState;
 pub use stats::{Stats, StatsBy, StatsLine, StatsQuery};
 pub use warnings::{WarningFilter, WarningPage, WarningRow};
 
@@ -222,6 +224,8 @@ pub struct Hall {
     rules: RwLock<Option<Arc<Vec<hallsync_model::rules::Rules>>>>,
     crl_check: OnceLock<registry::CrlChecker>,
     registry_writes: AtomicU64,
+    /// The store is being rebuilt ([`Hall::begin_restore`]).
+    restoring: AtomicBool,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HallError + '_ {
@@ -312,8 +316,13 @@ impl Hall {
             rules: RwLock::new(None),
             crl_check: OnceLock::new(),
             registry_writes: AtomicU64::new(0),
+            restoring: AtomicBool::new(false),
         };
         hall.rederive_if_older()?;
+        hall.restoring.store(
+            hall.restoring_at_open()?,
+            std::sync::atomic::Ordering::Release,
+        );
         Ok(hall)
     }
 

@@ -12,7 +12,7 @@ use hallsync_model::{DocId, DocKind, LogId, NodeId, Ts};
 use hallsync_store::{lock, Pending};
 use serde::{Deserialize, Serialize};
 
-use crate::{Hall, HallError};
+use crate::{Hall, HallError, RestoreState};
 
 /// An event stamped while its node's clock was off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,14 +86,29 @@ impl Hall {
 
     /// Writes this node's own registry entry. Only what differs from the
     /// stored entry is written; `Ok(false)` when nothing did. The clock
-    /// periods are the hall's to keep ([`Hall::note_clock`]): the stored
-    /// ones stay, whatever `entry` holds.
+    /// periods and the restores are the hall's to keep ([`Hall::note_clock`],
+    /// [`Hall::restore_caught_up`]): the stored ones stay, whatever `entry`
+    /// holds. While the store is being rebuilt nothing is written: the old
+    /// entry comes from the parent first.
     pub fn publish_registry_entry(&self, entry: &RegistryEntry) -> Result<bool, HallError> {
-        self.update_own_entry(|stored| {
+        let caught_up = match self.restore_state()? {
+            Some(RestoreState::Fetching { .. }) => return Ok(false),
+            Some(RestoreState::CaughtUp(r)) => Some(r),
+            None => None,
+        };
+        let changed = self.update_own_entry(|stored| {
             let mut e = entry.clone();
             e.clock_off = stored.map(|s| s.clock_off.clone()).unwrap_or_default();
+            e.restored = stored.map(|s| s.restored.clone()).unwrap_or_default();
+            if let Some(r) = caught_up.clone() {
+                e.note_restored(r);
+            }
             Some(e)
-        })
+        })?;
+        if caught_up.is_some() {
+            self.restore_noted()?;
+        }
+        Ok(changed)
     }
 
     /// Notes what a session with this node's parent (or an ancestor it fell

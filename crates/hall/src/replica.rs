@@ -197,6 +197,9 @@ fn local(e: impl std::fmt::Display) -> String {
 }
 
 impl Replica for HallReplica<'_> {
+    fn restoring(&self) -> bool {
+        self.hall.restoring()
+    }
     fn feed(&mut self, after: u64, limit: usize) -> Result<(Vec<Entry>, u64), String> {
         let store = self.hall.store();
         let (entries, scanned) = store

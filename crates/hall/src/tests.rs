@@ -368,6 +368,42 @@ fn csv_and_xlsx_imports_report_bad_rows_and_store_good_ones() {
         .contains("basic_code"));
 }
 
+/// A case of an item with fees carries them in its header: the county
+/// takes it (its history writes the fee list once, at acceptance).
+#[test]
+fn a_case_of_an_item_with_fees_reaches_the_county() {
+    let town_dir = tempfile::tempdir().unwrap();
+    let town = township(town_dir.path());
+    let at = t("2026-11-16 09:00");
+    let item = hallsync_model::catalogue::ItemContent::from_row([
+        ("事项名称", "城乡居民基本养老保险费代征"),
+        ("基本编码", "040155000"),
+        ("实施编码", "F1"),
+        ("权力类别", "行政征收"),
+        ("实施主体", "样例镇人民政府"),
+        ("法定时限", "5个工作日"),
+        ("承诺时限", "即办"),
+        (
+            "收费标准",
+            "按缴费档次|100-3000元/年|《城乡居民基本养老保险办法》",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(item.fees.len(), 1, "the item lists a fee");
+    town.add_item(&item, "起草人", at).unwrap();
+    town.review_item("F1", ReviewAction::Approved, "法制办", "", at)
+        .unwrap();
+    town.review_item("F1", ReviewAction::Published, "法制办", "", at)
+        .unwrap();
+    let row = town
+        .accept_case(new_case("F1", "2026-11-16 09:00"), at)
+        .unwrap();
+    let county_dir = tempfile::tempdir().unwrap();
+    let county = county(county_dir.path());
+    let bytes = town.export_doc(&row.id).unwrap();
+    assert_eq!(county.import_doc(&bytes, at).unwrap(), row.id);
+}
+
 #[test]
 fn document_files_are_checked_before_anything_is_stored() {
     let town_dir = tempfile::tempdir().unwrap();
@@ -436,6 +472,24 @@ fn document_files_are_checked_before_anything_is_stored() {
         "a sibling's catalogue is not an ancestor's"
     );
     assert!(sibling.store().index_records("case:").next().is_none());
+    // Several files in one commit: one bad file, and none is stored; the
+    // error says which.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = self::county(fresh_dir.path());
+    let item = town.export_doc(&item_id).unwrap();
+    let source = hallsync_model::order::Source::File;
+    let files = [&item[..], &bytes[..], &bytes[..bytes.len() / 2]];
+    let (at, err) = fresh.import_many(&files, now, source).unwrap_err();
+    assert_eq!(at, 2, "{err}");
+    let (at, err) = fresh
+        .import_many(&[&bytes[..], &bytes[..]], now, source)
+        .unwrap_err();
+    assert!(at == 1 && err.to_string().contains("twice"), "{err}");
+    assert_eq!(fresh.store().index_records("case:").count(), 0);
+    assert!(!fresh.store().contains(&item_id).unwrap());
+    let ids = fresh.import_many(&files[..2], now, source).unwrap();
+    assert_eq!(ids, [item_id.clone(), row.id.clone()]);
+    assert_eq!(fresh.store().index_records("case:").count(), 1);
     let unknown = DocId::parse("case:140212101:NOPE").unwrap();
     assert!(matches!(
         town.export_doc(&unknown),
@@ -461,6 +515,7 @@ fn a_registry_entry_with_an_unsigned_revocation_list_is_refused() {
             der: b"signed by the CA".to_vec(),
         }),
         clock_off: Vec::new(),
+        restored: Vec::new(),
     };
     assert!(county.publish_registry_entry(&entry).unwrap());
     assert!(
@@ -1319,6 +1374,38 @@ fn a_backup_restores_the_hall_under_a_new_actor_and_a_damaged_one_leaves_nothing
     assert_ne!(restored.node().actor, hall.node().actor);
     assert_eq!(restored.node().id, hall.node().id);
     restored.store().verify_tallies().unwrap();
+    // Until it has caught up with its parent it asks for its own records
+    // back, and its registry entry waits for the old one; then the entry
+    // notes the restore, once.
+    use hallsync_model::registry::{RegistryEntry, RestoreSource};
+    let node = restored.node().clone();
+    let entry = RegistryEntry {
+        node: node.id.clone(),
+        name: node.name.clone(),
+        level: node.level,
+        region: node.region.clone(),
+        parent: Some(NodeId::parse("cn-212").unwrap()),
+        addr: None,
+        serial: "0d".into(),
+        crl: None,
+        clock_off: Vec::new(),
+        restored: Vec::new(),
+    };
+    assert!(restored.restoring());
+    assert!(!restored.publish_registry_entry(&entry).unwrap());
+    assert!(restored.registry().unwrap().is_empty());
+    let county = NodeId::parse("cn-212").unwrap();
+    restored.restore_caught_up(Some(&county)).unwrap();
+    assert!(!restored.restoring());
+    assert!(restored.publish_registry_entry(&entry).unwrap());
+    let noted = restored.registry().unwrap().remove(0).restored;
+    assert_eq!(noted.len(), 1);
+    assert_eq!(
+        (noted[0].at, noted[0].source, noted[0].from.as_ref()),
+        (now, RestoreSource::Backup, Some(&county))
+    );
+    assert_eq!(restored.restore_state().unwrap(), None);
+    assert!(!restored.publish_registry_entry(&entry).unwrap());
     // The restored hall works on: a new case takes the next number.
     restored
         .accept_case(new_case("A1", "2026-11-23 09:00"), now)
@@ -1374,6 +1461,7 @@ fn what_a_hall_stamps_while_its_clock_is_off_is_flagged_at_every_level() {
         serial: "0b".into(),
         crl: None,
         clock_off: Vec::new(),
+        restored: Vec::new(),
     };
     town.publish_registry_entry(&entry).unwrap();
     // Right on the 19th, ten minutes slow when next seen on the 20th.

@@ -309,14 +309,14 @@ fn bad_data_from_a_peer_is_set_aside_and_nothing_of_it_is_stored() {
     .unwrap();
     down.handle(
         &mut rc,
-        Msg::Hello {
+        Msg::Hello(msg::Hello {
             protocol: msg::PROTOCOL,
             node: "tw-101".into(),
             feed: town.store().feed_id(),
             resume_feed: 0,
             resume: 0,
             head: 1,
-        },
+        }),
         Duration::ZERO,
     )
     .unwrap();

@@ -4,7 +4,8 @@
 //! newest revocation list its node holds, so a revocation installed at any
 //! node spreads to every node that checks certificates. And it says when
 //! the node's clock was found off its parent's, so that every level can
-//! flag what the node recorded meanwhile.
+//! flag what the node recorded meanwhile. And it lists the times the
+//! node's store was rebuilt (`hallsync restore`).
 
 use crate::ids::{DocId, DocKind, IdError, Level, NodeId, RegionCode};
 use crate::time::Ts;
@@ -79,6 +80,84 @@ impl ClockOff {
     }
 }
 
+/// The most restores an entry keeps (the oldest go first).
+pub const MAX_RESTORED: usize = 20;
+
+/// Where a rebuilt store's records came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreSource {
+    /// A backup file (`hallsync restore --from`), then what the parent
+    /// held beyond it.
+    Backup,
+    /// The parent alone (`hallsync restore --bundle`).
+    Parent,
+}
+
+impl RestoreSource {
+    /// The word an entry stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreSource::Backup => "backup",
+            RestoreSource::Parent => "parent",
+        }
+    }
+
+    /// Reads [`RestoreSource::as_str`].
+    pub fn parse(s: &str) -> Option<RestoreSource> {
+        match s {
+            "backup" => Some(RestoreSource::Backup),
+            "parent" => Some(RestoreSource::Parent),
+            _ => None,
+        }
+    }
+}
+
+/// A time the node's store was rebuilt under a new Automerge actor, noted
+/// once the rebuilt node had everything its parent held for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// When the restore began, on the node's clock.
+    pub at: Ts,
+    /// Where the records came from.
+    pub source: RestoreSource,
+    /// The node it caught up from: its parent (none for a node without one).
+    pub from: Option<NodeId>,
+}
+
+impl Restored {
+    /// Encodes restores as `at,source,from` (`from` empty for none) joined
+    /// by `;`, as a registry entry stores them.
+    pub fn encode(restores: &[Restored]) -> String {
+        let one = |r: &Restored| {
+            let from = r.from.as_ref().map_or("", NodeId::as_str);
+            format!("{},{},{from}", r.at.0, r.source.as_str())
+        };
+        restores.iter().map(one).collect::<Vec<_>>().join(";")
+    }
+
+    /// Reads what [`Restored::encode`] wrote.
+    pub fn decode(s: &str) -> Result<Vec<Restored>, String> {
+        s.split(';')
+            .filter(|r| !r.is_empty())
+            .map(|r| match r.split(',').collect::<Vec<_>>()[..] {
+                [at, source, from] => Ok(Restored {
+                    at: Ts(at
+                        .parse()
+                        .map_err(|_| format!("{at:?} is not a whole number"))?),
+                    source: RestoreSource::parse(source)
+                        .ok_or_else(|| format!("{source:?} is neither backup nor parent"))?,
+                    from: if from.is_empty() {
+                        None
+                    } else {
+                        Some(NodeId::parse(from).map_err(|e| format!("{from:?}: {e}"))?)
+                    },
+                }),
+                _ => Err(format!("{r:?} is not at,source,from")),
+            })
+            .collect()
+    }
+}
+
 /// A revocation list as a registry entry carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrlCopy {
@@ -109,6 +188,8 @@ pub struct RegistryEntry {
     pub crl: Option<CrlCopy>,
     /// When its clock was found off its parent's, oldest first.
     pub clock_off: Vec<ClockOff>,
+    /// When its store was rebuilt, oldest first.
+    pub restored: Vec<Restored>,
 }
 
 impl RegistryEntry {
@@ -183,7 +264,40 @@ impl RegistryEntry {
                 ));
             }
         }
+        if self.restored.len() > MAX_RESTORED {
+            return Err((
+                "restored",
+                format!("holds more than {MAX_RESTORED} restores"),
+            ));
+        }
+        if let Some(r) = self
+            .restored
+            .iter()
+            .find(|r| !(crate::time::EARLIEST.0..=crate::time::LATEST.0).contains(&r.at.0))
+        {
+            return Err((
+                "restored",
+                format!(
+                    "{} is not a time a node can have been restored at",
+                    Restored::encode(std::slice::from_ref(r))
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// Adds a restore, unless one that began at the same time is there
+    /// already (a restore noted twice); the oldest goes beyond
+    /// [`MAX_RESTORED`]. Returns whether the entry changed.
+    pub fn note_restored(&mut self, restored: Restored) -> bool {
+        if self.restored.iter().any(|r| r.at == restored.at) {
+            return false;
+        }
+        if self.restored.len() == MAX_RESTORED {
+            self.restored.remove(0);
+        }
+        self.restored.push(restored);
+        true
     }
 
     /// Notes what a session with the node's parent found at `now` (the
@@ -249,7 +363,35 @@ pub(crate) mod tests {
                 der: vec![0x30, 0x03, 1, 2, 3],
             }),
             clock_off: Vec::new(),
+            restored: Vec::new(),
         }
+    }
+
+    #[test]
+    fn restores_are_noted_once_each_and_read_back_as_written() {
+        let mut e = entry();
+        let r = |at: i64, source, from: Option<&str>| Restored {
+            at: Ts(at),
+            source,
+            from: from.map(|f| NodeId::parse(f).unwrap()),
+        };
+        assert!(e.note_restored(r(1_795_000_000, RestoreSource::Parent, Some("cn-212"))));
+        assert!(!e.note_restored(r(1_795_000_000, RestoreSource::Parent, Some("cn-212"))));
+        assert!(e.note_restored(r(1_796_000_000, RestoreSource::Backup, None)));
+        let text = Restored::encode(&e.restored);
+        assert_eq!(text, "1795000000,parent,cn-212;1796000000,backup,");
+        assert_eq!(Restored::decode(&text).unwrap(), e.restored);
+        assert!(e.validate().is_ok());
+        for at in 0..30 {
+            e.note_restored(r(1_797_000_000 + at, RestoreSource::Backup, None));
+        }
+        assert_eq!(e.restored.len(), MAX_RESTORED);
+        assert_eq!(e.restored[0].at, Ts(1_797_000_010));
+        assert!(Restored::decode("1,disk,").is_err());
+        assert!(Restored::decode("1,parent,NOT AN ID").is_err());
+        assert!(Restored::decode("1,parent").is_err());
+        e.restored[0].at = Ts(-5);
+        assert_eq!(e.validate().unwrap_err().0, "restored");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::order::{
     Card, Order, OrderAction, OrderError, OrderEvent, OrderHeader, Resolution, Rule, Verdict,
     MAX_EVENTS,
 };
-use crate::registry::{ClockOff, CrlCopy, RegistryEntry, MAX_CRL_BYTES};
+use crate::registry::{ClockOff, CrlCopy, RegistryEntry, Restored, MAX_CRL_BYTES};
 use crate::rules::{set_threshold, threshold_names, threshold_values, Rules};
 use crate::time::{parse_date, Ts};
 use crate::valid::{self, Invalid};
@@ -539,6 +539,14 @@ pub fn write_registry_entry<T: Transactable>(
                 ScalarValue::Null
             } else {
                 s(&ClockOff::encode(&e.clock_off))
+            },
+        ),
+        (
+            "restored",
+            if e.restored.is_empty() {
+                ScalarValue::Null
+            } else {
+                s(&Restored::encode(&e.restored))
             },
         ),
     ];
@@ -1146,6 +1154,8 @@ fn read_registry_root(root: &Obj<'_>, id: &DocId) -> Result<RegistryEntry, Schem
     };
     let clock_off =
         ClockOff::decode(&root.opt_str("clock_off")?).map_err(|e| root.err("clock_off", e))?;
+    let restored =
+        Restored::decode(&root.opt_str("restored")?).map_err(|e| root.err("restored", e))?;
     Ok(RegistryEntry {
         node,
         name: root.str("name")?,
@@ -1156,6 +1166,7 @@ fn read_registry_root(root: &Obj<'_>, id: &DocId) -> Result<RegistryEntry, Schem
         serial: root.str("serial")?,
         crl,
         clock_off,
+        restored,
     })
 }
 

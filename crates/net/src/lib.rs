@@ -78,6 +78,9 @@ pub struct Options {
     /// A fixed time to run at instead of the system clock (`hallsync run
     /// --now`; tests of a node whose clock is off).
     pub now: Option<Ts>,
+    /// Only dial, never listen, whatever the bundle says (`hallsync
+    /// restore --bundle`: children wait until the hub is whole again).
+    pub dial_only: bool,
 }
 
 /// Shared by every task of a running node.
@@ -217,6 +220,11 @@ pub async fn start(
         )));
     }
     registry::install_check(&hall, &bundle).map_err(NetError::Config)?;
+    if hall.restoring() && cfg.parent.is_none() {
+        // Nothing above to catch up with: what the backup held is all.
+        hall.restore_caught_up(None)
+            .map_err(|e| NetError::Config(format!("noting the restore: {e}")))?;
+    }
     // Before the TLS settings are made: a newer revocation list already
     // held (from the registry) replaces the bundle's first.
     let refreshed = {
@@ -232,6 +240,7 @@ pub async fn start(
     let provider = tls::provider();
     let creds = Arc::new(Credentials::load(&bundle)?);
     let listen = match options.listen {
+        _ if options.dial_only => None,
         Some(a) => Some(a),
         None => match &cfg.listen {
             Some(s) => Some(
@@ -647,8 +656,12 @@ async fn run_link(
 ) -> Result<bool, String> {
     let (in_tx, in_rx) = mpsc::channel::<Result<msg::Msg, String>>(64);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    // Whether the peer was linked from elsewhere until now: a node being
+    // rebuilt while its old PC still runs is refused below.
+    let mut replaced_live = false;
     if let Ok(mut links) = ctx.links.lock() {
         if let Some((_, old)) = links.insert(peer.id.clone(), (serial, conn.clone())) {
+            replaced_live = old.close_reason().is_none();
             old.close(4u32.into(), b"replaced by a newer connection");
         }
     }
@@ -679,7 +692,7 @@ async fn run_link(
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _g = span.enter();
-            drive(&ctx, &conn, peer, role, in_rx, out_tx)
+            drive(&ctx, &conn, peer, role, replaced_live, in_rx, out_tx)
         })
     };
     let result = driver
@@ -819,6 +832,7 @@ fn drive(
     conn: &quinn::Connection,
     peer: Identity,
     role: Role,
+    replaced_live: bool,
     mut in_rx: mpsc::Receiver<Result<msg::Msg, String>>,
     out_tx: mpsc::UnboundedSender<Vec<u8>>,
 ) -> Result<bool, (bool, String)> {
@@ -874,6 +888,16 @@ fn drive(
             // Straight to the goodbye, without offering anything more.
             continue;
         }
+        if replaced_live && session.peer_restoring() {
+            let reason = format!(
+                "{} is being restored here while another PC with its certificate was linked until this moment: a restore is for a PC that is gone; turn the other one off (or revoke its certificate), then restore again",
+                peer.id
+            );
+            session.close(&reason);
+            let _ = flush(&mut session, &out_tx);
+            warn!("{reason}");
+            return Err((session.established(), reason));
+        }
         // Read before the poll offers: a commit after this wakes the wait.
         let head = replica.feed_head();
         if let Err(e) = session.poll(&mut replica, now()) {
@@ -901,6 +925,13 @@ fn drive(
             );
         }
         ctx.board.update(&session, &replica, conn);
+        if role == Role::Parent
+            && replica.restoring()
+            && session.established()
+            && session.backlog_in() == 0
+        {
+            restore_caught_up(ctx, &peer.id);
+        }
         let skew = session.clock_skew_ms().filter(|_| !clock_noted);
         if let (Some(ms), Role::Parent | Role::Ancestor) = (skew, role) {
             // The hubs above keep the time: this node's clock is the one
@@ -964,6 +995,22 @@ fn drive(
                 return Ok(session.established());
             }
         }
+    }
+}
+
+/// The rebuilt store has applied the whole of its parent's feed: notes it,
+/// and publishes this node's registry entry, which records the restore.
+fn restore_caught_up(ctx: &Ctx, parent: &NodeId) {
+    if let Err(e) = ctx.hall.restore_caught_up(Some(parent)) {
+        warn!("could not note the restore as caught up ({e}); it goes on asking {parent} for this node's own records");
+        return;
+    }
+    info!(
+        "restore: every record {parent} holds for this node is here; the node carries on as usual"
+    );
+    match registry::refresh(&ctx.hall, &ctx.bundle) {
+        Ok(refreshed) => ctx.board.set_registry(&refreshed),
+        Err(e) => warn!("could not publish this node's registry entry after the restore ({e}); it is published at the next start"),
     }
 }
 

@@ -58,6 +58,7 @@ fn own_entry(bundle: &Bundle, crl: &CheckedCrl) -> Result<RegistryEntry, String>
             der: crl.der.clone(),
         }),
         clock_off: Vec::new(),
+        restored: Vec::new(),
     })
 }
 
@@ -98,6 +99,13 @@ pub(crate) fn refresh(hall: &Hall, bundle: &Bundle) -> Result<Refreshed, String>
     let own = own_entry(bundle, &held)?;
     hall.publish_registry_entry(&own)
         .map_err(|e| format!("publishing this node's registry entry: {e}"))?;
+    // As stored: with the clock periods and restores the hall keeps.
+    let own = hall
+        .registry()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|e| e.node == own.node)
+        .unwrap_or(own);
     let mut known: Vec<RegistryEntry> =
         entries.into_iter().filter(|e| e.node != own.node).collect();
     known.push(own);

@@ -118,6 +118,10 @@ pub struct NodeStatus {
     /// Records set aside in replication, either way, newest first.
     #[serde(default)]
     pub set_aside: Vec<SetAsideStatus>,
+    /// The node is being rebuilt from its parent (`hallsync restore`) and
+    /// records nothing until it has caught up.
+    #[serde(default)]
+    pub restoring: bool,
 }
 
 /// A record set aside in replication, as `status` shows it.
@@ -176,6 +180,11 @@ pub struct KnownNode {
     /// The periods its entry records its clock off, ended ones included.
     #[serde(default)]
     pub clock_off_periods: usize,
+    /// The last time its store was rebuilt (`hallsync restore`): when it
+    /// began (Unix seconds), from a backup or from the parent alone, and
+    /// the node it caught up from.
+    #[serde(default)]
+    pub last_restore: Option<(i64, String, Option<String>)>,
 }
 
 /// The live board.
@@ -227,6 +236,13 @@ impl Board {
                     .filter(|p| p.to.is_none())
                     .map(|p| p.ahead_secs),
                 clock_off_periods: e.clock_off.len(),
+                last_restore: e.restored.last().map(|r| {
+                    (
+                        r.at.0,
+                        r.source.as_str().to_string(),
+                        r.from.as_ref().map(ToString::to_string),
+                    )
+                }),
             })
             .collect();
         if let Ok(mut slot) = self.registry.lock() {
@@ -353,6 +369,7 @@ impl Board {
                 .map(|r| r.1.clone())
                 .unwrap_or_default(),
             set_aside: self.set_aside.lock().map(|a| a.clone()).unwrap_or_default(),
+            restoring: self.hall.restoring(),
         }
     }
 

@@ -84,6 +84,19 @@ impl Credentials {
         if certs.is_empty() {
             return Err(bad(bundle, NODE_CERT, "no certificate"));
         }
+        let named = hallsync_pki::identity_of(&certs[0])
+            .map_err(|e| bad(bundle, NODE_CERT, format!("no hallsync identity ({e})")))?;
+        let c = &bundle.config;
+        if named.id != c.id || named.region != c.region || named.level != c.level {
+            return Err(bad(
+                bundle,
+                NODE_CERT,
+                format!(
+                    "names {} ({}, region {}), but hallsync.toml says {} ({}, region {}): use the bundle `hallsync node add` made for this hall, unedited",
+                    named.id, named.level, named.region, c.id, c.level, c.region
+                ),
+            ));
+        }
         let key = PrivateKeyDer::from_pem_slice(pem(NODE_KEY)?.as_bytes())
             .map_err(|e| bad(bundle, NODE_KEY, format!("not a PEM private key ({e})")))?;
         let mut roots = RootCertStore::empty();

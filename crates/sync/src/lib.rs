@@ -11,7 +11,7 @@
 pub mod msg;
 pub mod session;
 
-pub use msg::{decode, encode, FrameError, Hash, Msg, Payload, Want};
+pub use msg::{decode, encode, FrameError, Hash, Hello, Msg, Payload, Want};
 pub use session::{
     ApplyError, Config, Endpoint, Entry, Position, Received, Refusal, Replica, Session,
     SessionError, Stats,

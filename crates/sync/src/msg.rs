@@ -12,8 +12,8 @@
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks: 2 adds [`Msg::Refused`], 3
-/// [`Msg::Clock`].
-pub const PROTOCOL: u16 = 3;
+/// [`Msg::Clock`], 4 [`Msg::RestoringHello`].
+pub const PROTOCOL: u16 = 4;
 
 /// The oldest version this build still speaks with (a session uses the
 /// lower of the two ends' versions).
@@ -53,24 +53,8 @@ pub type Hash = [u8; 32];
 /// A protocol message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
-    /// First message each way. `resume`: how far the sender has applied the
-    /// receiver's feed (the receiver offers from there); `head`: the
-    /// sender's own newest feed entry.
-    Hello {
-        /// [`PROTOCOL`].
-        protocol: u16,
-        /// The sender's node id (must match its certificate).
-        node: String,
-        /// The identity of the sender's feed: sequence numbers count in it.
-        feed: u64,
-        /// The feed `resume` counts in; if it is not the receiver's current
-        /// feed (its store was recreated), the receiver starts from 0.
-        resume_feed: u64,
-        /// The sender's checkpoint of the receiver's feed.
-        resume: u64,
-        /// The sender's newest feed sequence number.
-        head: u64,
-    },
+    /// First message each way.
+    Hello(Hello),
     /// The sender's feed entries in `(after, upto]` that the receiver may
     /// hold: each document once, with its heads.
     Offer {
@@ -131,6 +115,33 @@ pub enum Msg {
         /// Unix milliseconds.
         at_ms: i64,
     },
+    /// Protocol 4: the first message of a node whose store is being rebuilt
+    /// (`hallsync restore`), in place of [`Msg::Hello`]: it asks for every
+    /// record it may hold, those that came from it included, which a
+    /// sender otherwise never offers back to the peer they came from. A
+    /// hello of its own, not a message after one, so that no offer can be
+    /// made before the sender knows.
+    RestoringHello(Hello),
+}
+
+/// What each end says first. `resume`: how far the sender has applied the
+/// receiver's feed (the receiver offers from there); `head`: the sender's
+/// own newest feed entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL`].
+    pub protocol: u16,
+    /// The sender's node id (must match its certificate).
+    pub node: String,
+    /// The identity of the sender's feed: sequence numbers count in it.
+    pub feed: u64,
+    /// The feed `resume` counts in; if it is not the receiver's current
+    /// feed (its store was recreated), the receiver starts from 0.
+    pub resume_feed: u64,
+    /// The sender's checkpoint of the receiver's feed.
+    pub resume: u64,
+    /// The sender's newest feed sequence number.
+    pub head: u64,
 }
 
 /// A document refused, as the peer is told.
@@ -322,7 +333,9 @@ fn bound(what: &str, n: usize, max: usize) -> Result<(), FrameError> {
 
 fn check(msg: &Msg) -> Result<(), FrameError> {
     match msg {
-        Msg::Hello { node, .. } => bound("node id bytes", node.len(), MAX_ID_BYTES),
+        Msg::Hello(Hello { node, .. }) | Msg::RestoringHello(Hello { node, .. }) => {
+            bound("node id bytes", node.len(), MAX_ID_BYTES)
+        }
         Msg::Offer {
             after, upto, docs, ..
         } => {

@@ -24,8 +24,8 @@ use hallsync_model::scope;
 use hallsync_model::{DocId, NodeId, RegionCode};
 
 use crate::msg::{
-    Hash, Msg, OfferDoc, Payload, RefusedDoc, Want, MAX_DOC_BYTES, MAX_REASON_BYTES, MIN_PROTOCOL,
-    PROTOCOL,
+    Hash, Hello, Msg, OfferDoc, Payload, RefusedDoc, Want, MAX_DOC_BYTES, MAX_REASON_BYTES,
+    MIN_PROTOCOL, PROTOCOL,
 };
 
 /// One end of a session: its node id and region (from its certificate).
@@ -137,6 +137,12 @@ pub trait Replica {
     /// The changes of a document that are not in the history of `have`
     /// (hashes this replica does not know are ignored).
     fn changes_since(&mut self, id: &DocId, have: &[Hash]) -> Result<Vec<u8>, String>;
+    /// Whether this node's store is being rebuilt from its peers
+    /// (`hallsync restore`): it then asks each peer for every record it may
+    /// hold, those that came from it included ([`Msg::RestoringHello`]).
+    fn restoring(&self) -> bool {
+        false
+    }
     /// How far this node has applied `peer`'s feed.
     fn checkpoint(&mut self, peer: &NodeId) -> Result<Position, String>;
     /// Validates and stores payloads from `peer` (its identity and region
@@ -222,6 +228,8 @@ pub struct Session {
     /// How far the peer's wall clock is ahead of ours (ms; negative:
     /// behind), from its [`Msg::Clock`].
     clock_skew_ms: Option<i64>,
+    /// The peer is rebuilding its store: what came from it is offered back.
+    own_back: bool,
     // Sending our feed.
     cursor: u64,
     acked: u64,
@@ -281,6 +289,7 @@ impl Session {
             hello_sent_at: now,
             protocol: MIN_PROTOCOL,
             clock_skew_ms: None,
+            own_back: false,
             cursor: 0,
             acked: 0,
             offered_upto: 0,
@@ -298,13 +307,18 @@ impl Session {
     }
 
     fn send_hello(&mut self, replica: &dyn Replica) {
-        self.out.push_back(Msg::Hello {
+        let hello = Hello {
             protocol: PROTOCOL,
             node: self.me.id.to_string(),
             feed: replica.feed_id(),
             resume_feed: self.checkpoint_feed,
             resume: self.checkpoint,
             head: replica.feed_head(),
+        };
+        self.out.push_back(if replica.restoring() {
+            Msg::RestoringHello(hello)
+        } else {
+            Msg::Hello(hello)
         });
     }
 
@@ -328,6 +342,12 @@ impl Session {
     /// the time its message took on the way counts as skew.
     pub fn clock_skew_ms(&self) -> Option<i64> {
         self.clock_skew_ms
+    }
+
+    /// Whether the peer said its store is being rebuilt
+    /// ([`Msg::RestoringHello`]).
+    pub fn peer_restoring(&self) -> bool {
+        self.own_back
     }
 
     /// Whether the peer's hello has arrived.
@@ -369,40 +389,10 @@ impl Session {
         now: Duration,
     ) -> Result<(), SessionError> {
         match msg {
-            Msg::Hello {
-                protocol,
-                node,
-                feed,
-                resume_feed,
-                resume,
-                head,
-            } => {
-                let again = self.hello_seen;
-                // A checkpoint counted in another incarnation of a feed
-                // means nothing: start that direction over.
-                let resume = if resume_feed == replica.feed_id() {
-                    resume
-                } else {
-                    0
-                };
-                if feed != self.checkpoint_feed {
-                    self.checkpoint_feed = feed;
-                    self.checkpoint = 0;
-                    self.peer_head = 0;
-                    self.done.clear();
-                    self.pending.clear();
-                }
-                self.on_hello(protocol, &node, resume, head, now)?;
-                if !again && self.protocol >= 3 {
-                    self.out.push_back(Msg::Clock {
-                        at_ms: replica.wall_clock_ms(),
-                    });
-                }
-                if again {
-                    // The peer is still sending hellos, so it has not seen
-                    // ours (lost on a datagram network): send it again.
-                    self.send_hello(replica);
-                }
+            Msg::Hello(hello) => self.on_hello(replica, hello, now)?,
+            Msg::RestoringHello(hello) => {
+                self.own_back = true;
+                self.on_hello(replica, hello, now)?;
             }
             Msg::Offer {
                 batch,
@@ -489,6 +479,49 @@ impl Session {
 
     fn on_hello(
         &mut self,
+        replica: &mut dyn Replica,
+        hello: Hello,
+        now: Duration,
+    ) -> Result<(), SessionError> {
+        let Hello {
+            protocol,
+            node,
+            feed,
+            resume_feed,
+            resume,
+            head,
+        } = hello;
+        let again = self.hello_seen;
+        // A checkpoint counted in another incarnation of a feed
+        // means nothing: start that direction over.
+        let resume = if resume_feed == replica.feed_id() {
+            resume
+        } else {
+            0
+        };
+        if feed != self.checkpoint_feed {
+            self.checkpoint_feed = feed;
+            self.checkpoint = 0;
+            self.peer_head = 0;
+            self.done.clear();
+            self.pending.clear();
+        }
+        self.accept_hello(protocol, &node, resume, head, now)?;
+        if !again && self.protocol >= 3 {
+            self.out.push_back(Msg::Clock {
+                at_ms: replica.wall_clock_ms(),
+            });
+        }
+        if again {
+            // The peer is still sending hellos, so it has not seen
+            // ours (lost on a datagram network): send it again.
+            self.send_hello(replica);
+        }
+        Ok(())
+    }
+
+    fn accept_hello(
+        &mut self,
         protocol: u16,
         node: &str,
         resume: u64,
@@ -536,7 +569,8 @@ impl Session {
             let entries: Vec<Entry> = entries
                 .into_iter()
                 .filter(|e| {
-                    scope::visible(&self.peer.region, &e.id) && e.origin.as_deref() != Some(peer)
+                    scope::visible(&self.peer.region, &e.id)
+                        && (self.own_back || e.origin.as_deref() != Some(peer))
                 })
                 .collect();
             let batch = self.next_batch;
@@ -973,14 +1007,14 @@ mod tests {
 
     /// The county's hello: it has applied nothing of the township's feed.
     fn hello() -> Msg {
-        Msg::Hello {
+        Msg::Hello(Hello {
             protocol: PROTOCOL,
             node: "county".into(),
             feed: 9,
             resume_feed: 7,
             resume: 0,
             head: 0,
-        }
+        })
     }
 
     fn sent(s: &mut Session) -> Vec<Msg> {
@@ -1000,7 +1034,7 @@ mod tests {
     fn until_the_peer_answers_the_timeout_is_the_next_hello() {
         let mut feed = Feed::of(3);
         let mut s = township(&mut feed, ms(1_000));
-        assert!(matches!(sent(&mut s)[..], [Msg::Hello { .. }]));
+        assert!(matches!(sent(&mut s)[..], [Msg::Hello(_)]));
         assert_eq!(s.poll_timeout(), Some(ms(1_000) + RETRY));
         assert!(!s.can_offer(), "nothing is offered before the hello");
         // Polled early (the feed grew): nothing, and the same timeout.
@@ -1009,7 +1043,7 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(ms(1_000) + RETRY));
         // Polled at the timeout: the hello again, and the next one due.
         s.poll(&mut feed, ms(1_000) + RETRY).unwrap();
-        assert!(matches!(sent(&mut s)[..], [Msg::Hello { .. }]));
+        assert!(matches!(sent(&mut s)[..], [Msg::Hello(_)]));
         assert_eq!(s.poll_timeout(), Some(ms(1_000) + RETRY + RETRY));
     }
 

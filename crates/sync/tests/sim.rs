@@ -36,6 +36,8 @@ struct Mem {
     refused_by_peer: Vec<(NodeId, DocId)>,
     /// How far this replica's wall clock is off a common one (ms).
     clock_off_ms: i64,
+    /// Being rebuilt from its peers.
+    restoring: bool,
 }
 
 impl Mem {
@@ -117,6 +119,9 @@ impl Replica for Mem {
     }
     fn feed_id(&self) -> u64 {
         self.feed_id
+    }
+    fn restoring(&self) -> bool {
+        self.restoring
     }
     fn wall_clock_ms(&self) -> i64 {
         1_790_000_000_000 + self.clock_off_ms
@@ -249,14 +254,14 @@ fn poll_due(s: &Session, feed_head: u64, seen: u64, now: Duration) -> bool {
 
 /// A first hello from `node` (feed 1, nothing applied yet).
 fn hello(node: &str, head: u64) -> Msg {
-    Msg::Hello {
+    Msg::Hello(hallsync_sync::Hello {
         protocol: hallsync_sync::msg::PROTOCOL,
         node: node.into(),
         feed: 1,
         resume_feed: 0,
         resume: 0,
         head,
-    }
+    })
 }
 
 fn endpoint(id: &str, region: &str) -> Endpoint {
@@ -630,6 +635,65 @@ fn a_resumed_session_sends_nothing_already_acknowledged() {
     assert_eq!(up.sent_whole + up.sent_changes, 0, "{up:?}");
 }
 
+/// Steps `net` until the township `child` holds `n` documents, at most
+/// `steps` times; how many it holds then.
+fn step_until_held(net: &mut Net, child: usize, n: usize, steps: usize) -> usize {
+    for _ in 0..steps {
+        if net.nodes[child].mem.docs.len() >= n {
+            break;
+        }
+        net.step();
+    }
+    net.nodes[child].mem.docs.len()
+}
+
+#[test]
+fn a_township_rebuilt_from_its_county_gets_its_own_records_back_only_when_it_says_so() {
+    let mut net = Net::new(4242);
+    let ids: Vec<DocId> = (0..60)
+        .map(|k| DocId::parse(&format!("case:330102001:c{k}")).unwrap())
+        .collect();
+    for (k, id) in ids.iter().enumerate() {
+        net.nodes[1].mem.edit(id, "v", k as i64);
+    }
+    net.loss = 0.0;
+    for _ in 0..3_000 {
+        if net.nodes[0].mem.docs.len() >= ids.len() {
+            break;
+        }
+        net.step();
+    }
+    assert_eq!(net.nodes[0].mem.docs.len(), ids.len());
+    let fresh = |feed_id, restoring| Mem {
+        feed_id,
+        restoring,
+        ..Mem::new("330102001")
+    };
+    // The township's disk is lost and a new store says a plain hello: the
+    // county takes it for the node that sent those records, which holds
+    // them, and offers none back.
+    net.nodes[1].mem = fresh(91, false);
+    net.connect(0);
+    assert_eq!(step_until_held(&mut net, 1, 1, 1_000), 0);
+    assert!(net.links[0]
+        .down
+        .as_ref()
+        .unwrap()
+        .caught_up(&net.nodes[0].mem));
+    // Rebuilt again, saying it is restoring, over a lossy link cut halfway.
+    net.nodes[1].mem = fresh(92, true);
+    net.loss = 0.1;
+    net.connect(0);
+    let half = step_until_held(&mut net, 1, ids.len() / 2, 5_000);
+    assert!(half >= ids.len() / 2, "{half}");
+    net.connect(0);
+    assert_eq!(step_until_held(&mut net, 1, ids.len(), 10_000), ids.len());
+    for id in &ids {
+        let theirs = net.nodes[0].mem.heads_of(id);
+        assert_eq!(net.nodes[1].mem.heads_of(id), theirs, "{id}");
+    }
+}
+
 #[test]
 fn an_offer_outside_the_peer_scope_ends_the_session_and_stores_nothing() {
     let county = endpoint("county", "330102");
@@ -709,8 +773,8 @@ fn each_end_learns_how_far_the_others_clock_is_off_and_an_older_peer_is_not_told
     let mut s = Session::new(county, town, Config::default(), &mut cm, t0).unwrap();
     while s.poll_transmit().is_some() {}
     let mut old = hello("town-a", 0);
-    if let Msg::Hello { protocol, .. } = &mut old {
-        *protocol = 2;
+    if let Msg::Hello(h) = &mut old {
+        h.protocol = 2;
     }
     s.handle(&mut cm, old, t0).unwrap();
     let sent: Vec<Msg> = std::iter::from_fn(|| s.poll_transmit()).collect();

@@ -339,6 +339,7 @@ async fn the_node_status_is_answered_while_it_runs_and_refused_otherwise() {
                 revocation_list: Some(1),
                 registry: Vec::new(),
                 set_aside: Vec::new(),
+                restoring: false,
             }),
         ),
         Limits::default(),

@@ -58,6 +58,7 @@ impl Op for Backup {
     type Out = BackupOut;
     const PATH: &'static str = "/backup";
     const WRITE: bool = true;
+    const RECORDS: bool = false;
     fn role(&self) -> Option<Role> {
         Some(Role::Admin)
     }
@@ -75,11 +76,14 @@ impl Op for Backup {
             )));
         }
         let io = |e: std::io::Error| ApiError::invalid(format!("{}: {e}", path.display()));
+        // Only the owner may read it: it holds applicants' identity numbers
+        // and the operators' password hashes.
         let create = |p: &std::path::Path| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(p)
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(p)
         };
         // The name is taken first, so an existing file is never overwritten;
         // the backup is written beside it and renamed over it when whole.

@@ -26,6 +26,7 @@ impl Op for AddOperator {
     type Out = OperatorInfo;
     const PATH: &'static str = "/operators";
     const WRITE: bool = true;
+    const RECORDS: bool = false;
     fn role(&self) -> Option<Role> {
         Some(Role::Admin)
     }
@@ -79,6 +80,7 @@ impl Op for DisableOperator {
     type Out = OperatorInfo;
     const PATH: &'static str = "/operators/disable";
     const WRITE: bool = true;
+    const RECORDS: bool = false;
     fn role(&self) -> Option<Role> {
         Some(Role::Admin)
     }
@@ -105,6 +107,7 @@ impl Op for SetPassword {
     type Out = OperatorInfo;
     const PATH: &'static str = "/operators/password";
     const WRITE: bool = true;
+    const RECORDS: bool = false;
     fn role(&self) -> Option<Role> {
         Some(Role::Admin)
     }

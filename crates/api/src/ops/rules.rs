@@ -116,6 +116,7 @@ impl Op for SetRules {
     type Out = RulesOut;
     const PATH: &'static str = "/rules/set";
     const WRITE: bool = true;
+    const RECORDS: bool = false;
     fn role(&self) -> Option<Role> {
         Some(Role::Supervisor)
     }
