@@ -109,20 +109,27 @@ impl Drop for Node {
 /// Starts `hallsync run` and returns it with its console's base URL (from
 /// the `api.json` it publishes once it listens).
 fn run(data: &Path, bundle: &Path) -> (Node, String) {
-    let node = Node(
-        Command::new(env!("CARGO_BIN_EXE_hallsync"))
-            .arg("--data-dir")
-            .arg(data)
-            .arg("run")
-            .arg("--bundle")
-            .arg(bundle)
-            .env_remove("HALLSYNC_NOW")
-            .env_remove("HALLSYNC_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    run_at(data, bundle, None)
+}
+
+/// [`run`], at a fixed time instead of the system clock if given (a PC
+/// whose clock is off).
+fn run_at(data: &Path, bundle: &Path, now: Option<&str>) -> (Node, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hallsync"));
+    command
+        .arg("--data-dir")
+        .arg(data)
+        .arg("run")
+        .arg("--bundle")
+        .arg(bundle)
+        .env_remove("HALLSYNC_NOW")
+        .env_remove("HALLSYNC_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(now) = now {
+        command.env("HALLSYNC_NOW", now);
+    }
+    let node = Node(command.spawn().unwrap());
     let start = Instant::now();
     loop {
         let published = std::fs::read(data.join("api.json"))
@@ -425,7 +432,7 @@ fn the_console_in_a_browser() {
     );
     let (county, town) = (fed.join("county"), fed.join("town"));
     let (_cn, cn_url) = run(&county, &fed.join("certs/bundles/cn-212"));
-    let (_tw, tw_url) = run(&town, &fed.join("certs/bundles/tw-101"));
+    let (tw, tw_url) = run(&town, &fed.join("certs/bundles/tw-101"));
 
     // The administrators' part, on the command line through the running nodes.
     let add = |dir: &Path, login: &str, name: &str, roles: &[&str]| {
@@ -876,6 +883,56 @@ fn the_console_in_a_browser() {
     assert!(!s.offered().iter().any(|k| k == "forwarded"));
     s.eval("document.getElementById('events').scrollIntoView()");
     s.shot("15-case-forwarded");
+
+    // The township's PC clock runs ten minutes slow: the county's 联网
+    // page says so, and the case page marks what the township stamped
+    // meanwhile.
+    s.step("clock");
+    drop(tw);
+    let slow = {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        hallsync_model::Ts(secs as i64 - 600).to_string()
+    };
+    let (_tw, _) = run_at(&town, &fed.join("certs/bundles/tw-101"), Some(&slow));
+    s.reload_until(&format!("{cn_url}/links"), "#peers", "慢 10 分钟");
+    assert!(s.text("#peers").contains("请校准时钟"));
+    s.reload_until(
+        &format!("{cn_url}/links"),
+        "#history-tw-101",
+        "时钟慢 10 分钟",
+    );
+    assert!(s.text("#history-cn-212").contains("时钟正常"));
+    s.shot("16-links-clock-off");
+    let accepted = ok(
+        &town,
+        &[
+            "--json",
+            "--now",
+            &slow,
+            "case",
+            "accept",
+            "--item",
+            ITEM,
+            "--applicant",
+            "周五",
+            "--id-number",
+            &id_number("14021219900101123", true),
+        ],
+    );
+    let id = serde_json::from_str::<serde_json::Value>(&accepted).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.reload_until(
+        &format!("{cn_url}/case?id={id}"),
+        "#events",
+        "时钟慢 10 分钟，时间存疑",
+    );
+    s.eval("document.getElementById('events').scrollIntoView()");
+    s.shot("17-case-clock-off");
 
     println!(
         "console browser test: {:.1} s; screenshots in {}",

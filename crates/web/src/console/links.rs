@@ -9,10 +9,10 @@ use axum::response::Response;
 use hallsync_api::ops::node::Status;
 use hallsync_model::time::DAY;
 use hallsync_model::Ts;
-use hallsync_net::status::{NodeStatus, PeerStatus, Role as PeerRole, SKEW_WARN_SECS};
+use hallsync_net::status::{KnownNode, NodeStatus, PeerStatus, Role as PeerRole, SKEW_WARN_SECS};
 use maud::{html, Markup};
 
-use super::text::Refusal;
+use super::text::{self, Refusal};
 use super::{page, refusal, session, status_of, Ctx};
 use crate::App;
 
@@ -59,6 +59,23 @@ fn clock(skew: Option<i64>) -> Markup {
             }
             Some(s) if s.abs() >= 60 => { (if s > 0 { "快 " } else { "慢 " }) (s.abs() / 60) " 分钟" }
             Some(_) => { "正常" }
+        }
+    }
+}
+
+/// A known node's clock, as its entry says, and its last restore.
+fn history(n: &KnownNode) -> Markup {
+    html! {
+        @match (n.clock_off, n.clock_off_periods) {
+            (Some(ahead), _) => { span.clockoff { (text::clock_off(ahead)) } }
+            (None, 0) => { "时钟正常" }
+            (None, periods) => { "时钟正常" span.muted { "（曾偏差 " (periods) " 次）" } }
+        }
+        @if let Some((at, source, from)) = &n.last_restore {
+            br;
+            (Ts(*at)) " "
+            (if source == "backup" { "自备份恢复" } else { "自上级恢复" })
+            @if let Some(from) = from { span.muted { "（自 " span.code { (from) } " 补齐）" } }
         }
     }
 }
@@ -152,7 +169,7 @@ fn render(ctx: &Ctx, s: &NodeStatus) -> Response {
         section aria-labelledby="reg-h" {
             h2 #reg-h { "节点登记" }
             table.list #registry {
-                thead { tr { th { "节点" } th { "名称" } th { "层级" } th { "区划" } th { "上级" } th { "地址" } th { "吊销列表" } } }
+                thead { tr { th { "节点" } th { "名称" } th { "层级" } th { "区划" } th { "上级" } th { "地址" } th { "吊销列表" } th { "时钟与恢复" } } }
                 tbody {
                     @for n in &s.registry {
                         tr {
@@ -163,6 +180,7 @@ fn render(ctx: &Ctx, s: &NodeStatus) -> Response {
                             td.code { (n.parent.as_deref().unwrap_or("—")) }
                             td.code { (n.addr.as_deref().unwrap_or("—")) }
                             td.num { (n.revocation_list.map_or("—".to_string(), |v| v.to_string())) }
+                            td #{ "history-" (n.id) } { (history(n)) }
                         }
                     }
                 }

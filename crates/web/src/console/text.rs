@@ -318,6 +318,7 @@ pub fn general(code: &str) -> &'static str {
         "damaged" => "本机数据存储发现损坏。请停止办理并立即联系系统管理员。",
         "out_of_scope" => "该记录不属于本中心或下级单位，不能在此办理。",
         "not_running" => "节点未在运行，无法查看联网状态。",
+        "restoring" => "本中心正在从上级恢复数据，恢复完成前不能办理（否则新办件编号会与上级已有的办件重复）。请稍候，进度见“联网”页。",
         _ => "系统内部错误，操作未完成。请联系系统管理员并提供下方的技术详情。",
     }
 }
@@ -343,6 +344,7 @@ mod tests {
             "damaged",
             "out_of_scope",
             "not_running",
+            "restoring",
             "id_number",
         ] {
             let r = Refusal::of(&ApiError::new(400, code, "detail"), None);
