@@ -2,11 +2,13 @@
 //! (child) and its county (parent), with the foundation's case documents
 //! (10 fields + 8 events). Measures initial sync at each N, incremental sync
 //! after one new event on 10% of the documents, and the initial sync
-//! through a relay capped at 4 Mbit/s.
+//! through a relay capped at 4 Mbit/s. Then a township rebuilt from its
+//! county (`hallsync restore --bundle`) on loopback and through the relay.
 //!
 //! `cargo bench -p hallsync --bench sync` (or `scripts/bench-sync.sh`).
 //! Environment: `BENCH_SYNC_N` (default `10000,100000`),
-//! `BENCH_SYNC_CAPPED_N` (default 10000; 0 skips), `BENCH_WRITERS` (16).
+//! `BENCH_SYNC_CAPPED_N` (default 10000; 0 skips), `BENCH_RESTORE_N`
+//! (default 50000; 0 skips), `BENCH_WRITERS` (16).
 
 #[path = "common/bundles.rs"]
 mod bundles;
@@ -148,15 +150,7 @@ impl Pair {
     /// caught up, and stops them.
     fn sync(&self, through: Option<SocketAddr>) -> Run {
         let _ = std::fs::remove_file(self.tmp.path().join("tw").join("status.json"));
-        if let Some(relay) = through {
-            let mut b = Bundle::open(&self.town_bundle).unwrap();
-            b.config.parent.as_mut().unwrap().addr = relay.to_string();
-            rewrite_config(&b);
-        } else {
-            let mut b = Bundle::open(&self.town_bundle).unwrap();
-            b.config.parent.as_mut().unwrap().addr = self.county_addr.to_string();
-            rewrite_config(&b);
-        }
+        self.dial(through);
         let mut county = self.spawn("cn", &self.county_bundle);
         std::thread::sleep(Duration::from_millis(300));
         let start = Instant::now();
@@ -193,6 +187,38 @@ impl Pair {
             rss_town: rt,
             rss_county: rc,
         }
+    }
+
+    /// Points the township's bundle at its county, directly or through a
+    /// relay.
+    fn dial(&self, through: Option<SocketAddr>) {
+        let mut b = Bundle::open(&self.town_bundle).unwrap();
+        b.config.parent.as_mut().unwrap().addr = through.unwrap_or(self.county_addr).to_string();
+        rewrite_config(&b);
+    }
+
+    /// Wipes the township's data directory and rebuilds it from the county
+    /// (running), through `through` if given: seconds, bytes received.
+    fn restore(&self, through: Option<SocketAddr>, n: usize) -> (f64, u64) {
+        let town = self.tmp.path().join("tw");
+        let _ = std::fs::remove_dir_all(&town);
+        self.dial(through);
+        let start = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_hallsync"))
+            .arg("--json")
+            .arg("--data-dir")
+            .arg(&town)
+            .args(["restore", "--bundle"])
+            .arg(&self.town_bundle)
+            .env("HALLSYNC_LOG", "warn")
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        assert!(out.status.success(), "the restore failed");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["cases"].as_u64(), Some(n as u64), "{v}");
+        (secs, v["wire_rx"].as_u64().unwrap())
     }
 
     /// One new event on every tenth case, written while the nodes are down.
@@ -240,6 +266,7 @@ fn main() {
         .parse()
         .unwrap_or(10_000);
     let writers: usize = env("BENCH_WRITERS", "16").parse().unwrap_or(16);
+    let restore_n: usize = env("BENCH_RESTORE_N", "50000").parse().unwrap_or(50_000);
     let mut rows = Vec::new();
     for &n in &ns {
         let pair = Pair::new(n, writers);
@@ -286,6 +313,41 @@ fn main() {
         ));
         drop(relay);
     }
+    if restore_n > 0 {
+        let pair = Pair::new(restore_n, writers);
+        let up = pair.sync(None);
+        rows.push(format!(
+            "| initial, N = {restore_n} (the township the restores rebuild) | {:.2} s | {:.0} docs/s | {} B up + {} B down | |",
+            up.secs,
+            pair.docs as f64 / up.secs,
+            up.up,
+            up.down
+        ));
+        let mut county = pair.spawn("cn", &pair.county_bundle);
+        std::thread::sleep(Duration::from_millis(300));
+        let (secs, rx) = pair.restore(None, restore_n);
+        rows.push(format!(
+            "| restore from the county, N = {restore_n} | {secs:.2} s | {:.0} docs/s | {rx} B down ({:.3} × saved) | |",
+            pair.docs as f64 / secs,
+            rx as f64 / pair.saved_bytes as f64
+        ));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let relay = rt
+            .block_on(Relay::start(pair.county_addr, CAPPED_BYTES_PER_SEC))
+            .unwrap();
+        let (secs, rx) = pair.restore(Some(relay.addr()), restore_n);
+        let floor = rx as f64 / CAPPED_BYTES_PER_SEC as f64;
+        rows.push(format!(
+            "| restore at 4 Mbit/s, N = {restore_n} | {secs:.2} s | {:.3} × the floor of {floor:.2} s | {rx} B down ÷ 500 KB/s | |",
+            secs / floor
+        ));
+        drop(relay);
+        Command::new("kill")
+            .args(["-TERM", &county.id().to_string()])
+            .status()
+            .unwrap();
+        county.wait().unwrap();
+    }
     println!();
     println!("hallsync sync benchmark: township -> county, two processes on loopback, case documents of 10 fields + 8 events");
     println!("| run | time | rate | wire | peak RSS |");
@@ -293,5 +355,5 @@ fn main() {
     for r in rows {
         println!("{r}");
     }
-    println!("targets: >= 5,000 docs/s initial; wire <= 1.15x saved; incremental <= 200 B per changed doc; <= 200 MB RSS per node at 100,000; capped within 10% of the floor");
+    println!("targets: >= 5,000 docs/s initial; wire <= 1.15x saved; incremental <= 200 B per changed doc; <= 200 MB RSS per node at 100,000; capped within 10% of the floor; restore at 4 Mbit/s <= 1.1x its floor");
 }
