@@ -459,7 +459,7 @@ impl Store {
             let mut ops: Vec<Op> = Vec::new();
             let mut heads: HashMap<&DocId, Head> = HashMap::new();
             let mut facts: HashMap<&DocId, Option<Vec<u8>>> = HashMap::new();
-            let mut deltas = tally::Deltas::default();
+            let mut sums = Vec::new();
             let mut seq = next.seq;
             for w in writes {
                 let name = w.id.as_str().as_bytes();
@@ -520,20 +520,20 @@ impl Store {
                         Some(f) => f,
                         None => self.facts(&w.id)?,
                     };
-                    self.tally_change(&mut deltas, &w.id, now.as_deref(), change)?;
+                    sums.push(self.tally_change(&w.id, now.as_deref(), change)?);
                     ops.push(Op::Put(tally::share_key(&w.id), change.facts.clone()));
                     facts.insert(&w.id, Some(change.facts.clone()));
                 }
                 ops.push(Op::Put(key(HEAD, name), encode(w.id.as_str(), &head)?));
                 heads.insert(&w.id, head);
             }
-            for (k, change) in deltas.into_changes() {
-                let k = tally::tally_key(&k);
+            for (k, change) in tally::together(&sums).iter() {
+                let k = tally::tally_key(k);
                 let mut row = match self.get(&k)? {
                     Some(v) => tally::decode_counts(&k, &v)?,
                     None => Vec::new(),
                 };
-                tally::add_into(&mut row, &change, 1);
+                tally::add_into(&mut row, change, 1);
                 ops.push(tally::put_row(k, &row)?);
             }
             if let Some((peer, at)) = extra.peer {

@@ -17,13 +17,14 @@
 //! one the tallies were summed with has them rebuilt from the facts at
 //! open (see [`Store::rebuild_tallies`](crate::Store::rebuild_tallies)).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hallsync_model::DocId;
 
 use crate::wal::Op;
-use crate::{corrupt, decode, encode, Store, StoreError};
+use crate::{corrupt, decode, Store, StoreError};
 
 /// A document's facts.
 pub(crate) const SHARE: u8 = b'k';
@@ -79,11 +80,53 @@ impl Deltas {
         }
     }
 
+    /// Adds each tally, taking its key.
+    fn add_owned(&mut self, tallies: Vec<Tally>) {
+        for t in tallies {
+            match self.0.get_mut(&t.key) {
+                Some(row) => add_into(row, &t.counts, 1),
+                None => {
+                    self.0.insert(t.key, t.counts);
+                }
+            }
+        }
+    }
+
     /// The keys whose counters change, with the change.
     pub(crate) fn into_changes(self) -> impl Iterator<Item = (Vec<u8>, Vec<i64>)> {
         self.0
             .into_iter()
             .filter(|(_, row)| row.iter().any(|c| *c != 0))
+    }
+}
+
+/// A tally's key and counters.
+pub(crate) type Row = (Vec<u8>, Vec<i64>);
+
+/// What tallies add, summed by key in key order, keys that add nothing
+/// left out.
+pub(crate) type Sums = Vec<Row>;
+
+fn summed(tallies: Vec<Tally>) -> Sums {
+    let mut d = Deltas::default();
+    d.add_owned(tallies);
+    d.into_changes().collect()
+}
+
+/// The sums of a commit's writes together: the one write's own when only
+/// one changes the tallies (most commits), so nothing is copied under the
+/// writer lock.
+pub(crate) fn together<'a>(parts: &[Cow<'a, [Row]>]) -> Cow<'a, [Row]> {
+    match parts {
+        [] => Cow::Borrowed(&[]),
+        [one] => one.clone(),
+        many => {
+            let mut d = Deltas::default();
+            for (k, row) in many.iter().flat_map(|p| p.iter()) {
+                add_into(d.0.entry(k.clone()).or_default(), row, 1);
+            }
+            Cow::Owned(d.into_changes().collect())
+        }
     }
 }
 
@@ -105,10 +148,15 @@ pub(crate) fn share_key(id: &DocId) -> Vec<u8> {
     crate::key(SHARE, id.as_str().as_bytes())
 }
 
-/// The counters as stored, trailing zeros dropped.
+/// The counters as stored, trailing zeros dropped: versioned postcard,
+/// as every value, written in one allocation (this runs for every tally a
+/// commit changes, under the writer lock).
 pub(crate) fn encode_counts(key: &[u8], counts: &[i64]) -> Result<Vec<u8>, StoreError> {
     let end = counts.iter().rposition(|c| *c != 0).map_or(0, |p| p + 1);
-    encode(&String::from_utf8_lossy(key), &counts[..end].to_vec())
+    let mut out = Vec::with_capacity(2 + end * 3);
+    out.push(crate::VALUES);
+    postcard::to_extend(&counts[..end], out)
+        .map_err(|e| corrupt(&String::from_utf8_lossy(key), e.to_string()))
 }
 
 pub(crate) fn decode_counts(key: &[u8], v: &[u8]) -> Result<Vec<i64>, StoreError> {
@@ -146,7 +194,7 @@ pub(crate) struct Change {
     /// The facts the change was worked out against.
     pub(crate) against: Option<Vec<u8>>,
     /// What it adds to the tallies.
-    pub(crate) adds: Vec<Tally>,
+    pub(crate) adds: Sums,
 }
 
 impl Store {
@@ -167,7 +215,7 @@ impl Store {
             return Ok(None);
         }
         let adds = match &self.options.tallier {
-            Some(t) => delta(t, id.as_str(), against.as_deref(), &facts)?,
+            Some(t) => summed(delta(t, id.as_str(), against.as_deref(), &facts)?),
             None => Vec::new(),
         };
         Ok(Some(Change {
@@ -177,22 +225,21 @@ impl Store {
         }))
     }
 
-    /// Under the writer lock: adds a document's change to `deltas`, worked
-    /// out again if its stored facts (`now`) are no longer those it was
-    /// worked out against.
-    pub(crate) fn tally_change(
+    /// Under the writer lock: what a document's change adds, worked out
+    /// again if its stored facts (`now`) are no longer those it was worked
+    /// out against.
+    pub(crate) fn tally_change<'a>(
         &self,
-        deltas: &mut Deltas,
         id: &DocId,
         now: Option<&[u8]>,
-        change: &Change,
-    ) -> Result<(), StoreError> {
-        if now == change.against.as_deref() {
-            deltas.add(&change.adds, 1);
-        } else if let Some(t) = &self.options.tallier {
-            deltas.add(&delta(t, id.as_str(), now, &change.facts)?, 1);
-        }
-        Ok(())
+        change: &'a Change,
+    ) -> Result<Cow<'a, [Row]>, StoreError> {
+        Ok(match &self.options.tallier {
+            Some(t) if now != change.against.as_deref() => {
+                Cow::Owned(summed(delta(t, id.as_str(), now, &change.facts)?))
+            }
+            _ => Cow::Borrowed(&change.adds),
+        })
     }
 
     /// The counters summed under one key (empty: none).

@@ -1056,6 +1056,52 @@ fn tallies_equal_a_recount_through_rewrites_checkpoints_reopens_and_a_new_tallie
     assert_eq!(s.tally(b"k1").unwrap(), sum(&expected, "k1"));
 }
 
+/// A commit adds to the row stored, even when the row was last written
+/// as it is (a recount, a repair) rather than summed by a commit.
+#[test]
+fn a_commit_adds_to_the_tally_stored_whoever_wrote_it_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open_tallied(dir.path(), 1);
+    let (a, b) = (id("c0001"), id("c0002"));
+    write_facts(&s, &a, "k1=5\n");
+    let as_is = Op::Put(
+        tally::tally_key(b"k1"),
+        tally::encode_counts(b"k1", &[10, 10]).unwrap(),
+    );
+    s.commit_raw(vec![as_is]).unwrap();
+    write_facts(&s, &b, "k1=1\n");
+    assert_eq!(s.tally(b"k1").unwrap(), vec![11, 11]);
+    s.rebuild_tallies().unwrap();
+    assert_eq!(s.tally(b"k1").unwrap(), vec![2, 6]);
+    write_facts(&s, &a, "k1=7\n");
+    assert_eq!(s.tally(b"k1").unwrap(), vec![2, 8]);
+    // Two documents in one commit sum into one row.
+    let (ha, hb) = (s.doc(&a).unwrap(), s.doc(&b).unwrap());
+    let (mut la, mut lb) = (lock(&ha).unwrap(), lock(&hb).unwrap());
+    for (l, f) in [(&mut la, "k1=1\nk2=3"), (&mut lb, "k2=4")] {
+        l.doc.put(ROOT, "facts", f).unwrap();
+        l.doc.commit();
+    }
+    s.persist(&mut [
+        Pending {
+            id: &a,
+            loaded: &mut la,
+            index: None,
+            facts: Some(b"k1=1\nk2=3".to_vec()),
+        },
+        Pending {
+            id: &b,
+            loaded: &mut lb,
+            index: None,
+            facts: Some(b"k2=4".to_vec()),
+        },
+    ])
+    .unwrap();
+    assert_eq!(s.tally(b"k1").unwrap(), vec![1, 1]);
+    assert_eq!(s.tally(b"k2").unwrap(), vec![2, 7]);
+    s.verify_tallies().unwrap();
+}
+
 #[test]
 fn facts_a_tallier_cannot_read_are_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
