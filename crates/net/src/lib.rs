@@ -656,15 +656,13 @@ async fn run_link(
 ) -> Result<bool, String> {
     let (in_tx, in_rx) = mpsc::channel::<Result<msg::Msg, String>>(64);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    // Whether the peer was linked from elsewhere until now: a node being
-    // rebuilt while its old PC still runs is refused below.
-    let mut replaced_live = false;
-    if let Ok(mut links) = ctx.links.lock() {
-        if let Some((_, old)) = links.insert(peer.id.clone(), (serial, conn.clone())) {
-            replaced_live = old.close_reason().is_none();
-            old.close(4u32.into(), b"replaced by a newer connection");
-        }
-    }
+    // The peer's link until now, if any: closed once this session's hello
+    // shows it is not a node being rebuilt while its old PC still runs
+    // (which is refused, and the old link kept).
+    let old = match ctx.links.lock() {
+        Ok(mut links) => links.insert(peer.id.clone(), (serial, conn.clone())),
+        Err(_) => None,
+    };
     let reader = tokio::spawn(async move {
         loop {
             let frame = read_frame(&mut recv).await;
@@ -689,10 +687,11 @@ async fn run_link(
         let ctx = ctx.clone();
         let conn = conn.clone();
         let peer = peer.clone();
+        let old = old.as_ref().map(|(_, c)| c.clone());
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _g = span.enter();
-            drive(&ctx, &conn, peer, role, replaced_live, in_rx, out_tx)
+            drive(&ctx, &conn, peer, role, old, in_rx, out_tx)
         })
     };
     let result = driver
@@ -718,7 +717,11 @@ async fn run_link(
             .get(&peer.id)
             .is_some_and(|(_, c)| c.stable_id() == conn.stable_id())
         {
-            links.remove(&peer.id);
+            match old.filter(|(_, c)| c.close_reason().is_none()) {
+                // This session was refused and the old link lives on.
+                Some(old) => links.insert(peer.id.clone(), old),
+                None => links.remove(&peer.id),
+            };
         }
     }
     ctx.board.disconnected(&peer.id, &conn);
@@ -777,6 +780,30 @@ fn now_ts() -> Ts {
         .map_or(0, |d| d.as_secs() as i64))
 }
 
+/// Whether a peer's old link is still heard from. A PC that died leaves
+/// its link open here until the idle timeout, but sends nothing; one that
+/// lives acknowledges a datagram within its round trip (it drops it
+/// unread), or at least sends its keep-alive within a period and a half.
+fn still_heard(ctx: &Ctx, old: &quinn::Connection) -> bool {
+    let heard = || old.stats().udp_rx.datagrams;
+    let before = heard();
+    let wait = match old.send_datagram(b"?".to_vec().into()) {
+        Ok(()) => Duration::from_secs(3),
+        Err(_) => Duration::from_secs(ctx.bundle.config.keep_alive_secs) * 3 / 2,
+    };
+    let until = Instant::now() + wait;
+    while Instant::now() < until && !*ctx.shutdown.borrow() {
+        if old.close_reason().is_some() {
+            return false;
+        }
+        if heard() > before {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 /// What ended a session thread's wait.
 enum Woken {
     /// A message from the peer; `None` when the reader has gone.
@@ -832,7 +859,7 @@ fn drive(
     conn: &quinn::Connection,
     peer: Identity,
     role: Role,
-    replaced_live: bool,
+    mut old: Option<quinn::Connection>,
     mut in_rx: mpsc::Receiver<Result<msg::Msg, String>>,
     out_tx: mpsc::UnboundedSender<Vec<u8>>,
 ) -> Result<bool, (bool, String)> {
@@ -888,15 +915,18 @@ fn drive(
             // Straight to the goodbye, without offering anything more.
             continue;
         }
-        if replaced_live && session.peer_restoring() {
-            let reason = format!(
-                "{} is being restored here while another PC with its certificate was linked until this moment: a restore is for a PC that is gone; turn the other one off (or revoke its certificate), then restore again",
-                peer.id
-            );
-            session.close(&reason);
-            let _ = flush(&mut session, &out_tx);
-            warn!("{reason}");
-            return Err((session.established(), reason));
+        if let Some(old) = old.take_if(|_| session.established()) {
+            if session.peer_restoring() && still_heard(ctx, &old) {
+                let reason = format!(
+                    "{} is being restored on another PC while the PC it replaces is still linked here: turn that one off (or revoke its certificate); the restore carries on once it is gone",
+                    peer.id
+                );
+                session.close(&reason);
+                let _ = flush(&mut session, &out_tx);
+                warn!("{reason}");
+                return Err((session.established(), reason));
+            }
+            old.close(4u32.into(), b"replaced by a newer connection");
         }
         // Read before the poll offers: a commit after this wakes the wait.
         let head = replica.feed_head();
