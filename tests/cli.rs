@@ -2506,6 +2506,8 @@ fn a_township_whose_disk_died_is_restored_from_its_county() {
             "超过承诺时限未办结",
         ],
     );
+    let backup = fed.join("tw.backup");
+    ok(&town, &["backup", "-o", backup.to_str().unwrap()]);
     ok(
         &town,
         &[
@@ -2548,6 +2550,31 @@ fn a_township_whose_disk_died_is_restored_from_its_county() {
     let err = fails(&nowhere, &["restore", "--bundle", edited.to_str().unwrap()]);
     assert!(err.contains("but hallsync.toml says tw-102"), "{err}");
     assert!(!nowhere.exists());
+    // The backup with the bundle: the backup, then what the county holds
+    // beyond it, in one command; a backup of another hall is refused first.
+    let (backup, county_b) = (backup.to_str().unwrap(), county_bundle.to_str().unwrap());
+    let err = fails(
+        &nowhere,
+        &["restore", "--from", backup, "--bundle", county_b],
+    );
+    assert!(
+        err.contains("is a backup of tw-101, but the bundle"),
+        "{err}"
+    );
+    assert!(!nowhere.exists());
+    let from_backup = fed.join("from-backup");
+    let town_b = town_bundle.to_str().unwrap();
+    let done = json(
+        &from_backup,
+        &["restore", "--from", backup, "--bundle", town_b],
+    );
+    assert_eq!(done["node"], "tw-101", "{done}");
+    assert_eq!(
+        json(&from_backup, &["case", "show", "K1-9"])["events"],
+        shown["events"],
+        "the event written after the backup came from the county"
+    );
+    std::fs::remove_dir_all(&from_backup).unwrap();
 
     // A restore killed a moment after it began leaves a directory the same
     // command carries on with.
@@ -2631,14 +2658,32 @@ fn a_township_whose_disk_died_is_restored_from_its_county() {
     // county, which keeps the live link.
     let twin = fed.join("twin");
     let mut second = spawn_restore(&twin, &town_bundle);
-    std::thread::sleep(std::time::Duration::from_secs(6));
+    std::thread::sleep(std::time::Duration::from_secs(8));
     let _ = second.kill();
     let second = second.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(
-        err.contains("another PC with its certificate was linked"),
+        err.contains("while the PC it replaces is still linked here"),
         "{err}"
     );
+    // Refused every time it tried, not only the first.
+    assert!(!second.status.success(), "{err}");
+    assert!(!err.contains("caught up"), "{err}");
+    ok(
+        &town,
+        &[
+            "case",
+            "accept",
+            "--item",
+            "K1",
+            "--applicant",
+            "李四",
+            "--number",
+            "K1-live",
+        ],
+    );
+    wait_in_sync(&town, &county);
+    assert_eq!(case_count(&county), total + 2);
     let status = ok(&county, &["status"]);
     assert!(
         status.contains("tw-101 was last restored at") && status.contains("caught up from cn-212"),

@@ -136,7 +136,7 @@ enum Command {
     /// (`--bundle`: its cases, the orders addressed to it, its registry
     /// entry, and the catalogue, calendars and rules from above). Start it
     /// with `hallsync run` afterwards.
-    #[command(group(clap::ArgGroup::new("source").required(true).args(["from", "bundle"])))]
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["from", "bundle"])))]
     Restore {
         /// The backup written by `hallsync backup`; then `hallsync run`
         /// fetches from the parent what was written after it.
@@ -289,7 +289,9 @@ pub fn run(args: Args) -> Result<()> {
         Command::Repair { accept_log_loss } => repair(&ctx, accept_log_loss),
         Command::Backup { output } => backup(&ctx, &output),
         Command::Restore { from, bundle } => match (from, bundle) {
-            (Some(from), _) => crate::restore::from_backup(&ctx, &from),
+            (Some(from), None) => crate::restore::from_backup(&ctx, &from, None),
+            (Some(from), Some(bundle)) => crate::restore::from_backup(&ctx, &from, Some(&bundle))
+                .and_then(|()| crate::restore::from_parent(&ctx, &bundle)),
             (None, Some(bundle)) => crate::restore::from_parent(&ctx, &bundle),
             (None, None) => unreachable!("clap requires one of --from and --bundle"),
         },

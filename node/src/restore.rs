@@ -16,9 +16,29 @@ use serde::Serialize;
 use crate::cli::{clock, Ctx};
 use crate::output::say;
 
-/// `restore --from FILE`: a node made again from its backup.
-pub fn from_backup(ctx: &Ctx, from: &Path) -> Result<()> {
-    let file = std::fs::File::open(from).with_context(|| format!("{}", from.display()))?;
+/// `restore --from FILE`: a node made again from its backup; with the
+/// node's bundle (`--bundle DIR` too), only a backup of that node, and the
+/// caller then fetches the rest from the parent.
+pub fn from_backup(ctx: &Ctx, from: &Path, bundle: Option<&Path>) -> Result<()> {
+    let open = || std::fs::File::open(from).with_context(|| format!("{}", from.display()));
+    if let Some(dir) = bundle {
+        let id = Bundle::open(dir)?.config.id;
+        let of = hallsync_hall::backed_up_node(&mut std::io::BufReader::new(open()?))
+            .with_context(|| format!("{}", from.display()))?;
+        if of != id {
+            bail!(
+                "{} is a backup of {of}, but the bundle {} is for {id}: give the backup of {id}",
+                from.display(),
+                dir.display()
+            );
+        }
+        if ctx.dir.join("node.toml").exists() {
+            // Restored from the backup already (the restore from the
+            // parent was cut short): carry on with that.
+            return Ok(());
+        }
+    }
+    let file = open()?;
     let now = ctx.now.unwrap_or_else(clock);
     let (hall, done) = Hall::restore(
         &ctx.dir,
@@ -27,6 +47,14 @@ pub fn from_backup(ctx: &Ctx, from: &Path) -> Result<()> {
         now,
     )?;
     drop(hall);
+    if bundle.is_some() {
+        // The restore from the parent that follows gives the summary.
+        eprintln!(
+            "restored {} from the backup as of {}: {} documents and {} of its own records; now fetching from its parent what was written after it",
+            done.node, done.taken_at, done.documents, done.local_records
+        );
+        return Ok(());
+    }
     ctx.out.show(&done, |d| {
         say!(
             "restored {} (region {}) as of {}: {} documents and {} of its own records, in {}; start it with `hallsync --data-dir {} run --bundle DIR`: a node with a parent first fetches from it what was written after the backup, and records nothing until then",
@@ -117,6 +145,15 @@ pub fn from_parent(ctx: &Ctx, bundle_dir: &Path) -> Result<()> {
             None if hall.store().ids_with_prefix("").next().is_none() => {
                 hall.begin_restore(RestoreSource::Parent, now)?;
                 hall
+            }
+            Some(RestoreState::CaughtUp(_)) => {
+                say!(
+                    "{} holds everything its parent held for it already; start it with `hallsync --data-dir {} run --bundle {}`, which notes the restore in its registry entry",
+                    c.id,
+                    dir.display(),
+                    bundle_dir.display()
+                );
+                return Ok(());
             }
             _ => bail!(
                 "{} already holds node {} and is not being restored: start it with `hallsync --data-dir {} run --bundle {}`, or restore into an empty directory (--data-dir)",
@@ -231,9 +268,15 @@ pub fn from_parent(ctx: &Ctx, bundle_dir: &Path) -> Result<()> {
         noted,
     };
     drop(hall);
+    if done.cases == 0 {
+        eprintln!(
+            "warning: {} held no case of {}: if the hall had cases, check that the bundle is this hall's",
+            done.parent, done.node
+        );
+    }
     ctx.out.show(&done, |d| {
         say!(
-            "restored {} (region {}) from {}: {} case(s), {} order(s), {} catalogue item(s), {} documents in all, {:.1} MB received, in {:.1} s; {}. Start it with `hallsync --data-dir {} run --bundle {}`; add its operators again with `hallsync operator add` (they are kept on the hall's PC only)",
+            "restored {} (region {}) from {}: {} case(s), {} order(s), {} catalogue item(s), {} documents in all, {} received, in {:.1} s; {}. Start it with `hallsync --data-dir {} run --bundle {}`. Operators are kept on the hall's PC only: unless they came back from a backup, add them again with `hallsync operator add`",
             d.node,
             d.region,
             d.parent,
@@ -241,7 +284,11 @@ pub fn from_parent(ctx: &Ctx, bundle_dir: &Path) -> Result<()> {
             d.orders,
             d.items,
             d.documents,
-            d.wire_rx as f64 / 1e6,
+            if d.wire_rx < 1_000_000 {
+                format!("{:.1} KB", d.wire_rx as f64 / 1e3)
+            } else {
+                format!("{:.1} MB", d.wire_rx as f64 / 1e6)
+            },
             d.seconds,
             if d.noted {
                 "its registry entry notes the restore"

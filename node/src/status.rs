@@ -51,6 +51,17 @@ fn last(dir: &Path) -> Result<NodeStatus> {
                 dir.display()
             );
         }
+        let hall = hallsync_hall::Hall::open(dir, hallsync_store::StoreOptions::default())?;
+        if let Some(hallsync_hall::RestoreState::Fetching { since, source }) =
+            hall.restore_state()?
+        {
+            bail!(
+                "the node in {} is being restored (from its {}, since {since}) and has not run since: `hallsync --data-dir {} restore --bundle <dir>` (or `run --bundle <dir>`) carries on, fetching from its parent what it still lacks",
+                dir.display(),
+                source.as_str(),
+                dir.display()
+            );
+        }
         bail!(
             "the node in {} has never run (`hallsync --data-dir {} run --bundle <dir>` starts it)",
             dir.display(),

@@ -208,7 +208,10 @@ impl Hall {
     }
 
     /// Makes a node in `dir` from the backup `r` (see the module's text).
-    /// `dir` must hold no node; on any failure what was made is removed.
+    /// `dir` must hold no node. The node is built in a directory of its own
+    /// inside `dir` and moved into place whole at the end (its `node.toml`
+    /// last), so a restore that fails, or is cut short even by a signal,
+    /// leaves no node behind, and the next one starts afresh.
     pub fn restore(
         dir: &Path,
         r: &mut impl Read,
@@ -219,20 +222,29 @@ impl Hall {
             return Err(HallError::AlreadyInitialised(dir.to_path_buf()));
         }
         let fresh_dir = !dir.exists();
-        match Self::restore_into(dir, r, options, now) {
-            Ok(done) => Ok(done),
-            Err(e) => {
-                // Nothing half made is left: the directory if it was made
-                // here, else what the restore put in it.
-                if fresh_dir {
-                    let _ = fs::remove_dir_all(dir);
-                } else {
-                    let _ = fs::remove_file(dir.join(NODE_FILE));
-                    let _ = fs::remove_dir_all(dir.join(STORE_DIR));
-                }
-                Err(e)
+        let partial = dir.join(PARTIAL_DIR);
+        let made = fs::remove_dir_all(&partial)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })
+            .map_err(crate::io(&partial))
+            .and_then(|()| Self::restore_into(&partial, r, options.clone(), now));
+        let summary = match made {
+            Ok((hall, summary)) => {
+                drop(hall);
+                summary
             }
-        }
+            Err(e) => {
+                let _ = fs::remove_dir_all(&partial);
+                if fresh_dir {
+                    let _ = fs::remove_dir(dir);
+                }
+                return Err(e);
+            }
+        };
+        move_in(&partial, dir)?;
+        Ok((Hall::open(dir, options)?, summary))
     }
 
     fn restore_into(
@@ -241,18 +253,7 @@ impl Hall {
         options: StoreOptions,
         now: Ts,
     ) -> Result<(Hall, BackupSummary), HallError> {
-        let mut magic = vec![0u8; MAGIC.len()];
-        if r.read_exact(&mut magic).is_err() || magic != MAGIC {
-            return Err(bad(
-                "it does not begin as a backup written by `hallsync backup`",
-            ));
-        }
-        let node: NodeFrame = match next_frame(r)? {
-            Some((b'n', json)) => {
-                serde_json::from_slice(&json).map_err(|e| bad(format!("its node frame: {e}")))?
-            }
-            _ => return Err(bad("it does not name the node it backs up")),
-        };
+        let node = header(r)?;
         let hall = Hall::init(dir, node.id, &node.name, node.region, node.level, options)?;
         let mut got = EndFrame {
             documents: 0,
@@ -319,4 +320,46 @@ impl Hall {
         };
         Ok((hall, summary))
     }
+}
+
+/// The node a backup is of, read from its beginning.
+pub fn backed_up_node(r: &mut impl Read) -> Result<NodeId, HallError> {
+    header(r).map(|n| n.id)
+}
+
+fn header(r: &mut impl Read) -> Result<NodeFrame, HallError> {
+    let mut magic = vec![0u8; MAGIC.len()];
+    if r.read_exact(&mut magic).is_err() || magic != MAGIC {
+        return Err(bad(
+            "it does not begin as a backup written by `hallsync backup`",
+        ));
+    }
+    match next_frame(r)? {
+        Some((b'n', json)) => {
+            serde_json::from_slice(&json).map_err(|e| bad(format!("its node frame: {e}")))
+        }
+        _ => Err(bad("it does not name the node it backs up")),
+    }
+}
+
+/// Where [`Hall::restore`] builds the node, inside the data directory.
+const PARTIAL_DIR: &str = ".restore-partial";
+
+/// Moves the node built in `partial` into `dir`: its store, then its
+/// `node.toml` (a directory with `node.toml` always has its store; a store
+/// without one is a creation cut short, which `Hall::init` makes afresh
+/// too).
+fn move_in(partial: &Path, dir: &Path) -> Result<(), HallError> {
+    use crate::io;
+    let store = dir.join(STORE_DIR);
+    if store.exists() {
+        fs::remove_dir_all(&store).map_err(io(&store))?;
+    }
+    fs::rename(partial.join(STORE_DIR), &store).map_err(io(&store))?;
+    let node = dir.join(NODE_FILE);
+    fs::rename(partial.join(NODE_FILE), &node).map_err(io(&node))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    fs::remove_dir_all(partial).map_err(io(partial))
 }

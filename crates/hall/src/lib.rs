@@ -40,7 +40,7 @@ use hallsync_store::{Pending, Store, StoreError, StoreOptions};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use backup::BackupSummary;
+pub use backup::{backed_up_node, BackupSummary};
 pub use calendar::CalendarImport;
 pub use cases::{CaseRow, NewCase};
 pub use catalogue::{ImportReport, ItemChange, RowProblem};

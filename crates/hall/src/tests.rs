@@ -1362,9 +1362,19 @@ fn a_backup_restores_the_hall_under_a_new_actor_and_a_damaged_one_leaves_nothing
 
     let target = tempfile::tempdir().unwrap();
     let into = target.path().join("restored");
+    // A restore cut short (killed half-way) left its part-built node in
+    // the directory, and no node: the next one starts afresh.
+    let cut_short = into.join(".restore-partial").join("store");
+    std::fs::create_dir_all(&cut_short).unwrap();
+    std::fs::write(cut_short.join("half"), b"half a store").unwrap();
+    assert!(matches!(
+        Hall::open(&into, StoreOptions::default()),
+        Err(HallError::NotInitialised(_))
+    ));
     let (restored, got) =
         Hall::restore(&into, &mut file.as_slice(), StoreOptions::default(), now).unwrap();
     assert_eq!(got, summary);
+    assert!(!into.join(".restore-partial").exists());
     assert_eq!(restored.list_cases(&all, now).unwrap(), before);
     assert!(restored
         .operator("wangfang")

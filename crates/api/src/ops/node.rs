@@ -68,6 +68,13 @@ impl Op for Backup {
                 "a backup is written by the machine's administrator, with `hallsync backup -o FILE` on the node's computer",
             ));
         }
+        if svc.hall().restoring() {
+            return Err(ApiError::new(
+                503,
+                "restoring",
+                "this hall is being rebuilt from its parent (hallsync restore) and does not hold everything yet: a backup now would miss what it still lacks; take it once `hallsync status` no longer says it is being restored",
+            ));
+        }
         let path = self.path;
         if !path.is_absolute() {
             return Err(ApiError::invalid(format!(
