@@ -217,7 +217,10 @@ fn working_day(dir: &Path) {
     // Tables for people.
     let table = ok(dir, &["case", "list"]);
     assert!(
-        table.contains("OVERDUE") && table.contains("张**") && !table.contains("张三丰"),
+        table.contains("OVERDUE")
+            && table.contains("not published")
+            && table.contains("张**")
+            && !table.contains("张三丰"),
         "{table}"
     );
     let shown = ok(dir, &["case", "show", &old_no]);

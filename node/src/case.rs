@@ -361,7 +361,11 @@ pub fn flags(row: &CaseRow) -> String {
         f.push("deemed accepted");
     }
     if c.disclosure_late {
-        f.push("not published");
+        f.push(if row.view.published_at.is_some() {
+            "published late"
+        } else {
+            "not published"
+        });
     }
     if !row.view.conflicts.is_empty() {
         f.push("CONFLICT");
