@@ -80,7 +80,13 @@ impl Credentials {
         let pem = |f: &str| bundle.read(f).map_err(|e| NetError::Config(e.to_string()));
         let certs = CertificateDer::pem_slice_iter(pem(NODE_CERT)?.as_bytes())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(bundle, NODE_CERT, format!("not a PEM certificate ({e})")))?;
+            .map_err(|e| {
+                bad(
+                    bundle,
+                    NODE_CERT,
+                    format!("not a PEM certificate ({})", pem_words(&e)),
+                )
+            })?;
         if certs.is_empty() {
             return Err(bad(bundle, NODE_CERT, "no certificate"));
         }
@@ -97,12 +103,17 @@ impl Credentials {
                 ),
             ));
         }
-        let key = PrivateKeyDer::from_pem_slice(pem(NODE_KEY)?.as_bytes())
-            .map_err(|e| bad(bundle, NODE_KEY, format!("not a PEM private key ({e})")))?;
+        let key = PrivateKeyDer::from_pem_slice(pem(NODE_KEY)?.as_bytes()).map_err(|e| {
+            bad(
+                bundle,
+                NODE_KEY,
+                format!("not a PEM private key ({})", pem_words(&e)),
+            )
+        })?;
         let mut roots = RootCertStore::empty();
         for ca in CertificateDer::pem_slice_iter(pem(CA_CERT)?.as_bytes()) {
             roots
-                .add(ca.map_err(|e| bad(bundle, CA_CERT, e))?)
+                .add(ca.map_err(|e| bad(bundle, CA_CERT, pem_words(&e)))?)
                 .map_err(|e| bad(bundle, CA_CERT, e))?;
         }
         if roots.is_empty() {
@@ -110,7 +121,7 @@ impl Credentials {
         }
         let crls = CertificateRevocationListDer::pem_slice_iter(pem(CRL)?.as_bytes())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(bundle, CRL, e))?;
+            .map_err(|e| bad(bundle, CRL, pem_words(&e)))?;
         if crls.is_empty() {
             return Err(bad(bundle, CRL, "no revocation list"));
         }
@@ -219,12 +230,23 @@ impl ConsoleTls {
         let pem = |f: &str| bundle.read(f).map_err(|e| NetError::Config(e.to_string()));
         let certs = CertificateDer::pem_slice_iter(pem(CONSOLE_CERT)?.as_bytes())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(bundle, CONSOLE_CERT, format!("not a PEM certificate ({e})")))?;
+            .map_err(|e| {
+                bad(
+                    bundle,
+                    CONSOLE_CERT,
+                    format!("not a PEM certificate ({})", pem_words(&e)),
+                )
+            })?;
         let Some((leaf, chain)) = certs.split_first() else {
             return Err(bad(bundle, CONSOLE_CERT, "no certificate"));
         };
-        let key = PrivateKeyDer::from_pem_slice(pem(CONSOLE_KEY)?.as_bytes())
-            .map_err(|e| bad(bundle, CONSOLE_KEY, format!("not a PEM private key ({e})")))?;
+        let key = PrivateKeyDer::from_pem_slice(pem(CONSOLE_KEY)?.as_bytes()).map_err(|e| {
+            bad(
+                bundle,
+                CONSOLE_KEY,
+                format!("not a PEM private key ({})", pem_words(&e)),
+            )
+        })?;
         let creds = Credentials::load(bundle)?;
         let local_host = console_local_host(listen);
         let verifier =
@@ -303,5 +325,21 @@ impl ConsoleTls {
     /// against.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+}
+
+/// A PEM file's fault in words: the PEM reader names lines as bytes.
+fn pem_words(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "it ends without its `-----END {}-----` line: cut short, or edited",
+            String::from_utf8_lossy(end_marker).trim()
+        ),
+        Error::IllegalSectionStart { line } => {
+            format!("a damaged `{}` line", String::from_utf8_lossy(line).trim())
+        }
+        Error::Base64Decode(why) => format!("its base64 text is damaged ({why})"),
+        other => other.to_string(),
     }
 }

@@ -252,3 +252,26 @@ async fn browsers_reach_the_console_over_tls_1_2_and_1_3_by_the_names_it_was_iss
         }
     }
 }
+
+/// A bundle's certificate cut short, or its key's text damaged, is named
+/// in words a person can act on, not as the bytes of a line.
+#[test]
+fn a_damaged_pem_file_is_named_in_words() {
+    use hallsync_net::tls::Credentials;
+    let d = tempfile::tempdir().unwrap();
+    let (_, bundle) = bundle(d.path());
+    let cert = std::fs::read_to_string(bundle.file(NODE_CERT)).unwrap();
+    std::fs::write(bundle.file(NODE_CERT), &cert[..cert.len() / 2]).unwrap();
+    let err = Credentials::load(&bundle).unwrap_err().to_string();
+    assert!(
+        err.contains("node.crt")
+            && err.contains("ends without its `-----END CERTIFICATE-----` line"),
+        "{err}"
+    );
+    std::fs::write(bundle.file(NODE_CERT), &cert).unwrap();
+    let key = std::fs::read_to_string(bundle.file(NODE_KEY)).unwrap();
+    let damaged = key.replacen('\n', "\n!!!!", 1);
+    std::fs::write(bundle.file(NODE_KEY), damaged).unwrap();
+    let err = Credentials::load(&bundle).unwrap_err().to_string();
+    assert!(err.contains("node.key") && !err.contains("[4"), "{err}");
+}
