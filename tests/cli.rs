@@ -1470,6 +1470,35 @@ fn spawn_run(data: &Path, bundle: &Path) -> Node {
     spawn_run_at(data, bundle, None)
 }
 
+/// A command that finds the store held by a process that has not
+/// published its API (a node starting, a moment before it serves) waits
+/// for it instead of failing, and goes on once the store is free.
+#[test]
+fn a_command_waits_for_a_node_that_is_starting() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("town");
+    let holder = support::township(&dir);
+    let cli = Command::new(env!("CARGO_BIN_EXE_hallsync"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["case", "list", "--all"])
+        .env_remove("HALLSYNC_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Past the store's own patience with a lock (3 s).
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    drop(holder);
+    let out = cli.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("is starting or stopping; waiting for it"),
+        "{err}"
+    );
+}
+
 /// `hallsync run`, at a fixed time instead of the system clock if given.
 fn spawn_run_at(data: &Path, bundle: &Path, now: Option<&str>) -> Node {
     let mut run = Command::new(env!("CARGO_BIN_EXE_hallsync"));

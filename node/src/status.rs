@@ -51,7 +51,13 @@ fn last(dir: &Path) -> Result<NodeStatus> {
                 dir.display()
             );
         }
-        let hall = hallsync_hall::Hall::open(dir, hallsync_store::StoreOptions::default())?;
+        let hall = match hallsync_hall::Hall::open(dir, hallsync_store::StoreOptions::default()) {
+            Err(hallsync_hall::HallError::Store(hallsync_store::StoreError::Locked(_))) => bail!(
+                "another hallsync process holds the node in {} (a restore, or a node starting or stopping) and has not published its status: its own output shows how it goes",
+                dir.display()
+            ),
+            opened => opened?,
+        };
         if let Some(hallsync_hall::RestoreState::Fetching { since, source }) =
             hall.restore_state()?
         {

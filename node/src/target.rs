@@ -9,10 +9,14 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use hallsync_api::{ApiError, Caller, Op, Service, PREFIX};
-use hallsync_hall::Hall;
+use hallsync_hall::{Hall, HallError};
 use hallsync_model::Ts;
-use hallsync_store::StoreOptions;
+use hallsync_store::{StoreError, StoreOptions};
 use hallsync_web::{ApiFile, API_FILE};
+
+/// How long a command waits for a node that holds the store but has not
+/// published its API (starting, or stopping).
+const STARTING: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Largest `api.json` read (it may hold the federation CA certificate).
 const MAX_API_FILE: u64 = 64 << 10;
@@ -98,12 +102,30 @@ fn console_tls(api: &ApiFile, dir: &Path) -> Result<ureq::tls::TlsConfig> {
 
 impl Target {
     /// The running node in `dir`, or else its store, opened.
+    /// A node that holds the store but has not published its API yet is
+    /// starting (it opens its store first, then serves): waited for, up to
+    /// [`STARTING`], as is one that is stopping.
     pub fn open(dir: &Path) -> Result<Target> {
-        if let Some(target) = Target::open_running(dir)? {
-            return Ok(target);
+        let since = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            if let Some(target) = Target::open_running(dir)? {
+                return Ok(target);
+            }
+            match Hall::open(dir, StoreOptions::default()) {
+                Ok(hall) => return Ok(Target::Local(Service::new(Arc::new(hall)))),
+                Err(HallError::Store(StoreError::Locked(_))) if since.elapsed() < STARTING => {
+                    if !std::mem::replace(&mut told, true) {
+                        eprintln!(
+                            "the node in {} is starting or stopping; waiting for it",
+                            dir.display()
+                        );
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        let hall = Hall::open(dir, StoreOptions::default())?;
-        Ok(Target::Local(Service::new(Arc::new(hall))))
     }
 
     /// The running node in `dir`, if one runs.
