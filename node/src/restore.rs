@@ -22,7 +22,10 @@ use crate::output::say;
 pub fn from_backup(ctx: &Ctx, from: &Path, bundle: Option<&Path>) -> Result<()> {
     let open = || std::fs::File::open(from).with_context(|| format!("{}", from.display()));
     if let Some(dir) = bundle {
-        let id = Bundle::open(dir)?.config.id;
+        // The bundle is checked whole before anything is made.
+        let b = Bundle::open(dir)?;
+        hallsync_net::tls::Credentials::load(&b)?;
+        let id = b.config.id;
         let of = hallsync_hall::backed_up_node(&mut std::io::BufReader::new(open()?))
             .with_context(|| format!("{}", from.display()))?;
         if of != id {

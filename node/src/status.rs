@@ -46,6 +46,9 @@ fn last(dir: &Path) -> Result<NodeStatus> {
     let path = dir.join(STATUS_FILE);
     if !path.exists() {
         if !dir.join(hallsync_hall::NODE_FILE).exists() {
+            if dir.join(hallsync_hall::RESTORE_PARTIAL_DIR).exists() {
+                return Err(hallsync_hall::HallError::RestoreCutShort(dir.to_path_buf()).into());
+            }
             bail!(
                 "no node in {}: run `hallsync init` or `hallsync run --bundle`",
                 dir.display()

@@ -28,7 +28,7 @@ use hallsync_model::{DocId, Level, NodeId, RegionCode, Ts};
 use hallsync_store::StoreOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::{Hall, HallError, NODE_FILE, STORE_DIR};
+use crate::{Hall, HallError, NODE_FILE, RESTORE_PARTIAL_DIR, STORE_DIR};
 
 /// The first bytes of every backup file.
 const MAGIC: &[u8] = b"HALLSYNC BACKUP 1\n";
@@ -222,7 +222,7 @@ impl Hall {
             return Err(HallError::AlreadyInitialised(dir.to_path_buf()));
         }
         let fresh_dir = !dir.exists();
-        let partial = dir.join(PARTIAL_DIR);
+        let partial = dir.join(RESTORE_PARTIAL_DIR);
         let made = fs::remove_dir_all(&partial)
             .or_else(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Ok(()),
@@ -341,9 +341,6 @@ fn header(r: &mut impl Read) -> Result<NodeFrame, HallError> {
         _ => Err(bad("it does not name the node it backs up")),
     }
 }
-
-/// Where [`Hall::restore`] builds the node, inside the data directory.
-const PARTIAL_DIR: &str = ".restore-partial";
 
 /// Moves the node built in `partial` into `dir`: its store, then its
 /// `node.toml` (a directory with `node.toml` always has its store; a store

@@ -59,6 +59,9 @@ pub use warnings::{WarningFilter, WarningPage, WarningRow};
 pub const NODE_FILE: &str = "node.toml";
 /// Name of the store directory in a data directory.
 pub const STORE_DIR: &str = "store";
+/// Where `Hall::restore` builds a node inside a data directory, until it
+/// is whole.
+pub const RESTORE_PARTIAL_DIR: &str = ".restore-partial";
 
 /// Everything that can go wrong in a hall operation.
 #[derive(Debug, Error)]
@@ -69,6 +72,9 @@ pub enum HallError {
     /// `init` on a directory that already holds a node.
     #[error("{0} already holds a hallsync node; choose another --data-dir")]
     AlreadyInitialised(PathBuf),
+    /// `init` on a directory a restore was building a node in.
+    #[error("a restore into {} was cut short (it left {}): run the same `hallsync restore` again; or, to make a new, empty hall here instead, remove that directory", .0.display(), .0.join(RESTORE_PARTIAL_DIR).display())]
+    RestoreCutShort(PathBuf),
     /// The node configuration is invalid.
     #[error("node configuration {path}: {reason}")]
     Config {
@@ -250,6 +256,9 @@ impl Hall {
         let file = dir.join(NODE_FILE);
         if file.exists() {
             return Err(HallError::AlreadyInitialised(dir.to_path_buf()));
+        }
+        if dir.join(RESTORE_PARTIAL_DIR).exists() {
+            return Err(HallError::RestoreCutShort(dir.to_path_buf()));
         }
         let actor: [u8; 16] = rand::random();
         let node = NodeConfig {

@@ -1371,6 +1371,22 @@ fn a_backup_restores_the_hall_under_a_new_actor_and_a_damaged_one_leaves_nothing
         Hall::open(&into, StoreOptions::default()),
         Err(HallError::NotInitialised(_))
     ));
+    // Nor is a new, empty hall made over it (`run --bundle` would).
+    let node = hall.node().clone();
+    let err = Hall::init(
+        &into,
+        node.id,
+        &node.name,
+        node.region,
+        node.level,
+        StoreOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, HallError::RestoreCutShort(_))
+            && err.to_string().contains("`hallsync restore` again"),
+        "{err}"
+    );
     let (restored, got) =
         Hall::restore(&into, &mut file.as_slice(), StoreOptions::default(), now).unwrap();
     assert_eq!(got, summary);
