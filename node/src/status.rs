@@ -54,25 +54,8 @@ fn last(dir: &Path) -> Result<NodeStatus> {
                 dir.display()
             );
         }
-        let hall = match hallsync_hall::Hall::open(dir, hallsync_store::StoreOptions::default()) {
-            Err(hallsync_hall::HallError::Store(hallsync_store::StoreError::Locked(_))) => bail!(
-                "another hallsync process holds the node in {} (a restore, or a node starting or stopping) and has not published its status: its own output shows how it goes",
-                dir.display()
-            ),
-            opened => opened?,
-        };
-        if let Some(hallsync_hall::RestoreState::Fetching { since, source }) =
-            hall.restore_state()?
-        {
-            bail!(
-                "the node in {} is being restored (from its {}, since {since}) and has not run since: `hallsync --data-dir {} restore --bundle <dir>` (or `run --bundle <dir>`) carries on, fetching from its parent what it still lacks",
-                dir.display(),
-                source.as_str(),
-                dir.display()
-            );
-        }
         bail!(
-            "the node in {} has never run (`hallsync --data-dir {} run --bundle <dir>` starts it)",
+            "the node in {} has not run since it was made (`hallsync --data-dir {} run --bundle <dir>` starts it; if it is being restored, the same `hallsync restore` carries on)",
             dir.display(),
             dir.display()
         );
