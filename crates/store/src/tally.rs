@@ -80,18 +80,6 @@ impl Deltas {
         }
     }
 
-    /// Adds each tally, taking its key.
-    fn add_owned(&mut self, tallies: Vec<Tally>) {
-        for t in tallies {
-            match self.0.get_mut(&t.key) {
-                Some(row) => add_into(row, &t.counts, 1),
-                None => {
-                    self.0.insert(t.key, t.counts);
-                }
-            }
-        }
-    }
-
     /// The keys whose counters change, with the change.
     pub(crate) fn into_changes(self) -> impl Iterator<Item = (Vec<u8>, Vec<i64>)> {
         self.0
@@ -107,9 +95,10 @@ pub(crate) type Row = (Vec<u8>, Vec<i64>);
 /// left out.
 pub(crate) type Sums = Vec<Row>;
 
-fn summed(tallies: Vec<Tally>) -> Sums {
+/// Worked out before the writer lock is taken.
+fn summed(tallies: &[Tally]) -> Sums {
     let mut d = Deltas::default();
-    d.add_owned(tallies);
+    d.add(tallies, 1);
     d.into_changes().collect()
 }
 
@@ -215,7 +204,7 @@ impl Store {
             return Ok(None);
         }
         let adds = match &self.options.tallier {
-            Some(t) => summed(delta(t, id.as_str(), against.as_deref(), &facts)?),
+            Some(t) => summed(&delta(t, id.as_str(), against.as_deref(), &facts)?),
             None => Vec::new(),
         };
         Ok(Some(Change {
@@ -236,7 +225,7 @@ impl Store {
     ) -> Result<Cow<'a, [Row]>, StoreError> {
         Ok(match &self.options.tallier {
             Some(t) if now != change.against.as_deref() => {
-                Cow::Owned(summed(delta(t, id.as_str(), now, &change.facts)?))
+                Cow::Owned(summed(&delta(t, id.as_str(), now, &change.facts)?))
             }
             _ => Cow::Borrowed(&change.adds),
         })
