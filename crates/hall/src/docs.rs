@@ -63,6 +63,9 @@ impl Hall {
         now: Ts,
         source: Source<'_>,
     ) -> Result<Vec<DocId>, (usize, HallError)> {
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut parsed = Vec::with_capacity(files.len());
         for (at, bytes) in files.iter().enumerate() {
             let (id, doc) = self.outside(bytes).map_err(|e| (at, e))?;

@@ -487,6 +487,10 @@ fn document_files_are_checked_before_anything_is_stored() {
     assert!(at == 1 && err.to_string().contains("twice"), "{err}");
     assert_eq!(fresh.store().index_records("case:").count(), 0);
     assert!(!fresh.store().contains(&item_id).unwrap());
+    assert_eq!(
+        fresh.import_many(&[], now, source).unwrap(),
+        Vec::<DocId>::new()
+    );
     let ids = fresh.import_many(&files[..2], now, source).unwrap();
     assert_eq!(ids, [item_id.clone(), row.id.clone()]);
     assert_eq!(fresh.store().index_records("case:").count(), 1);
