@@ -459,6 +459,15 @@ async fn serve(ctx: Arc<Ctx>, incoming: quinn::Incoming) -> Result<(), String> {
 /// Failed attempts on the parent before a hub further up is tried.
 const FALLBACK_AFTER: u32 = 3;
 
+/// How long a session must last for the next attempt to come at once.
+const SETTLED: Duration = Duration::from_secs(10);
+
+/// The longest wait after sessions the parent keeps ending as soon as
+/// they start (a restore refused while the old PC is linked, a peer that
+/// closes on every hello): they are tried ever more slowly, so neither
+/// node logs one every second, yet soon after the cause is gone.
+const SHORT_SESSION_BACKOFF: Duration = Duration::from_secs(30);
+
 /// Longest wait for a dialled node to answer a handshake (the idle timeout,
 /// if shorter): a parent that is down is reported, and the next attempt
 /// scheduled, within seconds rather than after a whole idle timeout.
@@ -474,21 +483,32 @@ async fn dial_loop(ctx: Arc<Ctx>, endpoint: quinn::Endpoint, parent: ParentConfi
         if *ctx.shutdown.borrow() {
             return;
         }
-        match dial_once(&ctx, &endpoint, &parent, None)
+        let started = tokio::time::Instant::now();
+        let outcome = dial_once(&ctx, &endpoint, &parent, None)
             .instrument(span.clone())
-            .await
-        {
-            Ok(true) => {
+            .await;
+        let longest = match outcome {
+            Ok(true) if started.elapsed() >= SETTLED => {
                 backoff = Duration::from_secs(1);
                 failures = 0;
+                max
             }
-            Ok(false) => failures += 1,
+            Ok(true) => {
+                failures = 0;
+                max.min(SHORT_SESSION_BACKOFF)
+            }
+            Ok(false) => {
+                failures += 1;
+                max
+            }
             Err(e) => {
                 warn!(parent: &span, "cannot sync with parent {} at {}: {e}", parent.id, parent.addr);
                 ctx.board.error(&parent.id, &e);
                 failures += 1;
+                max
             }
-        }
+        };
+        backoff = backoff.min(longest);
         if failures >= FALLBACK_AFTER && !*ctx.shutdown.borrow() {
             info!(parent: &span, failures, "the parent is unreachable; trying the hubs above it");
             if sync_with_ancestor(&ctx, &endpoint, &parent, max).await {
@@ -505,7 +525,7 @@ async fn dial_loop(ctx: Arc<Ctx>, endpoint: quinn::Endpoint, parent: ParentConfi
             () = tokio::time::sleep(wait) => {}
             () = stopped(ctx.shutdown.clone()) => return,
         }
-        backoff = (backoff * 2).min(max);
+        backoff = (backoff * 2).min(longest);
     }
 }
 
