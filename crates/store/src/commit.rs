@@ -527,14 +527,17 @@ impl Store {
                 ops.push(Op::Put(key(HEAD, name), encode(w.id.as_str(), &head)?));
                 heads.insert(&w.id, head);
             }
+            let mut rows = Vec::new();
             for (k, change) in tally::together(&sums).iter() {
                 let k = tally::tally_key(k);
-                let mut row = match self.get(&k)? {
-                    Some(v) => tally::decode_counts(&k, &v)?,
-                    None => Vec::new(),
-                };
+                let mut row = next.rows.counts(&k)?;
                 tally::add_into(&mut row, change, 1);
-                ops.push(tally::put_row(k, &row)?);
+                let op = tally::put_row(k.clone(), &row)?;
+                rows.push(match &op {
+                    Op::Put(_, v) => (k, Some(v.clone())),
+                    Op::Del(_) => (k, None),
+                });
+                ops.push(op);
             }
             if let Some((peer, at)) = extra.peer {
                 let old = self.peer_checkpoint(peer)?;
@@ -561,6 +564,7 @@ impl Store {
                 self.notes_changed
                     .fetch_add(1, std::sync::atomic::Ordering::Release);
             }
+            rows.extend(tally::raw_rows(&extra.raw)?);
             ops.extend(extra.raw);
             // The record joins the log buffer in sequence order, and the
             // operations become readable in the memtable; the commit is
@@ -572,6 +576,7 @@ impl Store {
             };
             let ticket = self.group.push(&record);
             self.mem.apply(&Arc::from(record), &spans);
+            next.rows.apply(rows);
             next.seq = seq;
             next.lsn += 1;
             (seq.saturating_sub(1), ticket)

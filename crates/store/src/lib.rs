@@ -421,7 +421,7 @@ pub struct Store {
     trainer: Mutex<Option<JoinHandle<()>>>,
     options: StoreOptions,
     /// Serialises commits; holds the next feed sequence number and log
-    /// record number.
+    /// record number, and the tally rows.
     writer: Mutex<Writer>,
     group: Arc<GroupCommit>,
     /// Highest feed sequence number known to be on disk.
@@ -448,6 +448,8 @@ struct Writer {
     seq: u64,
     /// Next log record number.
     lsn: u64,
+    /// The tally rows, as the commits so far left them.
+    rows: tally::Rows,
 }
 
 /// One of this node's own records: its key (without the store's prefix)

@@ -366,6 +366,7 @@ impl Store {
             writer: Mutex::new(Writer {
                 seq: last + 1,
                 lsn: recovered.last_lsn + 1,
+                rows: Default::default(),
             }),
             group: Arc::default(),
             durable_feed: AtomicU64::new(last),
@@ -378,6 +379,8 @@ impl Store {
         };
         let noted = crate::aside::noted(&store)?;
         *store.noted.lock().unwrap_or_else(|e| e.into_inner()) = noted;
+        let rows = store.rows()?;
+        store.writer.lock().unwrap_or_else(|e| e.into_inner()).rows = rows;
         store.rebuild_tallies_if_stale()?;
         Ok(store)
     }

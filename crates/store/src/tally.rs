@@ -18,7 +18,8 @@
 //! open (see [`Store::rebuild_tallies`](crate::Store::rebuild_tallies)).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use hallsync_model::DocId;
@@ -72,11 +73,20 @@ impl std::fmt::Debug for Tallier {
 pub(crate) struct Deltas(BTreeMap<Vec<u8>, Vec<i64>>);
 
 impl Deltas {
-    /// Adds `sign` × each tally.
-    pub(crate) fn add(&mut self, tallies: &[Tally], sign: i64) {
+    /// Adds `sign` × each tally, keeping its key and counters where the
+    /// key is new.
+    pub(crate) fn add(&mut self, tallies: Vec<Tally>, sign: i64) {
         for t in tallies {
-            let row = self.0.entry(t.key.clone()).or_default();
-            add_into(row, &t.counts, sign);
+            match self.0.entry(t.key) {
+                Entry::Occupied(mut row) => add_into(row.get_mut(), &t.counts, sign),
+                Entry::Vacant(v) => {
+                    let mut counts = t.counts;
+                    if sign != 1 {
+                        counts.iter_mut().for_each(|c| *c = c.wrapping_mul(sign));
+                    }
+                    v.insert(counts);
+                }
+            }
         }
     }
 
@@ -96,7 +106,7 @@ pub(crate) type Row = (Vec<u8>, Vec<i64>);
 pub(crate) type Sums = Vec<Row>;
 
 /// Worked out before the writer lock is taken.
-fn summed(tallies: &[Tally]) -> Sums {
+fn summed(tallies: Vec<Tally>) -> Sums {
     let mut d = Deltas::default();
     d.add(tallies, 1);
     d.into_changes().collect()
@@ -148,8 +158,63 @@ pub(crate) fn encode_counts(key: &[u8], counts: &[i64]) -> Result<Vec<u8>, Store
         .map_err(|e| corrupt(&String::from_utf8_lossy(key), e.to_string()))
 }
 
+/// A row's counters as stored; the key is spelt out only in an error
+/// (this too runs under the writer lock).
 pub(crate) fn decode_counts(key: &[u8], v: &[u8]) -> Result<Vec<i64>, StoreError> {
-    decode(&String::from_utf8_lossy(key), v)
+    match v.split_first() {
+        Some((&crate::VALUES, rest)) => postcard::from_bytes(rest)
+            .map_err(|e| corrupt(&String::from_utf8_lossy(key), e.to_string())),
+        _ => decode(&String::from_utf8_lossy(key), v),
+    }
+}
+
+/// Every tally row (key with the store's prefix, value as stored: a row
+/// of 63 counters is mostly zeros, a byte each), held in memory under the
+/// writer lock: a commit adds to a row without
+/// reading the store, and knows a row is new without looking for it. Most
+/// rows a case adds are new (the instants its cards would fall due), and a
+/// key the memtable does not hold is otherwise looked for in a compressed
+/// block. Loaded at open, after the log is replayed; changed only by
+/// [`Rows::apply`], with what each commit wrote, once it is logged.
+#[derive(Debug, Default)]
+pub(crate) struct Rows(HashMap<Box<[u8]>, Box<[u8]>>);
+
+/// Tally rows a commit writes: each key's new value, `None` where the row
+/// is deleted.
+pub(crate) type RowChanges = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+impl Rows {
+    /// A row's counters (empty: none).
+    pub(crate) fn counts(&self, key: &[u8]) -> Result<Vec<i64>, StoreError> {
+        self.0
+            .get(key)
+            .map_or(Ok(Vec::new()), |v| decode_counts(key, v))
+    }
+
+    /// Takes in what a logged commit wrote to tally rows.
+    pub(crate) fn apply(&mut self, changes: RowChanges) {
+        for (k, row) in changes {
+            match row {
+                Some(v) => self.0.insert(k.into_boxed_slice(), v.into_boxed_slice()),
+                None => self.0.remove(&k[..]),
+            };
+        }
+    }
+}
+
+/// The tally rows operations outside documents write (a recount, a
+/// repair), decoded before anything is logged.
+pub(crate) fn raw_rows(ops: &[Op]) -> Result<RowChanges, StoreError> {
+    ops.iter()
+        .filter(|op| op.key().first() == Some(&TALLY))
+        .map(|op| match op {
+            Op::Put(k, v) => {
+                decode_counts(k, v)?;
+                Ok((k.clone(), Some(v.clone())))
+            }
+            Op::Del(k) => Ok((k.clone(), None)),
+        })
+        .collect()
 }
 
 /// The operation storing `row` under `key`: a put, or a delete when every
@@ -204,7 +269,7 @@ impl Store {
             return Ok(None);
         }
         let adds = match &self.options.tallier {
-            Some(t) => summed(&delta(t, id.as_str(), against.as_deref(), &facts)?),
+            Some(t) => summed(delta(t, id.as_str(), against.as_deref(), &facts)?),
             None => Vec::new(),
         };
         Ok(Some(Change {
@@ -225,10 +290,20 @@ impl Store {
     ) -> Result<Cow<'a, [Row]>, StoreError> {
         Ok(match &self.options.tallier {
             Some(t) if now != change.against.as_deref() => {
-                Cow::Owned(summed(&delta(t, id.as_str(), now, &change.facts)?))
+                Cow::Owned(summed(delta(t, id.as_str(), now, &change.facts)?))
             }
             _ => Cow::Borrowed(&change.adds),
         })
+    }
+
+    /// Every tally row as stored (see [`Rows`]).
+    pub(crate) fn rows(&self) -> Result<Rows, StoreError> {
+        let mut rows = HashMap::new();
+        for kv in self.mem.prefix(&self.blocks, &[TALLY]) {
+            let (k, v) = kv?;
+            rows.insert(k[..].into(), v[..].into());
+        }
+        Ok(Rows(rows))
     }
 
     /// The counters summed under one key (empty: none).
@@ -274,7 +349,7 @@ impl Store {
             for kv in self.mem.prefix(&self.blocks, &[SHARE]) {
                 let (k, v) = kv?;
                 let doc = String::from_utf8_lossy(&k[1..]);
-                sums.add(&delta(tallier, &doc, None, &v)?, 1);
+                sums.add(delta(tallier, &doc, None, &v)?, 1);
             }
         }
         Ok(sums.into_changes().collect())
@@ -377,8 +452,8 @@ mod tests {
             counts: c.to_vec(),
         };
         let mut d = Deltas::default();
-        d.add(&[t("a", &[1, 2]), t("b", &[1])], -1);
-        d.add(&[t("a", &[1, 2, 3]), t("b", &[1])], 1);
+        d.add(vec![t("a", &[1, 2]), t("b", &[1])], -1);
+        d.add(vec![t("a", &[1, 2, 3]), t("b", &[1])], 1);
         let changes: Vec<_> = d.into_changes().collect();
         assert_eq!(changes, vec![(b"a".to_vec(), vec![0, 0, 3])]);
     }

@@ -1102,6 +1102,34 @@ fn a_commit_adds_to_the_tally_stored_whoever_wrote_it_last() {
     s.verify_tallies().unwrap();
 }
 
+/// The commits add to rows kept in memory (`tally::Rows`): a commit
+/// refused before it is logged leaves them as the store has them, and a
+/// reopen loads them again from what the log and the blocks hold.
+#[test]
+fn a_refused_commit_changes_no_tally_and_a_reopen_sums_on_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open_tallied(dir.path(), 1);
+        write_facts(&s, &id("c0001"), "k1=5\n");
+        let not_counters = Op::Put(tally::tally_key(b"k1"), b"\x05\xff".to_vec());
+        let before = Op::Put(
+            tally::tally_key(b"k0"),
+            tally::encode_counts(b"k0", &[1]).unwrap(),
+        );
+        assert!(s.commit_raw(vec![before, not_counters]).is_err());
+        assert_eq!(s.tally(b"k0").unwrap(), Vec::<i64>::new());
+        write_facts(&s, &id("c0002"), "k1=1\n");
+        assert_eq!(s.tally(b"k1").unwrap(), vec![2, 6]);
+        s.verify_tallies().unwrap();
+    }
+    let s = open_tallied(dir.path(), 1);
+    write_facts(&s, &id("c0003"), "k1=2\nk2=1\n");
+    write_facts(&s, &id("c0001"), "k2=3\n");
+    assert_eq!(s.tally(b"k1").unwrap(), vec![2, 3]);
+    assert_eq!(s.tally(b"k2").unwrap(), vec![2, 4]);
+    s.verify_tallies().unwrap();
+}
+
 #[test]
 fn facts_a_tallier_cannot_read_are_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
