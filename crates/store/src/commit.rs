@@ -553,6 +553,8 @@ impl Store {
                     versioned(&version.to_be_bytes()),
                 ));
             }
+            // Checked before anything in memory changes.
+            rows.extend(tally::raw_rows(&extra.raw)?);
             if extra.raw.iter().any(|op| aside::is_note(op.key())) {
                 let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
                 for op in extra.raw.iter().filter(|op| aside::is_note(op.key())) {
@@ -564,7 +566,6 @@ impl Store {
                 self.notes_changed
                     .fetch_add(1, std::sync::atomic::Ordering::Release);
             }
-            rows.extend(tally::raw_rows(&extra.raw)?);
             ops.extend(extra.raw);
             // The record joins the log buffer in sequence order, and the
             // operations become readable in the memtable; the commit is
