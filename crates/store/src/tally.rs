@@ -158,24 +158,20 @@ pub(crate) fn encode_counts(key: &[u8], counts: &[i64]) -> Result<Vec<u8>, Store
         .map_err(|e| corrupt(&String::from_utf8_lossy(key), e.to_string()))
 }
 
-/// A row's counters as stored; the key is spelt out only in an error
-/// (this too runs under the writer lock).
+/// A row's counters as stored; the key is spelt out only for an error
+/// (this runs under the writer lock).
 pub(crate) fn decode_counts(key: &[u8], v: &[u8]) -> Result<Vec<i64>, StoreError> {
-    match v.split_first() {
-        Some((&crate::VALUES, rest)) => postcard::from_bytes(rest)
-            .map_err(|e| corrupt(&String::from_utf8_lossy(key), e.to_string())),
-        _ => decode(&String::from_utf8_lossy(key), v),
-    }
+    decode("", v).or_else(|_| decode(&String::from_utf8_lossy(key), v))
 }
 
 /// Every tally row (key with the store's prefix, value as stored: a row
 /// of 63 counters is mostly zeros, a byte each), held in memory under the
-/// writer lock: a commit adds to a row without
-/// reading the store, and knows a row is new without looking for it. Most
-/// rows a case adds are new (the instants its cards would fall due), and a
-/// key the memtable does not hold is otherwise looked for in a compressed
-/// block. Loaded at open, after the log is replayed; changed only by
-/// [`Rows::apply`], with what each commit wrote, once it is logged.
+/// writer lock: a commit adds to a row without reading the store, and
+/// knows a row is new without looking for it. Most rows a case adds are
+/// new (the instants its cards would fall due), and a key the memtable
+/// does not hold is otherwise looked for in a compressed block. Loaded at
+/// open, after the log is replayed; changed only by [`Rows::apply`], with
+/// what each commit wrote, once it is logged.
 #[derive(Debug, Default)]
 pub(crate) struct Rows(HashMap<Box<[u8]>, Box<[u8]>>);
 

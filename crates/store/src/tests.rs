@@ -1112,11 +1112,11 @@ fn a_refused_commit_changes_no_tally_and_a_reopen_sums_on_from_the_store() {
         let s = open_tallied(dir.path(), 1);
         write_facts(&s, &id("c0001"), "k1=5\n");
         let not_counters = Op::Put(tally::tally_key(b"k1"), b"\x05\xff".to_vec());
-        let before = Op::Put(
+        let counters = Op::Put(
             tally::tally_key(b"k0"),
             tally::encode_counts(b"k0", &[1]).unwrap(),
         );
-        assert!(s.commit_raw(vec![before, not_counters]).is_err());
+        assert!(s.commit_raw(vec![counters, not_counters]).is_err());
         assert_eq!(s.tally(b"k0").unwrap(), Vec::<i64>::new());
         write_facts(&s, &id("c0002"), "k1=1\n");
         assert_eq!(s.tally(b"k1").unwrap(), vec![2, 6]);
