@@ -1134,8 +1134,40 @@ fn supervision_orders_from_the_command_line() {
     assert!(err.contains("use notice, yellow, red"), "{err}");
     let err = stderr(issue(town, "140212", &[]));
     assert!(err.contains("not below"), "{err}");
-    let out = issue(county, "140212101", &["--card", "red"]);
-    assert!(out.status.success(), "{}", stderr(out));
+    // The case is late against its commitment, not its statutory limit: it
+    // holds a yellow card, so a red one is not ordered; nor is a reply due
+    // at once or in a year.
+    let err = stderr(issue(county, "140212101", &["--card", "red"]));
+    assert!(
+        err.contains("holds a yellow card of case_time_limit")
+            && err.contains("issue the order at yellow"),
+        "{err}"
+    );
+    for within in ["0wd", "61d"] {
+        let err = stderr(issue(county, "140212101", &["--reply-within", within]));
+        assert!(
+            err.contains("must be more than zero and at most 60 days"),
+            "{err}"
+        );
+    }
+    // A complaint about the case is ordered by hand, with no card.
+    ok(
+        county,
+        &[
+            "order",
+            "issue",
+            "--unit",
+            "140212101",
+            "--case",
+            "A-1",
+            "--rule",
+            "complaint_reply",
+            "--card",
+            "red",
+            "--reason",
+            "群众投诉办理缓慢，请核实答复",
+        ],
+    );
     let id = "order:140212101:cn-212.1";
 
     carry(county, town, id);
@@ -1214,6 +1246,11 @@ fn supervision_orders_from_the_command_line() {
     assert_eq!(issued[0]["header"]["card"], "yellow");
     assert_eq!(issued[0]["header"]["issued_by"], "自动督办");
     assert!(ok(county, &["order", "auto"]).contains("no order to issue"));
+    let err = stderr(issue(county, "140212101", &["--card", "yellow"]));
+    assert!(
+        err.contains("order cn-212.2 of this hub already names the yellow card"),
+        "{err}"
+    );
     let id = "order:140212101:cn-212.2";
     carry(county, town, id);
     let appeal = [
@@ -1279,6 +1316,11 @@ fn supervision_orders_from_the_command_line() {
     );
     assert_eq!(all["page"]["items"][0]["revoked"], true, "{all}");
     assert!(ok(county, &["order", "auto"]).contains("no order to issue"));
+    let err = stderr(issue(county, "140212101", &["--card", "yellow"]));
+    assert!(
+        err.contains("was revoked on appeal (order cn-212.2)"),
+        "{err}"
+    );
     let stats = json(
         county,
         &["stats", "--unit", "140212101", "--from", "2026-11-01"],
@@ -2533,9 +2575,9 @@ fn a_township_whose_disk_died_is_restored_from_its_county() {
             "--case",
             "K1-7",
             "--rule",
-            "case_time_limit",
+            "complaint_reply",
             "--reason",
-            "超过承诺时限未办结",
+            "群众投诉办理缓慢",
         ],
     );
     let backup = fed.join("tw.backup");

@@ -709,6 +709,16 @@ fn the_console_in_a_browser() {
         .split('&')
         .next();
     let card_order = card_order.unwrap().to_string();
+    // The desk now names that order on the card instead of a second button.
+    s.go(&format!("{cn_url}/orders"));
+    let red_row = "#cards tr:has(span.card.red)";
+    assert!(s.text(red_row).contains("已督办"), "{}", s.text("#cards"));
+    assert_eq!(
+        s.eval(&format!(
+            "document.querySelectorAll('{red_row} form').length"
+        )),
+        0
+    );
 
     // 统计: the county's figures by township, a click down to the
     // township's items, and one more to an item's cases.
@@ -760,8 +770,22 @@ fn the_console_in_a_browser() {
     let about = s.eval("document.getElementById('o-case').value");
     assert!(about.as_str().unwrap().contains(&number), "{about}");
     s.type_into("#o-reason", "请说明补正材料的进展");
+    // The case holds no yellow card of its time limit: refused, the form
+    // kept as typed.
     s.press_to_next("#issue button[type=submit]");
-    assert!(s.text(".done").contains("督办单已发出"));
+    assert!(
+        s.text(".refusal").contains("办件须持有所选的亮牌"),
+        "{}",
+        s.text("main")
+    );
+    assert!(s.text(".refusal").contains("of case_time_limit"));
+    s.eval("document.getElementById('o-rule').value = 'anomaly'");
+    s.press_to_next("#issue button[type=submit]");
+    assert!(
+        s.text(".done").contains("督办单已发出"),
+        "{}",
+        s.text("main")
+    );
     let order_url = s.tab.get_url();
     let order_id = order_url.split("id=").nth(1).unwrap().split('&').next();
     let order_id = order_id.unwrap().to_string();

@@ -436,15 +436,16 @@ fn order_state(h: &Hall, key: &str) -> Option<OrderState> {
     h.order(key, now()).ok().map(|r| r.view.state)
 }
 
-/// A yellow-card order about case `case` of the hall at `unit`.
-fn yellow_order(unit: &Hall, case: &str) -> NewOrder {
+/// An order about a complaint over case `case` of the hall at `unit`
+/// (typed by a person: it needs no card standing on the case).
+fn complaint_order(unit: &Hall, case: &str) -> NewOrder {
     NewOrder {
         unit: unit.node().region.clone(),
         department: String::new(),
         case: case.into(),
-        rule: Rule::CaseTimeLimit,
+        rule: Rule::ComplaintReply,
         card: Card::Yellow,
-        reason: "超过承诺时限未办结".into(),
+        reason: "群众投诉办理缓慢，请核实答复".into(),
         by: "电子监察室".into(),
         reply_within: TimeLimit::parse("3wd").unwrap(),
     }
@@ -461,7 +462,9 @@ async fn an_order_reaches_only_the_township_it_names_and_its_reply_comes_back_up
         cases(&county) == 6
     })
     .await;
-    let issued = county.issue_order(yellow_order(&a, "A1-0"), now()).unwrap();
+    let issued = county
+        .issue_order(complaint_order(&a, "A1-0"), now())
+        .unwrap();
     wait_for("the order at the township it names", 30, || {
         order_state(&a, "cn-212.1") == Some(OrderState::Open)
     })
@@ -655,7 +658,7 @@ async fn with_its_county_down_a_township_syncs_with_the_city_and_the_county_catc
 
     // Meanwhile the city supervises the township directly: its order comes
     // down the fallback link and the reply goes back up it.
-    city.issue_order(yellow_order(&town, "T1-5"), now())
+    city.issue_order(complaint_order(&town, "T1-5"), now())
         .unwrap();
     wait_for("the city's order at the township", 60, || {
         order_state(&town, "ct-02.1") == Some(OrderState::Open)

@@ -63,7 +63,9 @@ impl From<HallError> for ApiError {
             | HallError::UnknownDoc(_)
             | HallError::UnknownOrder(_) => (404, "not_found"),
             HallError::CaseExists(_) => (409, "exists"),
-            HallError::ItemNotPublished { .. } | HallError::Workflow(_) => (409, "not_allowed"),
+            HallError::ItemNotPublished { .. }
+            | HallError::Workflow(_)
+            | HallError::NotOrderable(_) => (409, "not_allowed"),
             HallError::Case(CaseError::Invalid { .. })
             | HallError::Order(OrderError::Invalid { .. })
             | HallError::Id(_)

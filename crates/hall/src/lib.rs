@@ -26,7 +26,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use hallsync_model::calendar::Calendar;
 use hallsync_model::case::CaseError;
@@ -140,6 +140,10 @@ pub enum HallError {
     /// Input that is not what it claims to be.
     #[error("{0}")]
     BadInput(String),
+    /// An order names a card the case does not hold, one revoked on
+    /// appeal, or one this hub has already ordered.
+    #[error("{0}")]
+    NotOrderable(String),
     /// A field of a request that would not be valid.
     #[error(transparent)]
     Field(#[from] Invalid),
@@ -232,6 +236,9 @@ pub struct Hall {
     registry_writes: AtomicU64,
     /// The store is being rebuilt ([`Hall::begin_restore`]).
     restoring: AtomicBool,
+    /// Held while an order is checked and issued, so two requests for the
+    /// same card (a form sent twice) cannot both pass the check.
+    issuing: Mutex<()>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HallError + '_ {
@@ -326,6 +333,7 @@ impl Hall {
             crl_check: OnceLock::new(),
             registry_writes: AtomicU64::new(0),
             restoring: AtomicBool::new(false),
+            issuing: Mutex::new(()),
         };
         hall.rederive_if_older()?;
         hall.restoring.store(

@@ -3,13 +3,12 @@
 //! under the supervised hall's region, so replication takes it down to that
 //! hall and the reply back up.
 
-use std::collections::HashSet;
-
+use hallsync_model::cards;
 use hallsync_model::clock::{clock_start, due};
 use hallsync_model::order::{
     Card, Order, OrderAction, OrderEvent, OrderHeader, OrderView, Resolution, Rule, Verdict,
 };
-use hallsync_model::rules::AutoOrders;
+use hallsync_model::rules::{self, AutoOrders};
 use hallsync_model::schema::{self, Record};
 use hallsync_model::{DocId, DocKind, Level, RegionCode, TimeLimit, Ts};
 use hallsync_store::{lock, Loaded, Pending};
@@ -109,6 +108,7 @@ impl Hall {
                 req.unit
             )));
         }
+        rules::check_reply_within("reply_within", req.reply_within)?;
         let case = if req.case.starts_with("case:") {
             DocId::parse(&req.case)?
         } else {
@@ -125,6 +125,9 @@ impl Hall {
                 "no copy of {case} is held here: a hub holds a hall's case once that hall has synced (see `hallsync case list`)"
             )));
         }
+        // A poisoned lock guards nothing but this order: carry on.
+        let _issuing = self.issuing.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_card_to_order(&case, req.rule, req.card, now)?;
         let cal = self.calendar()?;
         let limit = req.reply_within;
         let reply_due = due(
@@ -171,6 +174,65 @@ impl Hall {
         self.finish_order_write(&id, &mut l, order, now)
     }
 
+    /// Checks that an order naming `rule` and `card` may be issued here
+    /// about `case` at `now`. A card counts once per case, rule and level:
+    /// the case must hold that card (standing, or ended since) when its
+    /// rule is a time rule, whose cards only ever come from the case's
+    /// events; the card must not have been revoked on appeal, and this hub
+    /// must not have ordered it already. A complaint (never recorded as a
+    /// case) or an anomaly found on inspection may be ordered without a
+    /// card.
+    fn check_card_to_order(
+        &self,
+        case: &DocId,
+        rule: Rule,
+        card: Card,
+        now: Ts,
+    ) -> Result<(), HallError> {
+        let (_, row) = self.case(case.as_str(), now)?;
+        let held = self
+            .case_cards(&row, now)?
+            .into_iter()
+            .find(|c| c.rule == rule);
+        let from_events_only = cards::derives(rule) && rule != Rule::Anomaly;
+        match held {
+            Some(c) if c.card == card => {}
+            Some(c) if from_events_only => {
+                return Err(HallError::NotOrderable(format!(
+                    "{case} holds a {} card of {rule} (since {}), not a {card} one: issue the order at {}",
+                    c.card, c.since, c.card
+                )))
+            }
+            None if from_events_only => {
+                return Err(HallError::NotOrderable(format!(
+                    "{case} holds no card of {rule} at {now}: an order is issued from a card the case holds (`hallsync warning list --unit {}` lists them)",
+                    row.header.region
+                )))
+            }
+            _ => return Ok(()),
+        }
+        for o in self.orders_about(case, now)? {
+            let h = &o.order.header;
+            if h.rule != rule || h.card != card {
+                continue;
+            }
+            if o.view.card_revoked() {
+                return Err(HallError::NotOrderable(format!(
+                    "the {card} card of {rule} on {case} was revoked on appeal (order {}): it is not ordered again",
+                    o.id.key()
+                )));
+            }
+            if h.issuer == self.node.region {
+                return Err(HallError::NotOrderable(format!(
+                    "order {} of this hub already names the {card} card of {rule} on {case}: a card is ordered once (see `hallsync order show {}`)",
+                    o.id.key(),
+                    o.id.key()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Issues the orders this hub's own published rules call for
     /// (`auto_orders`): one for each standing card of a case below it at
     /// the level its rule names, unless an order of this hub already names
@@ -214,25 +276,11 @@ impl Hall {
 
     fn issue_by_rules(&self, auto: &AutoOrders, now: Ts) -> Result<Vec<OrderRow>, HallError> {
         let here = self.node.region.clone();
-        let ordered: HashSet<(DocId, Rule, Card)> = self
-            .orders(now)?
-            .into_iter()
-            .filter(|o| o.order.header.issuer == here)
-            .map(|o| {
-                (
-                    o.order.header.case,
-                    o.order.header.rule,
-                    o.order.header.card,
-                )
-            })
-            .collect();
         let standing = self.warnings(&WarningFilter::default(), now, 0, usize::MAX)?;
         let mut issued = Vec::new();
         for w in standing.rows {
             let c = &w.card;
-            if !auto.calls_for(&here, &w.unit, c)
-                || ordered.contains(&(w.case.clone(), c.rule, c.card))
-            {
+            if !auto.calls_for(&here, &w.unit, c) || w.order.is_some() {
                 continue;
             }
             let req = NewOrder {

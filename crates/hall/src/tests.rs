@@ -588,15 +588,15 @@ fn an_order_goes_down_to_its_hall_the_reply_comes_up_and_the_county_closes_it() 
     let now = t("2026-11-23 10:00");
     published(&town, "A1");
     let case = town
-        .accept_case(new_case("A1", "2026-11-20 09:00"), now)
+        .accept_case(new_case("A1", "2026-11-05 09:00"), now)
         .unwrap();
     let order = |case: &str| NewOrder {
         unit: RegionCode::parse("140212101").unwrap(),
         department: "民政办".into(),
         case: case.into(),
         rule: Rule::CaseTimeLimit,
-        card: Card::Notice,
-        reason: "临近承诺时限，请加快办理".into(),
+        card: Card::Yellow,
+        reason: "超过承诺时限未办结".into(),
         by: "县电子监察室".into(),
         reply_within: TimeLimit::parse("3wd").unwrap(),
     };
@@ -612,19 +612,63 @@ fn an_order_goes_down_to_its_hall_the_reply_comes_up_and_the_county_closes_it() 
     let mut up = order(case.id.as_str());
     up.unit = RegionCode::parse("140212").unwrap();
     assert!(town.issue_order(up, now).is_err());
+    // Ten working days committed from 5 November ended on the 19th: the
+    // case holds a yellow card of its time limit, and that card only.
+    let mut notice = order(&case.header.number);
+    notice.card = Card::Notice;
+    let err = county.issue_order(notice, now).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "holds a yellow card of case_time_limit (since 2026-11-20 00:00), not a notice one"
+        ),
+        "{err}"
+    );
+    let mut delivery = order(&case.header.number);
+    delivery.rule = Rule::CertificateDelivery;
+    let err = county.issue_order(delivery, now).unwrap_err().to_string();
+    assert!(
+        err.contains("holds no card of certificate_delivery"),
+        "{err}"
+    );
+    let mut at_once = order(&case.header.number);
+    at_once.reply_within = TimeLimit::parse("0wd").unwrap();
+    let err = county.issue_order(at_once, now).unwrap_err().to_string();
+    assert!(err.contains("must be more than zero"), "{err}");
     let issued = county.issue_order(order(&case.header.number), now).unwrap();
     assert_eq!(issued.id.as_str(), "order:140212101:cn-212.1");
     // Three working days from Monday 10:00 end on Thursday at midnight.
     assert_eq!(issued.order.header.reply_due, t("2026-11-27 00:00"));
     assert_eq!(issued.view.state, OrderState::Open);
+    // A card is ordered once; a complaint about the case needs no card.
+    let err = county
+        .issue_order(order(&case.header.number), now)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("order cn-212.1 of this hub already names the yellow card"),
+        "{err}"
+    );
+    let mut complaint = order(&case.header.number);
+    complaint.rule = Rule::ComplaintReply;
     assert_eq!(
-        county
-            .issue_order(order(&case.header.number), now)
-            .unwrap()
-            .id
-            .key(),
+        county.issue_order(complaint, now).unwrap().id.key(),
         "cn-212.2"
     );
+    let desk = county
+        .warnings(&crate::WarningFilter::default(), now, 0, 10)
+        .unwrap();
+    let ordered: Vec<_> = desk
+        .rows
+        .iter()
+        .map(|w| (w.card.rule, w.order.as_ref()))
+        .collect();
+    assert!(
+        ordered.contains(&(Rule::CaseTimeLimit, Some(&issued.id))),
+        "{ordered:?}"
+    );
+    assert!(ordered
+        .iter()
+        .all(|(r, o)| *r == Rule::CaseTimeLimit || o.is_none()));
     assert_eq!(county.orders_about(&case.id, now).unwrap().len(), 2);
     let other = DocId::parse("case:140212101:NOPE").unwrap();
     assert!(county.orders_about(&other, now).unwrap().is_empty());
@@ -691,7 +735,7 @@ fn a_township_cannot_forge_its_countys_word_through_a_file() {
     let now = t("2026-11-23 10:00");
     published(&town, "A1");
     let case = town
-        .accept_case(new_case("A1", "2026-11-20 09:00"), now)
+        .accept_case(new_case("A1", "2026-11-05 09:00"), now)
         .unwrap();
     county
         .import_doc(&town.export_doc(&case.id).unwrap(), now)

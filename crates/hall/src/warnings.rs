@@ -51,6 +51,10 @@ pub struct WarningRow {
     /// reckoned from: the card may be wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_off: Option<i64>,
+    /// The order this hall has issued about this card, if any (a card is
+    /// ordered once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<DocId>,
 }
 
 /// A page of cards and how many there are in all.
@@ -97,10 +101,18 @@ impl Hall {
         let held = self.rules_held()?;
         // The cards revoked on appeal, by case.
         let mut revoked: HashMap<DocId, Vec<(Rule, Card)>> = HashMap::new();
+        // The orders this hall issued, by the card they name.
+        let mut ordered: HashMap<(DocId, Rule, Card), DocId> = HashMap::new();
         for o in self.orders(now)? {
+            let h = o.order.header;
             if o.view.card_revoked() {
-                let h = o.order.header;
-                revoked.entry(h.case).or_default().push((h.rule, h.card));
+                revoked
+                    .entry(h.case.clone())
+                    .or_default()
+                    .push((h.rule, h.card));
+            }
+            if h.issuer == self.node.region {
+                ordered.insert((h.case, h.rule, h.card), o.id);
             }
         }
         let clocks_off = self.clocks_off()?;
@@ -179,6 +191,9 @@ impl Hall {
                     hall: header.hall.clone(),
                     item: header.item.name.clone(),
                     revoked: f.revoked,
+                    order: ordered
+                        .get(&(id.clone(), f.card.rule, f.card.card))
+                        .cloned(),
                     card: f.card,
                     clock_off: f.clock_off,
                 }

@@ -228,6 +228,20 @@ fn within_max(limit: TimeLimit) -> bool {
     limit.budget() <= i64::from(MAX_DAYS) * LimitUnit::NaturalDays.seconds()
 }
 
+/// Checks the time an order gives its unit to reply, named `name` in the
+/// refusal: more than zero, at most [`MAX_DAYS`] days (or working days).
+pub fn check_reply_within(name: &str, reply: TimeLimit) -> Result<(), Invalid> {
+    if reply.amount == 0 || !within_max(reply) {
+        return Err(Invalid::new(
+            name,
+            format!(
+                "{reply}: must be more than zero and at most {MAX_DAYS} days (or working days)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn field(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.0 == name)
 }
@@ -312,15 +326,7 @@ impl Rules {
                 ),
             ));
         }
-        let reply = self.auto_orders.reply_within;
-        if reply.amount == 0 || !within_max(reply) {
-            return Err(Invalid::new(
-                AUTO_ORDER_REPLY,
-                format!(
-                    "{reply}: must be more than zero and at most {MAX_DAYS} days (or working days)"
-                ),
-            ));
-        }
+        check_reply_within(AUTO_ORDER_REPLY, self.auto_orders.reply_within)?;
         let w = &self.weights;
         let sum = w.on_time + w.speed_up + w.satisfaction + w.cards + w.orders;
         if sum != 100 {

@@ -244,9 +244,9 @@ async fn every_operation_succeeds_for_an_operator_with_its_role_and_stores_what_
     let issue = orders::IssueOrder {
         unit: RegionCode::parse("140212101").unwrap(),
         case: "A-1".into(),
-        rule: Rule::CaseTimeLimit,
+        rule: Rule::ComplaintReply,
         card: Card::Yellow,
-        reason: "超过承诺时限未办结".into(),
+        reason: "群众投诉办理缓慢，请核实答复".into(),
         department: String::new(),
         reply_within: TimeLimit::parse("3wd").unwrap(),
         by: String::new(),

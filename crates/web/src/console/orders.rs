@@ -214,7 +214,9 @@ fn cards_table(
                                 td.nowrap { (w.card.since) }
                                 @if let Some(here) = issuer {
                                     td {
-                                        @if here.is_ancestor_of(&w.unit) {
+                                        @if let Some(o) = &w.order {
+                                            "已督办 " a href=(url("/order", &[("id", o.as_str())])) { (o.key()) }
+                                        } @else if here.is_ancestor_of(&w.unit) {
                                             form.oneclick method="post" action="/orders/issue" data-confirm=(format!("按此{}向{}发出督办，3 个工作日内反馈？", text::card(w.card.card), unit_name(below, w.unit.as_str()))) {
                                                 (ctx.csrf_field())
                                                 input type="hidden" name="unit" value=(w.unit.as_str());
@@ -348,7 +350,10 @@ pub(crate) async fn issue(State(app): State<Arc<App>>, req: Request) -> Response
             "/order",
             &[("id", row.id.as_str()), ("done", "issued")],
         )),
-        Err(e) => back(Refusal::of(&e, None), status_of(&e)).await,
+        Err(e) => {
+            let card = "不能按此规则和等级督办：办件须持有所选的亮牌（亮牌列表中可见），被申诉撤销的亮牌不再督办，同一张牌本中心只督办一次。详见下方说明。";
+            back(Refusal::of(&e, Some(card)), status_of(&e)).await
+        }
     }
 }
 
