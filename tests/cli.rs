@@ -380,6 +380,42 @@ fn working_day(dir: &Path) {
     let fields: Vec<&str> = total_line.split(',').collect();
     assert_eq!(fields[3..5], ["1", "1"], "{text}");
     assert!(fails(dir, &["report", "monthly", "-o", "report.pdf"]).contains(".xlsx"));
+    // An existing file is replaced only when asked; a month that has not
+    // begun, or is not written as one, writes nothing.
+    let again = [
+        "report",
+        "weekly",
+        "--week",
+        "2026-11-04",
+        "-o",
+        csv.to_str().unwrap(),
+    ];
+    let err = fails(dir, &again);
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), text);
+    ok(dir, &[&again[..], &["--force"]].concat());
+    let later = dir.join("december.xlsx");
+    let later = later.to_str().unwrap();
+    let err = fails(
+        dir,
+        &["report", "monthly", "--month", "2026-12", "-o", later],
+    );
+    assert!(err.contains("has not begun"), "{err}");
+    let err = fails(
+        dir,
+        &["report", "monthly", "--month", "2026-1", "-o", later],
+    );
+    assert!(err.contains("use YYYY-MM"), "{err}");
+    assert!(!Path::new(later).exists());
+    let err = fails(dir, &["stats", "--from", "2026-11-01 10:00"]);
+    assert!(err.contains("is not a date: use YYYY-MM-DD"), "{err}");
+    let err = fails(dir, &["stats", "--from", "2026-11-30"]);
+    assert!(err.contains("is after today (2026-11-23)"), "{err}");
+    let err = fails(dir, &["stats", "--to", "2026-10-31"]);
+    assert!(err.contains("before the 1st of this month"), "{err}");
 
     // A backup (written by the node, if it runs), restored on a "new PC":
     // the same cases, the same items; an existing file is never replaced.

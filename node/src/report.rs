@@ -36,6 +36,9 @@ pub enum ReportCmd {
         /// Where to write it: FILE.xlsx or FILE.csv.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// The monthly statistics: the unit and every level below it, and its
     /// items.
@@ -49,6 +52,9 @@ pub enum ReportCmd {
         /// Where to write it: FILE.xlsx or FILE.csv.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -108,8 +114,13 @@ const COLUMNS: &[Column] = &[
 pub fn run(cmd: ReportCmd, ctx: &Ctx) -> Result<()> {
     let target = ctx.target()?;
     let today = ctx.now.unwrap_or_else(clock).date();
-    let (kind, unit, from, to, output) = match cmd {
-        ReportCmd::Weekly { week, unit, output } => {
+    let (kind, unit, from, to, output, force) = match cmd {
+        ReportCmd::Weekly {
+            week,
+            unit,
+            output,
+            force,
+        } => {
             let day = match week {
                 Some(d) => parse_date(&d).map_err(|e| anyhow!("--week: {e}"))?,
                 None => today - chrono::Days::new(7),
@@ -121,25 +132,36 @@ pub fn run(cmd: ReportCmd, ctx: &Ctx) -> Result<()> {
                 monday,
                 monday + chrono::Days::new(6),
                 output,
+                force,
             )
         }
         ReportCmd::Monthly {
             month,
             unit,
             output,
+            force,
         } => {
             let month = month.unwrap_or_else(|| {
                 let last = today.with_day(1).unwrap_or(today) - chrono::Days::new(1);
                 format!("{}-{:02}", last.year(), last.month())
             });
             let (first, last) = month_days(&month).map_err(|e| anyhow!("--{}", e.message))?;
-            ("monthly", unit, first, last, output)
+            ("monthly", unit, first, last, output, force)
         }
     };
+    if from > today {
+        bail!("the {kind} report's period ({from} to {to}) has not begun (today is {today}): nothing is counted for it yet");
+    }
     if to > today {
         say!("note: the period ends after today ({today}); days after today count nothing yet");
     }
     let format = FileKind::of(&output)?;
+    if !force && output.exists() {
+        bail!(
+            "{} already exists: choose another file, or pass --force to replace it",
+            output.display()
+        );
+    }
     let sheets = gather(&target, ctx.now, kind, unit, from, to)?;
     let names = unit_names(&target, ctx.now);
     match format {
@@ -327,7 +349,25 @@ fn write_xlsx(
             ws.insert_chart(5 + n, 1, &chart)?;
         }
     }
-    book.save(path)
+    write_whole(path, &book.save_to_buffer()?)
+}
+
+/// Writes `bytes` to `path` whole: into a file beside it, then renamed
+/// over it, so a report cut short never leaves half a file under the name
+/// asked for.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{} names no file", path.display()))?;
+    let mut part = name.to_os_string();
+    part.push(".part");
+    let part = path.with_file_name(part);
+    std::fs::write(&part, bytes)
+        .and_then(|()| std::fs::rename(&part, path))
+        .inspect_err(|_| {
+            // Nothing to keep of a file that could not be finished.
+            let _ = std::fs::remove_file(&part);
+        })
         .with_context(|| format!("could not write {}", path.display()))
 }
 
@@ -405,5 +445,5 @@ fn write_csv(path: &Path, sheets: &[Sheet], names: &BTreeMap<String, String>) ->
             out.push('\n');
         }
     }
-    std::fs::write(path, out).with_context(|| format!("could not write {}", path.display()))
+    write_whole(path, out.as_bytes())
 }

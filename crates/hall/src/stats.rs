@@ -469,9 +469,11 @@ impl Hall {
         let today = day_of(now);
         let (from, to) = (day_of(q.from), day_of(q.to).min(today));
         if from > day_of(q.to) {
-            return Err(HallError::BadInput(
-                "the period ends before it begins (--from is after --to)".into(),
-            ));
+            return Err(HallError::BadInput(format!(
+                "the period ends before it begins: from {} is after to {}",
+                q.from.date(),
+                q.to.date()
+            )));
         }
         let period = (from, to);
         let counted = from <= to;

@@ -40,6 +40,11 @@ pub struct Ts(pub i64);
 #[error("{0:?} is not a valid date or time: use YYYY-MM-DD, 'YYYY-MM-DD HH:MM[:SS]' (China Standard Time) or RFC 3339")]
 pub struct TimeError(pub String);
 
+/// A date the user typed that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0:?} is not a date: use YYYY-MM-DD (or YYYY/MM/DD, YYYYMMDD, YYYY年MM月DD日)")]
+pub struct DateError(pub String);
+
 impl Ts {
     /// Midnight (00:00 CST) at the start of `date`.
     pub fn start_of(date: NaiveDate) -> Ts {
@@ -112,12 +117,12 @@ impl Ts {
 
 /// Parses a `YYYY-MM-DD` date (also `YYYY/MM/DD` and `YYYYMMDD`, as found in
 /// spreadsheets), refusing impossible ones such as `2026-02-30`.
-pub fn parse_date(s: &str) -> Result<NaiveDate, TimeError> {
+pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
     let t = s.trim();
     ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日"]
         .iter()
         .find_map(|f| NaiveDate::parse_from_str(t, f).ok())
-        .ok_or_else(|| TimeError(t.to_string()))
+        .ok_or_else(|| DateError(t.to_string()))
 }
 
 impl fmt::Display for Ts {

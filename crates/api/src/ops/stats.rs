@@ -215,14 +215,27 @@ impl Op for GetStats {
         let by_name = self.by.unwrap_or_else(|| "total".into());
         let by = parse_by(&by_name)?;
         let today = now.date();
+        let first_of_month = today - chrono::Days::new(u64::from(today.day0()));
         let from = match &self.from {
             Some(s) => day("from", s)?,
-            None => Ts::start_of(today - chrono::Days::new(u64::from(today.day0()))),
+            None => Ts::start_of(first_of_month),
         };
+        if from.date() > today {
+            return Err(ApiError::bad_request(format!(
+                "from: {} is after today ({today}): nothing has been counted for it yet",
+                from.date()
+            )));
+        }
         let to = match &self.to {
             Some(s) => day("to", s)?,
             None => Ts::start_of(today),
         };
+        if self.from.is_none() && to.date() < first_of_month {
+            return Err(ApiError::bad_request(format!(
+                "to: {} is before the 1st of this month, where the period begins unless from is given; give from too",
+                to.date()
+            )));
+        }
         let q = StatsQuery {
             unit: self
                 .unit
@@ -290,9 +303,20 @@ pub struct Evaluation {
 
 /// The first and last day of a month typed `YYYY-MM`.
 pub fn month_days(month: &str) -> Result<(chrono::NaiveDate, chrono::NaiveDate), ApiError> {
-    let first = parse_date(&format!("{}-01", month.trim())).map_err(|_| {
-        ApiError::bad_request(format!("month: {month:?} is not a month; use YYYY-MM"))
-    })?;
+    let m = month.trim();
+    let bad = || ApiError::bad_request(format!("month: {month:?} is not a month; use YYYY-MM"));
+    let shaped = m.len() == 7
+        && m.bytes().enumerate().all(|(i, b)| {
+            if i == 4 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return Err(bad());
+    }
+    let first = parse_date(&format!("{m}-01")).map_err(|_| bad())?;
     let last = (first + chrono::Months::new(1)) - chrono::Days::new(1);
     Ok((first, last))
 }

@@ -82,13 +82,27 @@ pub(crate) async fn show(
     let (status, shown) = match &result {
         None => bad_unit_refusal(),
         Some(Ok(t)) => (StatusCode::OK, table(t, &names)),
-        Some(Err(e)) => (status_of(e), refusal(&Refusal::of(e, None))),
+        Some(Err(e)) => (
+            status_of(e),
+            asked_refusal(e, "统计期间不对：起始日期不能晚于今天，也不能晚于截止日期；截止日期早于本月 1 日时，请同时填写起始日期。"),
+        ),
     };
     let body = html! {
         (filters(&ask, &asked_by, result.as_ref().and_then(|r| r.as_ref().ok())))
         (shown)
     };
     page(&ctx, status, "/stats", "统计分析", body)
+}
+
+/// The refusal of what was asked (`bad_request`: a period or month the
+/// API could not take) in the page's own words, the API's reason under
+/// them; any other refusal in the general words of its code.
+fn asked_refusal(e: &hallsync_api::ApiError, zh: &str) -> Markup {
+    let mut r = Refusal::of(e, None);
+    if e.code == "bad_request" {
+        r.zh = zh.to_string();
+    }
+    refusal(&r)
 }
 
 /// The refusal of a unit that is not a region code.
@@ -358,7 +372,13 @@ pub(crate) async fn evaluation(
     let (status, shown) = match &result {
         None => bad_unit_refusal(),
         Some(Ok(e)) => (StatusCode::OK, ranking(e, &names)),
-        Some(Err(e)) => (status_of(e), refusal(&Refusal::of(e, None))),
+        Some(Err(e)) => (
+            status_of(e),
+            asked_refusal(
+                e,
+                "考评月份不对：请按 YYYY-MM 填写本月或以前的月份（如 2026-11）。",
+            ),
+        ),
     };
     let (unit, month) = match &result {
         Some(Ok(e)) => (e.unit.to_string(), e.month.clone()),
