@@ -1258,6 +1258,13 @@ fn supervision_orders_from_the_command_line() {
     assert!(err.contains("this hall is a township"), "{err}");
     let err = fails(county, &["rules", "set", "auto_order.complaint_reply=red"]);
     assert!(err.contains("order issue"), "{err}");
+    let err = fails(
+        county,
+        &["rules", "set", "--weights", "on_time=40,on_time=60"],
+    );
+    assert!(err.contains("on_time is given more than once"), "{err}");
+    let err = fails(county, &["rules", "set", "delivery=2d", "delivery=3d"]);
+    assert!(err.contains("delivery is given more than once"), "{err}");
     let err = fails(county, &["rules", "set", "auto_order_reply=1441h"]);
     assert!(err.contains("at most 60 days"), "{err}");
     let err = fails(

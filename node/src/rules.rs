@@ -57,8 +57,15 @@ fn weights(s: &str) -> Result<Weights> {
         cards: 0,
         orders: 0,
     };
+    let mut seen: Vec<String> = Vec::new();
     for part in s.split(',') {
         let (name, n) = pair(part)?;
+        if seen.contains(&name) {
+            return Err(anyhow!(
+                "--weights: {name} is given more than once; give each weight once"
+            ));
+        }
+        seen.push(name.clone());
         let n: u32 = n
             .parse()
             .map_err(|_| anyhow!("--weights: {n:?} is not a whole number"))?;
@@ -90,8 +97,17 @@ pub fn run(cmd: RulesCmd, ctx: &Ctx) -> Result<()> {
             weights: w,
             by,
         } => {
+            let pairs: Vec<(String, String)> =
+                thresholds.iter().map(|s| pair(s)).collect::<Result<_>>()?;
+            for (i, (name, _)) in pairs.iter().enumerate() {
+                if pairs[..i].iter().any(|(n, _)| n == name) {
+                    return Err(anyhow!(
+                        "{name} is given more than once; give each setting once"
+                    ));
+                }
+            }
             let op = SetRules {
-                thresholds: thresholds.iter().map(|s| pair(s)).collect::<Result<_>>()?,
+                thresholds: pairs.into_iter().collect(),
                 weights: w.as_deref().map(weights).transpose()?,
                 by,
             };

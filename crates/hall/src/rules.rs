@@ -118,7 +118,8 @@ impl Hall {
         if let Some(w) = weights {
             draft.weights = w;
         }
-        self.check_rules(&draft)?;
+        let typed: Vec<&str> = thresholds.iter().map(|(n, _)| n.as_str()).collect();
+        self.check_rules(&draft, &typed)?;
         let bytes = serde_json::to_vec(&draft)
             .map_err(|e| HallError::BadInput(format!("could not keep the draft: {e}")))?;
         self.store.put_local(&[(DRAFT_KEY, Some(&bytes))])?;
@@ -143,18 +144,35 @@ impl Hall {
     }
 
     /// Checks rules this hub would publish: possible on their own, and
-    /// looser than no rules above.
-    fn check_rules(&self, r: &Rules) -> Result<(), HallError> {
-        let refused = |e: hallsync_model::valid::Invalid| {
-            HallError::BadInput(format!("the rules were not changed: {e}"))
-        };
-        r.validate().map_err(refused)?;
+    /// looser than no rules above, naming every threshold that is. `typed`:
+    /// the settings just typed; a threshold not among them that loosens the
+    /// rules above (published there since this hub's draft was made) is
+    /// said to be so.
+    fn check_rules(&self, r: &Rules, typed: &[&str]) -> Result<(), HallError> {
+        r.validate()
+            .map_err(|e| HallError::BadInput(format!("the rules were not changed: {e}")))?;
+        let mut found = Vec::new();
         for above in self.rules_held()?.iter() {
             if above.region.is_ancestor_of(&r.region) {
-                r.check_within(above).map_err(refused)?;
+                for e in r.loosened(above) {
+                    if typed.is_empty() || typed.contains(&e.path.as_str()) {
+                        found.push(e.to_string());
+                    } else {
+                        found.push(format!(
+                            "{e} (not typed now: this hub's rules held it before {} tightened it; set it again in the same `rules set`)",
+                            above.region
+                        ));
+                    }
+                }
             }
         }
-        Ok(())
+        if found.is_empty() {
+            return Ok(());
+        }
+        Err(HallError::BadInput(format!(
+            "the rules were not changed: {}",
+            found.join("; ")
+        )))
     }
 
     /// Publishes this hub's draft (or, with no draft, the rules in force
@@ -171,7 +189,7 @@ impl Hall {
         r.published_by = by.to_string();
         // Checked before the document is locked: reading the rules held
         // locks every rules document, this one among them.
-        self.check_rules(&r)?;
+        self.check_rules(&r, &[])?;
         let id = self.doc_id(DocKind::Rules, RULES_KEY)?;
         let h = self.store.doc(&id)?;
         let mut l = lock(&h)?;
@@ -217,8 +235,14 @@ impl Hall {
     pub(crate) fn check_received_rules(&self, r: &Rules) -> Result<(), String> {
         let held = self.rules_held().map_err(|e| e.to_string())?;
         for above in held.iter().filter(|a| a.region.is_ancestor_of(&r.region)) {
-            r.check_within(above)
-                .map_err(|e| format!("the rules of {} are refused: {e}", r.region))?;
+            let loosened: Vec<String> = r.loosened(above).iter().map(|e| e.to_string()).collect();
+            if !loosened.is_empty() {
+                return Err(format!(
+                    "the rules of {} are refused: {}",
+                    r.region,
+                    loosened.join("; ")
+                ));
+            }
         }
         Ok(())
     }

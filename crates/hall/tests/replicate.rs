@@ -1014,14 +1014,47 @@ fn a_countys_rules_reach_its_township_and_no_one_loosens_the_citys() {
         hallsync_store::StoreOptions::default(),
     )
     .unwrap();
-    let city_rules = [("delivery".to_string(), "2d".to_string())];
+    let city_rules = [
+        ("delivery".to_string(), "2d".to_string()),
+        ("step_limit".to_string(), "3wd".to_string()),
+    ];
     city.set_rules_draft(&city_rules, None, "市监察室", now())
         .unwrap();
     city.publish_rules("市监察室", now()).unwrap();
     sync(&county, &city).unwrap();
     let loose = [("delivery".to_string(), "3d".to_string())];
-    let e = county.set_rules_draft(&loose, None, by, now()).unwrap_err();
-    assert!(e.to_string().contains("looser"), "{e}");
+    let e = county
+        .set_rules_draft(&loose, None, by, now())
+        .unwrap_err()
+        .to_string();
+    // Both conflicts, the one typed and the one the county's rules held
+    // before the city tightened it.
+    assert!(
+        e.contains("field delivery: 3d is looser than the 2d that 140200 set"),
+        "{e}"
+    );
+    assert!(
+        e.contains("field step_limit: 5wd is looser than the 3wd that 140200 set")
+            && e.contains("not typed now"),
+        "{e}"
+    );
+    let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+    for (typed, said) in [
+        (
+            vec![pair("time_limit_notice", "30wd")],
+            "give at most 10 days",
+        ),
+        (
+            vec![pair("online_yellow", "5d"), pair("online_red", "5d")],
+            "must each come later than the one before",
+        ),
+    ] {
+        let e = county
+            .set_rules_draft(&typed, None, by, now())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(said), "{typed:?}: {e}");
+    }
     // Crafted with the automerge crate and carried to the city: refused,
     // nothing stored.
     let id = DocId::new(

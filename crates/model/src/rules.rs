@@ -222,10 +222,20 @@ pub fn threshold_names() -> Vec<&'static str> {
 /// The longest any time threshold may be.
 const MAX_DAYS: u32 = 60;
 
+/// The longest a notice may come before a due time: longer, and it warns
+/// of nearly every case on the day it is accepted.
+const MAX_LEAD_DAYS: u32 = 10;
+
+/// `n` days, in the seconds a limit's budget counts (working days count
+/// as days).
+fn days(n: u32) -> i64 {
+    i64::from(n) * LimitUnit::NaturalDays.seconds()
+}
+
 /// Whether a limit is at most [`MAX_DAYS`] days (working days counted as
 /// days, hours to the second: 1441h is more than 60 days).
 fn within_max(limit: TimeLimit) -> bool {
-    limit.budget() <= i64::from(MAX_DAYS) * LimitUnit::NaturalDays.seconds()
+    limit.budget() <= days(MAX_DAYS)
 }
 
 /// Checks the time an order gives its unit to reply, named `name` in the
@@ -295,7 +305,7 @@ impl Rules {
         }
         valid::text("published_by", &self.published_by, 60)?;
         let t = &self.thresholds;
-        for (name, _, get, _) in FIELDS {
+        for (name, s, get, _) in FIELDS {
             let limit = get(t);
             if limit.amount == 0 {
                 return Err(Invalid::new(*name, "must be more than zero".to_string()));
@@ -306,15 +316,22 @@ impl Rules {
                     format!("{limit} is more than {MAX_DAYS} days: no card would ever be raised in time"),
                 ));
             }
+            if *s == Stricter::Longer && limit.budget() > days(MAX_LEAD_DAYS) {
+                return Err(Invalid::new(
+                    *name,
+                    format!("a notice {limit} before the due time would warn of nearly every case on the day it is accepted; give at most {MAX_LEAD_DAYS} days (or working days)"),
+                ));
+            }
         }
         let [n, y, r] = t.online_decision;
-        let ordered = at_least_as_strict(Stricter::Shorter, n, y) == Some(true)
-            && at_least_as_strict(Stricter::Shorter, y, r) == Some(true)
-            && n.budget() < r.budget();
+        let ordered = n.unit.meter() == y.unit.meter()
+            && y.unit.meter() == r.unit.meter()
+            && n.budget() < y.budget()
+            && y.budget() < r.budget();
         if !ordered {
             return Err(Invalid::new(
                 "online_decision",
-                format!("the notice ({n}), yellow ({y}) and red ({r}) levels must come in that order, counted alike"),
+                format!("the notice ({n}), yellow ({y}) and red ({r}) levels must each come later than the one before, counted alike"),
             ));
         }
         if !(2..=10).contains(&t.disclosure_red_times) {
@@ -338,34 +355,29 @@ impl Rules {
         Ok(())
     }
 
-    /// Checks that these rules (a county's) loosen no threshold of the
-    /// rules above them (a city's): each must be at least as strict,
-    /// counted alike.
-    pub fn check_within(&self, above: &Rules) -> Result<(), Invalid> {
+    /// Every threshold of these rules (a county's) that loosens the rules
+    /// above them (a city's), or counts time otherwise: each must be at
+    /// least as strict, counted alike. Empty when none does.
+    pub fn loosened(&self, above: &Rules) -> Vec<Invalid> {
         let (mine, theirs) = (&self.thresholds, &above.thresholds);
+        let mut found = Vec::new();
         for (name, s, get, _) in FIELDS {
             let (a, b) = (get(mine), get(theirs));
-            match at_least_as_strict(*s, a, b) {
-                Some(true) => {}
-                Some(false) => {
-                    return Err(Invalid::new(
-                        *name,
-                        format!(
-                            "{a} is looser than the {b} that {} set; a county may only tighten a threshold",
-                            above.region
-                        ),
-                    ))
-                }
-                None => {
-                    return Err(Invalid::new(
-                        *name,
-                        format!("{a} is counted otherwise than the {b} that {} set: use the same unit", above.region),
-                    ))
-                }
-            }
+            let reason = match at_least_as_strict(*s, a, b) {
+                Some(true) => continue,
+                Some(false) => format!(
+                    "{a} is looser than the {b} that {} set; a county may only tighten a threshold",
+                    above.region
+                ),
+                None => format!(
+                    "{a} is counted otherwise than the {b} that {} set: use the same unit",
+                    above.region
+                ),
+            };
+            found.push(Invalid::new(*name, reason));
         }
         if mine.disclosure_red_times > theirs.disclosure_red_times {
-            return Err(Invalid::new(
+            found.push(Invalid::new(
                 "disclosure_red_times",
                 format!(
                     "{} is looser than the {} that {} set",
@@ -373,7 +385,7 @@ impl Rules {
                 ),
             ));
         }
-        Ok(())
+        found
     }
 }
 
@@ -528,7 +540,23 @@ mod tests {
             .validate()
             .unwrap_err()
             .to_string()
-            .contains("in that order"));
+            .contains("later than the one before"));
+        // Yellow and red at the same instant: no red card would ever add
+        // anything.
+        let mut r = rules("1402");
+        set_threshold(&mut r.thresholds, "online_yellow", "5d").unwrap();
+        set_threshold(&mut r.thresholds, "online_red", "5d").unwrap();
+        assert!(r.validate().is_err());
+        set_threshold(&mut r.thresholds, "online_red", "6d").unwrap();
+        r.validate().unwrap();
+        for lead in ["time_limit_notice", "special_notice"] {
+            let mut r = rules("1402");
+            set_threshold(&mut r.thresholds, lead, "11wd").unwrap();
+            let e = r.validate().unwrap_err().to_string();
+            assert!(e.contains(lead) && e.contains("at most 10 days"), "{e}");
+            set_threshold(&mut r.thresholds, lead, "10wd").unwrap();
+            r.validate().unwrap();
+        }
         let mut r = rules("1402");
         set_threshold(&mut r.thresholds, "decision_silence", "90d").unwrap();
         assert!(r.validate().unwrap_err().to_string().contains("60 days"));
@@ -548,14 +576,24 @@ mod tests {
         let mut county = rules("140212");
         set_threshold(&mut county.thresholds, "delivery", "2d").unwrap();
         set_threshold(&mut county.thresholds, "time_limit_notice", "3wd").unwrap();
-        county.check_within(&city).unwrap();
+        assert!(county.loosened(&city).is_empty());
         let t = in_force([&city, &county]);
         assert_eq!(t.delivery.to_string(), "2d");
         assert_eq!(t.time_limit_notice.to_string(), "3wd");
         let mut loose = rules("140212");
         set_threshold(&mut loose.thresholds, "delivery", "5d").unwrap();
-        let e = loose.check_within(&city).unwrap_err().to_string();
-        assert!(e.contains("looser") && e.contains("delivery"), "{e}");
+        set_threshold(&mut loose.thresholds, "step_limit", "9wd").unwrap();
+        let found: Vec<String> = loose
+            .loosened(&city)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("looser") && found[0].contains("delivery"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("step_limit"), "{found:?}");
         // A looser record that arrived anyway changes nothing; the
         // topmost record may loosen DOMAIN §5's defaults.
         assert_eq!(in_force([&loose, &city]).delivery.to_string(), "3d");
@@ -563,10 +601,6 @@ mod tests {
         assert_eq!(in_force([]).delivery.to_string(), "3d");
         let mut other = rules("140212");
         set_threshold(&mut other.thresholds, "delivery", "2wd").unwrap();
-        assert!(other
-            .check_within(&city)
-            .unwrap_err()
-            .to_string()
-            .contains("unit"));
+        assert!(other.loosened(&city)[0].to_string().contains("unit"));
     }
 }
