@@ -351,7 +351,7 @@ pub(crate) async fn issue(State(app): State<Arc<App>>, req: Request) -> Response
             &[("id", row.id.as_str()), ("done", "issued")],
         )),
         Err(e) => {
-            let card = "不能按此规则和等级督办：办件须持有所选的亮牌（亮牌列表中可见），被申诉撤销的亮牌不再督办，同一张牌本中心只督办一次。详见下方说明。";
+            let card = "不能按此规则和等级督办：办件须持有所选的亮牌（亮牌列表中可见），被申诉撤销的亮牌不再督办，同一张牌本中心只督办一次。原因见“技术详情”。";
             back(Refusal::of(&e, Some(card)), status_of(&e)).await
         }
     }
